@@ -7,7 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # %% auto 0
-__all__ = ['SECTION_KINDS', 'Section', 'Document', 'SummaryPair', 'Comparison']
+__all__ = ['SECTION_KINDS', 'log', 'COMPARISONS_HUB_ID', 'LOCAL_SUFFIXES', 'PAIR_FORMATS', 'NEGATIVE_KINDS', 'Section',
+           'Document', 'SummaryPair', 'Comparison', 'Records', 'comparison_from_row', 'load_comparisons',
+           'detect_pair_format', 'load_summary_pairs', 'split_by_document', 'to_preference_rows',
+           'to_preference_dataset', 'synthetic_negatives']
 
 # %% ../nbs/01_data.ipynb
 SECTION_KINDS = ('body', 'abstract', 'references', 'acknowledgments', 'appendix')
@@ -75,3 +78,204 @@ class Comparison:
     def rejected(self) -> str:
         "The other summary (`summary_b` on a tie)."
         return self.summary_a if self.choice > 0.5 else self.summary_b
+
+# %% ../nbs/01_data.ipynb
+import logging, math, random, warnings
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import datasets
+
+log = logging.getLogger(__name__)
+
+COMPARISONS_HUB_ID = 'openai/summarize_from_feedback'
+LOCAL_SUFFIXES = {'.json': 'json', '.jsonl': 'json', '.parquet': 'parquet'}
+
+class Records(list):
+    "A list of records that also says where it came from and how many input rows were dropped, and why."
+    def __init__(self, items: Iterable = (), source: str = '', dropped: Counter | None = None):
+        super().__init__(items)
+        self.source, self.dropped = source, dropped if dropped is not None else Counter()
+
+# %% ../nbs/01_data.ipynb
+def _is_local(source: str | Path) -> bool:
+    return Path(source).suffix.lower() in LOCAL_SUFFIXES or Path(source).exists()
+
+def _load_rows(source: str | Path, hub_config: str | None = None, split: str | None = None) -> tuple[datasets.Dataset, str]:
+    "Rows of a local file or a Hub dataset, through `datasets.load_dataset`; also returns a label for error messages."
+    if _is_local(source):
+        path = Path(source)
+        if not path.is_file(): raise FileNotFoundError(f"No data file at {path}")
+        builder = LOCAL_SUFFIXES.get(path.suffix.lower())
+        if builder is None: raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .json, .jsonl or .parquet")
+        try: ds = datasets.load_dataset(builder, data_files=str(path), split='train')
+        except Exception as e: raise ValueError(f"{path}: could not be read as {builder} ({type(e).__name__}: {e})") from e
+        return ds, str(path)
+    if split is None:
+        splits = datasets.load_dataset(str(source), hub_config)
+        return datasets.concatenate_datasets(list(splits.values())), f"{source}/{hub_config}"
+    return datasets.load_dataset(str(source), hub_config, split=split), f"{source}/{hub_config}:{split}"
+
+def _field(row: dict, dotted: str, where: str, line: int) -> Any:
+    "The value at `dotted` ('info.post', 'summaries.1.text') in `row`, or a ValueError naming field, file and line."
+    value = row
+    for key in dotted.split('.'):
+        if isinstance(value, (list, tuple)) and key.isdigit() and int(key) < len(value): value = value[int(key)]
+        elif isinstance(value, dict) and value.get(key) is not None: value = value[key]
+        else: raise ValueError(f"{where}, line {line}: missing field `{dotted}`")
+    return value
+
+# %% ../nbs/01_data.ipynb
+def comparison_from_row(row: dict, where: str = '<row>', line: int = 1) -> Comparison | None:
+    "One OpenAI-schema comparison row as a `Comparison`, or None when its document text is empty."
+    info = _field(row, 'info', where, line)
+    text = info.get('post') if info.get('post') is not None else info.get('article')
+    if text is None: raise ValueError(f"{where}, line {line}: missing field `info.post` (or `info.article`)")
+    summaries = [_field(row, f'summaries.{i}.text', where, line) for i in (0, 1)]
+    choice = _field(row, 'choice', where, line)
+    if choice not in (0, 1): raise ValueError(f"{where}, line {line}: field `choice` must be 0 or 1, got {choice!r}")
+    if not text.strip(): return None
+    document = Document(id=str(_field(row, 'info.id', where, line)), text=text, title=info.get('title') or '',
+                        source='tldr' if info.get('post') is not None else 'cnndm')
+    extra = row.get('extra') or {}
+    return Comparison(document, summaries[0], summaries[1], choice=float(choice), annotator=row.get('worker') or '',
+                      confidence=extra.get('confidence'), source=document.source, split=row.get('split') or 'train',
+                      policy_a=row['summaries'][0].get('policy') or '', policy_b=row['summaries'][1].get('policy') or '',
+                      batch=row.get('batch') or '')
+
+def load_comparisons(source: str | Path = COMPARISONS_HUB_ID, split: str | None = None, limit: int | None = None) -> Records:
+    "Comparisons from OpenAI's Hub dataset (config `comparisons`) or a local file in its schema."
+    rows, where = _load_rows(source, 'comparisons', split)
+    records, dropped = [], Counter()
+    for i, row in enumerate(rows):
+        if limit is not None and len(records) >= limit: break
+        comparison = comparison_from_row(row, where, i + 1)
+        if comparison is None: dropped['empty document text'] += 1
+        else: records.append(comparison)
+    if dropped: warnings.warn(f"{where}: dropped {sum(dropped.values())} rows ({dict(dropped)})")
+    return Records(records, where, dropped)
+
+# %% ../nbs/01_data.ipynb
+def _scitldr(row: dict) -> SummaryPair:
+    doc = Document(id=str(row['paper_id']), text=' '.join(row['source']), title=row.get('title') or '', source='scitldr')
+    return SummaryPair(doc, row['target'][0] if row['target'] else '', source='scitldr')
+
+def _scisummnet(row: dict) -> SummaryPair:
+    sections = [Section(heading=' '.join(str(p) for p in (s.get('number'), s.get('title')) if p), text=' '.join(s['sentences']))
+                for s in row.get('sections') or []]
+    abstract = ' '.join(row.get('abstract') or [])
+    if abstract: sections.insert(0, Section('Abstract', abstract, kind='abstract'))
+    text = '\n\n'.join(f"{s.heading}\n{s.text}" for s in sections)
+    doc = Document(id=str(row['paper_id']), text=text, title=row.get('title') or '', sections=sections, source='scisummnet')
+    return SummaryPair(doc, row['human_summary'], source='scisummnet')
+
+def _sumpubmed(row: dict) -> SummaryPair:
+    return SummaryPair(Document(id=str(row['id']), text=row['text'], source='sumpubmed'), row['abstract'], source='sumpubmed')
+
+def _arxiv(row: dict) -> SummaryPair:
+    doc = Document(id=str(row.get('id', hash(row['article'][:200]))), text=row['article'], source='arxiv')
+    return SummaryPair(doc, row['abstract'], source='arxiv')
+
+def _axis(row: dict) -> SummaryPair:
+    info = row['info']
+    text = info.get('post') if info.get('post') is not None else info['article']
+    doc = Document(id=str(info['id']), text=text, title=info.get('title') or '', source='tldr' if info.get('post') else 'cnndm')
+    return SummaryPair(doc, row['summary']['text'], source=doc.source, split=row.get('split') or 'train')
+
+PAIR_FORMATS: dict[str, tuple[tuple[str, ...], Callable[[dict], SummaryPair]]] = {
+    'scitldr': (('paper_id', 'source', 'target'), _scitldr),
+    'scisummnet': (('paper_id', 'human_summary'), _scisummnet),
+    'sumpubmed': (('id', 'text', 'abstract'), _sumpubmed),
+    'arxiv': (('article', 'abstract'), _arxiv),
+    'axis': (('info', 'summary'), _axis),
+}
+"Known (document, summary) formats: the fields that identify each, and the row parser."
+
+def detect_pair_format(columns: Sequence[str], where: str = '<data>') -> str:
+    "The name of the `PAIR_FORMATS` entry whose fields all appear in `columns`."
+    for name, (fields, _) in PAIR_FORMATS.items():
+        if all(f in columns for f in fields): return name
+    expected = '; '.join(f"{n}: {', '.join(f)}" for n, (f, _) in PAIR_FORMATS.items())
+    raise ValueError(f"{where}: unknown summary-pair schema with fields {sorted(columns)}; expected one of ({expected})")
+
+# %% ../nbs/01_data.ipynb
+def _resolve_local(source: str | Path, split: str | None) -> Path:
+    "A folder becomes its `{split}.jsonl` or its only `.jsonl` file."
+    path = Path(source)
+    if not path.is_dir(): return path
+    if split and (path/f'{split}.jsonl').is_file(): return path/f'{split}.jsonl'
+    files = sorted(path.glob('*.jsonl'))
+    if len(files) != 1: raise ValueError(f"{path}: expected one .jsonl file (or {split}.jsonl), found {[f.name for f in files]}")
+    return files[0]
+
+def load_summary_pairs(source: str | Path, split: str | None = None, limit: int | None = None) -> Records:
+    "(document, summary) pairs from a local SciTLDR/ScisummNet/SumPubMed file or folder, or a Hub dataset."
+    if _is_local(source): rows, where = _load_rows(_resolve_local(source, split))
+    elif str(source) == COMPARISONS_HUB_ID: rows, where = _load_rows(source, 'axis', split)
+    else: rows, where = _load_rows(source, None, split)
+    parse = PAIR_FORMATS[detect_pair_format(rows.column_names, where)][1]
+    records, dropped = [], Counter()
+    for row in rows:
+        if limit is not None and len(records) >= limit: break
+        pair = parse(row)
+        if not pair.document.text.strip() or not pair.summary.strip(): dropped['empty text or summary'] += 1
+        else: records.append(pair)
+    if dropped: warnings.warn(f"{where}: dropped {sum(dropped.values())} rows ({dict(dropped)})")
+    return Records(records, where, dropped)
+
+# %% ../nbs/01_data.ipynb
+def split_by_document(records: Sequence, val_fraction: float = 0.1, seed: int = 0) -> tuple[list, list]:
+    "Split records (anything with `.document.id`) into train and validation so no document is in both."
+    if not 0 < val_fraction < 1: raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    ids = sorted({r.document.id for r in records})
+    random.Random(seed).shuffle(ids)
+    val_ids = set(ids[:max(1, math.ceil(val_fraction * len(ids)))]) if len(ids) > 1 else set()
+    train = [r for r in records if r.document.id not in val_ids]
+    val = [r for r in records if r.document.id in val_ids]
+    return train, val
+
+# %% ../nbs/01_data.ipynb
+def to_preference_rows(comparisons: Iterable[Comparison]) -> Records:
+    "Comparisons as `{'prompt', 'chosen', 'rejected'}` dicts; ties are dropped and counted."
+    rows, dropped = [], Counter()
+    for c in comparisons:
+        if c.choice == 0.5: dropped['tie'] += 1
+        else: rows.append({'prompt': c.document.text, 'chosen': c.chosen, 'rejected': c.rejected})
+    return Records(rows, 'comparisons', dropped)
+
+def to_preference_dataset(comparisons: Iterable[Comparison]) -> datasets.Dataset:
+    "The same rows as a `datasets.Dataset`."
+    return datasets.Dataset.from_list(list(to_preference_rows(comparisons)))
+
+# %% ../nbs/01_data.ipynb
+NEGATIVE_KINDS = ('random_tokens', 'tail_duplicated', 'other_document')
+
+def _random_tokens(summary: str, vocabulary: list[str], rng: random.Random) -> str:
+    return ' '.join(rng.choice(vocabulary) for _ in summary.split())
+
+def _tail_duplicated(summary: str) -> str:
+    words = summary.split()
+    return ' '.join(words + words[len(words) - math.ceil(len(words) / 3):])
+
+def synthetic_negatives(pairs: Sequence[SummaryPair], seed: int = 0, kinds: Sequence[str] = NEGATIVE_KINDS) -> Iterator[Comparison]:
+    "Comparisons of each reference summary against known-bad ones (see `NEGATIVE_KINDS`), deterministic for `seed`."
+    unknown = set(kinds) - set(NEGATIVE_KINDS)
+    if unknown: raise ValueError(f"unknown negative kinds {sorted(unknown)}; choose from {NEGATIVE_KINDS}")
+    if 'other_document' in kinds and len({p.document.id for p in pairs}) < 2:
+        raise ValueError("`other_document` negatives need pairs from at least two documents")
+    rng = random.Random(seed)
+    vocabulary = sorted({w for p in pairs for w in p.summary.split()})
+    for i, pair in enumerate(pairs):
+        for kind in kinds:
+            if kind == 'random_tokens': negative = _random_tokens(pair.summary, vocabulary, rng)
+            elif kind == 'tail_duplicated': negative = _tail_duplicated(pair.summary)
+            else:
+                other = pairs[rng.randrange(len(pairs))]
+                while other.document.id == pair.document.id: other = pairs[rng.randrange(len(pairs))]
+                negative = other.summary
+            reference_first = rng.random() < 0.5
+            a, b = (pair.summary, negative) if reference_first else (negative, pair.summary)
+            yield Comparison(pair.document, a, b, choice=0.0 if reference_first else 1.0, annotator='synthetic',
+                             source=f'synthetic/{kind}', split=pair.split, policy_a='reference' if reference_first else kind,
+                             policy_b=kind if reference_first else 'reference')

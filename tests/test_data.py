@@ -1,0 +1,90 @@
+"""The data layer against the real files in ../shared/data and hand-made bad input."""
+import json
+import warnings
+
+import pytest
+
+from rlhf_summ.data import (Comparison, Document, SummaryPair, load_comparisons, load_summary_pairs, split_by_document,
+                            synthetic_negatives, to_preference_rows)
+
+ROW = {'info': {'id': 'p1', 'post': 'a post', 'title': 't'}, 'split': 'train', 'choice': 0, 'worker': 'w', 'batch': 'b',
+       'summaries': [{'text': 'first', 'policy': 'sup'}, {'text': 'second', 'policy': 'ppo'}], 'extra': {'confidence': 7}}
+
+
+def write_jsonl(path, rows):
+    path.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    return path
+
+
+def test_real_comparison_counts(shared_data):
+    tldr = load_comparisons(shared_data / 'comparisons/tldr_batch13.json')
+    cnndm = load_comparisons(shared_data / 'comparisons/cnndm_batch0.json')
+    assert (len(tldr), len(cnndm)) == (1097, 437)
+    assert {c.source for c in tldr} == {'tldr'} and {c.source for c in cnndm} == {'cnndm'}
+    assert all(c.choice in (0.0, 1.0) and c.document.text for c in tldr)
+    assert sum(c.confidence is not None for c in tldr) > 0
+
+
+def test_missing_choice_names_field_and_line(tmp_path):
+    bad = write_jsonl(tmp_path / 'bad.jsonl', [ROW, ROW, {k: v for k, v in ROW.items() if k != 'choice'}])
+    with pytest.raises(ValueError, match=r'bad\.jsonl, line 3: missing field `choice`'):
+        load_comparisons(bad)
+
+
+def test_missing_nested_text_names_field(tmp_path):
+    bad = write_jsonl(tmp_path / 'nested.jsonl', [{**ROW, 'summaries': [{'text': 'only one'}]}])
+    with pytest.raises(ValueError, match=r'line 1: missing field `summaries.1.text`'):
+        load_comparisons(bad)
+
+
+def test_parquet_and_row_fields(tmp_path):
+    import datasets
+    path = tmp_path / 'c.parquet'
+    datasets.Dataset.from_list([ROW, {**ROW, 'choice': 1}]).to_parquet(str(path))
+    loaded = load_comparisons(path)
+    assert [c.chosen for c in loaded] == ['first', 'second']
+    assert (loaded[0].policy_a, loaded[0].policy_b, loaded[0].annotator, loaded[0].confidence) == ('sup', 'ppo', 'w', 7)
+
+
+def test_empty_documents_dropped_and_counted(tmp_path):
+    path = write_jsonl(tmp_path / 'e.jsonl', [ROW, {**ROW, 'info': {**ROW['info'], 'post': ''}}])
+    with pytest.warns(UserWarning, match='dropped 1 rows'):
+        loaded = load_comparisons(path)
+    assert len(loaded) == 1 and loaded.dropped['empty document text'] == 1
+
+
+def test_missing_file_and_unknown_schema(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.jsonl'):
+        load_comparisons(tmp_path / 'nope.jsonl')
+    with pytest.raises(ValueError, match='unknown summary-pair schema'):
+        load_summary_pairs(write_jsonl(tmp_path / 'x.jsonl', [{'foo': 1}]))
+
+
+def test_summary_pair_sources(shared_data):
+    scitldr = load_summary_pairs(shared_data / 'scitldr', split='train', limit=20)
+    scisumm = load_summary_pairs(shared_data / 'scisummnet/scisummnet.jsonl', limit=20)
+    pubmed = load_summary_pairs(shared_data / 'sumpubmed', limit=20)
+    for pairs, source in [(scitldr, 'scitldr'), (scisumm, 'scisummnet'), (pubmed, 'sumpubmed')]:
+        assert len(pairs) == 20 and {p.source for p in pairs} == {source}
+        assert all(p.document.text.strip() and p.summary.strip() for p in pairs)
+    assert all(p.document.sections for p in scisumm)
+    assert len(pubmed[0].document.text.split()) > len(pubmed[0].summary.split())
+
+
+def test_split_keeps_documents_together(shared_data):
+    comparisons = load_comparisons(shared_data / 'comparisons/tldr_batch13.json')
+    train, val = split_by_document(comparisons, 0.2, seed=0)
+    assert len(train) + len(val) == len(comparisons)
+    assert not {c.document.id for c in train} & {c.document.id for c in val}
+    assert 0.1 < len(val) / len(comparisons) < 0.3
+
+
+def test_preference_rows_and_negatives_deterministic():
+    docs = [Document(id=f'd{i}', text=f'doc {i}') for i in range(3)]
+    rows = to_preference_rows([Comparison(docs[0], 'x', 'y', 1.0), Comparison(docs[1], 'x', 'y', 0.5)])
+    assert list(rows) == [{'prompt': 'doc 0', 'chosen': 'y', 'rejected': 'x'}] and rows.dropped['tie'] == 1
+    pairs = [SummaryPair(d, f'the summary of {d.id} goes here') for d in docs]
+    first, second = list(synthetic_negatives(pairs, seed=5)), list(synthetic_negatives(pairs, seed=5))
+    assert [(c.summary_a, c.summary_b, c.choice) for c in first] == [(c.summary_a, c.summary_b, c.choice) for c in second]
+    assert all(c.chosen == pairs[i // 3].summary and c.rejected != c.chosen for i, c in enumerate(first))
+    assert [(c.summary_a, c.choice) for c in synthetic_negatives(pairs, seed=6)] != [(c.summary_a, c.choice) for c in first]
