@@ -1,0 +1,195 @@
+"""PDF ingestion on the real papers in ../shared/data/pdfs (parsed once per session) and on generated bad inputs."""
+import io, json, re, time
+from pathlib import Path
+
+import numpy as np
+import pypdf
+import pytest
+
+from rlhf_summ.data import Document
+from rlhf_summ.denoise import is_page_number, is_caption_start, repeat_key
+from rlhf_summ.pdf import (PDFError, NotPDFError, EncryptedPDFError, CorruptPDFError, NoTextError, read_paper,
+                           render_test_pdf, top_headings, heading_match, sections_to_summarize, to_document, open_pdf, page_lines)
+
+FIXTURE = json.loads((Path(__file__).parent / 'fixtures' / 'pdf_headings.json').read_text())
+GOLD = {k: v for k, v in FIXTURE.items() if not k.startswith('_')}
+
+# First words of each abstract, read off page 1 of each PDF.
+ABSTRACT_STARTS = {
+    '1703.00317.pdf': 'Linguistic relations in oral conversations',
+    '2020.acl-main.207.pdf': 'Representation learning is a critical ingredient for natural language processing',
+    '2020.acl-main.447.pdf': 'We introduce S2ORC',
+    '2206.10883v3.pdf': 'With the advent of large language models',
+    'C16-1060.pdf': 'Current methods for word alignment require',
+    'C16-1296.pdf': 'We present a new Bayesian HMM word alignment model',
+    'N18-3011.pdf': 'We describe a deployed scalable system',
+    'edo_arxiv.pdf': 'In this paper we propose a novel method',
+    'papermage.pdf': 'Despite growing interest in applying natural language processing',
+}
+# Page numbers printed on the pages (first-last), read off the PDFs.
+PRINTED_PAGES = {'2020.acl-main.207.pdf': (2270, 2282), '2020.acl-main.447.pdf': (4969, 4983),
+                 'C16-1060.pdf': (620, 629), 'C16-1296.pdf': (3146, 3155)}
+
+
+@pytest.fixture(scope='module')
+def pdf_dir(shared_data) -> Path:
+    return shared_data / 'pdfs'
+
+
+@pytest.fixture(scope='module')
+def papers(pdf_dir):
+    "Every real PDF parsed once for the whole module."
+    return {path.name: read_paper(path) for path in sorted(pdf_dir.glob('*.pdf'))}
+
+
+def all_text(paper) -> str:
+    return '\n\n'.join(s.text for s in paper.sections)
+
+
+def test_fixture_pdfs_exist(papers):
+    assert set(GOLD) <= set(papers) and len(GOLD) == 9
+
+
+def test_heading_recall_and_precision(papers):
+    matched = found = wanted = 0
+    for name, gold in GOLD.items():
+        m, f, g = heading_match(top_headings(papers[name]), gold)
+        matched, found, wanted = matched + m, found + f, wanted + g
+    assert matched / wanted >= 0.9, (matched, wanted)
+    assert matched / found >= 0.9, (matched, found)
+
+
+def test_abstract_found_in_every_paper(papers):
+    for name, start in ABSTRACT_STARTS.items():
+        paper = papers[name]
+        assert paper.abstract.startswith(start), (name, paper.abstract[:80])
+        assert 400 < len(paper.abstract) < 3000, (name, len(paper.abstract))
+        assert not re.search(r'\b1 Introduction\b', paper.abstract)
+
+
+def test_titles(papers):
+    assert papers['2020.acl-main.447.pdf'].title == 'S2ORC: The Semantic Scholar Open Research Corpus'
+    assert papers['N18-3011.pdf'].title == 'Construction of the Literature Graph in Semantic Scholar'
+
+
+def test_no_page_number_or_running_line_survives(papers, pdf_dir):
+    for name, paper in papers.items():
+        assert not [ln.text for ln in paper.lines if is_page_number(ln.text)], name
+        # lines repeated in the page margins of the raw file (digits folded) must not be kept
+        doc, _ = open_pdf(pdf_dir / name)
+        margin_keys = {}
+        for i in range(len(doc)):
+            page = doc[i]; h = page.get_height()
+            for ln in page_lines(page, i + 1):
+                if ln.top < 0.09 * h or ln.bottom > 0.91 * h: margin_keys.setdefault(repeat_key(ln.text), set()).add(i)
+        doc.close()
+        running = {k for k, pages in margin_keys.items() if len(pages) >= 3}
+        assert not [ln.text for ln in paper.lines if repeat_key(ln.text) in running], name
+        text = '\n\n'.join(s.text for s in paper.sections if s.kind != 'references')   # references cite 'Proceedings of ...'
+        assert 'Proceedings of' not in text and 'Under review' not in text, name
+    for name, (first, last) in PRINTED_PAGES.items():
+        text = all_text(papers[name])
+        assert not [n for n in range(first, last + 1) if re.search(rf'\b{n}\b', text)], name
+
+
+def test_two_column_reading_order_and_joins(papers):
+    specter = papers['2020.acl-main.207.pdf']
+    intro = next(s for s in specter.sections if s.heading == '1 Introduction').text
+    # the left column ends '... representing individual words', the right one goes on 'or sentences, extensions'
+    assert 'used for representing individual words or sentences, extensions to whole-document embeddings' in intro
+    assert 'Equal contribution' not in intro                      # footnote
+    assert 'a critical ingredient for natural language processing systems' in specter.abstract   # hyphen repaired
+    assert 'state-of-the-art' in all_text(specter)                # compound hyphen kept
+    # captions as printed on pages 2, 7 and 8 are gone; the sentence that cites Table 1 stays
+    for caption in ['Overview of SPECTER', 'Results on the SCIDOCS evaluation suite', 't-SNE visualization of paper embeddings and',
+                    'Comparison with task-specific fine-tuning.']:
+        assert caption not in all_text(specter), caption
+    assert 'Table 1 presents the main results' in all_text(specter)
+    for paper in papers.values():
+        text = all_text(paper)
+        assert not re.search('[\ufb00-\ufb06\u00ad]', text)        # ligatures and soft hyphens gone
+        assert not [p for s in paper.sections for p in s.text.split('\n\n') if is_caption_start(p)]
+
+
+def test_section_kinds_and_summarized_sections(papers):
+    paper = papers['2020.acl-main.447.pdf']
+    kinds = {s.heading: s.kind for s in paper.sections if s.level == 1}
+    assert kinds['Abstract'] == 'abstract' and kinds['References'] == 'references'
+    assert kinds['Acknowledgements'] == 'acknowledgments' and kinds['B PDF filters'] == 'appendix'
+    assert kinds['4 Evaluation'] == 'body'
+    summarized = [s.heading for s in sections_to_summarize(paper)]
+    assert '1 Introduction' in summarized and 'References' not in summarized and 'B PDF filters' not in summarized
+    assert '2.1 Processing PDFs' in summarized     # subsections are summarized with their parent
+    doc = to_document(paper)
+    assert isinstance(doc, Document) and doc.id == '2020.acl-main.447' and doc.title.startswith('S2ORC')
+    assert doc.text.startswith('Abstract\n\nWe introduce S2ORC') and '8 Conclusion\n\n' in doc.text
+    assert 'References\n\n' not in doc.text and 'B PDF filters' not in doc.text
+
+
+def test_page_limit_bounds_large_files(pdf_dir):
+    reader = pypdf.PdfReader(pdf_dir / '2020.acl-main.207.pdf')
+    writer = pypdf.PdfWriter()
+    for _ in range(150):
+        for page in reader.pages[:4]: writer.add_page(page)
+    buf = io.BytesIO(); writer.write(buf)
+    start = time.perf_counter()
+    paper = read_paper(buf.getvalue(), max_pages=8)
+    assert time.perf_counter() - start < 20
+    assert (paper.num_pages, paper.pages_read, paper.truncated) == (600, 8, True)
+    assert max(p for s in paper.sections for p in s.pages) == 8
+
+
+def test_not_a_pdf(tmp_path):
+    path = tmp_path / 'notes.pdf'
+    path.write_text('These are my notes, not a PDF.\n')
+    with pytest.raises(NotPDFError, match='not a PDF'): read_paper(path)
+
+
+def test_truncated_pdf(tmp_path, pdf_dir):
+    data = (pdf_dir / 'N18-3011.pdf').read_bytes()
+    path = tmp_path / 'cut.pdf'
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(CorruptPDFError, match='truncated'): read_paper(path)
+
+
+def test_corrupt_pdf(tmp_path):
+    path = tmp_path / 'garbage.pdf'
+    path.write_bytes(b'%PDF-1.7\n' + np.random.default_rng(0).bytes(4000) + b'\n%%EOF\n')
+    with pytest.raises(CorruptPDFError, match='corrupt'): read_paper(path)
+
+
+def test_encrypted_pdf(tmp_path):
+    writer = pypdf.PdfWriter(clone_from=io.BytesIO(render_test_pdf([[(72, 72, 'Secret results of a secret paper.', 10, False)]])))
+    writer.encrypt(user_password='secret', owner_password='owner')
+    path = tmp_path / 'locked.pdf'
+    with path.open('wb') as f: writer.write(f)
+    with pytest.raises(EncryptedPDFError, match='password'): read_paper(path)
+    assert read_paper(path, password='secret').sections[0].text == 'Secret results of a secret paper.'
+
+
+def test_scanned_pdf_without_text(tmp_path):
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(8.27, 11.69))
+    fig.figimage(np.random.default_rng(0).random((400, 300)))   # an image of a page, no text layer
+    path = tmp_path / 'scan.pdf'
+    fig.savefig(path, format='pdf')
+    with pytest.raises(NoTextError, match='OCR'): read_paper(path)
+
+
+def test_all_bad_inputs_are_value_errors():
+    for cls in (NotPDFError, EncryptedPDFError, CorruptPDFError, NoTextError):
+        assert issubclass(cls, PDFError) and issubclass(cls, ValueError)
+
+
+def test_running_header_on_generated_pages():
+    pages = []
+    for k in range(1, 5):
+        items = [(150, 30, f'Journal of Tests, Vol. 3, page {k}', 9, False), (290, 810, str(k), 10, False)]
+        items += [(72, 100 + 14 * j, f'Line {j} of page {k} has ordinary body text in it.', 10, False) for j in range(12)]
+        pages.append(items)
+    paper = read_paper(render_test_pdf(pages))
+    text = all_text(paper)
+    assert 'Journal of Tests' not in text and 'Line 11 of page 4' in text
+    assert not [ln for ln in paper.lines if is_page_number(ln.text)]
