@@ -1,0 +1,65 @@
+"""A real browser (Debian's chromium, driven by Playwright) logs in, uploads a real PDF, answers two sections with
+the keyboard shortcuts, and the two picks are in the database.
+
+CI needs the apt package `chromium` (at /usr/bin/chromium) and the Python package `playwright`; never
+`playwright install`: the browser is the system one."""
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from rlhf_summ.registry import Registry
+from rlhf_summ.store import ComparisonRow, Store
+from test_serve import TEXTS, StandIn, free_port, start_server
+
+CHROMIUM = Path('/usr/bin/chromium')
+ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+        '--disable-sync', '--no-first-run']
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason='/usr/bin/chromium is absent: `apt-get install -y chromium` to run the browser test')
+def test_browser_upload_and_two_picks(tmp_path, shared_data):
+    from playwright.sync_api import sync_playwright
+    from rlhf_summ.policy import build_tiny_policy
+    runs = tmp_path/'serve'
+    registry = Registry(runs/'registry')
+    registry.register('policy', build_tiny_policy('bart', texts=TEXTS, vocab_size=400, d_model=32, layers=1,
+                                                  max_source_length=256, max_target_length=32))
+    registry.register('reward', StandIn())
+    port, log = free_port(), tmp_path/'server.log'
+    proc = start_server(runs, port, {'alice': 'tok-alice'}, log,
+                        config='update_every=0, max_new_tokens=12, generation_batch=6')
+    base = f'http://127.0.0.1:{port}'
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+            page = browser.new_page()
+            page.goto(f'{base}/')
+            assert page.url.endswith('/login')
+            page.fill('input[name=token]', 'tok-alice')
+            page.click('button[type=submit]')
+            page.wait_for_url(f'{base}/')
+            page.set_input_files('input[name=file]', str(shared_data/'pdfs'/'1703.00317.pdf'))
+            page.click('#upload button[type=submit]')
+            page.wait_for_url('**/pairs/*', timeout=120_000)   # the progress page reloads once a pair is ready
+            first = page.url
+            assert 'Section 1 of 6' in page.inner_text('#progress')
+            assert page.inner_text('#summary-a').strip() and page.inner_text('#summary-b').strip()
+            assert 'policy/' not in page.content()               # blind: no version names on the page
+            page.keyboard.press('1')                              # A is better
+            page.wait_for_url(lambda url: url != first and '/pairs/' in url, timeout=60_000)
+            assert 'Section 2 of 6' in page.inner_text('#progress')
+            page.keyboard.press('b')                              # B is better
+            page.wait_for_function("() => !document.querySelector('#progress') || "
+                                   "document.querySelector('#progress').innerText.includes('answered 2')", timeout=60_000)
+            page.goto(f'{base}/stats')
+            assert 'policy/v1' in page.inner_text('#counts') and page.inner_text('#current-policy') == 'policy/v1'
+            browser.close()
+    finally:
+        proc.terminate(); proc.wait(30)
+    store = Store.sqlite(runs/'feedback.sqlite')
+    with store.reading() as s:
+        rows = s.execute(select(ComparisonRow.annotator, ComparisonRow.pick, ComparisonRow.pair_id).order_by(ComparisonRow.id)).all()
+    assert [(a, pick) for a, pick, _ in rows] == [('alice', 'a'), ('alice', 'b')]
+    assert [store.pair(pid).position for *_, pid in rows] == [0, 1]
+    store.close()

@@ -1,0 +1,109 @@
+"""Feedback store: SQLite settings, many writers, non-overlapping update rounds, counts, and the export read
+back by `rlhf_summ.data.load_comparisons`."""
+import threading
+
+import pytest
+from sqlalchemy import text
+
+from rlhf_summ.data import Document, Section, load_comparisons
+from rlhf_summ.store import DuplicatePick, PairCount, Store, document_key, split_for
+
+
+def make_store(tmp_path, n_docs=3, sections=4, valid_fraction=0.0):
+    store = Store.sqlite(tmp_path/'feedback.sqlite')
+    pairs = []
+    for d in range(n_docs):
+        doc = Document(f'd{d}', f'document {d}', title=f'Paper {d}',
+                       sections=[Section(f'{s + 1} Part', f'Text of section {s} of paper {d}.') for s in range(sections)])
+        doc_id, _ = store.add_document(doc, valid_fraction=valid_fraction)
+        pairs += [store.add_pair(sid, (f'new {d}.{i}', 'policy/v2'), (f'old {d}.{i}', 'policy/v1'))
+                  for i, (sid, _) in enumerate(store.sections(doc_id))]
+    return store, pairs
+
+
+def test_sqlite_is_wal_and_durable(tmp_path):
+    store = Store.sqlite(tmp_path/'f.sqlite')
+    with store.engine.connect() as c:
+        assert c.execute(text('PRAGMA journal_mode')).scalar() == 'wal'
+        assert c.execute(text('PRAGMA synchronous')).scalar() == 2   # FULL
+        assert c.execute(text('PRAGMA foreign_keys')).scalar() == 1
+    store.close()
+
+
+def test_many_writers_lose_nothing(tmp_path):
+    store, pairs = make_store(tmp_path, n_docs=5, sections=10)
+    errors = []
+    def annotate(w):
+        try:
+            for p in pairs: store.add_comparison(p, f'w{w}', 'ab'[(p + w) % 2])
+        except Exception as e: errors.append(e)
+    threads = [threading.Thread(target=annotate, args=(w,)) for w in range(8)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    assert errors == [] and store.num_comparisons() == 400
+    with pytest.raises(DuplicatePick): store.add_comparison(pairs[0], 'w0', 'a')
+    assert store.num_comparisons() == 400
+    store.close()
+
+
+def test_update_rounds_claim_disjoint_picks(tmp_path):
+    store, pairs = make_store(tmp_path)
+    for p in pairs: store.add_comparison(p, 'alice', 'a')
+    store.add_comparison(pairs[0], 'bob', 'tie')   # not decisive: never claimed
+    claimed, barrier = [], threading.Barrier(2)
+    def claim():
+        barrier.wait(); claimed.append(store.start_update('reward/v1'))
+    threads = [threading.Thread(target=claim) for _ in range(2)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    sizes = sorted(len(new) for _, new in claimed)
+    assert sizes == [0, len(pairs)] and store.num_new() == 0
+    first = min(u for u, new in claimed if new)
+    later, _ = store.start_update('reward/v2')
+    assert len(store.replay(later)) == len(pairs) and len(store.replay(first)) == 0
+    store.close()
+
+
+def test_counts_fold_sides_and_same_version(tmp_path):
+    store, pairs = make_store(tmp_path, n_docs=1, sections=4)
+    views = [store.pair(p) for p in pairs]
+    for v in views:   # alice always prefers v2, wherever it was shown
+        store.add_comparison(v.id, 'alice', 'a' if v.policy_a == 'policy/v2' else 'b')
+    store.add_comparison(pairs[0], 'bob', 'both_bad'); store.add_comparison(pairs[1], 'bob', 'skip')
+    doc_id, _ = store.add_document(Document('s', 'same version', sections=[Section('1', 'same version text')]))
+    same = store.add_pair(store.sections(doc_id)[0][0], ('x', 'policy/v1'), ('y', 'policy/v1'))
+    store.add_comparison(same, 'alice', 'b')
+    assert store.counts() == [PairCount(('policy/v1', 'policy/v2'), (0, 4), both_bad=1, skip=1),
+                              PairCount(('policy/v1', 'policy/v1'), (0, 1))]
+    store.close()
+
+
+def test_export_round_trip_through_load_comparisons(tmp_path):
+    store, pairs = make_store(tmp_path, n_docs=4, sections=3, valid_fraction=0.5)
+    for i, p in enumerate(pairs): store.add_comparison(p, 'alice', ['a', 'b', 'tie'][i % 3], confidence=1 + i % 9)
+    n = store.export_jsonl(tmp_path/'comparisons.json')
+    assert n == 8   # ties are not exported
+    back = load_comparisons(str(tmp_path/'comparisons.json'))
+    ours = store.comparisons()
+    key = lambda c: (c.document.id, c.document.text, c.summary_a, c.summary_b, c.choice, c.annotator, c.confidence,
+                     c.split, c.policy_a, c.policy_b, c.batch)
+    assert [key(c) for c in back] == [key(c) for c in ours]
+    splits = {c.document.id.split('/')[0]: c.split for c in back}
+    assert all(split_for(k, 0.5) == s for k, s in splits.items())
+    assert store.export_rows('valid') == [r for r in store.export_rows() if r['split'] == 'valid']
+    store.close()
+
+
+def test_documents_and_status(tmp_path):
+    store = Store.sqlite(tmp_path/'f.sqlite')
+    doc_id, created = store.add_document(Document('x', 'Whole text, no sections.', title='Note'))
+    assert created and store.add_document(Document('y', 'Whole text, no sections.'))[0] == doc_id
+    assert [s.text for _, s in store.sections(doc_id)] == ['Whole text, no sections.']
+    assert store.pending_documents() == [doc_id]
+    store.set_status(doc_id, 'failed', 'boom')
+    st = store.document_status(doc_id)
+    assert (st.status, st.error, st.num_sections, st.num_pairs) == ('failed', 'boom', 1, 0)
+    assert store.pending_documents() == [] and store.next_pair(doc_id, 'alice') is None
+    with pytest.raises(LookupError): store.document_status(99)
+    assert document_key('Whole text, no sections.').startswith('doc-')
+    store.close()
