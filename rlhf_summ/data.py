@@ -136,8 +136,8 @@ def comparison_from_row(row: dict, where: str = '<row>', line: int = 1) -> Compa
     choice = _field(row, 'choice', where, line)
     if choice not in (0, 1): raise ValueError(f"{where}, line {line}: field `choice` must be 0 or 1, got {choice!r}")
     if not text.strip(): return None
-    document = Document(id=str(_field(row, 'info.id', where, line)), text=text, title=info.get('title') or '',
-                        source='tldr' if info.get('post') is not None else 'cnndm')
+    source = info.get('source') or ('tldr' if info.get('post') is not None else 'cnndm')
+    document = Document(id=str(_field(row, 'info.id', where, line)), text=text, title=info.get('title') or '', source=source)
     extra = row.get('extra') or {}
     return Comparison(document, summaries[0], summaries[1], choice=float(choice), annotator=row.get('worker') or '',
                       confidence=extra.get('confidence'), source=document.source, split=row.get('split') or 'train',
