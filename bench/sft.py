@@ -1,0 +1,123 @@
+"""Throughput of our SFT step against transformers' Seq2SeqTrainer on the same model, data and batch, plus generation.
+
+Both trainers start from the same saved tiny BART (a byte-level BPE tokenizer trained on the data) and train on the
+same SumPubMed pairs with the same batch size, sequence limits, optimizer (AdamW), schedule (warmup + cosine) and
+clipping. Tokens are the real (non-pad) source plus summary tokens of each batch; the first `--warmup` steps of each
+run are not timed. Our step includes tokenization (done per batch in the loop); the Trainer's data is tokenized up
+front. The methods alternate (and swap order) for `--rounds` rounds and the mean is reported.
+
+    python bench/sft.py [--data ../shared/data/sumpubmed] [--steps 20] [--rounds 4] [--batch-size 4] [--threads 1]
+
+Last line: `sft_tokens_per_s=X hf_tokens_per_s=Y ratio=Z gen_tokens_per_s=W` (ratio = ours / Trainer's).
+"""
+import argparse, json, statistics, tempfile, time, warnings
+from pathlib import Path
+
+import torch
+
+from rlhf_summ.data import load_summary_pairs
+from rlhf_summ.policy import Policy, SFTConfig, build_tiny_policy, train_sft
+
+
+def ours(model_dir, pairs, args, out):
+    config = SFTConfig(model=str(model_dir), steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=2,
+                       max_source_length=args.max_source_length, max_target_length=args.max_target_length,
+                       eval_every=0, save_every=0, log_every=1, progress=False, output_dir=str(out), seed=0)
+    run = train_sft(config, pairs, [])
+    rows = [json.loads(l) for l in (run / 'metrics.jsonl').read_text().splitlines()]
+    rows = [r for r in rows if 'train/sft/tokens' in r][args.warmup:]
+    tokens = sum(r['train/sft/tokens'] for r in rows)
+    return tokens / sum(r['train/sft/tokens'] / r['train/sft/tokens_per_s'] for r in rows)
+
+
+def hf(model_dir, pairs, args, out):
+    from transformers import (AutoModelForSeq2SeqLM, DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments,
+                              TrainerCallback)
+    policy = Policy.from_pretrained(model_dir, args.max_source_length, args.max_target_length)
+    tok = policy.tokenizer
+    rows = [{'input_ids': s, 'labels': t} for s, t in zip(
+        tok([p.document.text for p in pairs], truncation=True, max_length=args.max_source_length)['input_ids'],
+        tok(text_target=[p.summary for p in pairs], truncation=True, max_length=args.max_target_length)['input_ids'])]
+    rows = [dict(r, attention_mask=[1] * len(r['input_ids'])) for r in rows]
+    collate = DataCollatorForSeq2Seq(tok, label_pad_token_id=-100)
+    batch_tokens = []
+
+    def counting_collator(features):
+        batch = collate(features)
+        batch_tokens.append(int(batch['attention_mask'].sum() + (batch['labels'] != -100).sum()))
+        return batch
+
+    stamps = []
+    class Clock(TrainerCallback):
+        def on_step_end(self, *a, **k): stamps.append(time.perf_counter())
+        def on_step_begin(self, *a, **k):
+            if not stamps: stamps.append(time.perf_counter())
+
+    targs = Seq2SeqTrainingArguments(output_dir=str(out), per_device_train_batch_size=args.batch_size, max_steps=args.steps,
+                                     learning_rate=args.lr, warmup_steps=2, lr_scheduler_type='cosine', weight_decay=0.01,
+                                     max_grad_norm=1.0, logging_steps=args.steps, save_strategy='no', report_to=[],
+                                     use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, seed=0,
+                                     disable_tqdm=True, remove_unused_columns=False)
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir)
+    trainer = Seq2SeqTrainer(model=model, args=targs, train_dataset=rows, data_collator=counting_collator, callbacks=[Clock()])
+    trainer.train()
+    # stamps[0] = start of step 1, stamps[k] = end of step k; batch k-1 feeds step k
+    first, last = args.warmup, args.steps
+    return sum(batch_tokens[first:last]) / (stamps[last] - stamps[first])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--data', default=str(Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'sumpubmed'))
+    parser.add_argument('--pairs', type=int, default=96)
+    parser.add_argument('--steps', type=int, default=20)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--rounds', type=int, default=4)
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--max-source-length', type=int, default=256)
+    parser.add_argument('--max-target-length', type=int, default=64)
+    parser.add_argument('--d-model', type=int, default=128)
+    parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--gen-docs', type=int, default=16)
+    parser.add_argument('--gen-tokens', type=int, default=64)
+    args = parser.parse_args()
+    warnings.filterwarnings('ignore')
+    from transformers.utils import logging as hf_logging
+    hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
+    torch.set_num_threads(args.threads)
+
+    pairs = list(load_summary_pairs(args.data, limit=args.pairs))
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        policy = build_tiny_policy('bart', [t for p in pairs for t in (p.document.text, p.summary)], vocab_size=4000,
+                                   d_model=args.d_model, max_source_length=args.max_source_length,
+                                   max_target_length=args.max_target_length)
+        model_dir = policy.save(d / 'init')
+        n_params = sum(p.numel() for p in policy.model.parameters())
+        print(f"model: tiny BART d_model={args.d_model}, {n_params / 1e6:.2f}M params; {len(pairs)} SumPubMed pairs; "
+              f"batch {args.batch_size}, source <= {args.max_source_length}, summary <= {args.max_target_length} tokens; "
+              f"{args.steps} steps ({args.warmup} untimed); {args.threads} thread(s); device "
+              f"{'cuda' if torch.cuda.is_available() else 'cpu'}")
+        ours_tps, hf_tps = [], []
+        for r in range(args.rounds):   # alternate which goes first, so neither always gets the warmer machine
+            if r % 2 == 0: ours_tps.append(ours(model_dir, pairs, args, d / f'ours{r}'))
+            hf_tps.append(hf(model_dir, pairs, args, d / f'hf{r}'))
+            if r % 2 == 1: ours_tps.append(ours(model_dir, pairs, args, d / f'ours{r}'))
+            print(f"round {r}: ours {ours_tps[-1]:.0f} tokens/s, Seq2SeqTrainer {hf_tps[-1]:.0f} tokens/s")
+
+        trained = Policy.from_pretrained(d / 'ours0')
+        docs = [p.document.text for p in pairs[:args.gen_docs]]
+        trained.generate(docs[:2], max_new_tokens=4)                      # warm up
+        start = time.perf_counter()
+        gen = trained.generate(docs, max_new_tokens=args.gen_tokens, do_sample=True, seed=0, batch_size=8,
+                               min_new_tokens=args.gen_tokens)
+        gen_tps = gen.mask.sum().item() / (time.perf_counter() - start)
+        print(f"generation: {gen.mask.sum().item()} tokens for {len(docs)} documents (sampling, batch 8)")
+
+    sft, hft = statistics.mean(ours_tps), statistics.mean(hf_tps)
+    print(f"sft_tokens_per_s={sft:.0f} hf_tokens_per_s={hft:.0f} ratio={sft / hft:.3f} gen_tokens_per_s={gen_tps:.0f}")
+
+
+if __name__ == '__main__':
+    main()
