@@ -63,8 +63,8 @@ class SummarizeConfig:
     "Summarize each section of one paper with one policy."
     input: str
     "A PDF, or a text file (summarized as one section)."
-    model: str = 'tiny-bart'
-    "Policy folder or Hub id ('tiny-bart' builds an untrained offline model: for trying the plumbing only)."
+    model: str
+    "Policy folder (a `rlhf-summ sft` run, a registry version's `model/`) or Hub id."
     max_new_tokens: int = 128
     "Longest summary, in tokens."
     num_beams: int = 4

@@ -201,12 +201,12 @@ def detect_pair_format(columns: Sequence[str], where: str = '<data>') -> str:
 
 # %% ../nbs/01_data.ipynb
 def _resolve_local(source: str | Path, split: str | None) -> Path:
-    "A folder becomes its `{split}.jsonl` or its only `.jsonl` file."
+    "A folder becomes its `{split}.jsonl` (split defaults to 'train') or its only `.jsonl` file."
     path = Path(source)
     if not path.is_dir(): return path
-    if split and (path/f'{split}.jsonl').is_file(): return path/f'{split}.jsonl'
+    if (path/f'{split or "train"}.jsonl').is_file(): return path/f'{split or "train"}.jsonl'
     files = sorted(path.glob('*.jsonl'))
-    if len(files) != 1: raise ValueError(f"{path}: expected one .jsonl file (or {split}.jsonl), found {[f.name for f in files]}")
+    if len(files) != 1: raise ValueError(f"{path}: expected one .jsonl file (or {split or 'train'}.jsonl), found {[f.name for f in files]}")
     return files[0]
 
 def load_summary_pairs(source: str | Path, split: str | None = None, limit: int | None = None) -> Records:
