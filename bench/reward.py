@@ -1,0 +1,118 @@
+"""Reward-model training throughput: our plain step vs TRL's RewardTrainer, same backbone, data and batch.
+
+Both train all-MiniLM-L6-v2 (offline, `rlhf_summ.reward.minilm_path()`) plus a scalar head on the same
+TL;DR comparisons (tldr_batch13, training split by post id), with the same (document, summary) token ids
+(`encode_pair`, document truncated, summary whole), batch size, learning rate, fp32 and no gradient
+checkpointing (TRL's defaults turn bf16 and checkpointing on; we turn them off so the step does the same work).
+Throughput is pairs/s over the timed steps (after `--warmup` untimed steps), measured in alternating rounds
+(TRL, ours, TRL, ours, ...) so that both see the same load on a shared machine. Then our model keeps training to
+the end of `--epochs` and its held-out pairwise accuracy (split by post id) is reported.
+
+Usage: python bench/reward.py [--steps 20] [--rounds 2] [--warmup 2] [--epochs 1] [--threads 1]
+Last line: ours_pairs_per_s=X trl_pairs_per_s=Y ratio=Z heldout_accuracy=A
+"""
+import argparse, os, tempfile, time, warnings
+from pathlib import Path
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+import torch
+
+from rlhf_summ.config import set_seed
+from rlhf_summ.data import load_comparisons, split_by_document
+from rlhf_summ.reward import (RewardModel, document_text, encode_pair, evaluate_reward, minilm_path,
+                              reward_batch_loss, reward_optimizer, stream_indices)
+
+DATA = Path(__file__).resolve().parents[2]/'shared'/'data'/'comparisons'/'tldr_batch13.json'
+
+
+class Ours:
+    "Our training step (the body of `train_reward`'s loop) on MiniLM, steppable in timed rounds."
+    def __init__(self, train, args):
+        set_seed(0)
+        self.train, self.args, self.step = train, args, 0
+        self.model = RewardModel.from_pretrained('minilm', max_length=args.max_length, device='cpu').train()
+        self.opt = reward_optimizer(self.model, args.lr, 0.01)
+
+    def run(self, n: int) -> float:
+        "Take `n` optimizer steps; return their wall time."
+        t0 = time.perf_counter()
+        for _ in range(n):
+            idx = stream_indices(len(self.train), self.step * self.args.batch_size, self.args.batch_size, 0)
+            loss, _ = reward_batch_loss(self.model, [self.train[i] for i in idx])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.opt.step(); self.opt.zero_grad()
+            self.step += 1
+            if self.step % 10 == 0: print(f"ours step {self.step} loss {loss.item():.4f}", flush=True)
+        return time.perf_counter() - t0
+
+
+def trl_round(rows, tok, args, steps: int) -> float:
+    "Wall time of `steps` RewardTrainer steps (after `args.warmup` untimed ones) on pre-tokenized `rows`."
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, TrainerCallback
+    from trl import RewardConfig as TRLRewardConfig, RewardTrainer
+    set_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(minilm_path(), num_labels=1)
+    times = {}
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, a, state, control, **kw):
+            if state.global_step == args.warmup: times['start'] = time.perf_counter()
+        def on_step_end(self, a, state, control, **kw):
+            if state.global_step == args.warmup + steps: times['end'] = time.perf_counter()
+
+    with tempfile.TemporaryDirectory() as out:
+        cfg = TRLRewardConfig(output_dir=out, per_device_train_batch_size=args.batch_size, learning_rate=args.lr,
+                              max_steps=args.warmup + steps, max_length=None, bf16=False, gradient_checkpointing=False,
+                              lr_scheduler_type='constant', save_strategy='no', report_to='none', logging_steps=10,
+                              use_cpu=True, dataloader_num_workers=0, disable_tqdm=True, seed=0)
+        RewardTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok,
+                      callbacks=[Timer()]).train()
+    return times['end'] - times['start']
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--data', default=str(DATA))
+    p.add_argument('--steps', type=int, default=20, help='timed steps per implementation')
+    p.add_argument('--warmup', type=int, default=2, help='untimed steps before timing (each implementation)')
+    p.add_argument('--rounds', type=int, default=2, help='alternating timing rounds (steps are split between them)')
+    p.add_argument('--epochs', type=float, default=1.0, help='our training length before the held-out evaluation')
+    p.add_argument('--batch-size', type=int, default=8)
+    p.add_argument('--max-length', type=int, default=256)
+    p.add_argument('--lr', type=float, default=5e-5)
+    p.add_argument('--threads', type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings('ignore')
+    train, val = split_by_document(load_comparisons(args.data), 0.2, 0)
+    print(f"data {args.data}: {len(train)} train / {len(val)} held-out comparisons; batch {args.batch_size} pairs, "
+          f"max_length {args.max_length}, {args.threads} thread(s), torch {torch.__version__}")
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(minilm_path())
+    rows = [{'chosen_ids': encode_pair(tok, document_text(c.document), c.chosen, args.max_length)['input_ids'],
+             'rejected_ids': encode_pair(tok, document_text(c.document), c.rejected, args.max_length)['input_ids']}
+            for c in train]
+    ours = Ours(train, args)
+    ours.run(args.warmup)
+    per_round = max(1, args.steps // args.rounds)
+    trl_time = ours_time = 0.0
+    for r in range(args.rounds):   # alternate, so both see the same load on a shared machine
+        t = trl_round(rows, tok, args, per_round); trl_time += t
+        o = ours.run(per_round); ours_time += o
+        print(f"round {r}: trl {per_round * args.batch_size / t:.3f} pairs/s, ours {per_round * args.batch_size / o:.3f} pairs/s", flush=True)
+    trl_rate, our_rate = args.rounds * per_round * args.batch_size / trl_time, args.rounds * per_round * args.batch_size / ours_time
+    total = max(ours.step, round(args.epochs * len(train) / args.batch_size))
+    ours.run(total - ours.step)
+    model = ours.model
+    ev = evaluate_reward(model, val, batch_size=32)
+    print(f"ours after {total} steps: held-out accuracy {ev['accuracy']:.4f} loss {ev['loss']:.4f} ece {ev['ece']:.4f} "
+          f"by split { {k: round(v['accuracy'], 4) for k, v in ev['by_split'].items()} }")
+    print(f"ours_pairs_per_s={our_rate:.3f} trl_pairs_per_s={trl_rate:.3f} ratio={our_rate / trl_rate:.3f} "
+          f"heldout_accuracy={ev['accuracy']:.4f}")
+
+
+if __name__ == '__main__':
+    main()
