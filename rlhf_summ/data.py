@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 # %% auto 0
 __all__ = ['SECTION_KINDS', 'log', 'COMPARISONS_HUB_ID', 'LOCAL_SUFFIXES', 'PAIR_FORMATS', 'NEGATIVE_KINDS', 'Section',
-           'Document', 'SummaryPair', 'Comparison', 'Records', 'comparison_from_row', 'load_comparisons',
+           'Document', 'SummaryPair', 'Comparison', 'Records', 'document_id', 'comparison_from_row', 'load_comparisons',
            'detect_pair_format', 'load_summary_pairs', 'split_by_document', 'to_preference_rows',
            'to_preference_dataset', 'synthetic_negatives']
 
@@ -80,7 +80,7 @@ class Comparison:
         return self.summary_a if self.choice > 0.5 else self.summary_b
 
 # %% ../nbs/01_data.ipynb
-import logging, math, random, warnings
+import hashlib, logging, math, random, warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -127,6 +127,11 @@ def _field(row: dict, dotted: str, where: str, line: int) -> Any:
     return value
 
 # %% ../nbs/01_data.ipynb
+def document_id(info: dict, text: str) -> str:
+    "`info.id`, or for rows without one (OpenAI's `edit_*` files) a stable id hashed from the text."
+    if info.get('id') is not None: return str(info['id'])
+    return 'sha1-' + hashlib.sha1(text.encode('utf-8')).hexdigest()[:16]
+
 def comparison_from_row(row: dict, where: str = '<row>', line: int = 1) -> Comparison | None:
     "One OpenAI-schema comparison row as a `Comparison`, or None when its document text is empty."
     info = _field(row, 'info', where, line)
@@ -137,7 +142,7 @@ def comparison_from_row(row: dict, where: str = '<row>', line: int = 1) -> Compa
     if choice not in (0, 1): raise ValueError(f"{where}, line {line}: field `choice` must be 0 or 1, got {choice!r}")
     if not text.strip(): return None
     source = info.get('source') or ('tldr' if info.get('post') is not None else 'cnndm')
-    document = Document(id=str(_field(row, 'info.id', where, line)), text=text, title=info.get('title') or '', source=source)
+    document = Document(id=document_id(info, text), text=text, title=info.get('title') or '', source=source)
     extra = row.get('extra') or {}
     return Comparison(document, summaries[0], summaries[1], choice=float(choice), annotator=row.get('worker') or '',
                       confidence=extra.get('confidence'), source=document.source, split=row.get('split') or 'train',

@@ -88,3 +88,11 @@ def test_preference_rows_and_negatives_deterministic():
     assert [(c.summary_a, c.summary_b, c.choice) for c in first] == [(c.summary_a, c.summary_b, c.choice) for c in second]
     assert all(c.chosen == pairs[i // 3].summary and c.rejected != c.chosen for i, c in enumerate(first))
     assert [(c.summary_a, c.choice) for c in synthetic_negatives(pairs, seed=6)] != [(c.summary_a, c.choice) for c in first]
+
+
+def test_rows_without_id_get_a_stable_text_id(shared_data, tmp_path):
+    edits = load_comparisons(shared_data / 'comparisons/edit_b2_eval_test.json')
+    assert len(edits) == 5 and {c.policy_a for c in edits} == {'human_editor'}
+    row = {**ROW, 'info': {'post': 'same post', 'title': 't'}}
+    loaded = load_comparisons(write_jsonl(tmp_path / 'noid.jsonl', [row, row, {**row, 'info': {'post': 'other post'}}]))
+    assert loaded[0].document.id == loaded[1].document.id != loaded[2].document.id

@@ -1,0 +1,76 @@
+"""The docs site (built by .ci/docs.sh from the notebooks) renders in headless Chromium, API signatures included."""
+import os, re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get('RLHF_SUMM_CHROMIUM', '/usr/bin/chromium')
+CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+                 '--disable-sync', '--no-first-run']
+
+
+def _site_is_fresh(site: Path) -> bool:
+    "The site was built after the last change to any notebook or to the docs builder."
+    if not (site / 'index.html').exists(): return False
+    sources = list((REPO / 'nbs').rglob('*.ipynb')) + [p for p in (REPO / 'docs_site').iterdir() if p.suffix in ('.py', '.yml')]
+    return (site / 'index.html').stat().st_mtime >= max(p.stat().st_mtime for p in sources)
+
+
+@pytest.fixture(scope='module')
+def site(tmp_path_factory) -> Path:
+    "The site `.ci/docs.sh` built into _docs/ when it is up to date, else a fresh build in a temporary folder."
+    if _site_is_fresh(REPO / '_docs'): return REPO / '_docs'
+    import sys
+    sys.path.insert(0, str(REPO / 'docs_site'))
+    from build_site import build
+    return build(tmp_path_factory.mktemp('site'))
+
+
+@pytest.fixture(scope='module')
+def browser():
+    if not Path(CHROMIUM).exists(): pytest.skip(f'no Chromium at {CHROMIUM} (apt-get install chromium)')
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_page_names_follow_nbdev():
+    import sys
+    sys.path.insert(0, str(REPO / 'docs_site'))
+    from build_site import page_name
+    assert page_name(Path('04_policy.ipynb')) == Path('policy.md')
+    assert page_name(Path('jobs/pipeline.ipynb')) == Path('jobs/pipeline.md')
+    assert page_name(Path('index.ipynb')) == Path('index.md')
+
+
+def test_index_renders_with_navigation(site, browser):
+    page = browser.new_page()
+    page.goto((site / 'index.html').as_uri())
+    assert 'rlhf_summ' in page.title()
+    assert page.locator('article h1').first.inner_text().startswith('rlhf_summ')
+    assert page.locator('article h2', has_text='Install').count() == 1
+    link = page.locator('nav.md-nav--primary a[href$="policy.html"]')
+    assert link.count() >= 1, 'no link to the policy page in the navigation'
+    link.first.click()
+    page.wait_for_load_state()
+    assert page.url.endswith('policy.html')
+    page.close()
+
+
+def test_policy_api_page_shows_signatures(site, browser):
+    page = browser.new_page()
+    errors = []
+    page.on('pageerror', lambda e: errors.append(str(e)))
+    page.goto((site / 'policy.html').as_uri())
+    heading = page.locator('article h3#train_sft')
+    assert heading.count() == 1, 'no API entry for train_sft'
+    text = page.locator('article').inner_text()
+    assert re.search(r'train_sft \(config:[\w.]*SFTConfig,\s+train_pairs:', text), 'train_sft signature not rendered'
+    assert re.search(r'build_tiny_policy \(kind:str=.bart., texts:', text), 'build_tiny_policy signature not rendered'
+    signature = page.locator('article blockquote pre', has_text='train_sft (')
+    assert signature.count() >= 1 and signature.first.is_visible()
+    assert not errors, errors
+    page.close()

@@ -1,0 +1,109 @@
+"""Every job notebook runs under papermill (through `run_job`) with non-default parameters: tiny models, few steps."""
+import json
+from pathlib import Path
+
+import pytest
+
+from rlhf_summ.reports import job_parameters, metric_series, read_metrics, run_job
+
+SCITLDR_ROWS = [
+    {'paper_id': f'p{i}', 'title': f'Paper {i}', 'source': [f'We study problem {i} with a new method .', 'It works well on benchmarks .'],
+     'target': [f'A new method for problem {i} that works well .']} for i in range(6)]
+
+# OpenAI summarize_from_feedback schema: the on-topic summary is chosen.
+COMPARISON_ROWS = [
+    {'info': {'id': f't3_{i}', 'post': f'My {topic} broke again and I do not know how to fix the {topic}.', 'title': topic,
+              'subreddit': 'help'},
+     'summaries': [{'text': f'{topic} broke, need a fix', 'policy': 'ref', 'note': ''},
+                   {'text': 'I like turtles', 'policy': 'sup', 'note': ''}][::1 if i % 2 else -1],
+     'choice': 0 if i % 2 else 1, 'worker': f'w{i % 3}', 'batch': 'b0', 'split': 'train', 'extra': {'confidence': 7}}
+    for i, topic in enumerate(['bike', 'car', 'laptop', 'phone', 'sink', 'door', 'lamp', 'radio', 'kettle', 'chair'])]
+
+
+@pytest.fixture(scope='module')
+def tiny_models(tmp_path_factory):
+    "A saved tiny policy, a second one sharing its tokenizer, a saved tiny reward model and a small SciTLDR-format file."
+    from rlhf_summ.policy import build_tiny_policy
+    from rlhf_summ.reward import tiny_reward_model
+    root = tmp_path_factory.mktemp('tiny')
+    texts = [' '.join(r['source']) for r in SCITLDR_ROWS] + [r['target'][0] for r in SCITLDR_ROWS]
+    policy = build_tiny_policy('bart', texts, vocab_size=300, d_model=32, layers=1, max_source_length=64, max_target_length=12)
+    other = build_tiny_policy('bart', tokenizer=policy.tokenizer, d_model=32, layers=1, max_source_length=64,
+                              max_target_length=12, seed=1)
+    data = root / 'scitldr.jsonl'
+    data.write_text(''.join(json.dumps(r) + '\n' for r in SCITLDR_ROWS))
+    comparisons = root / 'comparisons.jsonl'
+    comparisons.write_text(''.join(json.dumps(r) + '\n' for r in COMPARISON_ROWS))
+    return {'policy': policy.save(root / 'policy'), 'other': other.save(root / 'other'),
+            'reward_model': tiny_reward_model(max_length=48).save(root / 'rm'), 'data': data, 'comparisons': comparisons}
+
+
+def _metrics(run: Path) -> list[dict]:
+    records = read_metrics(run)
+    assert records, f'{run} has no metrics'
+    return records
+
+
+def test_train_policy_job(tmp_path, tiny_models):
+    run = run_job('train_policy', dict(data=str(tiny_models['data']), data_limit=0, val_fraction=0.34, steps=3, batch_size=2,
+                                       max_source_length=48, max_target_length=10, warmup_steps=1, eval_every=3, eval_limit=2,
+                                       rouge_samples=1, save_every=3, tiny_d_model=32, tiny_vocab_size=300, seed=1),
+                  runs_root=tmp_path, name='policy')
+    steps, losses = metric_series(_metrics(run), 'train/sft/loss')
+    assert steps[-1] == 3 and all(l > 0 for l in losses)
+    assert json.loads((run / 'sft_config.json').read_text())['steps'] == 3
+    assert (run / 'report.html').exists() and (run / 'train_policy.ipynb').exists()
+
+
+def test_train_reward_job(tmp_path, tiny_models):
+    run = run_job('train_reward', dict(model=str(tiny_models['reward_model']), data=str(tiny_models['comparisons']),
+                                       val_fraction=0.4, max_length=48, batch_size=2, max_steps=3, eval_every=3, save_every=3,
+                                       lr=1e-3, seed=2, device='cpu'),
+                  runs_root=tmp_path, name='rm')
+    records = _metrics(run)
+    assert metric_series(records, 'train/rm/loss')[0][-1] == 3
+    assert metric_series(records, 'eval/rm/accuracy')[1]
+    found = list(run.rglob('reward_config.json'))
+    assert found, 'no saved reward model in the run folder'
+
+
+def test_train_rl_job(tmp_path, tiny_models):
+    params = job_parameters('train_rl')
+    given = dict(sft_model=str(tiny_models['policy']), reward_model=str(tiny_models['reward_model']), data=str(tiny_models['data']),
+                 total_steps=2, batch_size=2, minibatch_size=2, num_epochs=1, max_new_tokens=6, learning_rate=1e-4,
+                 eval_docs=2, seed=3)
+    missing = set(given) - set(params)
+    assert not missing, f'train_rl job lacks parameters {missing}; it has {sorted(params)}'
+    run = run_job('train_rl', given, runs_root=tmp_path, name='rl')
+    steps, rewards = metric_series(_metrics(run), 'train/rl/reward')
+    assert steps == [1, 2]
+    assert (run / 'rl_config.json').exists() or list(run.rglob('rl_config.json'))
+
+
+def test_evaluate_job(tmp_path, tiny_models):
+    run = run_job('evaluate', dict(policy=str(tiny_models['policy']), reference=str(tiny_models['other']),
+                                   reward_model=str(tiny_models['reward_model']), data=str(tiny_models['data']),
+                                   limit=3, batch_size=2, max_new_tokens=6, seed=4),
+                  runs_root=tmp_path, name='eval')
+    final = _metrics(run)[-1]
+    assert {'eval/policy/rouge1', 'eval/policy/reward', 'eval/policy/kl', 'eval/policy/win_rate'} <= set(final)
+    assert 0 <= final['eval/policy/win_rate'] <= 1
+    assert len((run / 'samples.jsonl').read_text().splitlines()) == 3
+    assert json.loads((run / 'eval.json').read_text())['n'] == 3
+
+
+def test_pipeline_job(tmp_path, tiny_models, shared_data):
+    run = run_job('pipeline', dict(sft_data=str(shared_data / 'scitldr' / 'train.jsonl'), sft_limit=40, sft_steps=4, sft_batch_size=4,
+                                   tiny_d_model=32, tiny_vocab_size=400, rm_model=str(tiny_models['reward_model']),
+                                   rm_steps=4, rm_batch_size=4, rm_max_length=48, rm_eval_limit=8, rm_train_limit=16, rl_steps=2, rl_batch_size=4,
+                                   eval_data=str(shared_data / 'scitldr' / 'dev.jsonl'), eval_limit=3, max_source_length=48,
+                                   max_target_length=8, seed=5),
+                  runs_root=tmp_path, name='pipe')
+    records = _metrics(run)
+    for key in ('train/sft/loss', 'train/rm/loss', 'train/rl/reward', 'eval/policy/win_rate'):
+        assert metric_series(records, key)[1], f'no {key} in the pipeline metrics'
+    assert {'sft', 'rm', 'rl', 'eval'} <= {p.name for p in run.iterdir()}
+    summary = json.loads((run / 'summary.json').read_text())
+    assert set(summary['curves']) == {'train/sft/loss', 'train/rm/loss', 'train/rl/reward'}
+    assert {'sft_loss.png', 'rm_loss.png', 'rl_reward.png'} <= {p.name for p in (run / 'plots').iterdir()}
+    assert json.loads((run / 'sft' / 'sft_config.json').read_text())['steps'] == 4
