@@ -22,7 +22,7 @@ from .reports import append_metrics, read_metrics
 
 # %% auto 0
 __all__ = ['REWARD_CONFIG_NAME', 'minilm_path', 'resolve_model_name', 'document_text', 'encode_pair', 'tiny_backbone_config',
-           'masked_mean', 'RewardModel', 'tiny_reward_model', 'preference_loss', 'comparison_targets',
+           'mean_pool', 'RewardModel', 'tiny_reward_model', 'preference_loss', 'comparison_targets',
            'pairwise_accuracy', 'expected_calibration_error', 'comparison_metrics', 'evaluate_reward',
            'flatten_metrics', 'toy_comparisons', 'RewardConfig', 'stream_indices', 'reward_batch_loss',
            'reward_optimizer', 'reference_pairs', 'truncate_metrics', 'last_checkpoint', 'train_reward', 'UpdateResult',
@@ -71,7 +71,7 @@ def _backbone_from_pretrained(name: str) -> nn.Module:
     model = AutoModel.from_pretrained(name)
     return model.get_encoder() if getattr(config, 'is_encoder_decoder', False) else model
 
-def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     "Mean of `hidden` (B, T, H) over positions where `mask` (B, T) is 1; returns (B, H)."
     mask = mask.to(hidden.dtype).unsqueeze(-1)                      # (B, T, 1)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)     # (B, H)
@@ -137,7 +137,7 @@ class RewardModel(nn.Module):
             kw['global_attention_mask'] = torch.zeros_like(attention_mask)
             kw['global_attention_mask'][:, 0] = 1                                       # Longformer/LED: global first token
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kw).last_hidden_state  # (B, T, H)
-        pooled = masked_mean(hidden, attention_mask) if self.pooling == 'mean' else hidden[:, 0]          # (B, H)
+        pooled = mean_pool(hidden, attention_mask) if self.pooling == 'mean' else hidden[:, 0]          # (B, H)
         return self.head(pooled).squeeze(-1)                                                              # (B,)
 
     def batch(self, documents: Sequence[str], summaries: Sequence[str]) -> dict[str, torch.Tensor]:

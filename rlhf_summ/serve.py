@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .config import runs_root, save_config
 from .data import Document, Section
 from .registry import PARTNER_RULES, Registry, VersionInfo
+from .reports import win_rate
 from .store import DuplicatePick, Store
 
 logger = logging.getLogger(__name__)
@@ -27,13 +28,13 @@ logger = logging.getLogger(__name__)
 # %% auto 0
 __all__ = ['logger', 'TEMPLATES', 'COOKIE', 'ServiceDep', 'ApiAnnotator', 'PageAnnotator', 'FormAnnotator', 'auth', 'documents',
            'Upload', 'pairs', 'stats', 'ServeConfig', 'ServiceSettings', 'split_text', 'Summarize', 'PolicySummarizer',
-           'GenerationWorker', 'OnlineLoop', 'win_rate', 'promote_if_better', 'train_policy_version',
-           'PolicyRoundConfig', 'policy_round', 'render', 'Service', 'Annotator', 'LoginRequired', 'get_service',
-           'api_annotator', 'page_annotator', 'form_annotator', 'DocumentOut', 'PairOut', 'PickIn', 'PickOut',
-           'PairCountOut', 'UpdateOut', 'StatsOut', 'login_page', 'login', 'logout', 'ingest', 'create_document',
-           'read_document', 'home_page', 'upload_form', 'document_page', 'record_pick', 'next_pair', 'pick_pair',
-           'pair_page', 'pick_form', 'collect_stats', 'read_stats', 'export', 'stats_page', 'health', 'create_app',
-           'build_service', 'default_policy', 'bootstrap_registry', 'serve']
+           'GenerationWorker', 'OnlineLoop', 'promote_if_better', 'train_policy_version', 'PolicyRoundConfig',
+           'policy_round', 'render', 'Service', 'Annotator', 'LoginRequired', 'get_service', 'api_annotator',
+           'page_annotator', 'form_annotator', 'DocumentOut', 'PairOut', 'PickIn', 'PickOut', 'PairCountOut',
+           'UpdateOut', 'StatsOut', 'login_page', 'login', 'logout', 'ingest', 'create_document', 'read_document',
+           'home_page', 'upload_form', 'document_page', 'record_pick', 'next_pair', 'pick_pair', 'pair_page',
+           'pick_form', 'collect_stats', 'read_stats', 'export', 'stats_page', 'health', 'create_app', 'build_service',
+           'default_policy', 'bootstrap_registry', 'serve']
 
 # %% ../nbs/09_serve.ipynb
 @dataclass
@@ -249,13 +250,6 @@ class OnlineLoop:
             self.store.finish_update(update_id, 'failed', error=f"{type(e).__name__}: {e}")
             raise
         return next(u for u in self.store.updates() if u['id'] == update_id)
-
-# %% ../nbs/09_serve.ipynb
-def win_rate(candidate_scores, baseline_scores) -> float:
-    "Fraction of items where the candidate's score beats the baseline's (ties count 1/2)."
-    pairs = list(zip([float(x) for x in candidate_scores], [float(x) for x in baseline_scores]))
-    if not pairs: raise ValueError("win_rate needs at least one pair of scores")
-    return sum(1.0 if c > b else 0.5 if c == b else 0.0 for c, b in pairs) / len(pairs)
 
 # %% ../nbs/09_serve.ipynb
 def promote_if_better(registry: Registry, candidate: str, texts: list[str], summarize: Summarize, reward,
