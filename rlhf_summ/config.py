@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb 2
 from __future__ import annotations
-import dataclasses, json, os, random, re, time
+import dataclasses, itertools, json, os, random, re, time
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,10 +59,15 @@ def run_name(stage: str, model: str, seed: int, when: float | None = None) -> st
     return f"{stage}__{model_tag}__{seed}__{stamp}"
 
 def make_run_dir(stage: str, model: str, seed: int, root: str | Path | None = None) -> Path:
-    "Create and return a fresh run folder under `runs_root(root)`."
+    "Create and return a fresh, empty run folder under `runs_root(root)` (`-2`, `-3`, ... when the name is taken)."
     path = runs_root(root) / run_name(stage, model, seed)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in itertools.count(1):
+        candidate = path if attempt == 1 else path.with_name(f"{path.name}-{attempt}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError: continue
 
 # %% ../nbs/00_config.ipynb
 def set_seed(seed: int) -> torch.Generator:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 # %% auto 0
 __all__ = ['SECTION_KINDS', 'log', 'COMPARISONS_HUB_ID', 'LOCAL_SUFFIXES', 'PAIR_FORMATS', 'NEGATIVE_KINDS', 'Section',
-           'Document', 'SummaryPair', 'Comparison', 'Records', 'document_id', 'comparison_from_row', 'load_comparisons',
-           'detect_pair_format', 'load_summary_pairs', 'split_by_document', 'to_preference_rows',
+           'Document', 'SummaryPair', 'Comparison', 'Records', 'document_id', 'document_source', 'comparison_from_row',
+           'load_comparisons', 'detect_pair_format', 'load_summary_pairs', 'split_by_document', 'to_preference_rows',
            'to_preference_dataset', 'synthetic_negatives']
 
 # %% ../nbs/01_data.ipynb
@@ -128,9 +128,13 @@ def _field(row: dict, dotted: str, where: str, line: int) -> Any:
 
 # %% ../nbs/01_data.ipynb
 def document_id(info: dict, text: str) -> str:
-    "`info.id`, or for rows without one (OpenAI's `edit_*` files) a stable id hashed from the text."
+    "`info['id']`, or for rows without one (OpenAI's `edit_*` files, arXiv) a stable id hashed from the text."
     if info.get('id') is not None: return str(info['id'])
     return 'sha1-' + hashlib.sha1(text.encode('utf-8')).hexdigest()[:16]
+
+def document_source(info: dict) -> str:
+    "`info.source` when given, else 'tldr' for Reddit posts (`info.post`) and 'cnndm' for articles."
+    return info.get('source') or ('tldr' if info.get('post') is not None else 'cnndm')
 
 def comparison_from_row(row: dict, where: str = '<row>', line: int = 1) -> Comparison | None:
     "One OpenAI-schema comparison row as a `Comparison`, or None when its document text is empty."
@@ -141,8 +145,7 @@ def comparison_from_row(row: dict, where: str = '<row>', line: int = 1) -> Compa
     choice = _field(row, 'choice', where, line)
     if choice not in (0, 1): raise ValueError(f"{where}, line {line}: field `choice` must be 0 or 1, got {choice!r}")
     if not text.strip(): return None
-    source = info.get('source') or ('tldr' if info.get('post') is not None else 'cnndm')
-    document = Document(id=document_id(info, text), text=text, title=info.get('title') or '', source=source)
+    document = Document(id=document_id(info, text), text=text, title=info.get('title') or '', source=document_source(info))
     extra = row.get('extra') or {}
     return Comparison(document, summaries[0], summaries[1], choice=float(choice), annotator=row.get('worker') or '',
                       confidence=extra.get('confidence'), source=document.source, split=row.get('split') or 'train',
@@ -179,13 +182,13 @@ def _sumpubmed(row: dict) -> SummaryPair:
     return SummaryPair(Document(id=str(row['id']), text=row['text'], source='sumpubmed'), row['abstract'], source='sumpubmed')
 
 def _arxiv(row: dict) -> SummaryPair:
-    doc = Document(id=str(row.get('id', hash(row['article'][:200]))), text=row['article'], source='arxiv')
+    doc = Document(id=document_id(row, row['article']), text=row['article'], source='arxiv')
     return SummaryPair(doc, row['abstract'], source='arxiv')
 
 def _axis(row: dict) -> SummaryPair:
     info = row['info']
     text = info.get('post') if info.get('post') is not None else info['article']
-    doc = Document(id=str(info['id']), text=text, title=info.get('title') or '', source='tldr' if info.get('post') else 'cnndm')
+    doc = Document(id=document_id(info, text), text=text, title=info.get('title') or '', source=document_source(info))
     return SummaryPair(doc, row['summary']['text'], source=doc.source, split=row.get('split') or 'train')
 
 PAIR_FORMATS: dict[str, tuple[tuple[str, ...], Callable[[dict], SummaryPair]]] = {

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_pdf.ipynb 2
 from __future__ import annotations
-import ctypes, dataclasses, io, math, re, statistics
+import ctypes, dataclasses, io, math, re, statistics, threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +17,11 @@ from .denoise import (SOFT_HYPHEN, fix_ligatures, fix_accents, join_lines, word_
                                is_page_number, repeat_key, is_caption_start, is_numeric_row, clean_text)
 
 # %% auto 0
-__all__ = ['BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'RUN_IN_ABSTRACT', 'render_test_pdf', 'PDFError', 'NotPDFError',
-           'EncryptedPDFError', 'CorruptPDFError', 'NoTextError', 'open_pdf', 'Line', 'page_lines', 'drop_margins',
-           'reading_order', 'heading_key', 'known_kind', 'heading_level', 'body_size', 'find_headings', 'pdf_outline',
-           'Paper', 'read_paper', 'sections_to_summarize', 'to_document', 'top_headings', 'heading_match']
+__all__ = ['PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'RUN_IN_ABSTRACT', 'render_test_pdf', 'PDFError',
+           'NotPDFError', 'EncryptedPDFError', 'CorruptPDFError', 'NoTextError', 'open_pdf', 'Line', 'page_lines',
+           'drop_margins', 'reading_order', 'heading_key', 'known_kind', 'heading_level', 'body_size', 'find_headings',
+           'pdf_outline', 'Paper', 'read_paper', 'sections_to_summarize', 'to_document', 'top_headings',
+           'heading_match']
 
 # %% ../nbs/02_pdf.ipynb
 def render_test_pdf(pages: list[list[tuple[float, float, str, float, bool]]], width: float = 595, height: float = 842) -> bytes:
@@ -90,6 +91,9 @@ class Line:
     "Font size covering most of the line's characters."
     bold: bool
     "Most characters are in a bold font."
+
+PDFIUM_LOCK = threading.Lock()
+"One lock for all pdfium calls: the library (and `_font_name`'s shared buffer) must not run in two threads at once."
 
 BOLD_FONT = re.compile(r'bold|medi|black|heavy|semibold|demi|cmbx|bx\d|-bd\b', re.I)
 
@@ -320,25 +324,26 @@ def _assign_kinds(sections: list[Section]) -> None:
 # %% ../nbs/02_pdf.ipynb
 def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations: bool = True, password: str | None = None) -> Paper:
     "Parse a paper PDF (path or bytes) into a `Paper`; raises a `PDFError` subclass on bad input."
-    doc, name = open_pdf(source, password=password)
-    try:
-        n_read = min(len(doc), max_pages)
-        pages, heights, widths = [], [], []
-        for i in range(n_read):
-            page = doc[i]
-            pages.append(page_lines(page, i + 1)); heights.append(page.get_height()); widths.append(page.get_width())
-            page.close()
-        n_chars = sum(len(ln.text) for p in pages for ln in p)
-        if n_chars < 20 * max(n_read, 1):
-            raise NoTextError(f'{name} has no extractable text ({n_chars} characters on {n_read} pages): '
-                              'it looks scanned; run OCR on it first')
-        pages = drop_margins(pages, heights)
-        size = body_size([ln for p in pages for ln in p])
-        skip = set().union(*(_table_rows(p, w) | _footnotes(p, h, size) for p, w, h in zip(pages, widths, heights)))
-        lines = [ln for p, w in zip(pages, widths) for ln in reading_order(p, w)]
-        heads = find_headings(lines, size, pdf_outline(doc))
-        num_pages = len(doc)
-    finally: doc.close()
+    with PDFIUM_LOCK:                                   # pdfium is not thread-safe (the web app parses uploads in a thread pool)
+        doc, name = open_pdf(source, password=password)
+        try:
+            n_read = min(len(doc), max_pages)
+            pages, heights, widths = [], [], []
+            for i in range(n_read):
+                page = doc[i]
+                pages.append(page_lines(page, i + 1)); heights.append(page.get_height()); widths.append(page.get_width())
+                page.close()
+            n_chars = sum(len(ln.text) for p in pages for ln in p)
+            if n_chars < 20 * max(n_read, 1):
+                raise NoTextError(f'{name} has no extractable text ({n_chars} characters on {n_read} pages): '
+                                  'it looks scanned; run OCR on it first')
+            pages = drop_margins(pages, heights)
+            size = body_size([ln for p in pages for ln in p])
+            skip = set().union(*(_table_rows(p, w) | _footnotes(p, h, size) for p, w, h in zip(pages, widths, heights)))
+            lines = [ln for p, w in zip(pages, widths) for ln in reading_order(p, w)]
+            heads = find_headings(lines, size, pdf_outline(doc))
+            num_pages = len(doc)
+        finally: doc.close()
     title = _title(lines, size)
     abstract_at = next((i for i, (t, _, _) in sorted(heads.items()) if known_kind(t) == 'abstract'), None)
     if abstract_at is None: abstract_at, heads = _split_run_in_abstract(lines, heads)

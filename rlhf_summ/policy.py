@@ -235,7 +235,7 @@ class Policy:
                       num_return_sequences=num_return_sequences, output_scores=True, return_dict_in_generate=True,
                       pad_token_id=config.pad_token_id, eos_token_id=config.eos_token_id,
                       decoder_start_token_id=config.decoder_start_token_id, no_repeat_ngram_size=0,
-                      repetition_penalty=1.0, min_length=0, length_penalty=1.0)
+                      repetition_penalty=1.0, min_length=0, length_penalty=1.0, forced_eos_token_id=None)
         if do_sample: kwargs.update(temperature=temperature, top_k=top_k, top_p=top_p)
         kwargs.update(generate_kwargs)
         was_training = self.model.training

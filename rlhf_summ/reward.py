@@ -25,8 +25,8 @@ __all__ = ['REWARD_CONFIG_NAME', 'minilm_path', 'resolve_model_name', 'document_
            'mean_pool', 'RewardModel', 'tiny_reward_model', 'preference_loss', 'comparison_targets',
            'pairwise_accuracy', 'expected_calibration_error', 'comparison_metrics', 'evaluate_reward',
            'flatten_metrics', 'toy_comparisons', 'RewardConfig', 'stream_indices', 'reward_batch_loss',
-           'reward_optimizer', 'reference_pairs', 'truncate_metrics', 'last_checkpoint', 'train_reward', 'UpdateResult',
-           'update_reward_model', 'preference_uncertainty', 'most_uncertain']
+           'reward_optimizer', 'normalization_pool', 'reference_pairs', 'truncate_metrics', 'last_checkpoint',
+           'train_reward', 'UpdateResult', 'update_reward_model', 'preference_uncertainty', 'most_uncertain']
 
 # %% ../nbs/05_reward.ipynb
 def minilm_path() -> Path:
@@ -363,6 +363,12 @@ def reward_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.
               {'params': [p for p in params if p.ndim < 2], 'weight_decay': 0.0}]
     return torch.optim.AdamW(groups, lr=lr)
 
+def normalization_pool(comparisons: Sequence[Comparison], n: int = 512, seed: int = 0) -> tuple[list[str], list[str]]:
+    "(documents, summaries): a seeded sample of `n` summaries from both sides of `comparisons`, for `fit_normalization`."
+    pool = [(document_text(c.document), s) for c in comparisons for s in (c.summary_a, c.summary_b)]
+    pool = random.Random(seed).sample(pool, min(n, len(pool)))
+    return [d for d, _ in pool], [s for _, s in pool]
+
 def reference_pairs(comparisons: Sequence[Comparison]) -> list[SummaryPair]:
     "One (document, preferred summary) pair per decisive comparison: the input `synthetic_negatives` expects."
     return [SummaryPair(c.document, c.chosen, source=c.source, split=c.split) for c in comparisons if c.choice != 0.5]
@@ -465,11 +471,10 @@ def train_reward(config: RewardConfig, train: Sequence[Comparison] | None = None
             _save_checkpoint(run_dir, done, unwrapped, optimizer, scheduler, config.keep_checkpoints)
 
     if final is None: final = evaluate_reward(unwrapped, val, config.eval_batch_size, config.margin_scale)  # resumed at the end
-    pool = [(document_text(c.document), s) for c in train for s in (c.summary_a, c.summary_b)]
-    pool = random.Random(config.seed).sample(pool, min(config.norm_samples, len(pool)))
-    unwrapped.fit_normalization([d for d, _ in pool], [s for _, s in pool])
+    pool = normalization_pool(train, config.norm_samples, config.seed)
+    unwrapped.fit_normalization(*pool)
     unwrapped.metadata = dict(stage='rm', run=run_dir.name, data=data_source, base_model=config.model,
-                              normalized_over=f'{len(pool)} training summaries (both sides of the comparisons)',
+                              normalized_over=f'{len(pool[0])} training summaries (both sides of the comparisons)',
                               heldout_accuracy=final.get('accuracy'), steps=total)
     unwrapped.save(run_dir/'model')
     (run_dir/'eval.json').write_text(json.dumps(final, indent=2))
@@ -533,6 +538,7 @@ def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison
     if not accepted:
         model.load_state_dict(snapshot)
         model.norm_mean, model.norm_std = stats
+    else: model.fit_normalization(*normalization_pool(mix, seed=seed))   # new weights, new score scale: RL centers with these
     return UpdateResult(accepted, acc_before, acc_after, before['loss'], after['loss'], steps, len(new), len(replayed),
                         len(heldout), reason)
 

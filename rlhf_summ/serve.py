@@ -203,7 +203,9 @@ class OnlineLoop:
     def notify(self): self._wake.set()
 
     def start(self):
+        "Start the worker; rounds a killed process left 'running' are closed first so their picks count again."
         if self.every <= 0 or (self._thread is not None and self._thread.is_alive()): return
+        self.store.abandon_running_updates()
         self._thread = threading.Thread(target=self._run, name='online-loop', daemon=True)
         self._thread.start()
         self.notify()
@@ -606,23 +608,23 @@ def ingest(service: Service, who: Annotator, data: bytes | None, filename: str, 
     return _document_out(service, doc_id, who)
 
 def _check_length(request: Request, service: ServiceDep):
-    "Refuse oversized uploads from their Content-Length before reading the body."
+    "Refuse uploads whose declared Content-Length is too large (a chunked upload without one is cut by `_read`)."
     length = request.headers.get('content-length')
     if length and length.isdigit() and int(length) > service.config.max_upload_mb * 2**20 + 64 * 1024:
         raise HTTPException(413, f"upload is larger than {service.config.max_upload_mb} MB")
 
 Upload = Annotated[UploadFile | None, File(description="a PDF")]
 
-def _read(file: UploadFile | None) -> tuple[bytes | None, str]:
-    "Bytes and name of an uploaded file (None for an empty file field)."
+def _read(file: UploadFile | None, service: Service) -> tuple[bytes | None, str]:
+    "Bytes and name of an uploaded file (None for an empty file field); never more than the limit plus one byte."
     if file is None or not file.filename: return None, ''
-    return file.file.read(), file.filename
+    return file.file.read(int(service.config.max_upload_mb * 2**20) + 1), file.filename
 
 @documents.post('/api/documents', response_model=DocumentOut, status_code=201, dependencies=[Depends(_check_length)])
 def create_document(service: ServiceDep, who: FormAnnotator, file: Upload = None, text: Annotated[str, Form()] = '',
                     title: Annotated[str, Form()] = ''):
     "Upload a PDF (`file`) or paste `text`; summaries are written in the background."
-    return ingest(service, who, *_read(file), text, title)
+    return ingest(service, who, *_read(file, service), text, title)
 
 @documents.get('/api/documents/{document_id}', response_model=DocumentOut)
 def read_document(service: ServiceDep, who: ApiAnnotator, document_id: int):
@@ -636,7 +638,7 @@ def home_page(service: ServiceDep, who: PageAnnotator):
 @documents.post('/documents', dependencies=[Depends(_check_length)])
 def upload_form(service: ServiceDep, who: FormAnnotator, file: Upload = None, text: Annotated[str, Form()] = '',
                 title: Annotated[str, Form()] = ''):
-    try: doc = ingest(service, who, *_read(file), text, title)
+    try: doc = ingest(service, who, *_read(file, service), text, title)
     except HTTPException as e:
         return _page(service, who, 'home.html', e.status_code, title='Upload', error=e.detail,
                      documents=service.store.documents(), max_mb=service.config.max_upload_mb)

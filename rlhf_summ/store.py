@@ -396,6 +396,14 @@ def finish_update(self: Store, update_id: int, status: str, reward_after: str = 
             status=status, finished=time.time(), reward_after=reward_after, metrics=metrics or {}, error=error))
 
 @patch
+def abandon_running_updates(self: Store, reason: str = 'the service stopped during the round') -> int:
+    "Close rounds left 'running' by a process that died as 'failed', releasing their picks; returns how many."
+    with self.reading() as s:
+        running = s.scalars(select(RewardUpdateRow.id).where(RewardUpdateRow.status == 'running')).all()
+    for update_id in running: self.finish_update(update_id, 'failed', error=reason)
+    return len(running)
+
+@patch
 def replay(self: Store, update_id: int) -> list[Comparison]:
     "Training picks used by rounds before `update_id` (the replay set)."
     with self.reading() as s:

@@ -193,3 +193,13 @@ def test_running_header_on_generated_pages():
     text = all_text(paper)
     assert 'Journal of Tests' not in text and 'Line 11 of page 4' in text
     assert not [ln for ln in paper.lines if is_page_number(ln.text)]
+
+
+def test_concurrent_reads_match_sequential(papers, pdf_dir):
+    "The web app parses uploads in a thread pool: parallel reads must give exactly the sequential result."
+    from concurrent.futures import ThreadPoolExecutor
+    names = ['N18-3011.pdf', '1703.00317.pdf', 'C16-1060.pdf', 'N18-3011.pdf']
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda n: read_paper(pdf_dir / n), names))
+    for name, paper in zip(names, parallel):
+        assert [(s.heading, s.text) for s in paper.sections] == [(s.heading, s.text) for s in papers[name].sections]

@@ -241,3 +241,14 @@ def test_two_process_ddp_run(tmp_path):
     rows = [json.loads(l) for l in (tmp_path / 'run' / 'metrics.jsonl').read_text().splitlines()]
     assert [r['step'] for r in rows if 'train/sft/loss' in r] == [1, 2, 3, 4]
     assert Policy.from_pretrained(tmp_path / 'run').model.config.d_model == 32
+
+
+def test_sampling_never_forces_eos_at_the_length_limit():
+    "BART checkpoints set `forced_eos_token_id`; RL needs to see summaries that did not end, so generate turns it off."
+    policy = tiny()
+    eos = policy.tokenizer.eos_token_id
+    policy.model.config.forced_eos_token_id = policy.model.generation_config.forced_eos_token_id = eos
+    gen = policy.generate(CORPUS[:8], max_new_tokens=4, do_sample=True, seed=0)
+    ended = [eos in row[m].tolist() for row, m in zip(gen.sequences, gen.mask)]
+    assert not all(ended)
+    assert gen.mask.sum(1).tolist() == [gen.sequences.shape[1] if not e else int(m.sum()) for e, m in zip(ended, gen.mask)]

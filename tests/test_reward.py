@@ -8,7 +8,7 @@ from transformers import AutoTokenizer, LEDConfig
 
 from rlhf_summ.data import Comparison, Document, load_comparisons
 from rlhf_summ.reports import read_metrics
-from rlhf_summ.reward import (RewardConfig, RewardModel, comparison_targets, encode_pair, evaluate_reward,
+from rlhf_summ.reward import (normalization_pool, RewardConfig, RewardModel, comparison_targets, encode_pair, evaluate_reward,
                               expected_calibration_error, last_checkpoint, minilm_path, most_uncertain, pairwise_accuracy,
                               preference_loss, preference_uncertainty, tiny_reward_model, toy_comparisons, train_reward)
 
@@ -200,6 +200,11 @@ def test_update_accepts_good_labels_with_replay(trained):
                          steps=4, lr=1e-4)
     assert res.accepted and res.n_new == 16 and res.n_replay == 16 and res.reason == ''
     assert any(not torch.equal(before[k], v) for k, v in trained.state_dict().items())
+    stats = (trained.norm_mean, trained.norm_std)
+    new = toy_comparisons(16, seed=8)
+    assert trained.update(new, heldout=toy_comparisons(16, seed=7), steps=4, lr=1e-3).accepted
+    assert (trained.norm_mean, trained.norm_std) != stats             # accepted weights come with refit normalization
+    assert abs(trained.score(*normalization_pool(new), normalize=True).mean().item()) < 1e-4
 
 
 def test_uncertainty_mc_dropout_and_ensemble():

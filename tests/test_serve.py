@@ -117,6 +117,12 @@ def test_security_and_errors(tmp_path):
         assert r.status_code == 422 and 'x.pdf' in r.json()['detail']
         r = client.post('/api/documents', files={'file': ('big.pdf', b'%PDF' + b'0' * 200_000, 'application/pdf')}, headers=bearer('alice'))
         assert r.status_code == 413 and 'larger than' in r.json()['detail']
+        # chunked, without a Content-Length: refused from the bounded read
+        body = (b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.pdf"\r\nContent-Type: application/pdf\r\n\r\n'
+                + b'%PDF' + b'0' * 200_000 + b'\r\n--xyz--\r\n')
+        r = client.post('/api/documents', content=iter([body]),
+                        headers={**bearer('alice'), 'Content-Type': 'multipart/form-data; boundary=xyz'})
+        assert 'content-length' not in r.request.headers and r.status_code == 413
         assert client.post('/api/documents', data={'text': '  '}, headers=bearer('alice')).status_code == 422
         # a browser session: the cookie alone does not let a form post through
         r = client.post('/login', data={'token': TOKENS['bob']}, follow_redirects=False)
