@@ -23,8 +23,8 @@ __all__ = ['RewardFn', 'masked_mean', 'masked_var', 'masked_whiten', 'last_token
            'apply_missing_eos_penalty', 'kl_penalized_rewards', 'KLController', 'compute_gae', 'ppo_policy_loss',
            'ppo_value_loss', 'repeat_for_samples', 'rloo_advantages', 'dpo_loss', 'PolicyWithValueHead',
            'policy_forward', 'Rollout', 'collect_rollout', 'RLConfig', 'rollout_advantages', 'rl_update',
-           'rollout_stats', 'document_texts', 'load_documents', 'reward_model_fn', 'document_batches', 'train_rl',
-           'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig', 'train_dpo']
+           'rollout_stats', 'document_texts', 'reward_texts', 'load_documents', 'reward_model_fn', 'document_batches',
+           'train_rl', 'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig', 'train_dpo']
 
 # %% ../nbs/06_rl.ipynb
 def masked_mean(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
@@ -230,8 +230,9 @@ class Rollout:
 @torch.no_grad()
 def collect_rollout(policy: Policy, actor: nn.Module, ref_model: nn.Module, reward_fn: RewardFn, documents: list[str],
                     temperature: float = 0.7, max_new_tokens: int | None = None,
-                    missing_eos_penalty: float | None = -1.0, batch_size: int | None = None) -> Rollout:
-    "Sample one summary per entry of `documents` with `policy`; record what PPO/RLOO needs (`actor`: value-head wrapper or bare model, dropout off)."
+                    missing_eos_penalty: float | None = -1.0, batch_size: int | None = None,
+                    reward_documents: list[str] | None = None) -> Rollout:
+    "Sample one summary per entry of `documents` with `policy`; record what PPO/RLOO needs (`actor`: value-head wrapper or bare model, dropout off). `reward_fn` reads `reward_documents` (default: `documents`)."
     chunk = batch_size or len(documents)                       # generate and score in chunks of this many (memory)
     gen = policy.generate(documents, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
                           batch_size=chunk)
@@ -246,7 +247,8 @@ def collect_rollout(policy: Policy, actor: nn.Module, ref_model: nn.Module, rewa
                       response_logprobs(ref_model, enc_i, ids_i, mask_i, temperature)))
     logprobs, values, ref_logprobs = (torch.cat(x) for x in zip(*parts))
     has_eos = contains_eos(ids, mask, policy.tokenizer.eos_token_id)
-    raw = torch.as_tensor(reward_fn(list(documents), list(gen.summaries)), dtype=torch.float32, device=device).reshape(-1)
+    raw = torch.as_tensor(reward_fn(list(reward_documents or documents), list(gen.summaries)), dtype=torch.float32,
+                          device=device).reshape(-1)
     scores = apply_missing_eos_penalty(raw, has_eos, missing_eos_penalty)
     return Rollout(list(documents), list(gen.summaries), enc, ids, mask, logprobs.float(), ref_logprobs.float(),
                    values.float(), scores, has_eos)
@@ -393,6 +395,11 @@ def document_texts(documents: Sequence[Document | str]) -> list[str]:
     "The text the policy reads for each document (a `Document`'s `text`, or the string itself)."
     return [d.text if isinstance(d, Document) else str(d) for d in documents]
 
+def reward_texts(documents: Sequence[Document | str]) -> list[str]:
+    "The text the reward model reads for each document: title first, as it was trained (`reward.document_text`)."
+    from rlhf_summ.reward import document_text
+    return [document_text(d) if isinstance(d, Document) else str(d) for d in documents]
+
 def load_documents(source: str, val_fraction: float = 0.1, seed: int = 0, limit: int | None = None) -> list[Document]:
     "The distinct training documents of the summary pairs in `source`, split by document as SFT splits them."
     from rlhf_summ.data import load_summary_pairs, split_by_document
@@ -424,8 +431,8 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
     ppo = config.algo == 'ppo'
     accelerator = Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
     set_seed(config.seed + accelerator.process_index)
-    texts = document_texts(documents if documents is not None else
-                           load_documents(config.data, config.val_fraction, config.seed, config.data_limit))
+    source = documents if documents is not None else load_documents(config.data, config.val_fraction, config.seed, config.data_limit)
+    texts = list(zip(document_texts(source), reward_texts(source)))     # (what the policy reads, what the reward model reads)
     local = texts[accelerator.process_index::accelerator.num_processes]
     if not local: raise ValueError("no documents to train on")
     policy = Policy.from_pretrained(config.sft_model)
@@ -455,10 +462,11 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
     for step in range(1, config.total_steps + 1):
         lr = config.learning_rate * ((1 - (step - 1) / config.total_steps) if config.anneal_lr else 1.0)
         for group in optimizer.param_groups: group['lr'] = lr
-        docs = next(batches)
-        if not ppo: docs = repeat_for_samples(docs, config.rloo_k)
-        rollout = collect_rollout(policy, module, ref_model, reward_fn, docs, config.temperature, config.max_new_tokens,
-                                  config.missing_eos_penalty, config.rollout_batch_size)
+        batch = next(batches)
+        if not ppo: batch = repeat_for_samples(batch, config.rloo_k)
+        rollout = collect_rollout(policy, module, ref_model, reward_fn, [t for t, _ in batch], config.temperature,
+                                  config.max_new_tokens, config.missing_eos_penalty, config.rollout_batch_size,
+                                  reward_documents=[r for _, r in batch])
         advantages, returns = rollout_advantages(rollout, config, kl_ctl.value)
         stats = rollout_stats(rollout, kl_ctl.value) | rl_update(module, optimizer, accelerator, rollout, advantages, returns, config, order)
         values = accelerator.gather(torch.tensor(list(stats.values()), device=accelerator.device)[None])  # (P, n)

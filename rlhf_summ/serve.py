@@ -9,7 +9,7 @@ from collections import OrderedDict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, Protocol
+from typing import Annotated, Any, Callable, Literal, Protocol, Sequence
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -254,12 +254,14 @@ class OnlineLoop:
         return next(u for u in self.store.updates() if u['id'] == update_id)
 
 # %% ../nbs/09_serve.ipynb
-def promote_if_better(registry: Registry, candidate: str, texts: list[str], summarize: Summarize, reward,
+def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Document | str], summarize: Summarize, reward,
                       threshold: float = 0.55, seed: int = 0) -> tuple[bool, float]:
-    "Promote policy `candidate` when the reward model prefers its summaries of `texts` over the current policy's."
+    "Promote policy `candidate` when the reward model prefers its summaries of `documents` over the current policy's."
+    from rlhf_summ.rl import document_texts, reward_texts
     new, old = registry.get('policy', candidate), registry.get('policy')
     if new.version == old.version: raise ValueError(f"{candidate} is already the current policy")
-    rate = win_rate(reward.score(texts, summarize(new, texts, seed)), reward.score(texts, summarize(old, texts, seed)))
+    texts, scored = document_texts(documents), reward_texts(documents)       # the policy reads the text, the reward model title + text
+    rate = win_rate(reward.score(scored, summarize(new, texts, seed)), reward.score(scored, summarize(old, texts, seed)))
     if rate >= threshold:
         registry.promote('policy', new.version, reason=f"win rate {rate:.3f} >= {threshold} over {old.version} on {len(texts)} sections")
     return rate >= threshold, rate
@@ -325,10 +327,10 @@ def policy_round(config: PolicyRoundConfig, settings: ServiceSettings | None = N
         info = train_policy_version(registry, store, rl, config.max_documents or None, promote=config.promote == 'yes')
         rate = None
         if config.promote == 'gate':
-            texts = [d.text for d in (store.section_documents('valid', config.gate_sections) or
-                                      store.section_documents('train', config.gate_sections))]
+            sections = (store.section_documents('valid', config.gate_sections) or
+                        store.section_documents('train', config.gate_sections))
             summarize = PolicySummarizer(registry, config.max_new_tokens, temperature=0.0)
-            _, rate = promote_if_better(registry, info.version, texts, summarize, registry.load('reward'),
+            _, rate = promote_if_better(registry, info.version, sections, summarize, registry.load('reward'),
                                         config.min_win_rate, config.seed)
         return info, rate
     finally: store.close()

@@ -243,3 +243,17 @@ def test_rloo_run_writes_a_loadable_policy(tmp_path):
     assert loaded.parents['algo'] == 'rloo' and loaded.parents['sft'] == str(tmp_path / 'sft')
     sft = Policy.from_pretrained(tmp_path / 'sft')
     assert any(not torch.equal(a, b) for a, b in zip(loaded.model.parameters(), sft.model.parameters()))
+
+
+def test_reward_reads_title_first_text_while_policy_reads_text(tmp_path):
+    "The reward model was trained on `document_text` (title first): RL must score the same input, not the bare text."
+    build_tiny_policy('bart', TEXTS * 5, vocab_size=300, d_model=16, layers=1, max_source_length=32,
+                      max_target_length=8).save(tmp_path / 'sft')
+    seen = []
+    def recording_reward(documents, summaries):
+        seen.extend(documents)
+        return length_reward(documents, summaries)
+    cfg = RLConfig(algo='rloo', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'run'), total_steps=1, batch_size=2,
+                   rloo_k=2, minibatch_size=4, num_epochs=1, max_new_tokens=4, learning_rate=1e-3, cpu=True)
+    train_rl(cfg, [Document(str(i), t, title=f'Title {i}') for i, t in enumerate(TEXTS)], reward_fn=recording_reward)
+    assert len(seen) == 4 and all(d.startswith('Title ') and d.split('\n\n', 1)[1] in TEXTS for d in seen)
