@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import default_device, make_run_dir, save_config, set_seed
-from .reports import append_metrics, read_metrics
+from .reports import append_metrics, truncate_metrics
 
 _logger = logging.getLogger(__name__)
 
@@ -541,9 +541,7 @@ def train_sft(config: SFTConfig, train_pairs: Sequence | None = None, val_pairs:
     metrics_path = run_dir/'metrics.jsonl'
     if config.resume_from:
         accelerator.load_state(str(resolve_checkpoint(config.resume_from)/'trainer_state'))
-        if accelerator.is_main_process and metrics_path.exists():   # drop rows the interrupted run wrote after the checkpoint
-            rows = read_metrics(metrics_path)
-            metrics_path.write_text(''.join(json.dumps(r) + '\n' for r in rows if r.get('step', 0) <= state.step))
+        if accelerator.is_main_process: truncate_metrics(metrics_path, state.step)   # drop rows written after the checkpoint
     parents = {'init': config.model, 'data': data_label}
     if accelerator.is_main_process: save_config(config, run_dir/'sft_config.json')
 

@@ -14,10 +14,10 @@ import torch
 from .config import run_name, runs_root as default_runs_root
 
 # %% auto 0
-__all__ = ['read_metrics', 'append_metrics', 'metric_keys', 'metric_series', 'metric_group', 'metric_groups', 'final_metrics',
-           'smooth', 'metric_change', 'plot_metrics', 'run_configs', 'write_report', 'jobs_dir', 'list_jobs',
-           'job_notebook', 'job_parameters', 'coerce_param', 'parse_params', 'gather_metrics', 'job_cwd', 'run_job',
-           'sequence_kl', 'win_rate', 'compare_policies']
+__all__ = ['read_metrics', 'append_metrics', 'truncate_metrics', 'metric_keys', 'metric_series', 'metric_group', 'metric_groups',
+           'final_metrics', 'smooth', 'metric_change', 'plot_metrics', 'run_configs', 'write_report', 'jobs_dir',
+           'list_jobs', 'job_notebook', 'job_parameters', 'coerce_param', 'parse_params', 'gather_metrics', 'job_cwd',
+           'run_job', 'sequence_kl', 'win_rate', 'compare_policies']
 
 # %% ../nbs/10_reports.ipynb
 def read_metrics(source: str | Path) -> list[dict[str, Any]]:
@@ -39,6 +39,12 @@ def append_metrics(path: str | Path, step: int, **metrics: float) -> dict[str, A
     record = {'step': int(step), **{k: float(v) for k, v in metrics.items()}}
     with path.open('a') as f: f.write(json.dumps(record) + '\n')
     return record
+
+def truncate_metrics(path: str | Path, after_step: int) -> None:
+    "Drop the records of a metrics.jsonl file whose step is past `after_step` (a resumed run rewrites them)."
+    path = Path(path)
+    if path.exists():
+        path.write_text(''.join(json.dumps(r) + '\n' for r in read_metrics(path) if r.get('step', 0) <= after_step))
 
 # %% ../nbs/10_reports.ipynb
 def metric_keys(records: Iterable[dict]) -> list[str]:

@@ -18,15 +18,15 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig, get_c
 
 from .config import default_device, make_run_dir, save_config, set_seed
 from .data import Comparison, Document, SummaryPair
-from .reports import append_metrics, read_metrics
+from .reports import append_metrics, read_metrics, truncate_metrics
 
 # %% auto 0
 __all__ = ['REWARD_CONFIG_NAME', 'minilm_path', 'resolve_model_name', 'document_text', 'encode_pair', 'tiny_backbone_config',
            'mean_pool', 'RewardModel', 'tiny_reward_model', 'preference_loss', 'comparison_targets',
            'pairwise_accuracy', 'expected_calibration_error', 'comparison_metrics', 'evaluate_reward',
            'flatten_metrics', 'toy_comparisons', 'RewardConfig', 'stream_indices', 'reward_batch_loss',
-           'reward_optimizer', 'normalization_pool', 'reference_pairs', 'truncate_metrics', 'last_checkpoint',
-           'train_reward', 'UpdateResult', 'update_reward_model', 'preference_uncertainty', 'most_uncertain']
+           'reward_optimizer', 'normalization_pool', 'reference_pairs', 'last_checkpoint', 'train_reward',
+           'UpdateResult', 'update_reward_model', 'preference_uncertainty', 'most_uncertain']
 
 # %% ../nbs/05_reward.ipynb
 def minilm_path() -> Path:
@@ -372,13 +372,6 @@ def normalization_pool(comparisons: Sequence[Comparison], n: int = 512, seed: in
 def reference_pairs(comparisons: Sequence[Comparison]) -> list[SummaryPair]:
     "One (document, preferred summary) pair per decisive comparison: the input `synthetic_negatives` expects."
     return [SummaryPair(c.document, c.chosen, source=c.source, split=c.split) for c in comparisons if c.choice != 0.5]
-
-# %% ../nbs/05_reward.ipynb
-def truncate_metrics(path: str | Path, after_step: int) -> None:
-    "Drop the records of a metrics.jsonl file whose step is past `after_step` (a resumed run rewrites them)."
-    path = Path(path)
-    if path.exists():
-        path.write_text(''.join(json.dumps(r) + '\n' for r in read_metrics(path) if r['step'] <= after_step))
 
 # %% ../nbs/05_reward.ipynb
 def _save_checkpoint(run_dir: Path, step: int, model: RewardModel, optimizer, scheduler, keep: int) -> Path:

@@ -22,7 +22,7 @@ from .reports import append_metrics
 __all__ = ['RewardFn', 'masked_mean', 'masked_var', 'masked_whiten', 'last_token_index', 'contains_eos',
            'apply_missing_eos_penalty', 'kl_penalized_rewards', 'KLController', 'compute_gae', 'ppo_policy_loss',
            'ppo_value_loss', 'repeat_for_samples', 'rloo_advantages', 'dpo_loss', 'PolicyWithValueHead',
-           'policy_forward', 'Rollout', 'collect_rollout', 'RLConfig', 'rollout_advantages', 'rl_update',
+           'policy_forward', 'Rollout', 'collect_rollout', 'annealed_lr', 'RLConfig', 'rollout_advantages', 'rl_update',
            'rollout_stats', 'document_texts', 'reward_texts', 'load_documents', 'reward_model_fn', 'document_batches',
            'train_rl', 'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig', 'train_dpo']
 
@@ -254,6 +254,11 @@ def collect_rollout(policy: Policy, actor: nn.Module, ref_model: nn.Module, rewa
                    values.float(), scores, has_eos)
 
 # %% ../nbs/06_rl.ipynb
+def annealed_lr(peak: float, step: int, total_steps: int, anneal: bool = True) -> float:
+    "Learning rate at 1-based `step`: `peak` decayed linearly towards 0 over `total_steps` (constant when not `anneal`)."
+    return peak * ((1 - (step - 1) / total_steps) if anneal else 1.0)
+
+# %% ../nbs/06_rl.ipynb
 @dataclass
 class RLConfig:
     "Everything a PPO or RLOO run needs; saved as `rl_config.json` beside the policy it produces."
@@ -460,7 +465,7 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
     batches = document_batches(local, config.batch_size, order)
     start = time.time()
     for step in range(1, config.total_steps + 1):
-        lr = config.learning_rate * ((1 - (step - 1) / config.total_steps) if config.anneal_lr else 1.0)
+        lr = annealed_lr(config.learning_rate, step, config.total_steps, config.anneal_lr)
         for group in optimizer.param_groups: group['lr'] = lr
         batch = next(batches)
         if not ppo: batch = repeat_for_samples(batch, config.rloo_k)
@@ -582,7 +587,7 @@ def train_dpo(config: DPOConfig, comparisons: Sequence[Comparison] | None = None
     order = torch.Generator().manual_seed(config.seed)
     batches = document_batches(pairs, config.batch_size, order)
     for step in range(1, config.steps + 1):
-        lr = config.learning_rate * ((1 - (step - 1) / config.steps) if config.anneal_lr else 1.0)
+        lr = annealed_lr(config.learning_rate, step, config.steps, config.anneal_lr)
         for group in optimizer.param_groups: group['lr'] = lr
         loss, stats = dpo_batch_loss(model, ref_model, policy, next(batches), config.beta, config.label_smoothing)
         optimizer.zero_grad()
