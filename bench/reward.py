@@ -20,8 +20,9 @@ import torch
 
 from rlhf_summ.config import set_seed
 from rlhf_summ.data import load_comparisons, split_by_document
-from rlhf_summ.reward import (RewardModel, document_text, encode_pair, evaluate_reward, minilm_path,
-                              reward_batch_loss, reward_optimizer, stream_indices)
+from rlhf_summ.config import minilm_path
+from rlhf_summ.reward import RewardModel, document_text, encode_pair, evaluate_reward, reward_batch_loss
+from rlhf_summ.train import adamw, batch_at
 
 DATA = Path(__file__).resolve().parents[2]/'shared'/'data'/'comparisons'/'tldr_batch13.json'
 
@@ -32,13 +33,13 @@ class Ours:
         set_seed(0)
         self.train, self.args, self.step = train, args, 0
         self.model = RewardModel.from_pretrained('minilm', max_length=args.max_length, device='cpu').train()
-        self.opt = reward_optimizer(self.model, args.lr, 0.01)
+        self.opt = adamw(self.model, args.lr, 0.01)
 
     def run(self, n: int) -> float:
         "Take `n` optimizer steps; return their wall time."
         t0 = time.perf_counter()
         for _ in range(n):
-            idx = stream_indices(len(self.train), self.step * self.args.batch_size, self.args.batch_size, 0)
+            _, idx = batch_at(len(self.train), self.args.batch_size, 0, self.step)
             loss, _ = reward_batch_loss(self.model, [self.train[i] for i in idx])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)

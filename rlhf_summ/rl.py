@@ -13,18 +13,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import make_run_dir, save_config, set_seed
+from .config import save_config, set_seed
 from .data import Comparison, Document
 from .policy import Policy, response_logprobs, unwrap
-from .reports import append_metrics
+from .train import adamw, append_metrics, batch_at, make_scheduler, make_shared_run_dir
 
 # %% auto 0
 __all__ = ['RewardFn', 'masked_mean', 'masked_var', 'masked_whiten', 'last_token_index', 'contains_eos',
            'apply_missing_eos_penalty', 'kl_penalized_rewards', 'KLController', 'compute_gae', 'ppo_policy_loss',
            'ppo_value_loss', 'repeat_for_samples', 'rloo_advantages', 'dpo_loss', 'PolicyWithValueHead',
-           'policy_forward', 'Rollout', 'collect_rollout', 'annealed_lr', 'RLConfig', 'rollout_advantages', 'rl_update',
-           'rollout_stats', 'document_texts', 'reward_texts', 'load_documents', 'reward_model_fn', 'document_batches',
-           'train_rl', 'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig', 'train_dpo']
+           'policy_forward', 'Rollout', 'collect_rollout', 'RLConfig', 'rollout_advantages', 'rl_update',
+           'rollout_stats', 'document_texts', 'reward_texts', 'load_documents', 'reward_model_fn', 'train_rl',
+           'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig', 'train_dpo']
 
 # %% ../nbs/06_rl.ipynb
 def masked_mean(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
@@ -254,11 +254,6 @@ def collect_rollout(policy: Policy, actor: nn.Module, ref_model: nn.Module, rewa
                    values.float(), scores, has_eos)
 
 # %% ../nbs/06_rl.ipynb
-def annealed_lr(peak: float, step: int, total_steps: int, anneal: bool = True) -> float:
-    "Learning rate at 1-based `step`: `peak` decayed linearly towards 0 over `total_steps` (constant when not `anneal`)."
-    return peak * ((1 - (step - 1) / total_steps) if anneal else 1.0)
-
-# %% ../nbs/06_rl.ipynb
 @dataclass
 class RLConfig:
     "Everything a PPO or RLOO run needs; saved as `rl_config.json` beside the policy it produces."
@@ -419,13 +414,6 @@ def reward_model_fn(path: str | Path, device=None, batch_size: int = 16) -> Rewa
     model = RewardModel.from_pretrained(path, device=device).eval()
     return lambda documents, summaries: model.score(documents, summaries, batch_size=batch_size, normalize=True)
 
-def document_batches(items: Sequence, batch_size: int, generator: torch.Generator):
-    "Endless batches of `batch_size` items: a fresh shuffle each pass, the last short batch dropped (kept if it is all there is)."
-    while True:
-        order = torch.randperm(len(items), generator=generator).tolist()
-        full = len(order) // batch_size * batch_size or len(order)
-        for i in range(0, full, batch_size): yield [items[j] for j in order[i:i + batch_size]]
-
 # %% ../nbs/06_rl.ipynb
 def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None, reward_fn: RewardFn | None = None,
              progress: Callable[[int, dict[str, float]], None] | None = None) -> Path:
@@ -446,28 +434,26 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
     external_reward = reward_fn
     if reward_fn is None: reward_fn = reward_model_fn(config.reward_model, accelerator.device, config.reward_batch_size)
     module = PolicyWithValueHead(policy.model).to(accelerator.device) if ppo else policy.model
-    optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+    optimizer = adamw(module, config.learning_rate, weight_decay=0.01, eps=config.adam_eps)   # torch's default decay, on matrices
+    scheduler = make_scheduler(optimizer, 0, config.total_steps, decay='linear' if config.anneal_lr else 'constant')
     module, optimizer = accelerator.prepare(module, optimizer)
     module.eval()                                              # dropout off for rollouts and updates alike
 
-    run_dir = Path(config.output_dir) if config.output_dir else make_run_dir(f'rl-{config.algo}', config.sft_model, config.seed, config.runs_root or None)
+    run_dir = make_shared_run_dir(accelerator, config.output_dir, f'rl-{config.algo}', config.sft_model, config.seed, config.runs_root or None)
     derived = config.derived(accelerator.num_processes)
     parents = dict(sft=config.sft_model, reward=config.reward_model if external_reward is None else 'reward_fn passed to train_rl',
                    rl_data=config.data if documents is None else f'{len(texts)} documents passed to train_rl', algo=config.algo)
     if accelerator.is_main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / 'rl_config.json')
     accelerator.print(f"rl ({config.algo}) -> {run_dir}: {len(texts)} documents, device {accelerator.device} x{accelerator.num_processes}; " +
                       ', '.join(f'{k}={v}' for k, v in derived.items()))
 
     kl_ctl = KLController(config.kl_coef, config.target_kl, config.kl_horizon)
     order = torch.Generator().manual_seed(config.seed + accelerator.process_index)
-    batches = document_batches(local, config.batch_size, order)
     start = time.time()
     for step in range(1, config.total_steps + 1):
-        lr = annealed_lr(config.learning_rate, step, config.total_steps, config.anneal_lr)
-        for group in optimizer.param_groups: group['lr'] = lr
-        batch = next(batches)
+        lr = scheduler.get_last_lr()[0]
+        batch = [local[j] for j in batch_at(len(local), config.batch_size, config.seed + accelerator.process_index, step - 1)[1]]
         if not ppo: batch = repeat_for_samples(batch, config.rloo_k)
         rollout = collect_rollout(policy, module, ref_model, reward_fn, [t for t, _ in batch], config.temperature,
                                   config.max_new_tokens, config.missing_eos_penalty, config.rollout_batch_size,
@@ -481,6 +467,7 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
         if accelerator.is_main_process: append_metrics(run_dir / 'metrics.jsonl', step, **metrics)
         if progress is not None: progress(step, metrics)
         kl_ctl.update(stats['kl'], derived['summaries_per_rollout_all_processes'])
+        scheduler.step()
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -576,24 +563,22 @@ def train_dpo(config: DPOConfig, comparisons: Sequence[Comparison] | None = None
     policy = Policy.from_pretrained(config.sft_model)
     policy.model.to(accelerator.device).eval()                     # dropout off, as for PPO
     ref_model = copy.deepcopy(policy.model).requires_grad_(False)
-    optimizer = torch.optim.AdamW(policy.model.parameters(), lr=config.learning_rate)
+    optimizer = adamw(policy.model, config.learning_rate, weight_decay=0.01)   # torch's default decay, on matrices
+    scheduler = make_scheduler(optimizer, 0, config.steps, decay='linear' if config.anneal_lr else 'constant')
     model, optimizer = accelerator.prepare(policy.model, optimizer)
-    run_dir = Path(config.output_dir) if config.output_dir else make_run_dir('dpo', config.sft_model, config.seed, config.runs_root or None)
+    run_dir = make_shared_run_dir(accelerator, config.output_dir, 'dpo', config.sft_model, config.seed, config.runs_root or None)
     if accelerator.is_main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / 'dpo_config.json')
     accelerator.print(f"dpo -> {run_dir}: {len(pairs)} decisive comparisons per process, {config.steps} steps of "
                       f"{config.batch_size * accelerator.num_processes} comparisons, device {accelerator.device}")
-    order = torch.Generator().manual_seed(config.seed)
-    batches = document_batches(pairs, config.batch_size, order)
     for step in range(1, config.steps + 1):
-        lr = annealed_lr(config.learning_rate, step, config.steps, config.anneal_lr)
-        for group in optimizer.param_groups: group['lr'] = lr
-        loss, stats = dpo_batch_loss(model, ref_model, policy, next(batches), config.beta, config.label_smoothing)
+        lr = scheduler.get_last_lr()[0]
+        batch = [pairs[j] for j in batch_at(len(pairs), config.batch_size, config.seed, step - 1)[1]]
+        loss, stats = dpo_batch_loss(model, ref_model, policy, batch, config.beta, config.label_smoothing)
         optimizer.zero_grad()
         accelerator.backward(loss)
         if config.max_grad_norm: accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
+        optimizer.step(); scheduler.step()
         values = accelerator.gather(torch.tensor(list(stats.values()), device=accelerator.device)[None]).float().mean(0)
         if accelerator.is_main_process:
             append_metrics(run_dir / 'metrics.jsonl', step, **{f'train/dpo/{k}': v for k, v in zip(stats, values.tolist())},

@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .config import runs_root, save_config
 from .data import Document, Section
 from .registry import PARTNER_RULES, Registry, VersionInfo
-from .reports import win_rate
+from .evaluate import win_rate
 from .store import DuplicatePick, Store
 
 logger = logging.getLogger(__name__)
@@ -765,7 +765,7 @@ def build_service(config: ServeConfig, settings: ServiceSettings, registry: Regi
 def default_policy(seed: int = 0):
     "An untrained tiny BART whose BPE tokenizer is trained on the bundled MiniLM word list (offline)."
     from rlhf_summ.policy import build_tiny_policy
-    from rlhf_summ.reward import minilm_path
+    from rlhf_summ.config import minilm_path
     words = [w for w in (minilm_path()/'vocab.txt').read_text().split() if w.isalpha()]
     return build_tiny_policy('bart', texts=words * 2, vocab_size=2000, seed=seed)
 

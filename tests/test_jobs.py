@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_summ.reports import job_parameters, metric_series, read_metrics, run_job
+from rlhf_summ.reports import job_parameters, metric_series, run_job
+from rlhf_summ.train import read_metrics
 
 SCITLDR_ROWS = [
     {'paper_id': f'p{i}', 'title': f'Paper {i}', 'source': [f'We study problem {i} with a new method .', 'It works well on benchmarks .'],

@@ -6,8 +6,8 @@ import torch
 from safetensors.torch import load_file
 
 from rlhf_summ.data import load_summary_pairs, split_by_document
-from rlhf_summ.policy import (Policy, SFTConfig, build_tiny_policy, encode_pairs, epoch_batches, resolve_checkpoint,
-                              response_logprobs, sequence_nll, train_sft)
+from rlhf_summ.policy import Policy, SFTConfig, build_tiny_policy, encode_pairs, response_logprobs, sequence_nll, train_sft
+from rlhf_summ.train import epoch_batches, resolve_checkpoint
 
 CORPUS = ["the cat sat on the mat and looked at the dog.", "the dog ran in the park after the ball.",
           "we propose a model for summarizing long scientific papers section by section.",

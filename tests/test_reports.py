@@ -1,15 +1,14 @@
-"""Metrics files, loss-curve plots, the HTML report, CLI parameter parsing and `run_job` on small notebooks."""
+"""Metrics files read back, loss-curve plots, the HTML report, CLI parameter parsing and `run_job` on small notebooks."""
 import json
 from pathlib import Path
 
 import nbformat
 import pytest
-import torch
 
-from rlhf_summ.reports import (append_metrics, coerce_param, compare_policies, final_metrics, gather_metrics,
-                               job_parameters, list_jobs, metric_change, metric_groups, metric_series, parse_params,
-                               plot_metrics, read_metrics, run_configs, run_job, sequence_kl, smooth, win_rate,
+from rlhf_summ.reports import (coerce_param, final_metrics, gather_metrics, job_parameters, list_jobs, metric_change,
+                               metric_groups, metric_series, parse_params, plot_metrics, run_configs, run_job, smooth,
                                write_report)
+from rlhf_summ.train import append_metrics, read_metrics
 
 JOBS = Path(__file__).resolve().parents[1] / 'nbs' / 'jobs'
 
@@ -143,32 +142,3 @@ def test_gather_metrics_keeps_a_job_written_file(tmp_path):
     (tmp_path / 'sub').mkdir()
     (tmp_path / 'sub' / 'metrics.jsonl').write_text('{"step": 1, "x/z": 2}\n')
     assert read_metrics(gather_metrics(tmp_path)) == [{'step': 1, 'x/y': 1}]
-
-
-def test_sequence_kl_and_win_rate():
-    lp = torch.tensor([[-1.0, -3.0], [-2.0, -2.0]])
-    ref = torch.tensor([[-2.0, -1.0], [-2.5, -4.0]])
-    mask = torch.tensor([[1, 0], [1, 1]])
-    assert sequence_kl(lp, ref, mask).tolist() == [1.0, 2.5]
-    assert win_rate([0.2, 0.9, 0.5, 0.5], [0.1, 1.0, 0.5, 0.4]) == pytest.approx((1 + 0 + 0.5 + 1) / 4)
-
-
-def test_compare_policies_with_tiny_models():
-    from rlhf_summ.policy import build_tiny_policy
-    from rlhf_summ.reward import tiny_reward_model
-    docs = ['a cat sat on the mat in the sun', 'the dog ran to the park and back', 'birds sing in the tall trees']
-    refs = ['a cat sat', 'the dog ran', 'birds sing']
-    pol = build_tiny_policy('bart', docs + refs, vocab_size=300, d_model=32, layers=1, max_target_length=6, seed=0)
-    other = build_tiny_policy('bart', tokenizer=pol.tokenizer, d_model=32, layers=1, max_target_length=6, seed=3)
-    rm = tiny_reward_model(max_length=32)
-    before, modes = torch.get_rng_state(), (pol.model.training, other.model.training)
-    metrics, rows = compare_policies(pol, docs, refs, reward_model=rm, reference=other, other=other, batch_size=2)
-    assert torch.equal(torch.get_rng_state(), before)                               # sampling for the KL is seeded apart
-    assert set(metrics) == {'rouge1', 'rouge2', 'rougeL', 'summary_tokens', 'reward', 'kl', 'other_reward', 'win_rate'}
-    assert metrics['kl'] != 0
-    assert metrics['win_rate'] == pytest.approx(sum((r['reward'] > r['other_reward']) + 0.5 * (r['reward'] == r['other_reward'])
-                                                    for r in rows) / 3)
-    assert metrics['reward'] == pytest.approx(sum(r['reward'] for r in rows) / 3, abs=1e-6)
-    again, _ = compare_policies(pol, docs, refs, reward_model=rm, reference=other, other=other, batch_size=2)
-    assert again == metrics                                                          # seeded: the same numbers again
-    assert (pol.model.training, other.model.training) == modes                       # train/eval modes restored

@@ -7,7 +7,7 @@ import torch
 from transformers import AutoTokenizer, LEDConfig
 
 from rlhf_summ.data import Comparison, Document, load_comparisons
-from rlhf_summ.reports import read_metrics
+from rlhf_summ.train import read_metrics
 from rlhf_summ.reward import (normalization_pool, RewardConfig, RewardModel, comparison_targets, encode_pair, evaluate_reward,
                               expected_calibration_error, last_checkpoint, minilm_path, most_uncertain, pairwise_accuracy,
                               preference_loss, preference_uncertainty, tiny_reward_model, toy_comparisons, train_reward)
