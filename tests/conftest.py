@@ -17,3 +17,19 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f'real data folder {SHARED_DATA} is absent (set RLHF_SUMM_SHARED_DATA)')
     return SHARED_DATA
+
+
+@pytest.fixture
+def torchrun(tmp_path):
+    "Run a Python `script` (text) under `torchrun --standalone --nproc_per_node 2` on CPU (gloo); return the finished process."
+    import subprocess, sys
+
+    def run(script: str, *args, timeout: int = 300):
+        path = tmp_path / 'torchrun_script.py'
+        path.write_text(script)
+        env = {**os.environ, 'ACCELERATE_USE_CPU': 'true', 'OMP_NUM_THREADS': '1'}
+        command = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', str(path), *map(str, args)]
+        out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return out
+    return run

@@ -228,18 +228,13 @@ train_sft(config, pairs[:16], pairs[16:])
 
 
 @pytest.mark.slow
-def test_two_process_ddp_run(tmp_path):
+def test_two_process_ddp_run(tmp_path, torchrun):
     "The same `train_sft` under torchrun with 2 CPU processes (gloo): one run folder, metrics written once, a global batch of 2x2x2."
-    import os, subprocess, sys
-    script = tmp_path / 'ddp.py'
-    script.write_text(DDP_SCRIPT.format(corpus=CORPUS))
-    env = {**os.environ, 'ACCELERATE_USE_CPU': 'true', 'OMP_NUM_THREADS': '1'}
-    torchrun = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2']
-    out = subprocess.run(torchrun + [str(script), str(tmp_path / 'run')], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = torchrun(DDP_SCRIPT.format(corpus=CORPUS), tmp_path / 'run')
     assert 'effective batch 8 = 2 x 2 accum x 2 processes' in out.stdout
     rows = [json.loads(l) for l in (tmp_path / 'run' / 'metrics.jsonl').read_text().splitlines()]
     assert [r['step'] for r in rows if 'train/sft/loss' in r] == [1, 2, 3, 4]
+    assert [r['step'] for r in rows if 'eval/sft/loss' in r] == [0, 2, 4]          # evaluated by one process only
     assert Policy.from_pretrained(tmp_path / 'run').model.config.d_model == 32
 
 

@@ -225,3 +225,28 @@ def test_update_without_heldout_holds_out_new_documents(trained):
     assert (res.n_new, res.n_heldout) == (16, 4)        # a fifth of the new comparisons' documents held out
     with pytest.raises(ValueError, match='at least one new comparison'):
         trained.update([])
+
+
+DDP_SCRIPT = """
+import sys, torch
+torch.set_num_threads(1)
+from rlhf_summ.reward import RewardConfig, toy_comparisons, train_reward
+config = RewardConfig(model=sys.argv[1], runs_root=sys.argv[2], max_length=48, batch_size=2, grad_accum=2, max_steps=4, lr=1e-3,
+                      warmup_ratio=0.0, eval_every=2, save_every=2, device='cpu', progress=False)
+train_reward(config, toy_comparisons(16), toy_comparisons(4, seed=1, split='val'))
+"""
+
+
+@pytest.mark.slow
+def test_two_process_ddp_run(tmp_path, torchrun):
+    "`train_reward` under torchrun with 2 CPU processes (gloo): one run folder, metrics written once, a global batch of 2x2x2."
+    base = tiny_reward_model().save(tmp_path/'tiny')
+    out = torchrun(DDP_SCRIPT, base, tmp_path/'runs')
+    assert 'effective batch 8 comparisons (2 x 2 accum x 2 processes)' in out.stdout
+    runs = list((tmp_path/'runs').iterdir())
+    assert len(runs) == 1, runs
+    recs = read_metrics(runs[0]/'metrics.jsonl')
+    assert [r['step'] for r in recs if 'train/rm/loss' in r] == [1, 2, 3, 4]
+    assert [r['step'] for r in recs if 'eval/rm/accuracy' in r] == [0, 2, 4]
+    assert (runs[0]/'checkpoints'/'last').read_text() == 'step_000004'
+    assert RewardModel.from_pretrained(runs[0]/'model', device='cpu').metadata['steps'] == 4

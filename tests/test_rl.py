@@ -257,3 +257,31 @@ def test_reward_reads_title_first_text_while_policy_reads_text(tmp_path):
                    rloo_k=2, minibatch_size=4, num_epochs=1, max_new_tokens=4, learning_rate=1e-3, cpu=True)
     train_rl(cfg, [Document(str(i), t, title=f'Title {i}') for i, t in enumerate(TEXTS)], reward_fn=recording_reward)
     assert len(seen) == 4 and all(d.startswith('Title ') and d.split('\n\n', 1)[1] in TEXTS for d in seen)
+
+
+DDP_SCRIPT = """
+import sys, torch
+torch.set_num_threads(1)
+from rlhf_summ.rl import RLConfig, train_rl
+docs = [f"document {i} says the cat sat on the mat and the dog ran in the park." for i in range(8)]
+length_reward = lambda documents, summaries: torch.tensor([len(s.split()) / 5 for s in summaries])
+config = RLConfig(algo='rloo', sft_model=sys.argv[1], runs_root=sys.argv[2], total_steps=2, batch_size=2, rloo_k=2,
+                  minibatch_size=2, num_epochs=1, max_new_tokens=6, learning_rate=1e-3, cpu=True)
+train_rl(config, docs, reward_fn=length_reward)
+"""
+
+
+@pytest.mark.slow
+def test_two_process_ddp_run(tmp_path, torchrun):
+    "`train_rl` under torchrun with 2 CPU processes (gloo): one run folder, one metrics line per step, statistics over both processes."
+    docs = ["the cat sat on the mat and the dog ran in the park.", "document one says the cat sat."] * 4
+    build_tiny_policy('bart', docs, vocab_size=300, d_model=32, layers=1, max_source_length=48, max_target_length=8).save(tmp_path/'sft')
+    out = torchrun(DDP_SCRIPT, tmp_path/'sft', tmp_path/'runs')
+    assert 'x2;' in out.stdout and 'summaries_per_rollout_all_processes=8' in out.stdout
+    runs = list((tmp_path/'runs').iterdir())
+    assert len(runs) == 1, runs
+    rows = [json.loads(l) for l in (runs[0]/'metrics.jsonl').read_text().splitlines()]
+    assert [r['step'] for r in rows] == [1, 2]
+    assert rows[0]['train/rl/kl'] == 0.0 and rows[1]['train/rl/lr'] < rows[0]['train/rl/lr']
+    from rlhf_summ.policy import Policy
+    assert Policy.from_pretrained(runs[0]).parents['algo'] == 'rloo'
