@@ -93,7 +93,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     'reward': ('rlhf_summ.reward', 'RewardConfig', 'train_reward', 'train a reward model on human comparisons'),
     'rl-train': ('rlhf_summ.rl', 'RLConfig', 'train_rl', 'PPO or RLOO on documents from a data file, against a reward model'),
     'dpo': ('rlhf_summ.rl', 'DPOConfig', 'train_dpo', 'DPO straight from comparison pairs'),
-    'rl': ('rlhf_summ.serve', 'PolicyRoundConfig', 'policy_round', "a new policy version from the feedback store's sections (RL + gate)"),
+    'rl': ('rlhf_summ.online', 'PolicyRoundConfig', 'policy_round', "a new policy version from the feedback store's sections (RL + gate)"),
     'serve': ('rlhf_summ.serve', 'ServeConfig', 'serve', 'start the feedback web app on localhost'),
     'promote': ('rlhf_summ.registry', 'PromoteConfig', 'promote_version', 'promote or roll back a policy or reward-model version by hand'),
     'summarize': ('rlhf_summ.cli', 'SummarizeConfig', 'summarize_paper', 'summarize each section of a PDF with one policy'),

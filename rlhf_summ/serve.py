@@ -4,12 +4,11 @@
 
 # %% ../nbs/09_serve.ipynb 2
 from __future__ import annotations
-import hashlib, hmac, json, logging, queue, random, re, secrets, tempfile, threading
-from collections import OrderedDict
+import hashlib, hmac, logging, re, secrets
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, Protocol, Sequence
+from typing import Annotated, Any, Callable, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -19,22 +18,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .config import runs_root, save_config
 from .data import Document, Section
+from .online import GenerationWorker, OnlineLoop, PolicySummarizer, Summarize, open_store
 from .registry import PARTNER_RULES, Registry, VersionInfo
-from .evaluate import win_rate
 from .store import DuplicatePick, Store
 
 logger = logging.getLogger(__name__)
 
 # %% auto 0
 __all__ = ['logger', 'TEMPLATES', 'COOKIE', 'ServiceDep', 'ApiAnnotator', 'PageAnnotator', 'FormAnnotator', 'auth', 'documents',
-           'Upload', 'pairs', 'stats', 'ServeConfig', 'ServiceSettings', 'split_text', 'Summarize', 'PolicySummarizer',
-           'GenerationWorker', 'OnlineLoop', 'promote_if_better', 'train_policy_version', 'PolicyRoundConfig',
-           'policy_round', 'render', 'Service', 'Annotator', 'LoginRequired', 'get_service', 'api_annotator',
-           'page_annotator', 'form_annotator', 'DocumentOut', 'PairOut', 'PickIn', 'PickOut', 'PairCountOut',
-           'UpdateOut', 'StatsOut', 'login_page', 'login', 'logout', 'ingest', 'create_document', 'read_document',
-           'home_page', 'upload_form', 'document_page', 'record_pick', 'next_pair', 'pick_pair', 'pair_page',
-           'pick_form', 'collect_stats', 'read_stats', 'export', 'stats_page', 'health', 'create_app', 'build_service',
-           'default_policy', 'bootstrap_registry', 'serve']
+           'Upload', 'pairs', 'stats', 'ServeConfig', 'ServiceSettings', 'split_text', 'render', 'Service', 'Annotator',
+           'LoginRequired', 'get_service', 'api_annotator', 'page_annotator', 'form_annotator', 'DocumentOut',
+           'PairOut', 'PickIn', 'PickOut', 'PairCountOut', 'UpdateOut', 'StatsOut', 'login_page', 'login', 'logout',
+           'ingest', 'create_document', 'read_document', 'home_page', 'upload_form', 'document_page', 'record_pick',
+           'next_pair', 'pick_pair', 'pair_page', 'pick_form', 'collect_stats', 'read_stats', 'export', 'stats_page',
+           'health', 'create_app', 'build_service', 'default_policy', 'bootstrap_registry', 'serve']
 
 # %% ../nbs/09_serve.ipynb
 @dataclass
@@ -108,232 +105,6 @@ def split_text(text: str, max_words: int = 400) -> list[Section]:
         if chunks and len(chunks[-1].split()) + len(p.split()) <= max_words: chunks[-1] += '\n\n' + p
         else: chunks.append(p)
     return [Section(f'Part {i + 1}', c) for i, c in enumerate(chunks)]
-
-# %% ../nbs/09_serve.ipynb
-class Summarize(Protocol):
-    def __call__(self, version: VersionInfo, texts: list[str], seed: int) -> list[str]: ...
-
-class PolicySummarizer:
-    "Summaries by registered policy versions (`Policy.generate`, sampled), with a small cache of loaded versions."
-    def __init__(self, registry: Registry, max_new_tokens: int = 96, temperature: float = 0.7, batch_size: int = 4,
-                 cache_size: int = 2, loader: Callable[[Path], Any] | None = None):
-        self.registry, self.loader, self.cache_size = registry, loader, cache_size
-        self.kwargs = dict(max_new_tokens=max_new_tokens, do_sample=temperature > 0, temperature=temperature if temperature > 0 else 1.0,
-                           batch_size=batch_size)
-        self._cache: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def policy(self, version: VersionInfo):
-        "The loaded policy of `version` (from the cache when recently used)."
-        with self._lock:
-            if version.name in self._cache: self._cache.move_to_end(version.name)
-            else:
-                self._cache[version.name] = self.registry.load('policy', version.version, loader=self.loader)
-                while len(self._cache) > self.cache_size: self._cache.popitem(last=False)
-            return self._cache[version.name]
-
-    def __call__(self, version: VersionInfo, texts: list[str], seed: int) -> list[str]:
-        return self.policy(version).generate(texts, seed=seed, **self.kwargs).summaries
-
-class GenerationWorker:
-    "A thread that writes the two summaries of every section of queued documents."
-    def __init__(self, store: Store, registry: Registry, summarize: Summarize, partner: str = 'previous',
-                 batch_size: int = 4, seed: int = 0):
-        self.store, self.registry, self.summarize = store, registry, summarize
-        self.partner, self.batch_size, self.seed = partner, batch_size, seed
-        self.queue: queue.Queue[int | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-
-    def submit(self, document_id: int): self.queue.put(document_id)
-
-    def start(self):
-        "Start the thread and requeue documents a previous process left unfinished."
-        if self._thread is not None and self._thread.is_alive(): return
-        for doc_id in self.store.pending_documents(): self.submit(doc_id)
-        self._thread = threading.Thread(target=self._run, name='generation', daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30):
-        if self._thread is not None: self.queue.put(None); self._thread.join(timeout)
-
-    def _run(self):
-        while (doc_id := self.queue.get()) is not None:
-            try: self.process(doc_id)
-            except Exception as e:  # a failed document must not stop the worker
-                logger.exception("generation failed for document %s", doc_id)
-                self.store.set_status(doc_id, 'failed', f"{type(e).__name__}: {e}")
-            finally: self.queue.task_done()
-
-    def process(self, document_id: int):
-        "Write the missing pairs of one document, `generation_batch` sections at a time."
-        current = self.registry.current('policy')
-        if current is None: raise LookupError("no policy version is registered")
-        partner = self.registry.partner(self.partner, of=current.version)
-        self.store.set_status(document_id, 'generating')
-        done = self.store.sections_with_pairs(document_id)
-        todo = [(sid, sec) for sid, sec in self.store.sections(document_id) if sid not in done]
-        rng = random.Random(f"{self.seed}-{document_id}")
-        for i in range(0, len(todo), self.batch_size):
-            batch = todo[i:i + self.batch_size]
-            texts = [sec.text for _, sec in batch]
-            seed = self.seed + 1000 * document_id + i
-            ours, theirs = self.summarize(current, texts, seed), self.summarize(partner, texts, seed + 1)
-            for (sid, _), a, b in zip(batch, ours, theirs):
-                self.store.add_pair(sid, (a, current.name), (b, partner.name), rng)
-        self.store.set_status(document_id, 'ready')
-
-    def wait(self):
-        "Block until every queued document is processed (for tests and scripts)."
-        self.queue.join()
-
-# %% ../nbs/09_serve.ipynb
-class OnlineLoop:
-    "Background reward-model updates every `every` new decisive picks."
-    def __init__(self, store: Store, registry: Registry, every: int = 32, load_reward: Callable[[VersionInfo], Any] | None = None,
-                 update_kwargs: dict | None = None):
-        self.store, self.registry, self.every = store, registry, every
-        self.load_reward = load_reward or (lambda info: registry.load('reward', info.version))
-        self.update_kwargs = dict(update_kwargs or {})
-        self._wake, self._stop = threading.Event(), threading.Event()
-        self._round_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self.running = False
-        "True while a round is in progress (shown on the stats page)."
-
-    def notify(self): self._wake.set()
-
-    def start(self):
-        "Start the worker; rounds a killed process left 'running' are closed first so their picks count again."
-        if self.every <= 0 or (self._thread is not None and self._thread.is_alive()): return
-        self.store.abandon_running_updates()
-        self._thread = threading.Thread(target=self._run, name='online-loop', daemon=True)
-        self._thread.start()
-        self.notify()
-
-    def stop(self, timeout: float = 60):
-        self._stop.set(); self._wake.set()
-        if self._thread is not None: self._thread.join(timeout)
-
-    def _run(self):
-        while not self._stop.is_set():
-            self._wake.wait(); self._wake.clear()
-            if self._stop.is_set(): break
-            try:
-                while self.store.num_new() >= self.every and not self._stop.is_set(): self.run_round()
-            except Exception: logger.exception("online reward update failed")
-
-    def run_round(self) -> dict:
-        "One update round over all unused training picks; returns what `Store.updates` records for it."
-        with self._round_lock:
-            self.running = True
-            try: return self._round()
-            finally: self.running = False
-
-    def _round(self) -> dict:
-        before = self.registry.current('reward')
-        if before is None: raise LookupError("no reward model is registered")
-        update_id, new = self.store.start_update(before.name)
-        try:
-            if not new: raise ValueError("no new training picks")
-            model = self.load_reward(before)
-            heldout = self.store.comparisons(split='valid') or None
-            result = model.update(new, replay=self.store.replay(update_id), heldout=heldout, **self.update_kwargs)
-            metrics = {'eval/rm/accuracy_before': result.accuracy_before, 'eval/rm/accuracy': result.accuracy_after,
-                       'train/rm/num_new': len(new)}
-            after = ''
-            if result.accepted:
-                info = self.registry.register('reward', model, parents={'reward': before.version}, metrics=metrics,
-                                              data={'source': 'feedback', 'update_id': update_id, 'num_new': len(new)},
-                                              promote=True, notes='online update from feedback picks')
-                after = info.name
-            self.store.finish_update(update_id, 'accepted' if result.accepted else 'rejected', after, metrics,
-                                     getattr(result, 'reason', ''))
-        except Exception as e:
-            self.store.finish_update(update_id, 'failed', error=f"{type(e).__name__}: {e}")
-            raise
-        return next(u for u in self.store.updates() if u['id'] == update_id)
-
-# %% ../nbs/09_serve.ipynb
-def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Document | str], summarize: Summarize, reward,
-                      threshold: float = 0.55, seed: int = 0) -> tuple[bool, float]:
-    "Promote policy `candidate` when the reward model prefers its summaries of `documents` over the current policy's."
-    from rlhf_summ.rl import document_texts, reward_texts
-    new, old = registry.get('policy', candidate), registry.get('policy')
-    if new.version == old.version: raise ValueError(f"{candidate} is already the current policy")
-    texts, scored = document_texts(documents), reward_texts(documents)       # the policy reads the text, the reward model title + text
-    rate = win_rate(reward.score(scored, summarize(new, texts, seed)), reward.score(scored, summarize(old, texts, seed)))
-    if rate >= threshold:
-        registry.promote('policy', new.version, reason=f"win rate {rate:.3f} >= {threshold} over {old.version} on {len(texts)} sections")
-    return rate >= threshold, rate
-
-# %% ../nbs/09_serve.ipynb
-def train_policy_version(registry: Registry, store: Store, rl_config, max_documents: int | None = None,
-                         promote: bool = False, progress: Callable | None = None) -> VersionInfo:
-    "Train a policy with RL on stored training sections against the current reward model; register it."
-    import dataclasses
-    from rlhf_summ.rl import train_rl
-    policy, reward = registry.get('policy'), registry.get('reward')
-    documents = store.section_documents('train', max_documents)
-    if not documents: raise ValueError("the store has no training sections yet: upload documents first")
-    with tempfile.TemporaryDirectory(dir=registry.root) as tmp:
-        config = dataclasses.replace(rl_config, sft_model=str(policy.model_dir), reward_model=str(reward.model_dir),
-                                     output_dir=str(Path(tmp)/'run'))
-        run_dir = train_rl(config, documents=documents, progress=progress)
-        lines = (run_dir/'metrics.jsonl').read_text().splitlines() if (run_dir/'metrics.jsonl').exists() else []
-        metrics = json.loads(lines[-1]) if lines else {}
-        return registry.register('policy', src_dir=run_dir, parents={'policy': policy.version, 'reward': reward.version},
-                                 data={'source': 'feedback store', 'num_documents': len(documents), 'algo': config.algo,
-                                       'total_steps': config.total_steps}, metrics=metrics, promote=promote,
-                                 notes='RL on stored sections against the current reward model')
-
-@dataclass
-class PolicyRoundConfig:
-    "One policy round of the feedback service: RL on stored sections, then promotion by hand or by a gate."
-    runs_dir: str = ''
-    "The service's folder (database and registry), as in `ServeConfig` (default: `runs_root()/serve`)."
-    registry_dir: str = ''
-    "Model registry folder (default: `{runs_dir}/registry`)."
-    rl_config: str = ''
-    "JSON file of an `RLConfig` (written by `save_config`) for the RL run; empty: `RLConfig()` defaults."
-    total_steps: int = 0
-    "Override `RLConfig.total_steps` when > 0."
-    max_documents: int = 0
-    "Train on at most this many stored sections (0: all)."
-    promote: str = 'gate'
-    "'gate': promote when the reward model's win rate reaches `min_win_rate`; 'yes': always; 'no': never."
-    min_win_rate: float = 0.55
-    "Win rate (reward-model judged, ties count 1/2) the gate asks of the new policy."
-    gate_sections: int = 32
-    "Held-out sections (valid split; training sections when none) the gate is measured on."
-    max_new_tokens: int = 96
-    "Summary length limit for the gate's summaries."
-    seed: int = 0
-    "Seeds the RL run and the gate's generation."
-
-def policy_round(config: PolicyRoundConfig, settings: ServiceSettings | None = None) -> tuple[VersionInfo, float | None]:
-    "Run `train_policy_version` on the service's store and registry; returns the new version and the gate's win rate."
-    import dataclasses
-    from rlhf_summ.config import load_config
-    from rlhf_summ.rl import RLConfig
-    if config.promote not in ('gate', 'yes', 'no'): raise ValueError(f"promote must be 'gate', 'yes' or 'no', got {config.promote!r}")
-    settings = settings or ServiceSettings()
-    runs_dir = Path(config.runs_dir or runs_root()/'serve')
-    registry = Registry(config.registry_dir or runs_dir/'registry')
-    url = settings.database_url.get_secret_value() if settings.database_url else None
-    store = Store(url) if url else Store.sqlite(runs_dir/'feedback.sqlite')
-    rl = load_config(RLConfig, config.rl_config) if config.rl_config else RLConfig()
-    rl = dataclasses.replace(rl, seed=config.seed, **({'total_steps': config.total_steps} if config.total_steps > 0 else {}))
-    try:
-        info = train_policy_version(registry, store, rl, config.max_documents or None, promote=config.promote == 'yes')
-        rate = None
-        if config.promote == 'gate':
-            sections = (store.section_documents('valid', config.gate_sections) or
-                        store.section_documents('train', config.gate_sections))
-            summarize = PolicySummarizer(registry, config.max_new_tokens, temperature=0.0)
-            _, rate = promote_if_better(registry, info.version, sections, summarize, registry.load('reward'),
-                                        config.min_win_rate, config.seed)
-        return info, rate
-    finally: store.close()
 
 # %% ../nbs/09_serve.ipynb
 TEMPLATES = {
@@ -752,9 +523,7 @@ def build_service(config: ServeConfig, settings: ServiceSettings, registry: Regi
                   store: Store | None = None, load_reward: Callable[[VersionInfo], Any] | None = None) -> Service:
     "A `Service` from a config: the store (from settings, else SQLite under the runs folder), worker and online loop."
     if config.partner not in PARTNER_RULES: raise ValueError(f"partner must be one of {PARTNER_RULES}, got {config.partner!r}")
-    if store is None:
-        url = settings.database_url.get_secret_value() if settings.database_url else None
-        store = Store(url) if url else Store.sqlite(Path(config.runs_dir or runs_root()/'serve')/'feedback.sqlite')
+    if store is None: store = open_store(config.runs_dir, settings.database_url.get_secret_value() if settings.database_url else None)
     worker = GenerationWorker(store, registry, summarize, config.partner, config.generation_batch, config.seed)
     online = OnlineLoop(store, registry, config.update_every, load_reward,
                         dict(steps=config.update_steps, lr=config.update_lr, tolerance=config.update_tolerance,
