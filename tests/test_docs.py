@@ -41,7 +41,7 @@ def test_page_names_follow_nbdev():
     import sys
     sys.path.insert(0, str(REPO / 'docs_site'))
     from build_site import page_name
-    assert page_name(Path('04_policy.ipynb')) == Path('policy.md')
+    assert page_name(Path('06_policy.ipynb')) == Path('policy.md')
     assert page_name(Path('jobs/pipeline.ipynb')) == Path('jobs/pipeline.md')
     assert page_name(Path('index.ipynb')) == Path('index.md')
 
