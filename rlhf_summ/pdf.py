@@ -18,10 +18,10 @@ from .denoise import (SOFT_HYPHEN, fix_ligatures, fix_accents, join_lines, word_
 
 # %% auto 0
 __all__ = ['PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'RUN_IN_ABSTRACT', 'render_test_pdf', 'PDFError',
-           'NotPDFError', 'EncryptedPDFError', 'CorruptPDFError', 'NoTextError', 'open_pdf', 'Line', 'page_lines',
-           'drop_margins', 'reading_order', 'heading_key', 'known_kind', 'heading_level', 'body_size', 'find_headings',
-           'pdf_outline', 'Paper', 'read_paper', 'sections_to_summarize', 'to_document', 'top_headings',
-           'heading_match']
+           'NotPDFError', 'EncryptedPDFError', 'CorruptPDFError', 'NoTextError', 'open_pdf', 'Line', 'utf16_char',
+           'page_lines', 'drop_margins', 'reading_order', 'heading_key', 'known_kind', 'heading_level', 'body_size',
+           'find_headings', 'pdf_outline', 'Paper', 'read_paper', 'sections_to_summarize', 'to_document',
+           'top_headings', 'heading_match']
 
 # %% ../nbs/02_pdf.ipynb
 def render_test_pdf(pages: list[list[tuple[float, float, str, float, bool]]], width: float = 595, height: float = 842) -> bytes:
@@ -106,20 +106,31 @@ def _drop_superscripts(chars: list[tuple[str, float, float]], size: float) -> st
     base = statistics.median(b for c, s, b in chars if c != ' ' and abs(s - size) < 0.5)
     return ''.join(' ' if c != ' ' and 0 < s < 0.8 * size and b < base - 0.15 * size else c for c, s, b in chars)
 
+def utf16_char(unit: int, next_unit: int | None = None) -> tuple[str, int]:
+    "The character at a UTF-16 code unit from pdfium (`FPDFText_GetUnicode`) and how many units it takes: a surrogate pair is one character of 2 units; a lone surrogate, 0, U+FFFD and U+FFFE read as a space."
+    if 0xd800 <= unit < 0xdc00 and next_unit is not None and 0xdc00 <= next_unit < 0xe000:
+        return chr(0x10000 + ((unit - 0xd800) << 10) + (next_unit - 0xdc00)), 2
+    if not unit or unit in (0xfffe, 0xfffd) or 0xd800 <= unit < 0xe000: return ' ', 1
+    return chr(unit), 1
+
 def page_lines(page: pdfium.PdfPage, page_no: int) -> list[Line]:
     "The text lines of one page in content order."
     textpage = page.get_textpage(); tp = textpage.raw; h = page.get_height()
     l, b, r, t = (ctypes.c_double() for _ in range(4))
-    runs, cur = [], None
+    runs, cur, skip = [], None, -1
     def flush():
         if cur and any(c != ' ' for c, _, _ in cur['chars']):
             runs.append(Line(page_no, cur['x0'], cur['top'], cur['x1'], cur['bottom'],
                              re.sub(r'\s+', ' ', _drop_superscripts(cur['chars'], cur['size'])).strip(),
                              cur['size'], cur['bold'][True] > cur['bold'][False]))
-    for i in range(pdfium_c.FPDFText_CountChars(tp)):
+    n = pdfium_c.FPDFText_CountChars(tp)
+    for i in range(n):
+        if i == skip: continue                          # the low half of a surrogate pair read at i - 1
         u = pdfium_c.FPDFText_GetUnicode(tp, i)
         if u in (10, 13): continue
-        ch = SOFT_HYPHEN if pdfium_c.FPDFText_IsHyphen(tp, i) else (chr(u) if u and u not in (0xfffe, 0xfffd) else ' ')
+        ch, units = utf16_char(u, pdfium_c.FPDFText_GetUnicode(tp, i + 1) if i + 1 < n else None)
+        if units == 2: skip = i + 1
+        if pdfium_c.FPDFText_IsHyphen(tp, i): ch = SOFT_HYPHEN
         if ch.isspace():
             if cur: cur['chars'].append((' ', 0, 0))
             continue

@@ -203,3 +203,14 @@ def test_concurrent_reads_match_sequential(papers, pdf_dir):
         parallel = list(pool.map(lambda n: read_paper(pdf_dir / n), names))
     for name, paper in zip(names, parallel):
         assert [(s.heading, s.text) for s in paper.sections] == [(s.heading, s.text) for s in papers[name].sections]
+
+
+def test_characters_outside_the_bmp_reach_the_tokenizer_whole():
+    "pdfium gives a math italic beta (U+1D6FD) as a UTF-16 surrogate pair: it must become one character, never lone surrogates the tokenizer refuses."
+    from transformers import AutoTokenizer
+    from rlhf_summ.reward import minilm_path
+    text = all_text(read_paper(render_test_pdf([[(72, 72, 'The weight \U0001d6fd of the KL term is 0.05.', 10, False)]])))
+    assert text == 'The weight \U0001d6fd of the KL term is 0.05.'
+    assert not re.search('[\ud800-\udfff]', text)
+    ids = AutoTokenizer.from_pretrained(minilm_path())(text)['input_ids']
+    assert len(ids) > 5
