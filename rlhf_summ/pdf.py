@@ -17,11 +17,11 @@ from .denoise import (SOFT_HYPHEN, fix_ligatures, fix_accents, join_lines, word_
                                is_page_number, repeat_key, is_caption_start, is_numeric_row, clean_text)
 
 # %% auto 0
-__all__ = ['PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'RUN_IN_ABSTRACT', 'render_test_pdf', 'PDFError',
-           'NotPDFError', 'EncryptedPDFError', 'CorruptPDFError', 'NoTextError', 'open_pdf', 'Line', 'utf16_char',
-           'page_lines', 'drop_margins', 'reading_order', 'heading_key', 'known_kind', 'heading_level', 'body_size',
-           'find_headings', 'pdf_outline', 'Paper', 'read_paper', 'sections_to_summarize', 'to_document',
-           'top_headings', 'heading_match']
+__all__ = ['PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'CAPTION_LABEL', 'RUN_IN_ABSTRACT', 'render_test_pdf',
+           'PDFError', 'NotPDFError', 'EncryptedPDFError', 'CorruptPDFError', 'NoTextError', 'open_pdf', 'Line',
+           'utf16_char', 'page_lines', 'drop_margins', 'reading_order', 'heading_key', 'known_kind', 'heading_level',
+           'body_size', 'find_headings', 'pdf_outline', 'Paper', 'read_paper', 'sections_to_summarize', 'to_document',
+           'top_headings', 'caption_lines', 'figure_lines', 'heading_match']
 
 # %% ../nbs/02_pdf.ipynb
 def render_test_pdf(pages: list[list[tuple[float, float, str, float, bool]]], width: float = 595, height: float = 842) -> bytes:
@@ -231,13 +231,13 @@ def _merge_heading_lines(lines: list[Line], i: int) -> tuple[str, int]:
         text += ' ' + nxt.text; j += 1
     return text, j
 
-def find_headings(lines: list[Line], size: float, outline: dict[str, int] | None = None) -> dict[int, tuple[str, int, int]]:
-    "Heading lines among `lines` (reading order; body font `size`): {index: (heading text, level, index after it)}."
+def find_headings(lines: list[Line], size: float, outline: dict[str, int] | None = None, footnotes: set[int] = frozenset()) -> dict[int, tuple[str, int, int]]:
+    "Heading lines among `lines` (reading order; body font `size`): {index: (heading text, level, index after it)}; `footnotes` holds ids of footnote lines ('4 Available by ftp ...' is no section 4)."
     outline = outline or {}
     cands = []
     for i, ln in enumerate(lines):
         if not (0.9 * size <= ln.size <= 2.2 * size and (ln.bold or ln.size >= 1.08 * size)): continue
-        if not ln.text[:1].isalnum() or len(ln.text) > 110: continue
+        if not ln.text[:1].isalnum() or len(ln.text) > 110 or CAPTION_LABEL.match(ln.text) or not re.search('[A-Za-z]{2}', ln.text): continue
         text, end = _merge_heading_lines(lines, i)
         if len(text.split()) > 14 or (re.search(r'[.,;:]$', text) and heading_key(text) not in KNOWN_HEADINGS): continue
         cands.append((i, text, end, known_kind(text), NUMBERED.match(text)))
@@ -259,7 +259,47 @@ def find_headings(lines: list[Line], size: float, outline: dict[str, int] | None
         elif is_top(ln) and not m and not outline and text[:1].isupper() and len(text.split()) <= 8: level = 1
         else: continue
         heads[i] = (text, level, end); skip_to = end
-    return heads
+    n_numbered = sum(lvl == 1 and bool(NUMBERED.match(t)) and NUMBERED.match(t)['num'].isdigit() for t, lvl, _ in heads.values())
+    return heads if n_numbered >= 3 or outline else _plain_headings(lines, size, heads, footnotes)
+
+CAPTION_LABEL = re.compile(r'^(?:figure|fig\.|table)\s*\d+[a-z]?\.?$', re.I)
+"A caption's label printed on a line of its own ('Table 1', as journals set it above the caption text)."
+
+def _row_text(lines: list[Line], i: int) -> tuple[str, int]:
+    "Line `i`'s text joined with one more run on the same baseline close to its right ('4 Experimental' + 'Method', letter-spaced headings that PDFium splits); and the index after it."
+    ln = lines[i]
+    if i + 1 < len(lines):
+        nxt = lines[i + 1]
+        if nxt.page == ln.page and abs(nxt.top - ln.top) < 0.3 * ln.size and 0 < nxt.x0 - ln.x1 < 12 * ln.size and len(nxt.text.split()) <= 4:
+            return f'{ln.text} {nxt.text}', i + 2
+    return ln.text, i + 1
+
+def _plain_headings(lines: list[Line], size: float, heads: dict[int, tuple[str, int, int]], footnotes: set[int] = frozenset()) -> dict[int, tuple[str, int, int]]:
+    "Headings of a paper whose headings carry no reliable font cue (scanned-era PDFs: body font, or sizes that drift from page to page): numbered lines whose numbers run 1, 2, 3, ..., their 'n.m' subsections, and back matter named alone on a line."
+    def plain(i):
+        ln = lines[i]
+        if not 0.8 * size <= ln.size <= 1.3 * size or len(ln.text) > 80 or id(ln) in footnotes: return None
+        text, end = _row_text(lines, i)
+        if len(text.split()) > 10 or re.search(r'[.,;:]$|\w[./@]\w', text) or CAPTION_LABEL.match(text): return None
+        if text.split()[-1].lower() in ('a', 'an', 'and', 'as', 'at', 'by', 'for', 'from', 'in', 'of', 'on', 'or', 'the', 'to', 'with'): return None
+        return text, end
+    found, expect, top = {}, 1, {}
+    for i in range(len(lines)):
+        m = NUMBERED.match(lines[i].text)
+        if not m or not (p := plain(i)): continue
+        num = m['num'].split('.')
+        if len(num) == 1 and num[0].isdigit() and int(num[0]) in (expect, expect + 1):
+            found[i] = (p[0], 1, p[1]); top[num[0]] = 0; expect = int(num[0]) + 1
+        elif len(num) == 2 and num[0] in top and int(num[1]) == top[num[0]] + 1 and str(expect - 1) == num[0]:
+            found[i] = (p[0], 2, p[1]); top[num[0]] += 1
+    if sum(lvl == 1 for _, lvl, _ in found.values()) < 3: return heads
+    named = {i: h for i, h in heads.items() if known_kind(h[0]) not in (None, 'body') and i not in found}
+    for i, ln in enumerate(lines):
+        if i not in found and known_kind(ln.text) in ('abstract', 'references', 'acknowledgments') and heading_key(ln.text) in KNOWN_HEADINGS and plain(i):
+            named.setdefault(i, (ln.text, 1, i + 1))
+    out = {**found, **named}
+    covered = {j for i, (_, _, end) in out.items() for j in range(i + 1, end)}
+    return {i: out[i] for i in sorted(out) if i not in covered}
 
 def pdf_outline(doc: pdfium.PdfDocument) -> dict[str, int]:
     "The PDF's bookmarks as {heading_key: level}; empty when it has fewer than 3 (too few to be a table of contents)."
@@ -287,6 +327,8 @@ class Paper:
     "File name ('<bytes>' for bytes)."
     lines: list[Line] = field(default_factory=list, repr=False)
     "The body lines kept in the sections (for inspection and tests)."
+    line_sections: list[int] = field(default_factory=list, repr=False)
+    "For each of `lines`, the index of its section in `sections`."
 
     @property
     def truncated(self) -> bool:
@@ -350,9 +392,10 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
                                   'it looks scanned; run OCR on it first')
             pages = drop_margins(pages, heights)
             size = body_size([ln for p in pages for ln in p])
-            skip = set().union(*(_table_rows(p, w) | _footnotes(p, h, size) for p, w, h in zip(pages, widths, heights)))
+            notes = set().union(*(_footnotes(p, h, size) for p, h in zip(pages, heights)))
+            skip = notes.union(*(_table_rows(p, w) for p, w in zip(pages, widths)))
             lines = [ln for p, w in zip(pages, widths) for ln in reading_order(p, w)]
-            heads = find_headings(lines, size, pdf_outline(doc))
+            heads = find_headings(lines, size, pdf_outline(doc), notes)
             num_pages = len(doc)
         finally: doc.close()
     title = _title(lines, size)
@@ -371,9 +414,10 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
             continue
         i += 1
         if i - 1 in title_block: continue
-        if caption and ln.page == caption.page and _same_style(ln, caption, 0.4) and 0 <= ln.top - caption.bottom < 1.2 * ln.size:
+        if (caption and ln.page == caption.page and 0 <= ln.top - caption.bottom < 1.2 * ln.size
+                and (_same_style(ln, caption, 0.4) or CAPTION_LABEL.match(caption.text))):
             caption = ln; continue
-        caption = ln if is_caption_start(ln.text) else None
+        caption = ln if is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text) else None
         if caption or id(ln) in skip or is_numeric_row(ln.text) or not 0.85 * size <= ln.size <= 1.15 * size: continue
         if sum(c.isalpha() for c in ln.text) < 2: continue
         if cur is None: cur = ('', 1, ln.page, []); sections.append(cur)
@@ -383,7 +427,7 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
            for h, level, page, body in sections]
     _assign_kinds(out)
     return Paper(title, '\n\n'.join(s.text for s in out if s.kind == 'abstract'), out, num_pages, n_read, name,
-                 [ln for s in sections for ln in s[3]])
+                 [ln for s in sections for ln in s[3]], [k for k, s in enumerate(sections) for _ in s[3]])
 
 RUN_IN_ABSTRACT = re.compile(r'^\s*abstract\s*(?:[.:—–-]\s*|\s(?=[A-Z]))', re.I)
 
@@ -423,11 +467,24 @@ def top_headings(paper: Paper) -> list[str]:
     "The top-level (level 1) headings of `paper`, in order."
     return [s.heading for s in paper.sections if s.level == 1 and s.heading]
 
+def _squash(text: str) -> str: return re.sub(r'[^a-z0-9]', '', fix_ligatures(text).lower())
+
+def caption_lines(paper: Paper, captions: list[str] = ()) -> list[str]:
+    "Kept lines of `paper` that are captions: three or more whole words inside one of `captions` (the paper's captions copied by hand; compared lowercase on words) or starting like one ('Figure 2:', a bare 'Table 1')."
+    def words(t): return ' ' + ' '.join(re.findall(r'[a-z0-9]+', fix_ligatures(t).lower())) + ' '
+    caps = [words(c) for c in captions]
+    def inside(t): return len((w := words(t)).split()) >= 3 and any(w in c for c in caps)
+    return [ln.text for ln in paper.lines if is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text) or inside(ln.text)]
+
+def figure_lines(paper: Paper) -> list[str]:
+    "Kept lines outside the references that are mostly not words (fewer than half their tokens have two letters in a row): figure debris, table cells, stray symbols."
+    def debris(t): return sum(bool(re.search('[A-Za-z]{2}', w)) for w in t.split()) < 0.5 * len(t.split())
+    return [ln.text for ln, k in zip(paper.lines, paper.line_sections) if paper.sections[k].kind != 'references' and debris(ln.text)]
+
 def heading_match(found: list[str], gold: list[str]) -> tuple[int, int, int]:
     "(matched, found, gold) counts between two heading lists, compared without case, spaces and punctuation."
-    def norm(h): return re.sub(r'[^a-z0-9]', '', fix_ligatures(h).lower())
-    left = Counter(norm(h) for h in gold)
+    left = Counter(_squash(h) for h in gold)
     matched = 0
     for h in found:
-        if left[norm(h)] > 0: left[norm(h)] -= 1; matched += 1
+        if left[_squash(h)] > 0: left[_squash(h)] -= 1; matched += 1
     return matched, len(found), len(gold)

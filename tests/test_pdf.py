@@ -12,7 +12,7 @@ from rlhf_summ.pdf import (PDFError, NotPDFError, EncryptedPDFError, CorruptPDFE
                            render_test_pdf, top_headings, heading_match, sections_to_summarize, to_document, open_pdf, page_lines)
 
 FIXTURE = json.loads((Path(__file__).parent / 'fixtures' / 'pdf_headings.json').read_text())
-GOLD = {k: v for k, v in FIXTURE.items() if not k.startswith('_')}
+GOLD = FIXTURE['pdfs']
 
 # First words of each abstract, read off page 1 of each PDF.
 ABSTRACT_STARTS = {
