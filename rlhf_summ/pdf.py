@@ -280,7 +280,8 @@ def _plain_headings(lines: list[Line], size: float, heads: dict[int, tuple[str, 
         ln = lines[i]
         if not 0.8 * size <= ln.size <= 1.3 * size or len(ln.text) > 80 or id(ln) in footnotes: return None
         text, end = _row_text(lines, i)
-        if len(text.split()) > 10 or re.search(r'[.,;:]$|\w[./@]\w', text) or CAPTION_LABEL.match(text): return None
+        name = (m := NUMBERED.match(text)) and m['name'] or text
+        if len(text.split()) > 10 or re.search(r'[.,;:]$|@|https?:|\bftp\b|www\.|\w\.(?:edu|com|org|net)\b', name) or CAPTION_LABEL.match(text): return None
         if text.split()[-1].lower() in ('a', 'an', 'and', 'as', 'at', 'by', 'for', 'from', 'in', 'of', 'on', 'or', 'the', 'to', 'with'): return None
         return text, end
     found, expect, top = {}, 1, {}
@@ -363,6 +364,27 @@ def _table_rows(lines: list[Line], width: float) -> set[int]:
     for ln in lines: rows[(round(ln.top / 2), ln.x1 <= mid + 5, ln.x0 >= mid - 5)].append(ln)
     return {id(ln) for row in rows.values() if len(row) >= 3 for ln in row}
 
+def _table_cells(lines: list[Line], size: float, heads: dict) -> set[int]:
+    "ids of lines in runs of three or more short lines (reading order, one page, under half the page's text width, five words at most): table cells and figure labels set in the body font. A paragraph's last line (right under a full line) does not start a run."
+    width = {}
+    for ln in lines:
+        if len(ln.text.split()) >= 6 and abs(ln.size - size) < 0.15 * size: width.setdefault(ln.page, []).append(ln.x1 - ln.x0)
+    width = {p: statistics.median(w) for p, w in width.items()}
+    def short(k):
+        ln = lines[k]
+        return k not in heads and len(ln.text.split()) <= 5 and ln.x1 - ln.x0 < 0.5 * width.get(ln.page, math.inf)
+    def tail(k):
+        ln, prev = lines[k], lines[k - 1] if k else None
+        return (prev is not None and prev.page == ln.page and not short(k - 1) and 0 <= ln.top - prev.bottom < 0.6 * size
+                and abs(ln.x0 - prev.x0) < 2 * size)
+    cells, run = set(), []
+    for k in range(len(lines) + 1):
+        if k < len(lines) and short(k) and not (not run and tail(k)) and (not run or lines[run[-1]].page == lines[k].page):
+            run.append(k); continue
+        if len(run) >= 3: cells.update(id(lines[j]) for j in run)
+        run = [k] if k < len(lines) and short(k) and not tail(k) else []
+    return cells
+
 def _assign_kinds(sections: list[Section]) -> None:
     "Set each `Section.kind` in place (see above)."
     parent, after_refs = 'body', False
@@ -404,6 +426,7 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
     block_end = lines[abstract_at].top if abstract_at is not None else (lines[min(heads)].top if heads else 0)
     title_block = {i for i, ln in enumerate(lines) if ln.page == 1 and ln.bottom < block_end}
     heads = {i: h for i, h in heads.items() if i not in title_block}
+    skip |= _table_cells(lines, size, heads)
     # a section is (heading, level, first page, body lines)
     sections, cur, caption, i = [], None, None, 0
     while i < len(lines):
@@ -414,8 +437,9 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
             continue
         i += 1
         if i - 1 in title_block: continue
-        if (caption and ln.page == caption.page and 0 <= ln.top - caption.bottom < 1.2 * ln.size
-                and (_same_style(ln, caption, 0.4) or CAPTION_LABEL.match(caption.text))):
+        if caption and ln.page == caption.page and (
+                (0 <= ln.top - caption.bottom < 1.2 * ln.size and (_same_style(ln, caption, 0.4) or CAPTION_LABEL.match(caption.text)))
+                or (abs(ln.top - caption.top) < 0.3 * ln.size and ln.x0 > caption.x1 and _same_style(ln, caption, 0.4))):
             caption = ln; continue
         caption = ln if is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text) else None
         if caption or id(ln) in skip or is_numeric_row(ln.text) or not 0.85 * size <= ln.size <= 1.15 * size: continue
