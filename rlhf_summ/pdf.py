@@ -17,11 +17,11 @@ from .denoise import (SOFT_HYPHEN, fix_ligatures, fix_accents, join_lines, word_
                                is_page_number, repeat_key, is_caption_start, is_numeric_row, clean_text)
 
 # %% auto 0
-__all__ = ['PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'CAPTION_LABEL', 'RUN_IN_ABSTRACT', 'render_test_pdf',
-           'PDFError', 'NotPDFError', 'EncryptedPDFError', 'CorruptPDFError', 'NoTextError', 'open_pdf', 'Line',
-           'utf16_char', 'page_lines', 'drop_margins', 'reading_order', 'heading_key', 'known_kind', 'heading_level',
-           'body_size', 'find_headings', 'pdf_outline', 'Paper', 'read_paper', 'sections_to_summarize', 'to_document',
-           'top_headings', 'caption_lines', 'figure_lines', 'heading_match']
+__all__ = ['PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'CAPTION_LABEL', 'RUN_IN_ABSTRACT', 'FRONT_MATTER',
+           'render_test_pdf', 'PDFError', 'NotPDFError', 'EncryptedPDFError', 'CorruptPDFError', 'NoTextError',
+           'open_pdf', 'Line', 'utf16_char', 'page_lines', 'drop_margins', 'reading_order', 'heading_key', 'known_kind',
+           'heading_level', 'body_size', 'find_headings', 'pdf_outline', 'Paper', 'read_paper', 'sections_to_summarize',
+           'to_document', 'top_headings', 'caption_lines', 'figure_lines', 'heading_match']
 
 # %% ../nbs/02_pdf.ipynb
 def render_test_pdf(pages: list[list[tuple[float, float, str, float, bool]]], width: float = 595, height: float = 842) -> bytes:
@@ -364,6 +364,11 @@ def _table_rows(lines: list[Line], width: float) -> set[int]:
     for ln in lines: rows[(round(ln.top / 2), ln.x1 <= mid + 5, ln.x0 >= mid - 5)].append(ln)
     return {id(ln) for row in rows.values() if len(row) >= 3 for ln in row}
 
+def _continues(prev: Line, ln: Line) -> bool:
+    "`ln` goes on with the sentence of `prev`: right under it in the same column, and `prev` is a full line of prose that ends mid-sentence ('... These are shown in' / 'Table 6.')."
+    return (prev.page == ln.page and 0 <= ln.top - prev.bottom < 0.6 * ln.size and abs(ln.x0 - prev.x0) < 2 * ln.size
+            and len(prev.text.split()) >= 6 and not re.search(r'[.!?:]$', prev.text))
+
 def _table_cells(lines: list[Line], size: float, heads: dict) -> set[int]:
     "ids of lines in runs of three or more short lines (reading order, one page, under half the page's text width, five words at most): table cells and figure labels set in the body font. A paragraph's last line (right under a full line) does not start a run."
     width = {}
@@ -423,7 +428,8 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
     title = _title(lines, size)
     abstract_at = next((i for i, (t, _, _) in sorted(heads.items()) if known_kind(t) == 'abstract'), None)
     if abstract_at is None: abstract_at, heads = _split_run_in_abstract(lines, heads)
-    block_end = lines[abstract_at].top if abstract_at is not None else (lines[min(heads)].top if heads else 0)
+    unheaded = _unheaded_abstract(lines, min(heads), size) if abstract_at is None and heads else None
+    block_end = lines[next(i for i in (abstract_at, unheaded, min(heads, default=None)) if i is not None)].top if heads else 0
     title_block = {i for i, ln in enumerate(lines) if ln.page == 1 and ln.bottom < block_end}
     heads = {i: h for i, h in heads.items() if i not in title_block}
     skip |= _table_cells(lines, size, heads)
@@ -441,15 +447,17 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
                 (0 <= ln.top - caption.bottom < 1.2 * ln.size and (_same_style(ln, caption, 0.4) or CAPTION_LABEL.match(caption.text)))
                 or (abs(ln.top - caption.top) < 0.3 * ln.size and ln.x0 > caption.x1 and _same_style(ln, caption, 0.4))):
             caption = ln; continue
-        caption = ln if is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text) else None
+        caption = ln if (is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text)) and not (i >= 2 and _continues(lines[i - 2], ln)) else None
         if caption or id(ln) in skip or is_numeric_row(ln.text) or not 0.85 * size <= ln.size <= 1.15 * size: continue
         if sum(c.isalpha() for c in ln.text) < 2: continue
         if cur is None: cur = ('', 1, ln.page, []); sections.append(cur)
         cur[3].append(ln)
+    sections = _drop_front_matter(sections)
     vocab = word_vocab(' '.join(ln.text for s in sections for ln in s[3]))
     out = [Section(h, _section_text(body, vocab, remove_citations), level, tuple(sorted({page} | {l.page for l in body})))
            for h, level, page, body in sections]
     _assign_kinds(out)
+    if unheaded is not None: out[next(k for k, s in enumerate(sections) if any(ln is lines[unheaded] for ln in s[3]))].kind = 'abstract'
     return Paper(title, '\n\n'.join(s.text for s in out if s.kind == 'abstract'), out, num_pages, n_read, name,
                  [ln for s in sections for ln in s[3]], [k for k, s in enumerate(sections) for _ in s[3]])
 
@@ -464,6 +472,32 @@ def _split_run_in_abstract(lines: list[Line], heads: dict) -> tuple[int | None, 
     heads = {(i + 1 if i > k else i): (t, lvl, end + 1 if end > k else end) for i, (t, lvl, end) in heads.items()}
     heads[k] = ('Abstract', 1, k + 1)
     return k, heads
+
+FRONT_MATTER = re.compile(r'^(?:CCS Concepts|ACM Reference Format|Additional Key Words and Phrases|Author Keywords|ACM Classification Keywords|'
+                          r'General Terms|Key ?words|Index Terms)\s*(?:[:—–.]|$)', re.I)
+"The start of a metadata block printed after an abstract (ACM CCS concepts, keywords, reference format; IEEE index terms)."
+
+def _drop_front_matter(sections: list[tuple]) -> list[tuple]:
+    "`sections` (heading, level, page, lines) without the metadata blocks after the abstract: while only the abstract (or untitled text) came before, a section headed 'CCS CONCEPTS' or 'KEYWORDS' is dropped and a section's lines end where 'CCS Concepts:' or 'ACM Reference Format:' starts."
+    out = []
+    for k, (head, level, page, body) in enumerate(sections):
+        if not all(not s[0] or known_kind(s[0]) == 'abstract' or FRONT_MATTER.match(s[0]) for s in sections[:k + 1]):
+            out.append((head, level, page, body)); continue
+        if FRONT_MATTER.match(head): continue
+        cut = next((j for j, ln in enumerate(body) if FRONT_MATTER.match(ln.text)), len(body))
+        out.append((head, level, page, body[:cut]))
+    return out
+
+def _unheaded_abstract(lines: list[Line], first_head: int, size: float) -> int | None:
+    "Index of the first line of an abstract printed without a heading (journals: a block of prose between the authors and '1. Introduction' on page 1), else None."
+    start = None
+    for j in range(first_head - 1, -1, -1):
+        ln = lines[j]
+        if ln.page != 1 or len(ln.text.split()) < 5 or not 0.85 * size <= ln.size <= 1.2 * size: break
+        if start is not None and lines[start].top - ln.bottom > size: break
+        start = j
+    if lines[first_head].page != 1 or start is None or first_head - start < 3: return None
+    return start if sum(len(ln.text.split()) for ln in lines[start:first_head]) >= 40 else None
 
 def _title(lines: list[Line], size: float) -> str:
     "The run of largest-font lines at the top of page 1 ('' when nothing is 15% larger than the body)."
