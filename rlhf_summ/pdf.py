@@ -447,8 +447,9 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
                 (0 <= ln.top - caption.bottom < 1.2 * ln.size and (_same_style(ln, caption, 0.4) or CAPTION_LABEL.match(caption.text)))
                 or (abs(ln.top - caption.top) < 0.3 * ln.size and ln.x0 > caption.x1 and _same_style(ln, caption, 0.4))):
             caption = ln; continue
-        caption = ln if (is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text)) and not (i >= 2 and _continues(lines[i - 2], ln)) else None
-        if caption or id(ln) in skip or is_numeric_row(ln.text) or not 0.85 * size <= ln.size <= 1.15 * size: continue
+        cont = i >= 2 and _continues(lines[i - 2], ln)      # a 'Table 6.' that ends a wrapped sentence is prose
+        caption = ln if (is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text)) and not cont else None
+        if caption or id(ln) in skip or (is_numeric_row(ln.text) and not cont) or not 0.85 * size <= ln.size <= 1.15 * size: continue
         if sum(c.isalpha() for c in ln.text) < 2: continue
         if cur is None: cur = ('', 1, ln.page, []); sections.append(cur)
         cur[3].append(ln)
@@ -528,11 +529,11 @@ def top_headings(paper: Paper) -> list[str]:
 def _squash(text: str) -> str: return re.sub(r'[^a-z0-9]', '', fix_ligatures(text).lower())
 
 def caption_lines(paper: Paper, captions: list[str] = ()) -> list[str]:
-    "Kept lines of `paper` that are captions: three or more whole words inside one of `captions` (the paper's captions copied by hand; compared lowercase on words) or starting like one ('Figure 2:', a bare 'Table 1')."
+    "Kept lines of `paper` of three or more words that are captions: inside one of `captions` (the paper's captions copied by hand; compared lowercase on whole words) or starting like one ('Figure 2: ...'; a bare 'Table 6.' may end a sentence)."
     def words(t): return ' ' + ' '.join(re.findall(r'[a-z0-9]+', fix_ligatures(t).lower())) + ' '
     caps = [words(c) for c in captions]
-    def inside(t): return len((w := words(t)).split()) >= 3 and any(w in c for c in caps)
-    return [ln.text for ln in paper.lines if is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text) or inside(ln.text)]
+    def inside(t): return any(words(t) in c for c in caps)
+    return [ln.text for ln in paper.lines if len(words(ln.text).split()) >= 3 and (is_caption_start(ln.text) or inside(ln.text))]
 
 def figure_lines(paper: Paper) -> list[str]:
     "Kept lines outside the references that are mostly not words (fewer than half their tokens have two letters in a row): figure debris, table cells, stray symbols."
