@@ -128,7 +128,7 @@ def page_lines(page: pdfium.PdfPage, page_no: int) -> list[Line]:
         if i == skip: continue                          # the low half of a surrogate pair read at i - 1
         u = pdfium_c.FPDFText_GetUnicode(tp, i)
         if u in (10, 13): continue
-        ch, units = utf16_char(u, pdfium_c.FPDFText_GetUnicode(tp, i + 1) if i + 1 < n else None)
+        ch, units = utf16_char(u, pdfium_c.FPDFText_GetUnicode(tp, i + 1) if 0xd800 <= u < 0xdc00 and i + 1 < n else None)
         if units == 2: skip = i + 1
         if pdfium_c.FPDFText_IsHyphen(tp, i): ch = SOFT_HYPHEN
         if ch.isspace():
@@ -365,9 +365,11 @@ def _table_rows(lines: list[Line], width: float) -> set[int]:
     return {id(ln) for row in rows.values() if len(row) >= 3 for ln in row}
 
 def _continues(prev: Line, ln: Line) -> bool:
-    "`ln` goes on with the sentence of `prev`: right under it in the same column, and `prev` is a full line of prose that ends mid-sentence ('... These are shown in' / 'Table 6.')."
+    "`ln` goes on with the sentence of `prev`: right under it in the same column, and `prev` is a line of prose (six or more words, mostly words) that ends mid-sentence ('... These are shown in' / 'Table 6.')."
+    words = prev.text.split()
     return (prev.page == ln.page and 0 <= ln.top - prev.bottom < 0.6 * ln.size and abs(ln.x0 - prev.x0) < 2 * ln.size
-            and len(prev.text.split()) >= 6 and not re.search(r'[.!?:]$', prev.text))
+            and len(words) >= 6 and not re.search(r'[.!?:]$', prev.text)
+            and sum(bool(re.fullmatch(r"\(?[A-Za-z][\w'’-]*[),;]?", w)) for w in words) >= 0.7 * len(words))
 
 def _table_cells(lines: list[Line], size: float, heads: dict) -> set[int]:
     "ids of lines in runs of three or more short lines (reading order, one page, under half the page's text width, five words at most): table cells and figure labels set in the body font. A paragraph's last line (right under a full line) does not start a run."
@@ -449,7 +451,7 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
             caption = ln; continue
         cont = i >= 2 and _continues(lines[i - 2], ln)      # a 'Table 6.' that ends a wrapped sentence is prose
         caption = ln if (is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text)) and not cont else None
-        if caption or id(ln) in skip or (is_numeric_row(ln.text) and not cont) or not 0.85 * size <= ln.size <= 1.15 * size: continue
+        if caption or id(ln) in skip or (is_numeric_row(ln.text) and not (cont and len(ln.text.split()) <= 3)) or not 0.85 * size <= ln.size <= 1.15 * size: continue
         if sum(c.isalpha() for c in ln.text) < 2: continue
         if cur is None: cur = ('', 1, ln.page, []); sections.append(cur)
         cur[3].append(ln)
