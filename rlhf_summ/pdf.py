@@ -17,11 +17,11 @@ from .denoise import (SOFT_HYPHEN, fix_ligatures, fix_accents, join_lines, word_
                                is_page_number, repeat_key, is_caption_start, is_numeric_row, clean_text)
 
 # %% auto 0
-__all__ = ['PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'RUN_IN_ABSTRACT', 'render_test_pdf', 'PDFError',
-           'NotPDFError', 'EncryptedPDFError', 'CorruptPDFError', 'NoTextError', 'open_pdf', 'Line', 'page_lines',
-           'drop_margins', 'reading_order', 'heading_key', 'known_kind', 'heading_level', 'body_size', 'find_headings',
-           'pdf_outline', 'Paper', 'read_paper', 'sections_to_summarize', 'to_document', 'top_headings',
-           'heading_match']
+__all__ = ['PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'CAPTION_LABEL', 'RUN_IN_ABSTRACT', 'FRONT_MATTER',
+           'render_test_pdf', 'PDFError', 'NotPDFError', 'EncryptedPDFError', 'CorruptPDFError', 'NoTextError',
+           'open_pdf', 'Line', 'utf16_char', 'page_lines', 'drop_margins', 'reading_order', 'heading_key', 'known_kind',
+           'heading_level', 'body_size', 'find_headings', 'pdf_outline', 'Paper', 'read_paper', 'sections_to_summarize',
+           'to_document', 'top_headings', 'caption_lines', 'figure_lines', 'heading_match']
 
 # %% ../nbs/02_pdf.ipynb
 def render_test_pdf(pages: list[list[tuple[float, float, str, float, bool]]], width: float = 595, height: float = 842) -> bytes:
@@ -106,20 +106,31 @@ def _drop_superscripts(chars: list[tuple[str, float, float]], size: float) -> st
     base = statistics.median(b for c, s, b in chars if c != ' ' and abs(s - size) < 0.5)
     return ''.join(' ' if c != ' ' and 0 < s < 0.8 * size and b < base - 0.15 * size else c for c, s, b in chars)
 
+def utf16_char(unit: int, next_unit: int | None = None) -> tuple[str, int]:
+    "The character at a UTF-16 code unit from pdfium (`FPDFText_GetUnicode`) and how many units it takes: a surrogate pair is one character of 2 units; a lone surrogate, 0, U+FFFD and U+FFFE read as a space."
+    if 0xd800 <= unit < 0xdc00 and next_unit is not None and 0xdc00 <= next_unit < 0xe000:
+        return chr(0x10000 + ((unit - 0xd800) << 10) + (next_unit - 0xdc00)), 2
+    if not unit or unit in (0xfffe, 0xfffd) or 0xd800 <= unit < 0xe000: return ' ', 1
+    return chr(unit), 1
+
 def page_lines(page: pdfium.PdfPage, page_no: int) -> list[Line]:
     "The text lines of one page in content order."
     textpage = page.get_textpage(); tp = textpage.raw; h = page.get_height()
     l, b, r, t = (ctypes.c_double() for _ in range(4))
-    runs, cur = [], None
+    runs, cur, skip = [], None, -1
     def flush():
         if cur and any(c != ' ' for c, _, _ in cur['chars']):
             runs.append(Line(page_no, cur['x0'], cur['top'], cur['x1'], cur['bottom'],
                              re.sub(r'\s+', ' ', _drop_superscripts(cur['chars'], cur['size'])).strip(),
                              cur['size'], cur['bold'][True] > cur['bold'][False]))
-    for i in range(pdfium_c.FPDFText_CountChars(tp)):
+    n = pdfium_c.FPDFText_CountChars(tp)
+    for i in range(n):
+        if i == skip: continue                          # the low half of a surrogate pair read at i - 1
         u = pdfium_c.FPDFText_GetUnicode(tp, i)
         if u in (10, 13): continue
-        ch = SOFT_HYPHEN if pdfium_c.FPDFText_IsHyphen(tp, i) else (chr(u) if u and u not in (0xfffe, 0xfffd) else ' ')
+        ch, units = utf16_char(u, pdfium_c.FPDFText_GetUnicode(tp, i + 1) if 0xd800 <= u < 0xdc00 and i + 1 < n else None)
+        if units == 2: skip = i + 1
+        if pdfium_c.FPDFText_IsHyphen(tp, i): ch = SOFT_HYPHEN
         if ch.isspace():
             if cur: cur['chars'].append((' ', 0, 0))
             continue
@@ -220,13 +231,13 @@ def _merge_heading_lines(lines: list[Line], i: int) -> tuple[str, int]:
         text += ' ' + nxt.text; j += 1
     return text, j
 
-def find_headings(lines: list[Line], size: float, outline: dict[str, int] | None = None) -> dict[int, tuple[str, int, int]]:
-    "Heading lines among `lines` (reading order; body font `size`): {index: (heading text, level, index after it)}."
+def find_headings(lines: list[Line], size: float, outline: dict[str, int] | None = None, footnotes: set[int] = frozenset()) -> dict[int, tuple[str, int, int]]:
+    "Heading lines among `lines` (reading order; body font `size`): {index: (heading text, level, index after it)}; `footnotes` holds ids of footnote lines ('4 Available by ftp ...' is no section 4)."
     outline = outline or {}
     cands = []
     for i, ln in enumerate(lines):
         if not (0.9 * size <= ln.size <= 2.2 * size and (ln.bold or ln.size >= 1.08 * size)): continue
-        if not ln.text[:1].isalnum() or len(ln.text) > 110: continue
+        if not ln.text[:1].isalnum() or len(ln.text) > 110 or CAPTION_LABEL.match(ln.text) or not re.search('[A-Za-z]{2}', ln.text): continue
         text, end = _merge_heading_lines(lines, i)
         if len(text.split()) > 14 or (re.search(r'[.,;:]$', text) and heading_key(text) not in KNOWN_HEADINGS): continue
         cands.append((i, text, end, known_kind(text), NUMBERED.match(text)))
@@ -248,7 +259,48 @@ def find_headings(lines: list[Line], size: float, outline: dict[str, int] | None
         elif is_top(ln) and not m and not outline and text[:1].isupper() and len(text.split()) <= 8: level = 1
         else: continue
         heads[i] = (text, level, end); skip_to = end
-    return heads
+    n_numbered = sum(lvl == 1 and bool(NUMBERED.match(t)) and NUMBERED.match(t)['num'].isdigit() for t, lvl, _ in heads.values())
+    return heads if n_numbered >= 3 or outline else _plain_headings(lines, size, heads, footnotes)
+
+CAPTION_LABEL = re.compile(r'^(?:figure|fig\.|table)\s*\d+[a-z]?\.?$', re.I)
+"A caption's label printed on a line of its own ('Table 1', as journals set it above the caption text)."
+
+def _row_text(lines: list[Line], i: int) -> tuple[str, int]:
+    "Line `i`'s text joined with one more run on the same baseline close to its right ('4 Experimental' + 'Method', letter-spaced headings that PDFium splits); and the index after it."
+    ln = lines[i]
+    if i + 1 < len(lines):
+        nxt = lines[i + 1]
+        if nxt.page == ln.page and abs(nxt.top - ln.top) < 0.3 * ln.size and 0 < nxt.x0 - ln.x1 < 12 * ln.size and len(nxt.text.split()) <= 4:
+            return f'{ln.text} {nxt.text}', i + 2
+    return ln.text, i + 1
+
+def _plain_headings(lines: list[Line], size: float, heads: dict[int, tuple[str, int, int]], footnotes: set[int] = frozenset()) -> dict[int, tuple[str, int, int]]:
+    "Headings of a paper whose headings carry no reliable font cue (scanned-era PDFs: body font, or sizes that drift from page to page): numbered lines whose numbers run 1, 2, 3, ..., their 'n.m' subsections, and back matter named alone on a line."
+    def plain(i):
+        ln = lines[i]
+        if not 0.8 * size <= ln.size <= 1.3 * size or len(ln.text) > 80 or id(ln) in footnotes: return None
+        text, end = _row_text(lines, i)
+        name = (m := NUMBERED.match(text)) and m['name'] or text
+        if len(text.split()) > 10 or re.search(r'[.,;:]$|@|https?:|\bftp\b|www\.|\w\.(?:edu|com|org|net)\b', name) or CAPTION_LABEL.match(text): return None
+        if text.split()[-1].lower() in ('a', 'an', 'and', 'as', 'at', 'by', 'for', 'from', 'in', 'of', 'on', 'or', 'the', 'to', 'with'): return None
+        return text, end
+    found, expect, top = {}, 1, {}
+    for i in range(len(lines)):
+        m = NUMBERED.match(lines[i].text)
+        if not m or not (p := plain(i)): continue
+        num = m['num'].split('.')
+        if len(num) == 1 and num[0].isdigit() and int(num[0]) in (expect, expect + 1):
+            found[i] = (p[0], 1, p[1]); top[num[0]] = 0; expect = int(num[0]) + 1
+        elif len(num) == 2 and num[0] in top and int(num[1]) == top[num[0]] + 1 and str(expect - 1) == num[0]:
+            found[i] = (p[0], 2, p[1]); top[num[0]] += 1
+    if sum(lvl == 1 for _, lvl, _ in found.values()) < 3: return heads
+    named = {i: h for i, h in heads.items() if known_kind(h[0]) not in (None, 'body') and i not in found}
+    for i, ln in enumerate(lines):
+        if i not in found and known_kind(ln.text) in ('abstract', 'references', 'acknowledgments') and heading_key(ln.text) in KNOWN_HEADINGS and plain(i):
+            named.setdefault(i, (ln.text, 1, i + 1))
+    out = {**found, **named}
+    covered = {j for i, (_, _, end) in out.items() for j in range(i + 1, end)}
+    return {i: out[i] for i in sorted(out) if i not in covered}
 
 def pdf_outline(doc: pdfium.PdfDocument) -> dict[str, int]:
     "The PDF's bookmarks as {heading_key: level}; empty when it has fewer than 3 (too few to be a table of contents)."
@@ -276,6 +328,8 @@ class Paper:
     "File name ('<bytes>' for bytes)."
     lines: list[Line] = field(default_factory=list, repr=False)
     "The body lines kept in the sections (for inspection and tests)."
+    line_sections: list[int] = field(default_factory=list, repr=False)
+    "For each of `lines`, the index of its section in `sections`."
 
     @property
     def truncated(self) -> bool:
@@ -310,6 +364,34 @@ def _table_rows(lines: list[Line], width: float) -> set[int]:
     for ln in lines: rows[(round(ln.top / 2), ln.x1 <= mid + 5, ln.x0 >= mid - 5)].append(ln)
     return {id(ln) for row in rows.values() if len(row) >= 3 for ln in row}
 
+def _continues(prev: Line, ln: Line) -> bool:
+    "`ln` goes on with the sentence of `prev`: right under it in the same column, and `prev` is a line of prose (six or more words, mostly words) that ends mid-sentence ('... These are shown in' / 'Table 6.')."
+    words = prev.text.split()
+    return (prev.page == ln.page and 0 <= ln.top - prev.bottom < 0.6 * ln.size and abs(ln.x0 - prev.x0) < 2 * ln.size
+            and len(words) >= 6 and not re.search(r'[.!?:]$', prev.text)
+            and sum(bool(re.fullmatch(r"\(?[A-Za-z][\w'’-]*[),;]?", w)) for w in words) >= 0.7 * len(words))
+
+def _table_cells(lines: list[Line], size: float, heads: dict) -> set[int]:
+    "ids of lines in runs of three or more short lines (reading order, one page, under half the page's text width, five words at most): table cells and figure labels set in the body font. A paragraph's last line (right under a full line) does not start a run."
+    width = {}
+    for ln in lines:
+        if len(ln.text.split()) >= 6 and abs(ln.size - size) < 0.15 * size: width.setdefault(ln.page, []).append(ln.x1 - ln.x0)
+    width = {p: statistics.median(w) for p, w in width.items()}
+    def short(k):
+        ln = lines[k]
+        return k not in heads and len(ln.text.split()) <= 5 and ln.x1 - ln.x0 < 0.5 * width.get(ln.page, math.inf)
+    def tail(k):
+        ln, prev = lines[k], lines[k - 1] if k else None
+        return (prev is not None and prev.page == ln.page and not short(k - 1) and 0 <= ln.top - prev.bottom < 0.6 * size
+                and abs(ln.x0 - prev.x0) < 2 * size)
+    cells, run = set(), []
+    for k in range(len(lines) + 1):
+        if k < len(lines) and short(k) and not (not run and tail(k)) and (not run or lines[run[-1]].page == lines[k].page):
+            run.append(k); continue
+        if len(run) >= 3: cells.update(id(lines[j]) for j in run)
+        run = [k] if k < len(lines) and short(k) and not tail(k) else []
+    return cells
+
 def _assign_kinds(sections: list[Section]) -> None:
     "Set each `Section.kind` in place (see above)."
     parent, after_refs = 'body', False
@@ -339,17 +421,20 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
                                   'it looks scanned; run OCR on it first')
             pages = drop_margins(pages, heights)
             size = body_size([ln for p in pages for ln in p])
-            skip = set().union(*(_table_rows(p, w) | _footnotes(p, h, size) for p, w, h in zip(pages, widths, heights)))
+            notes = set().union(*(_footnotes(p, h, size) for p, h in zip(pages, heights)))
+            skip = notes.union(*(_table_rows(p, w) for p, w in zip(pages, widths)))
             lines = [ln for p, w in zip(pages, widths) for ln in reading_order(p, w)]
-            heads = find_headings(lines, size, pdf_outline(doc))
+            heads = find_headings(lines, size, pdf_outline(doc), notes)
             num_pages = len(doc)
         finally: doc.close()
     title = _title(lines, size)
     abstract_at = next((i for i, (t, _, _) in sorted(heads.items()) if known_kind(t) == 'abstract'), None)
     if abstract_at is None: abstract_at, heads = _split_run_in_abstract(lines, heads)
-    block_end = lines[abstract_at].top if abstract_at is not None else (lines[min(heads)].top if heads else 0)
+    unheaded = _unheaded_abstract(lines, min(heads), size) if abstract_at is None and heads else None
+    block_end = lines[next(i for i in (abstract_at, unheaded, min(heads, default=None)) if i is not None)].top if heads else 0
     title_block = {i for i, ln in enumerate(lines) if ln.page == 1 and ln.bottom < block_end}
     heads = {i: h for i, h in heads.items() if i not in title_block}
+    skip |= _table_cells(lines, size, heads)
     # a section is (heading, level, first page, body lines)
     sections, cur, caption, i = [], None, None, 0
     while i < len(lines):
@@ -360,19 +445,24 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
             continue
         i += 1
         if i - 1 in title_block: continue
-        if caption and ln.page == caption.page and _same_style(ln, caption, 0.4) and 0 <= ln.top - caption.bottom < 1.2 * ln.size:
+        if caption and ln.page == caption.page and (
+                (0 <= ln.top - caption.bottom < 1.2 * ln.size and (_same_style(ln, caption, 0.4) or CAPTION_LABEL.match(caption.text)))
+                or (abs(ln.top - caption.top) < 0.3 * ln.size and ln.x0 > caption.x1 and _same_style(ln, caption, 0.4))):
             caption = ln; continue
-        caption = ln if is_caption_start(ln.text) else None
-        if caption or id(ln) in skip or is_numeric_row(ln.text) or not 0.85 * size <= ln.size <= 1.15 * size: continue
+        cont = i >= 2 and _continues(lines[i - 2], ln)      # a 'Table 6.' that ends a wrapped sentence is prose
+        caption = ln if (is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text)) and not cont else None
+        if caption or id(ln) in skip or (is_numeric_row(ln.text) and not (cont and len(ln.text.split()) <= 3)) or not 0.85 * size <= ln.size <= 1.15 * size: continue
         if sum(c.isalpha() for c in ln.text) < 2: continue
         if cur is None: cur = ('', 1, ln.page, []); sections.append(cur)
         cur[3].append(ln)
+    sections = _drop_front_matter(sections)
     vocab = word_vocab(' '.join(ln.text for s in sections for ln in s[3]))
     out = [Section(h, _section_text(body, vocab, remove_citations), level, tuple(sorted({page} | {l.page for l in body})))
            for h, level, page, body in sections]
     _assign_kinds(out)
+    if unheaded is not None: out[next(k for k, s in enumerate(sections) if any(ln is lines[unheaded] for ln in s[3]))].kind = 'abstract'
     return Paper(title, '\n\n'.join(s.text for s in out if s.kind == 'abstract'), out, num_pages, n_read, name,
-                 [ln for s in sections for ln in s[3]])
+                 [ln for s in sections for ln in s[3]], [k for k, s in enumerate(sections) for _ in s[3]])
 
 RUN_IN_ABSTRACT = re.compile(r'^\s*abstract\s*(?:[.:—–-]\s*|\s(?=[A-Z]))', re.I)
 
@@ -385,6 +475,32 @@ def _split_run_in_abstract(lines: list[Line], heads: dict) -> tuple[int | None, 
     heads = {(i + 1 if i > k else i): (t, lvl, end + 1 if end > k else end) for i, (t, lvl, end) in heads.items()}
     heads[k] = ('Abstract', 1, k + 1)
     return k, heads
+
+FRONT_MATTER = re.compile(r'^(?:CCS Concepts|ACM Reference Format|Additional Key Words and Phrases|Author Keywords|ACM Classification Keywords|'
+                          r'General Terms|Key ?words|Index Terms)\s*(?:[:—–.]|$)', re.I)
+"The start of a metadata block printed after an abstract (ACM CCS concepts, keywords, reference format; IEEE index terms)."
+
+def _drop_front_matter(sections: list[tuple]) -> list[tuple]:
+    "`sections` (heading, level, page, lines) without the metadata blocks after the abstract: while only the abstract (or untitled text) came before, a section headed 'CCS CONCEPTS' or 'KEYWORDS' is dropped and a section's lines end where 'CCS Concepts:' or 'ACM Reference Format:' starts."
+    out = []
+    for k, (head, level, page, body) in enumerate(sections):
+        if not all(not s[0] or known_kind(s[0]) == 'abstract' or FRONT_MATTER.match(s[0]) for s in sections[:k + 1]):
+            out.append((head, level, page, body)); continue
+        if FRONT_MATTER.match(head): continue
+        cut = next((j for j, ln in enumerate(body) if FRONT_MATTER.match(ln.text)), len(body))
+        out.append((head, level, page, body[:cut]))
+    return out
+
+def _unheaded_abstract(lines: list[Line], first_head: int, size: float) -> int | None:
+    "Index of the first line of an abstract printed without a heading (journals: a block of prose between the authors and '1. Introduction' on page 1), else None."
+    start = None
+    for j in range(first_head - 1, -1, -1):
+        ln = lines[j]
+        if ln.page != 1 or len(ln.text.split()) < 5 or not 0.85 * size <= ln.size <= 1.2 * size: break
+        if start is not None and lines[start].top - ln.bottom > size: break
+        start = j
+    if lines[first_head].page != 1 or start is None or first_head - start < 3: return None
+    return start if sum(len(ln.text.split()) for ln in lines[start:first_head]) >= 40 else None
 
 def _title(lines: list[Line], size: float) -> str:
     "The run of largest-font lines at the top of page 1 ('' when nothing is 15% larger than the body)."
@@ -412,11 +528,24 @@ def top_headings(paper: Paper) -> list[str]:
     "The top-level (level 1) headings of `paper`, in order."
     return [s.heading for s in paper.sections if s.level == 1 and s.heading]
 
+def _squash(text: str) -> str: return re.sub(r'[^a-z0-9]', '', fix_ligatures(text).lower())
+
+def caption_lines(paper: Paper, captions: list[str] = ()) -> list[str]:
+    "Kept lines of `paper` of three or more words that are captions: inside one of `captions` (the paper's captions copied by hand; compared lowercase on whole words) or starting like one ('Figure 2: ...'; a bare 'Table 6.' may end a sentence)."
+    def words(t): return ' ' + ' '.join(re.findall(r'[a-z0-9]+', fix_ligatures(t).lower())) + ' '
+    caps = [words(c) for c in captions]
+    def inside(t): return any(words(t) in c for c in caps)
+    return [ln.text for ln in paper.lines if len(words(ln.text).split()) >= 3 and (is_caption_start(ln.text) or inside(ln.text))]
+
+def figure_lines(paper: Paper) -> list[str]:
+    "Kept lines outside the references that are mostly not words (fewer than half their tokens have two letters in a row): figure debris, table cells, stray symbols."
+    def debris(t): return sum(bool(re.search('[A-Za-z]{2}', w)) for w in t.split()) < 0.5 * len(t.split())
+    return [ln.text for ln, k in zip(paper.lines, paper.line_sections) if paper.sections[k].kind != 'references' and debris(ln.text)]
+
 def heading_match(found: list[str], gold: list[str]) -> tuple[int, int, int]:
     "(matched, found, gold) counts between two heading lists, compared without case, spaces and punctuation."
-    def norm(h): return re.sub(r'[^a-z0-9]', '', fix_ligatures(h).lower())
-    left = Counter(norm(h) for h in gold)
+    left = Counter(_squash(h) for h in gold)
     matched = 0
     for h in found:
-        if left[norm(h)] > 0: left[norm(h)] -= 1; matched += 1
+        if left[_squash(h)] > 0: left[_squash(h)] -= 1; matched += 1
     return matched, len(found), len(gold)
