@@ -1,5 +1,6 @@
 """The feedback service end to end: upload -> summaries (tiny policies) -> picks -> export, security checks,
-concurrent picks, a SIGKILLed uvicorn process that loses no committed pick, and the online reward update."""
+concurrent picks, a SIGKILLed uvicorn process that loses no committed pick, and the online reward update.
+Tests taking `database_url` run on SQLite and on a throwaway PostgreSQL server (tests/conftest.py)."""
 import json, os, signal, socket, subprocess, sys, threading, time
 from pathlib import Path
 
@@ -148,13 +149,14 @@ def seed_pairs(store: Store, n: int, policies=('policy/v1', 'policy/v2')) -> lis
     return pairs
 
 
-def test_concurrent_picks_none_lost(tmp_path):
+def test_concurrent_picks_none_lost(tmp_path, database_url):
     root = tmp_path/'registry'
     Registry(root).register('policy', StandIn())
     tokens = {f'w{i}': f'token-{i}' for i in range(8)}
     registry = Registry(root)
     service = build_service(ServeConfig(runs_dir=str(tmp_path), update_every=0),
-                            ServiceSettings(annotator_tokens=tokens, secret_key='k'), registry, lambda *a: [])
+                            ServiceSettings(annotator_tokens=tokens, secret_key='k', database_url=database_url), registry, lambda *a: [])
+    assert service.store.url == database_url
     pairs = seed_pairs(service.store, 50)
     app, errors = create_app(service), []
     with TestClient(app):
@@ -178,11 +180,13 @@ def free_port() -> int:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
-def start_server(runs_dir: Path, port: int, tokens: dict, log: Path, config: str = 'update_every=0') -> subprocess.Popen:
-    "`serve()` in a real uvicorn subprocess; returns once /api/health answers."
+def start_server(runs_dir: Path, port: int, tokens: dict, log: Path, config: str = 'update_every=0',
+                 database_url: str | None = None) -> subprocess.Popen:
+    "`serve()` in a real uvicorn subprocess (on `database_url`, else SQLite under `runs_dir`); returns once /api/health answers."
     env = {**os.environ, 'RLHF_SUMM_ANNOTATOR_TOKENS': json.dumps(tokens), 'RLHF_SUMM_SECRET_KEY': 'test-secret',
            'HF_HUB_OFFLINE': '1', 'OMP_NUM_THREADS': '1'}
     env.pop('RLHF_SUMM_DATABASE_URL', None)
+    if database_url: env['RLHF_SUMM_DATABASE_URL'] = database_url
     code = f"from rlhf_summ.serve import ServeConfig, serve; serve(ServeConfig(port={port}, runs_dir={str(runs_dir)!r}, {config}))"
     proc = subprocess.Popen([sys.executable, '-c', code], env=env, stdout=open(log, 'ab'), stderr=subprocess.STDOUT)
     deadline = time.time() + 120
@@ -194,15 +198,15 @@ def start_server(runs_dir: Path, port: int, tokens: dict, log: Path, config: str
     proc.kill(); raise TimeoutError(f'server did not start:\n{log.read_text()[-3000:]}')
 
 
-def test_sigkill_loses_no_committed_pick(tmp_path):
+def test_sigkill_loses_no_committed_pick(tmp_path, database_url):
     runs = tmp_path/'serve'
     registry = Registry(runs/'registry')
     registry.register('policy', StandIn()); registry.register('reward', StandIn())
-    store = Store.sqlite(runs/'feedback.sqlite')
+    store = Store(database_url)
     pairs = seed_pairs(store, 400)
     store.close()
     port, log = free_port(), tmp_path/'server.log'
-    proc = start_server(runs, port, TOKENS, log)
+    proc = start_server(runs, port, TOKENS, log, database_url=database_url)
     acknowledged, stop = {name: [] for name in TOKENS}, threading.Event()
 
     def stream(name):
@@ -222,7 +226,7 @@ def test_sigkill_loses_no_committed_pick(tmp_path):
     total = sum(map(len, acknowledged.values()))
     assert 60 <= total < 2 * len(pairs), total
 
-    proc = start_server(runs, port, TOKENS, log)
+    proc = start_server(runs, port, TOKENS, log, database_url=database_url)
     try:
         for name, done in acknowledged.items():
             for p in done[-3:]:  # a committed pick is there: posting it again is a conflict
@@ -231,7 +235,8 @@ def test_sigkill_loses_no_committed_pick(tmp_path):
         assert nxt['id'] not in acknowledged['alice']
     finally:
         proc.terminate(); proc.wait(30)
-    store = Store.sqlite(runs/'feedback.sqlite')
+    assert not (runs/'feedback.sqlite').exists()   # the server used database_url, not its default SQLite file
+    store = Store(database_url)
     from sqlalchemy import select
     from rlhf_summ.store import ComparisonRow
     with store.reading() as s:
