@@ -4,14 +4,14 @@
 
 # %% ../nbs/07_store.ipynb 2
 from __future__ import annotations
-import hashlib, json, random, time
+import hashlib, json, random, secrets, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
 from sqlalchemy import (JSON, Float, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint, create_engine,
-                        event, func, select, update)
+                        delete, event, func, select, update)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
@@ -21,8 +21,8 @@ from .data import Comparison, Document, Section, comparison_from_row
 
 # %% auto 0
 __all__ = ['PICKS', 'NulFreeText', 'NulFreeString', 'Base', 'DocumentRow', 'SectionRow', 'SummaryRow', 'PairRow', 'ComparisonRow',
-           'RewardUpdateRow', 'split_for', 'document_key', 'PairView', 'DocumentStatus', 'PairCount', 'DuplicatePick',
-           'Store']
+           'RewardUpdateRow', 'SessionRow', 'split_for', 'document_key', 'PairView', 'DocumentStatus', 'PairCount',
+           'DuplicatePick', 'Store']
 
 # %% ../nbs/07_store.ipynb
 PICKS = ('a', 'b', 'tie', 'both_bad', 'skip')
@@ -113,6 +113,14 @@ class RewardUpdateRow(Base):
     reward_after: Mapped[str] = mapped_column(NulFreeString(64), default='')
     metrics: Mapped[dict] = mapped_column(JSON, default=dict)
     error: Mapped[str] = mapped_column(NulFreeText, default='')
+
+class SessionRow(Base):
+    "A browser login: the SHA-256 of the random session id its cookie holds (never the id itself), whose it is, until when."
+    __tablename__ = 'sessions'
+    id_hash: Mapped[str] = mapped_column(NulFreeString(64), primary_key=True)
+    annotator: Mapped[str] = mapped_column(NulFreeString(128))
+    created: Mapped[float] = mapped_column(Float, default=time.time)
+    expires: Mapped[float] = mapped_column(Float)
 
 # %% ../nbs/07_store.ipynb
 def split_for(key: str, valid_fraction: float = 0.2) -> str:
@@ -442,3 +450,28 @@ def updates(self: Store) -> list[dict]:
         return [dict(id=r.id, started=r.started, finished=r.finished, status=r.status, num_new=r.num_new,
                      reward_before=r.reward_before, reward_after=r.reward_after, metrics=r.metrics, error=r.error)
                 for r in rows]
+
+# %% ../nbs/07_store.ipynb
+def _session_hash(session_id: str) -> str: return hashlib.sha256(session_id.encode()).hexdigest()
+
+@patch
+def create_session(self: Store, annotator: str, max_age: float = 30 * 24 * 3600) -> str:
+    "A new random session id for `annotator`, valid `max_age` seconds; only its hash is stored."
+    session_id = secrets.token_urlsafe(32)
+    with self.writing() as s: s.add(SessionRow(id_hash=_session_hash(session_id), annotator=annotator, expires=time.time() + max_age))
+    return session_id
+
+@patch
+def session_annotator(self: Store, session_id: str | None) -> str | None:
+    "The annotator of a live session, or None (unknown, ended or expired)."
+    if not session_id: return None
+    with self.reading() as s:
+        row = s.get(SessionRow, _session_hash(session_id))
+        return row.annotator if row is not None and row.expires > time.time() else None
+
+@patch
+def end_session(self: Store, session_id: str | None) -> bool:
+    "Delete a session (logout); True when it existed."
+    if not session_id: return False
+    with self.writing() as s:
+        return s.execute(delete(SessionRow).where(SessionRow.id_hash == _session_hash(session_id))).rowcount > 0
