@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 # %% auto 0
-__all__ = ['COMMANDS', 'field_docs', 'add_config_arguments', 'config_from_args', 'SummarizeConfig', 'summarize_paper',
-           'build_parser', 'main']
+__all__ = ['COMMANDS', 'BAD_INPUT', 'field_docs', 'add_config_arguments', 'config_from_args', 'SummarizeConfig',
+           'summarize_paper', 'build_parser', 'run_command', 'main']
 
 # %% ../nbs/15_cli.ipynb
 def field_docs(cls: type) -> dict[str, str]:
@@ -80,7 +80,9 @@ def summarize_paper(config: SummarizeConfig) -> list[dict]:
     path = Path(config.input)
     if not path.is_file(): raise FileNotFoundError(f"No input file at {path}")
     if path.suffix.lower() == '.pdf': sections = [(s.heading, s.text) for s in sections_to_summarize(read_paper(path, max_pages=config.max_pages))]
-    else: sections = [(path.stem, path.read_text())]
+    else:
+        try: sections = [(path.stem, path.read_text(encoding='utf-8'))]
+        except UnicodeDecodeError as e: raise ValueError(f"{path}: not a PDF and not UTF-8 text (byte {e.start}: {e.reason})") from None
     policy = Policy.from_pretrained(config.model)
     generation = policy.generate([text for _, text in sections], max_new_tokens=config.max_new_tokens, num_beams=config.num_beams)
     rows = [{'heading': heading, 'summary': summary} for (heading, _), summary in zip(sections, generation.summaries)]
@@ -108,6 +110,7 @@ def _resolve(command: str) -> tuple[type, Any]:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     "The `rlhf-summ` parser; only `command`'s module is imported to build its flags."
     parser = argparse.ArgumentParser(prog='rlhf-summ', description='RLHF for section-wise paper summarization.')
+    parser.add_argument('--debug', action='store_true', help='show the traceback of an error (allowed anywhere on the line)')
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     for name, (_, _, _, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
@@ -119,9 +122,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     run.add_argument('--runs_root', default=None, help='where run folders go (default: $RLHF_SUMM_RUNS or ./runs)')
     return parser
 
-def main(argv: Sequence[str] | None = None) -> Any:
-    "Entry point of the `rlhf-summ` console script."
-    argv = list(sys.argv[1:] if argv is None else argv)
+BAD_INPUT = (ValueError, LookupError, OSError)
+"What a command raises on bad input (a missing or malformed file, an unknown version): reported in one line, exit status 2."
+
+def run_command(argv: Sequence[str]) -> Any:
+    "Run one `rlhf-summ` command line and return its result (errors propagate; argparse exits 2 on bad flags)."
+    argv = list(argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     args = build_parser(command).parse_args(argv)
     if args.command == 'run':
@@ -131,5 +137,19 @@ def main(argv: Sequence[str] | None = None) -> Any:
         return run_dir
     config_cls, function = _resolve(args.command)
     result = function(config_from_args(config_cls, args))
-    if isinstance(result, (str, Path)): print(result)
+    if result is not None and not isinstance(result, list): print(result)   # lists (summaries) print themselves
     return result
+
+def main(argv: Sequence[str] | None = None) -> int:
+    "Entry point of the `rlhf-summ` console script: 0 on success, 2 with one line on stderr on bad input (`--debug`: the traceback)."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = '--debug' in argv
+    if debug: argv.remove('--debug')
+    try: run_command(argv)
+    except BAD_INPUT as e:
+        if debug: raise
+        message = ' '.join(str(e).split()) or type(e).__name__
+        print(f"rlhf-summ: error: {message} (--debug for the traceback)", file=sys.stderr)
+        return 2
+    return 0
+

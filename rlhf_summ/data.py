@@ -80,8 +80,9 @@ class Comparison:
         return self.summary_a if self.choice > 0.5 else self.summary_b
 
 # %% ../nbs/01_data.ipynb
-import hashlib, logging, math, random, warnings
+import hashlib, json, logging, math, random, warnings
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -102,6 +103,32 @@ class Records(list):
 def _is_local(source: str | Path) -> bool:
     return Path(source).suffix.lower() in LOCAL_SUFFIXES or Path(source).exists()
 
+@contextmanager
+def _quiet_datasets():
+    "Silence `datasets`' progress bars and error log while a local file loads (its failure is reported once, by us)."
+    from datasets.utils import logging as ds_logging
+    verbosity, bars = ds_logging.get_verbosity(), ds_logging.is_progress_bar_enabled()
+    ds_logging.set_verbosity(logging.CRITICAL); ds_logging.disable_progress_bar()
+    try: yield
+    finally:
+        ds_logging.set_verbosity(verbosity)
+        if bars: ds_logging.enable_progress_bar()
+
+def _json_problem(path: Path) -> str:
+    "What makes `path` unreadable as JSON lines or as one JSON document, naming the file and line ('' when nothing is found)."
+    try: text = path.read_text(encoding='utf-8')
+    except UnicodeDecodeError as e: return f"{path}: not UTF-8 text (byte {e.start}: {e.reason})"
+    if not text.strip(): return f"{path}: the file is empty (no rows)"
+    if text.lstrip().startswith('['):
+        try: return '' if json.loads(text) else f"{path}: no rows"
+        except json.JSONDecodeError as e: return f"{path}, line {e.lineno}: not valid JSON ({e.msg}, column {e.colno})"
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip(): continue
+        try: value = json.loads(line)
+        except json.JSONDecodeError as e: return f"{path}, line {number}: not valid JSON ({e.msg}, column {e.colno})"
+        if not isinstance(value, dict): return f"{path}, line {number}: expected a JSON object, got {type(value).__name__}"
+    return ''
+
 def _load_rows(source: str | Path, hub_config: str | None = None, split: str | None = None) -> tuple[datasets.Dataset, str]:
     "Rows of a local file or a Hub dataset, through `datasets.load_dataset`; also returns a label for error messages."
     if _is_local(source):
@@ -109,8 +136,13 @@ def _load_rows(source: str | Path, hub_config: str | None = None, split: str | N
         if not path.is_file(): raise FileNotFoundError(f"No data file at {path}")
         builder = LOCAL_SUFFIXES.get(path.suffix.lower())
         if builder is None: raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .json, .jsonl or .parquet")
-        try: ds = datasets.load_dataset(builder, data_files=str(path), split='train')
-        except Exception as e: raise ValueError(f"{path}: could not be read as {builder} ({type(e).__name__}: {e})") from e
+        if path.stat().st_size == 0: raise ValueError(f"{path}: the file is empty (no rows)")
+        try:
+            with _quiet_datasets(): ds = datasets.load_dataset(builder, data_files=str(path), split='train')
+        except Exception as e:
+            problem = _json_problem(path) if builder == 'json' else ''
+            raise ValueError(problem or f"{path}: could not be read as {builder} ({type(e).__name__}: {e})") from None
+        if len(ds) == 0: raise ValueError(f"{path}: no rows")
         return ds, str(path)
     if split is None:
         splits = datasets.load_dataset(str(source), hub_config)
@@ -224,9 +256,14 @@ def load_summary_pairs(source: str | Path, split: str | None = None, limit: int 
     else: rows, where = _load_rows(source, None, split)
     parse = PAIR_FORMATS[detect_pair_format(rows.column_names, where)][1]
     records, dropped = [], Counter()
-    for row in rows:
+    for line, row in enumerate(rows, 1):
         if limit is not None and len(records) >= limit: break
-        pair = parse(row)
+        try: pair = parse(row)
+        except (KeyError, TypeError, IndexError, AttributeError) as e:
+            raise ValueError(f"{where}, line {line}: a field is missing or null ({type(e).__name__}: {e})") from None
+        for name, value in (('document text', pair.document.text), ('summary', pair.summary)):
+            if not isinstance(value, str):
+                raise ValueError(f"{where}, line {line}: the {name} is {json.dumps(value)}, expected text")
         if not pair.document.text.strip() or not pair.summary.strip(): dropped['empty text or summary'] += 1
         else: records.append(pair)
     if dropped: warnings.warn(f"{where}: dropped {sum(dropped.values())} rows ({dict(dropped)})")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_registry.ipynb 2
 from __future__ import annotations
-import dataclasses, json, os, random, shutil, time
+import dataclasses, errno, json, os, random, secrets, shutil, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -72,11 +72,34 @@ def _write_atomic(path: Path, text: str):
     tmp.write_text(text)
     os.replace(tmp, path)
 
+_STAGING = '.staging-'
+
+def _pid_alive(pid: int) -> bool:
+    "Whether process `pid` exists (on this machine)."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
 class Registry:
     "Versions of policies and reward models under `root`, with a `current` pointer per kind."
     def __init__(self, root: str | Path):
         self.root = Path(root)
         for kind in KINDS: (self.root/kind).mkdir(parents=True, exist_ok=True)
+        self.cleaned = self.clean()
+        "Leftovers of killed registrations removed when this registry was opened."
+
+    def clean(self) -> list[Path]:
+        "Remove staging folders of processes that no longer run and numbered folders without `version.json`."
+        removed = []
+        for kind in KINDS:
+            for d in self._kind_dir(kind).iterdir():
+                owner = d.name[len(_STAGING):].split('-')[0] if d.name.startswith(_STAGING) else ''
+                dead_staging = owner.isdigit() and not _pid_alive(int(owner))
+                half_written = d.name[:1] == 'v' and d.name[1:].isdigit() and not (d/'version.json').exists()
+                if d.is_dir() and (dead_staging or half_written):
+                    shutil.rmtree(d, ignore_errors=True); removed.append(d)
+        return removed
 
     def _kind_dir(self, kind: str) -> Path:
         if kind not in KINDS: raise ValueError(f"Unknown kind {kind!r}; expected one of {KINDS}")
@@ -116,17 +139,25 @@ class Registry:
         "Save `model` (via `model.save(dir)`) or copy `src_dir` as the next version of `kind`."
         if (model is None) == (src_dir is None): raise ValueError("Pass exactly one of `model` or `src_dir`")
         kind_dir = self._kind_dir(kind)
-        while True:  # claim the next number with an atomic mkdir (safe across threads and processes)
-            taken = [int(d.name[1:]) for d in kind_dir.glob('v*') if d.name[1:].isdigit()]
-            path = kind_dir/f"v{max(taken, default=0) + 1}"
-            try: path.mkdir(); break
-            except FileExistsError: continue
-        if model is not None: model.save(path/'model')
-        else: shutil.copytree(src_dir, path/'model')
-        info = VersionInfo(kind, path.name, created=time.time(), parents=dict(parents or {}), data=dict(data or {}),
-                           metrics=dict(metrics or {}), notes=notes, path=str(path))
-        meta = dataclasses.asdict(info); meta.pop('path')
-        _write_atomic(path/'version.json', json.dumps(meta, indent=2, sort_keys=True))
+        staging = kind_dir/f"{_STAGING}{os.getpid()}-{secrets.token_hex(4)}"
+        staging.mkdir()
+        try:
+            if model is not None: model.save(staging/'model')
+            else: shutil.copytree(src_dir, staging/'model')
+            created = time.time()
+            while True:  # claim the next number by renaming the complete folder (atomic; fails if the number is taken)
+                taken = [int(d.name[1:]) for d in kind_dir.glob('v*') if d.name[1:].isdigit()]
+                path = kind_dir/f"v{max(taken, default=0) + 1}"
+                info = VersionInfo(kind, path.name, created=created, parents=dict(parents or {}), data=dict(data or {}),
+                                   metrics=dict(metrics or {}), notes=notes, path=str(path))
+                meta = dataclasses.asdict(info); meta.pop('path')
+                (staging/'version.json').write_text(json.dumps(meta, indent=2, sort_keys=True))
+                try: os.rename(staging, path); break
+                except OSError as e:
+                    if e.errno not in (errno.ENOTEMPTY, errno.EEXIST): raise
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         if promote: self.promote(kind, info.version, reason='registered with promote=True')
         return info
 

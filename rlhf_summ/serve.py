@@ -25,13 +25,14 @@ from .store import DuplicatePick, Store
 logger = logging.getLogger(__name__)
 
 # %% auto 0
-__all__ = ['logger', 'TEMPLATES', 'COOKIE', 'ServiceDep', 'ApiAnnotator', 'PageAnnotator', 'FormAnnotator', 'auth', 'documents',
-           'Upload', 'pairs', 'stats', 'ServeConfig', 'ServiceSettings', 'split_text', 'render', 'Service', 'Annotator',
-           'LoginRequired', 'get_service', 'api_annotator', 'page_annotator', 'form_annotator', 'DocumentOut',
-           'PairOut', 'PickIn', 'PickOut', 'PairCountOut', 'UpdateOut', 'StatsOut', 'login_page', 'login', 'logout',
-           'ingest', 'create_document', 'read_document', 'home_page', 'upload_form', 'document_page', 'record_pick',
-           'next_pair', 'pick_pair', 'pair_page', 'pick_form', 'collect_stats', 'read_stats', 'export', 'stats_page',
-           'health', 'create_app', 'build_service', 'default_policy', 'bootstrap_registry', 'serve']
+__all__ = ['logger', 'TEMPLATES', 'COOKIE', 'ServiceDep', 'ApiAnnotator', 'PageAnnotator', 'FormAnnotator', 'auth',
+           'SESSION_MAX_AGE', 'documents', 'UPLOAD_PATHS', 'Upload', 'pairs', 'stats', 'ServeConfig', 'ServiceSettings',
+           'split_text', 'render', 'Service', 'Annotator', 'LoginRequired', 'get_service', 'api_annotator',
+           'page_annotator', 'form_annotator', 'DocumentOut', 'PairOut', 'PickIn', 'PickOut', 'PairCountOut',
+           'UpdateOut', 'StatsOut', 'login_page', 'login', 'logout', 'ingest', 'UploadGuard', 'create_document',
+           'read_document', 'home_page', 'upload_form', 'document_page', 'record_pick', 'next_pair', 'pick_pair',
+           'pair_page', 'pick_form', 'collect_stats', 'read_stats', 'export', 'stats_page', 'health', 'create_app',
+           'build_service', 'default_policy', 'bootstrap_registry', 'serve']
 
 # %% ../nbs/13_serve.ipynb
 @dataclass
@@ -85,6 +86,8 @@ class ServiceSettings(BaseSettings):
     "SQLAlchemy URL (PostgreSQL: `postgresql+psycopg://user:pass@host/db`); default: SQLite under the runs folder."
     cookie_secure: bool = False
     "Send the login cookie over HTTPS only (set behind a TLS proxy)."
+    admins: list[str] = []
+    "Annotator names (`RLHF_SUMM_ADMINS='[\"alice\"]'`) who may export picks and see counts per version; others stay blind."
 
 # %% ../nbs/13_serve.ipynb
 _HEADING = re.compile(r'^(#{1,6}\s+\S.*|\d+(\.\d+)*\.?\s+[A-Z][^.!?]{0,80})$')
@@ -122,8 +125,11 @@ progress{width:20rem}</style></head><body>
 {% block body %}{% endblock %}</body></html>""",
 'login.html': """{% extends 'base.html' %}{% block body %}<h1>Log in</h1>
 {% if error %}<p class="error">{{ error }}</p>{% endif %}
-<form method="post" action="/login"><label>Annotator token <input name="token" type="password" autofocus></label>
-<button type="submit">Log in</button></form>{% endblock %}""",
+<form method="post" action="/login" id="login"><label>Annotator token <input name="token" type="password" autofocus></label>
+<button type="submit">Log in</button></form>
+<script>if (location.hash.startsWith('#token=')) {  // the link `serve` prints: the token never reaches a server log
+  document.querySelector('#login input[name=token]').value = decodeURIComponent(location.hash.slice(7));
+  history.replaceState(null, '', '/login'); document.getElementById('login').submit(); }</script>{% endblock %}""",
 'home.html': """{% extends 'base.html' %}{% block body %}<h1>Compare summaries</h1>
 {% if error %}<p class="error" id="error">{{ error }}</p>{% endif %}
 <form method="post" action="/documents" enctype="multipart/form-data" id="upload">
@@ -185,7 +191,7 @@ def render(name: str, status_code: int = 200, **context) -> HTMLResponse:
     return HTMLResponse(_jinja.get_template(name).render(**context), status_code=status_code)
 
 # %% ../nbs/13_serve.ipynb
-COOKIE = 'rlhf_summ_token'
+COOKIE = 'rlhf_summ_session'
 
 @dataclass
 class Service:
@@ -210,7 +216,7 @@ class Service:
         return found
 
     def csrf_token(self, token: str) -> str:
-        "The CSRF token of the session logged in with `token`."
+        "The CSRF token of a login session (`token`: its session id, or the bearer token)."
         return hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()
 
 @dataclass
@@ -230,9 +236,9 @@ def _annotator(request: Request, service: Service, authorization: str | None) ->
         token = authorization[7:].strip()
         name = service.annotator_for(token)
         return Annotator(name, token, via_cookie=False) if name else None
-    token = request.cookies.get(COOKIE)
-    name = service.annotator_for(token)
-    return Annotator(name, token, via_cookie=True) if name else None
+    session = request.cookies.get(COOKIE)
+    name = service.store.session_annotator(session)
+    return Annotator(name, session, via_cookie=True) if name in service.settings.annotator_tokens else None
 
 def api_annotator(request: Request, service: ServiceDep, authorization: Annotated[str | None, Header()] = None) -> Annotator:
     who = _annotator(request, service, authorization)
@@ -325,17 +331,18 @@ class StatsOut(BaseModel):
 auth = APIRouter(tags=['auth'])
 
 @auth.get('/login', response_class=HTMLResponse)
-def login_page(service: ServiceDep, token: str | None = None):
-    "The login form; `/login?token=...` (the link `serve` prints) logs in directly."
-    if token is not None: return _login(service, token)
+def login_page():
+    "The login form; the link `serve` prints carries the token after `#`, which browsers never send (nor log)."
     return render('login.html', title='Log in', annotator=None)
 
+SESSION_MAX_AGE = 30 * 24 * 3600
+
 def _login(service: Service, token: str) -> Response:
-    if service.annotator_for(token) is None:
-        return render('login.html', 401, title='Log in', annotator=None, error='Unknown token.')
+    name = service.annotator_for(token)
+    if name is None: return render('login.html', 401, title='Log in', annotator=None, error='Unknown token.')
     response = RedirectResponse('/', 303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite='strict', secure=service.settings.cookie_secure,
-                        max_age=30 * 24 * 3600)
+    response.set_cookie(COOKIE, service.store.create_session(name, SESSION_MAX_AGE), httponly=True, samesite='strict',
+                        secure=service.settings.cookie_secure, max_age=SESSION_MAX_AGE)
     return response
 
 @auth.post('/login')
@@ -343,7 +350,8 @@ def login(service: ServiceDep, token: Annotated[str, Form()]):
     return _login(service, token)
 
 @auth.post('/logout')
-def logout(who: FormAnnotator):
+def logout(service: ServiceDep, who: FormAnnotator):
+    if who.via_cookie: service.store.end_session(who.token)
     response = RedirectResponse('/login', 303)
     response.delete_cookie(COOKIE)
     return response
@@ -380,11 +388,31 @@ def ingest(service: Service, who: Annotator, data: bytes | None, filename: str, 
         service.worker.submit(doc_id)
     return _document_out(service, doc_id, who)
 
-def _check_length(request: Request, service: ServiceDep):
-    "Refuse uploads whose declared Content-Length is too large (a chunked upload without one is cut by `_read`)."
-    length = request.headers.get('content-length')
-    if length and length.isdigit() and int(length) > service.config.max_upload_mb * 2**20 + 64 * 1024:
-        raise HTTPException(413, f"upload is larger than {service.config.max_upload_mb} MB")
+UPLOAD_PATHS = ('/api/documents', '/documents')
+
+class UploadGuard:
+    "ASGI middleware: refuse an upload from an unknown annotator, or beyond the size limit, before its body is read or spooled."
+    def __init__(self, app, service: Service): self.app, self.service = app, service
+
+    async def __call__(self, scope, receive, send):
+        if scope['type'] != 'http' or scope['method'] != 'POST' or scope['path'] not in UPLOAD_PATHS:
+            return await self.app(scope, receive, send)
+        from starlette.responses import JSONResponse
+        request, limit = Request(scope), int(self.service.config.max_upload_mb * 2**20) + 64 * 1024  # + multipart framing
+        too_large = HTTPException(413, f"upload is larger than {self.service.config.max_upload_mb} MB")
+        if _annotator(request, self.service, request.headers.get('authorization')) is None:
+            return await JSONResponse({'detail': "missing or unknown annotator token"}, 401)(scope, receive, send)
+        length = request.headers.get('content-length')
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await JSONResponse({'detail': too_large.detail}, 413)(scope, receive, send)
+        received = 0
+        async def bounded_receive():  # a chunked body without Content-Length is cut off at the limit
+            nonlocal received
+            message = await receive()
+            received += len(message.get('body', b''))
+            if received > limit: raise too_large
+            return message
+        await self.app(scope, bounded_receive, send)
 
 Upload = Annotated[UploadFile | None, File(description="a PDF")]
 
@@ -393,7 +421,7 @@ def _read(file: UploadFile | None, service: Service) -> tuple[bytes | None, str]
     if file is None or not file.filename: return None, ''
     return file.file.read(int(service.config.max_upload_mb * 2**20) + 1), file.filename
 
-@documents.post('/api/documents', response_model=DocumentOut, status_code=201, dependencies=[Depends(_check_length)])
+@documents.post('/api/documents', response_model=DocumentOut, status_code=201)
 def create_document(service: ServiceDep, who: FormAnnotator, file: Upload = None, text: Annotated[str, Form()] = '',
                     title: Annotated[str, Form()] = ''):
     "Upload a PDF (`file`) or paste `text`; summaries are written in the background."
@@ -408,7 +436,7 @@ def home_page(service: ServiceDep, who: PageAnnotator):
     return _page(service, who, 'home.html', title='Upload', documents=service.store.documents(),
                  max_mb=service.config.max_upload_mb)
 
-@documents.post('/documents', dependencies=[Depends(_check_length)])
+@documents.post('/documents')
 def upload_form(service: ServiceDep, who: FormAnnotator, file: Upload = None, text: Annotated[str, Form()] = '',
                 title: Annotated[str, Form()] = ''):
     try: doc = ingest(service, who, *_read(file, service), text, title)
@@ -470,31 +498,34 @@ def pick_form(service: ServiceDep, who: FormAnnotator, pair_id: int, pick: Annot
 # %% ../nbs/13_serve.ipynb
 stats = APIRouter(tags=['stats'])
 
-def collect_stats(service: Service) -> StatsOut:
-    "Current versions, counts per version pair and the online updates."
+def collect_stats(service: Service, who: Annotator) -> StatsOut:
+    "Current versions, counts per version pair (admins only: they would unblind A and B) and the online updates."
     cur, reward = service.registry.current('policy'), service.registry.current('reward')
     partner = service.registry.partner(service.config.partner) if cur else None
     return StatsOut(current_policy=cur.name if cur else None, partner_policy=partner.name if partner else None,
                     current_reward=reward.name if reward else None, num_comparisons=service.store.num_comparisons(),
                     num_new=service.store.num_new(), update_running=bool(service.online and service.online.running),
                     pairs=[PairCountOut(policies=c.policies, wins=c.wins, tie=c.tie, both_bad=c.both_bad, skip=c.skip,
-                                        total=c.total) for c in service.store.counts()],
+                                        total=c.total) for c in service.store.counts()] if _is_admin(service, who) else [],
                     updates=[UpdateOut(**{k: u[k] for k in ('id', 'status', 'num_new', 'reward_before', 'reward_after', 'error')},
                                        accuracy=u['metrics'].get('eval/rm/accuracy')) for u in service.store.updates()[:20]])
 
+def _is_admin(service: Service, who: Annotator) -> bool: return who.name in service.settings.admins
+
 @stats.get('/api/stats', response_model=StatsOut)
-def read_stats(service: ServiceDep, who: ApiAnnotator): return collect_stats(service)
+def read_stats(service: ServiceDep, who: ApiAnnotator): return collect_stats(service, who)
 
 @stats.get('/api/export', response_class=PlainTextResponse)
 def export(service: ServiceDep, who: ApiAnnotator):
-    "Decisive picks as comparisons JSONL (OpenAI's schema; `rlhf_summ.data.load_comparisons` reads it)."
+    "Decisive picks as comparisons JSONL (OpenAI's schema; `rlhf_summ.data.load_comparisons` reads it); admins only."
+    if not _is_admin(service, who): raise HTTPException(403, "export is for admins (RLHF_SUMM_ADMINS): it names the versions behind A and B")
     import io
     buf = io.StringIO(); service.store.export_jsonl(buf)
     return PlainTextResponse(buf.getvalue(), media_type='application/jsonl')
 
 @stats.get('/stats', response_class=HTMLResponse)
 def stats_page(service: ServiceDep, who: PageAnnotator):
-    return _page(service, who, 'stats.html', title='Stats', stats=collect_stats(service))
+    return _page(service, who, 'stats.html', title='Stats', stats=collect_stats(service, who))
 
 @stats.get('/api/health')
 def health(): return {'status': 'ok'}
@@ -513,6 +544,7 @@ def create_app(service: Service) -> FastAPI:
     app = FastAPI(title='rlhf-summ feedback', lifespan=lifespan)
     app.state.service = service
     for router in (auth, documents, pairs, stats): app.include_router(router)
+    app.add_middleware(UploadGuard, service=service)
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired):
@@ -562,7 +594,8 @@ def serve(config: ServeConfig, settings: ServiceSettings | None = None) -> None:
     if not settings.annotator_tokens:
         token = secrets.token_urlsafe(16)
         settings = settings.model_copy(update={'annotator_tokens': {'local': SecretStr(token)}})
-        print(f"No RLHF_SUMM_ANNOTATOR_TOKENS set: log in as 'local' at http://{config.host}:{config.port}/login?token={token}",
+        settings = settings.model_copy(update={'admins': [*settings.admins, 'local']})
+        print(f"No RLHF_SUMM_ANNOTATOR_TOKENS set: log in as 'local' (an admin) at http://{config.host}:{config.port}/login#token={token}",
               flush=True)
     save_config(config, runs_dir/'serve_config.json')
     summarize = PolicySummarizer(registry, config.max_new_tokens, config.temperature, config.generation_batch)

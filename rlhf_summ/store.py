@@ -4,14 +4,14 @@
 
 # %% ../nbs/10_store.ipynb 2
 from __future__ import annotations
-import hashlib, json, random, time
+import hashlib, json, random, secrets, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
 
-from sqlalchemy import (JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event,
-                        func, select, update)
+from sqlalchemy import (JSON, Float, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint, create_engine,
+                        delete, event, func, select, update)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
@@ -20,12 +20,22 @@ from fastcore.basics import patch
 from .data import Comparison, Document, Section, comparison_from_row
 
 # %% auto 0
-__all__ = ['PICKS', 'Base', 'DocumentRow', 'SectionRow', 'SummaryRow', 'PairRow', 'ComparisonRow', 'RewardUpdateRow', 'split_for',
-           'document_key', 'PairView', 'DocumentStatus', 'PairCount', 'DuplicatePick', 'Store']
+__all__ = ['PICKS', 'NulFreeText', 'NulFreeString', 'Base', 'DocumentRow', 'SectionRow', 'SummaryRow', 'PairRow', 'ComparisonRow',
+           'RewardUpdateRow', 'SessionRow', 'split_for', 'document_key', 'PairView', 'DocumentStatus', 'PairCount',
+           'DuplicatePick', 'Store']
 
 # %% ../nbs/10_store.ipynb
 PICKS = ('a', 'b', 'tie', 'both_bad', 'skip')
 "What an annotator can answer: left (A) better, right (B) better, tie, both bad, or skip."
+
+class NulFreeText(TypeDecorator):
+    "Text with NUL characters removed on the way in: PostgreSQL refuses them in text, SQLite would keep them."
+    impl, cache_ok = Text, True
+    def process_bind_param(self, value, dialect): return value.replace('\x00', '') if isinstance(value, str) else value
+
+class NulFreeString(NulFreeText):
+    "A `String(length)` column with NUL characters removed on the way in."
+    impl, cache_ok = String, True
 
 class Base(DeclarativeBase): pass
 
@@ -33,14 +43,14 @@ class DocumentRow(Base):
     "An uploaded paper or pasted text."
     __tablename__ = 'documents'
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(64), unique=True)  # content hash: the export's document id
-    title: Mapped[str] = mapped_column(Text, default='')
-    source: Mapped[str] = mapped_column(String(32), default='upload')
-    filename: Mapped[str] = mapped_column(Text, default='')
-    uploader: Mapped[str] = mapped_column(String(128), default='')
-    split: Mapped[str] = mapped_column(String(16), default='train')
-    status: Mapped[str] = mapped_column(String(16), default='queued')  # queued | generating | ready | failed
-    error: Mapped[str] = mapped_column(Text, default='')
+    key: Mapped[str] = mapped_column(NulFreeString(64), unique=True)  # content hash: the export's document id
+    title: Mapped[str] = mapped_column(NulFreeText, default='')
+    source: Mapped[str] = mapped_column(NulFreeString(32), default='upload')
+    filename: Mapped[str] = mapped_column(NulFreeText, default='')
+    uploader: Mapped[str] = mapped_column(NulFreeString(128), default='')
+    split: Mapped[str] = mapped_column(NulFreeString(16), default='train')
+    status: Mapped[str] = mapped_column(NulFreeString(16), default='queued')  # queued | generating | ready | failed
+    error: Mapped[str] = mapped_column(NulFreeText, default='')
     created: Mapped[float] = mapped_column(Float, default=time.time)
     sections: Mapped[list[SectionRow]] = relationship(back_populates='document', order_by='SectionRow.position')
 
@@ -50,9 +60,9 @@ class SectionRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey('documents.id'), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    heading: Mapped[str] = mapped_column(Text, default='')
-    text: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(32), default='body')
+    heading: Mapped[str] = mapped_column(NulFreeText, default='')
+    text: Mapped[str] = mapped_column(NulFreeText)
+    kind: Mapped[str] = mapped_column(NulFreeString(32), default='body')
     document: Mapped[DocumentRow] = relationship(back_populates='sections')
 
 class SummaryRow(Base):
@@ -60,8 +70,8 @@ class SummaryRow(Base):
     __tablename__ = 'summaries'
     id: Mapped[int] = mapped_column(primary_key=True)
     section_id: Mapped[int] = mapped_column(ForeignKey('sections.id'), index=True)
-    policy: Mapped[str] = mapped_column(String(64))  # 'policy/v3'
-    text: Mapped[str] = mapped_column(Text)
+    policy: Mapped[str] = mapped_column(NulFreeString(64))  # 'policy/v3'
+    text: Mapped[str] = mapped_column(NulFreeText)
     created: Mapped[float] = mapped_column(Float, default=time.time)
 
 class PairRow(Base):
@@ -82,10 +92,10 @@ class ComparisonRow(Base):
     __table_args__ = (UniqueConstraint('pair_id', 'annotator'),)
     id: Mapped[int] = mapped_column(primary_key=True)
     pair_id: Mapped[int] = mapped_column(ForeignKey('pairs.id'), index=True)
-    annotator: Mapped[str] = mapped_column(String(128))
-    pick: Mapped[str] = mapped_column(String(16))  # one of PICKS
-    policy_a: Mapped[str] = mapped_column(String(64))  # version shown left (A)
-    policy_b: Mapped[str] = mapped_column(String(64))  # version shown right (B)
+    annotator: Mapped[str] = mapped_column(NulFreeString(128))
+    pick: Mapped[str] = mapped_column(NulFreeString(16))  # one of PICKS
+    policy_a: Mapped[str] = mapped_column(NulFreeString(64))  # version shown left (A)
+    policy_b: Mapped[str] = mapped_column(NulFreeString(64))  # version shown right (B)
     confidence: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created: Mapped[float] = mapped_column(Float, default=time.time)
     update_id: Mapped[int | None] = mapped_column(ForeignKey('reward_updates.id'), nullable=True, index=True)
@@ -97,12 +107,20 @@ class RewardUpdateRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     started: Mapped[float] = mapped_column(Float, default=time.time)
     finished: Mapped[float | None] = mapped_column(Float, nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default='running')  # running | accepted | rejected | failed
+    status: Mapped[str] = mapped_column(NulFreeString(16), default='running')  # running | accepted | rejected | failed
     num_new: Mapped[int] = mapped_column(Integer, default=0)
-    reward_before: Mapped[str] = mapped_column(String(64), default='')
-    reward_after: Mapped[str] = mapped_column(String(64), default='')
+    reward_before: Mapped[str] = mapped_column(NulFreeString(64), default='')
+    reward_after: Mapped[str] = mapped_column(NulFreeString(64), default='')
     metrics: Mapped[dict] = mapped_column(JSON, default=dict)
-    error: Mapped[str] = mapped_column(Text, default='')
+    error: Mapped[str] = mapped_column(NulFreeText, default='')
+
+class SessionRow(Base):
+    "A browser login: the SHA-256 of the random session id its cookie holds (never the id itself), whose it is, until when."
+    __tablename__ = 'sessions'
+    id_hash: Mapped[str] = mapped_column(NulFreeString(64), primary_key=True)
+    annotator: Mapped[str] = mapped_column(NulFreeString(128))
+    created: Mapped[float] = mapped_column(Float, default=time.time)
+    expires: Mapped[float] = mapped_column(Float)
 
 # %% ../nbs/10_store.ipynb
 def split_for(key: str, valid_fraction: float = 0.2) -> str:
@@ -169,14 +187,25 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 def _sqlite_begin(conn):
     conn.exec_driver_sql('BEGIN IMMEDIATE' if conn.get_execution_options().get('immediate') else 'BEGIN')
 
+_WRITE_LOCK = 0x726c6866  # PostgreSQL advisory lock key taken by every write transaction
+
+def _postgres_begin(conn):
+    if conn.get_execution_options().get('immediate'): conn.exec_driver_sql(f'SELECT pg_advisory_xact_lock({_WRITE_LOCK})')
+
+def _check_id(kind: str, value: int):
+    "`LookupError` for an id no row can have (a 64-bit integer column: SQLite overflows on larger ones)."
+    if not 0 < value < 2**63: raise LookupError(f"No {kind} {value}")
+
 class Store:
     "The feedback database at `url` (SQLAlchemy URL; `Store.sqlite(path)` for a file)."
     def __init__(self, url: str, **engine_kwargs):
         self.url = url
+        if url.startswith('sqlite'): engine_kwargs.setdefault('connect_args', {'check_same_thread': False, 'timeout': 30})
         self.engine = create_engine(url, **engine_kwargs)
         if self.engine.dialect.name == 'sqlite':
             event.listen(self.engine, 'connect', _sqlite_pragmas)
             event.listen(self.engine, 'begin', _sqlite_begin)
+        elif self.engine.dialect.name == 'postgresql': event.listen(self.engine, 'begin', _postgres_begin)
         Base.metadata.create_all(self.engine)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(immediate=True), expire_on_commit=False)
@@ -185,7 +214,7 @@ class Store:
     def sqlite(cls, path: str | Path) -> 'Store':
         "A store in the SQLite file `path` (created with its folder if missing)."
         path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-        return cls(f"sqlite:///{path}", connect_args={'check_same_thread': False, 'timeout': 30})
+        return cls(f"sqlite:///{path}")
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
@@ -228,6 +257,7 @@ class Store:
 
     def document_status(self, document_id: int, annotator: str | None = None) -> DocumentStatus:
         "Generation state and pick progress of a document (raises `LookupError` if absent)."
+        _check_id('document', document_id)
         with self.reading() as s:
             doc = s.get(DocumentRow, document_id)
             if doc is None: raise LookupError(f"No document {document_id}")
@@ -278,6 +308,7 @@ class Store:
 
     def pair(self, pair_id: int) -> PairView:
         "A pair by id (raises `LookupError` if absent)."
+        _check_id('pair', pair_id)
         with self.reading() as s:
             pair = s.get(PairRow, pair_id)
             if pair is None: raise LookupError(f"No pair {pair_id}")
@@ -301,6 +332,7 @@ class Store:
         "Record `annotator`'s pick on a pair; `LookupError` for an unknown pair, `DuplicatePick` if already answered."
         if pick not in PICKS: raise ValueError(f"Unknown pick {pick!r}; expected one of {PICKS}")
         if confidence is not None and not 1 <= confidence <= 9: raise ValueError(f"confidence must be 1-9, got {confidence}")
+        _check_id('pair', pair_id)
         try:
             with self.writing() as s:
                 pair = s.get(PairRow, pair_id)
@@ -418,3 +450,28 @@ def updates(self: Store) -> list[dict]:
         return [dict(id=r.id, started=r.started, finished=r.finished, status=r.status, num_new=r.num_new,
                      reward_before=r.reward_before, reward_after=r.reward_after, metrics=r.metrics, error=r.error)
                 for r in rows]
+
+# %% ../nbs/10_store.ipynb
+def _session_hash(session_id: str) -> str: return hashlib.sha256(session_id.encode()).hexdigest()
+
+@patch
+def create_session(self: Store, annotator: str, max_age: float = 30 * 24 * 3600) -> str:
+    "A new random session id for `annotator`, valid `max_age` seconds; only its hash is stored."
+    session_id = secrets.token_urlsafe(32)
+    with self.writing() as s: s.add(SessionRow(id_hash=_session_hash(session_id), annotator=annotator, expires=time.time() + max_age))
+    return session_id
+
+@patch
+def session_annotator(self: Store, session_id: str | None) -> str | None:
+    "The annotator of a live session, or None (unknown, ended or expired)."
+    if not session_id: return None
+    with self.reading() as s:
+        row = s.get(SessionRow, _session_hash(session_id))
+        return row.annotator if row is not None and row.expires > time.time() else None
+
+@patch
+def end_session(self: Store, session_id: str | None) -> bool:
+    "Delete a session (logout); True when it existed."
+    if not session_id: return False
+    with self.writing() as s:
+        return s.execute(delete(SessionRow).where(SessionRow.id_hash == _session_hash(session_id))).rowcount > 0

@@ -33,3 +33,73 @@ def torchrun(tmp_path):
         assert out.returncode == 0, out.stderr[-3000:]
         return out
     return run
+
+
+# PostgreSQL -------------------------------------------------------------------------------------------------
+import glob, secrets, shutil, socket, subprocess, tempfile, time
+
+
+def _postgres_bin() -> Path | None:
+    "The folder of the Debian `postgresql` server binaries (newest version), if installed."
+    found = sorted(glob.glob('/usr/lib/postgresql/*/bin/initdb'), key=lambda p: int(Path(p).parts[-3]))
+    return Path(found[-1]).parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+
+@pytest.fixture(scope='session')
+def postgres_server():
+    """A throwaway PostgreSQL server for the session: initdb in a temporary folder, a free port on 127.0.0.1,
+    trust authentication. initdb and postgres refuse to run as root, so as root they run as the `postgres` user
+    the Debian package creates (`runuser`), in a folder owned by it. Yields the server's base URL (no database)."""
+    bindir = _postgres_bin()
+    if bindir is None: pytest.skip('PostgreSQL server binaries are absent (Debian package `postgresql`; .ci/run installs it)')
+    pytest.importorskip('psycopg', reason='the psycopg driver is a dev requirement')
+    base = Path(tempfile.mkdtemp(prefix='rlhf-summ-pg-'))
+    run_as = []
+    if os.geteuid() == 0:
+        import pwd
+        user = pwd.getpwnam('postgres')
+        os.chown(base, user.pw_uid, user.pw_gid)
+        run_as = ['runuser', '-u', 'postgres', '--']
+    data, port = base / 'data', _free_port()
+    subprocess.run(run_as + [str(bindir / 'initdb'), '-D', str(data), '-U', 'rlhf', '--auth=trust', '-E', 'UTF8',
+                             '--locale=C', '--no-sync'], check=True, capture_output=True, timeout=120)
+    log = open(base / 'server.log', 'ab')
+    server = subprocess.Popen(run_as + [str(bindir / 'postgres'), '-D', str(data), '-p', str(port), '-k', str(base),
+                                        '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=200'],
+                              stdout=log, stderr=subprocess.STDOUT)
+    url = f'postgresql+psycopg://rlhf@127.0.0.1:{port}'
+    import psycopg
+    deadline = time.time() + 60
+    while True:
+        try:
+            with psycopg.connect(f'host=127.0.0.1 port={port} user=rlhf dbname=postgres', connect_timeout=2): break
+        except psycopg.OperationalError:
+            if server.poll() is not None or time.time() > deadline:
+                server.kill()
+                raise RuntimeError(f'PostgreSQL did not start:\n{(base / "server.log").read_text()[-2000:]}')
+            time.sleep(0.2)
+    yield url
+    server.terminate()
+    try: server.wait(30)
+    except subprocess.TimeoutExpired: server.kill(); server.wait()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+def database_url(request, tmp_path):
+    "A SQLAlchemy URL of an empty feedback database: a SQLite file, or a fresh database on the test PostgreSQL server."
+    if request.param == 'sqlite':
+        yield f"sqlite:///{tmp_path / 'feedback.sqlite'}"
+        return
+    import psycopg
+    base = request.getfixturevalue('postgres_server')
+    name, port = f'test_{secrets.token_hex(6)}', base.rsplit(':', 1)[1]
+    admin = f'host=127.0.0.1 port={port} user=rlhf dbname=postgres'
+    with psycopg.connect(admin, autocommit=True) as conn: conn.execute(f'CREATE DATABASE {name}')
+    yield f'{base}/{name}'
+    with psycopg.connect(admin, autocommit=True) as conn: conn.execute(f'DROP DATABASE IF EXISTS {name} WITH (FORCE)')

@@ -1,15 +1,15 @@
 """The `rlhf-summ` command line end to end: train a tiny policy with `sft`, then `summarize` a real PDF with it."""
-import json
+import json, subprocess, sys
 
 import pytest
 
-from rlhf_summ.cli import main
+from rlhf_summ.cli import main, run_command
 from rlhf_summ.policy import Policy
 
 
 def test_sft_then_summarize_pdf(shared_data, tmp_path, capsys):
     run = tmp_path / 'sft'
-    result = main(['sft', '--data', str(shared_data / 'scitldr'), '--data_limit', '40', '--steps', '3', '--batch_size', '4',
+    result = run_command(['sft', '--data', str(shared_data / 'scitldr'), '--data_limit', '40', '--steps', '3', '--batch_size', '4',
                    '--lr', '1e-3', '--warmup_steps', '1', '--eval_every', '3', '--save_every', '3', '--rouge_samples', '2',
                    '--eval_limit', '8', '--max_source_length', '64', '--max_target_length', '16', '--tiny_vocab_size', '400',
                    '--tiny_d_model', '32', '--output_dir', str(run), '--progress', 'false'])
@@ -21,7 +21,7 @@ def test_sft_then_summarize_pdf(shared_data, tmp_path, capsys):
     Policy.from_pretrained(run, device='cpu')
     capsys.readouterr()
 
-    rows = main(['summarize', '--input', str(shared_data / 'pdfs/N18-3011.pdf'), '--model', str(run),
+    rows = run_command(['summarize', '--input', str(shared_data / 'pdfs/N18-3011.pdf'), '--model', str(run),
                  '--max_new_tokens', '8', '--num_beams', '1'])
     printed = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     assert printed == rows and len(rows) >= 5
@@ -29,9 +29,44 @@ def test_sft_then_summarize_pdf(shared_data, tmp_path, capsys):
     assert not any(r['heading'].lower().startswith(('references', 'acknowledg')) for r in rows)
 
 
+def console(*argv, cwd=None):
+    "Run `rlhf-summ argv` the way the installed console script does (`sys.exit(main())`)."
+    script = 'import sys; from rlhf_summ.cli import main; sys.exit(main())'
+    return subprocess.run([sys.executable, '-c', script, *argv], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_console_exit_status_and_single_output(tmp_path):
+    from rlhf_summ.registry import Registry
+    (tmp_path / 'm').mkdir(); (tmp_path / 'm' / 'weights.txt').write_text('x')
+    registry = Registry(tmp_path / 'registry')
+    for _ in range(2): registry.register('policy', src_dir=tmp_path / 'm')
+    done = console('promote', '--registry_dir', str(tmp_path / 'registry'), '--version', 'v2', '--reason', 'test')
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("version='v2'") == 1 and done.stderr == ''
+    assert Registry(tmp_path / 'registry').current('policy').version == 'v2'
+
+    missing = console('promote', '--registry_dir', str(tmp_path / 'registry'), '--version', 'v7')
+    assert missing.returncode == 2 and len(missing.stderr.splitlines()) == 1 and "'v7'" in missing.stderr
+    assert 'Traceback' not in missing.stderr
+
+    binary = tmp_path / 'scan.txt'; binary.write_bytes(bytes(range(256)) * 4)
+    bad = console('summarize', '--input', str(binary), '--model', str(tmp_path))
+    assert bad.returncode == 2 and bad.stderr.count('\n') == 1 and 'scan.txt' in bad.stderr and 'Traceback' not in bad.stderr
+    debug = console('summarize', '--input', str(binary), '--model', str(tmp_path), '--debug')
+    assert debug.returncode == 1 and 'Traceback' in debug.stderr and 'scan.txt' in debug.stderr
+
+    data = tmp_path / 'pairs.jsonl'; data.write_text('{"paper_id": 1, "source": ["a"], "target": ["b"]}\n{"paper_id": 2,\n')
+    broken = console('sft', '--data', str(data), '--steps', '1', '--output_dir', str(tmp_path / 'run'))
+    assert broken.returncode == 2 and len(broken.stderr.splitlines()) == 1
+    assert 'pairs.jsonl, line 2' in broken.stderr and 'Traceback' not in broken.stderr
+
+
 def test_bad_input_and_flags(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match='nope.pdf'):
-        main(['summarize', '--input', str(tmp_path / 'nope.pdf'), '--model', str(tmp_path)])
+        run_command(['summarize', '--input', str(tmp_path / 'nope.pdf'), '--model', str(tmp_path)])
+    assert main(['summarize', '--input', str(tmp_path / 'nope.pdf'), '--model', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and 'nope.pdf' in err
     with pytest.raises(SystemExit) as exit_info:
         main(['reward', '--no_such_field', '1'])
     assert exit_info.value.code == 2 and '--no_such_field' in capsys.readouterr().err

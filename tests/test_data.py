@@ -96,3 +96,41 @@ def test_rows_without_id_get_a_stable_text_id(shared_data, tmp_path):
     row = {**ROW, 'info': {'post': 'same post', 'title': 't'}}
     loaded = load_comparisons(write_jsonl(tmp_path / 'noid.jsonl', [row, row, {**row, 'info': {'post': 'other post'}}]))
     assert loaded[0].document.id == loaded[1].document.id != loaded[2].document.id
+
+
+def test_malformed_json_line_is_named(tmp_path):
+    path = tmp_path / 'broken.jsonl'
+    path.write_text(json.dumps(ROW) + '\n' + json.dumps(ROW) + '\n{"info": {"id": "p3", "post": "x"}, "choice": \n')
+    with pytest.raises(ValueError, match=r'broken\.jsonl, line 3: not valid JSON') as info:
+        load_comparisons(path)
+    assert '\n' not in str(info.value)
+    array = tmp_path / 'array.json'
+    array.write_text('[\n' + json.dumps(ROW) + ',\n' + json.dumps(ROW)[:-1] + '\n]\n')
+    with pytest.raises(ValueError, match=r'array\.json, line (3|4): not valid JSON'):
+        load_comparisons(array)
+    scalar = write_jsonl(tmp_path / 'scalar.jsonl', [ROW, 7])
+    with pytest.raises(ValueError, match=r'scalar\.jsonl, line 2: expected a JSON object'):
+        load_comparisons(scalar)
+
+
+@pytest.mark.parametrize('content', ['', '\n\n   \n'])
+def test_empty_file_says_so(tmp_path, content):
+    path = tmp_path / 'empty.jsonl'
+    path.write_text(content)
+    with pytest.raises(ValueError, match=r'empty\.jsonl: the file is empty'):
+        load_comparisons(path)
+    with pytest.raises(ValueError, match=r'empty\.jsonl: the file is empty'):
+        load_summary_pairs(path)
+
+
+def test_null_summary_and_text_name_file_and_line(tmp_path):
+    pubmed = write_jsonl(tmp_path / 'pubmed.jsonl', [{'id': 1, 'text': 'a', 'abstract': 'b'}, {'id': 2, 'text': 'c', 'abstract': None}])
+    with pytest.raises(ValueError, match=r'pubmed\.jsonl, line 2: the summary is null'):
+        load_summary_pairs(pubmed)
+    scitldr = write_jsonl(tmp_path / 'tldr.jsonl', [{'paper_id': 1, 'source': ['a'], 'target': ['b']},
+                                                    {'paper_id': 2, 'source': ['a', None], 'target': ['b']}])
+    with pytest.raises(ValueError, match=r'tldr\.jsonl, line 2: a field is missing or null'):
+        load_summary_pairs(scitldr)
+    null_summary = write_jsonl(tmp_path / 'c.jsonl', [ROW, {**ROW, 'summaries': [{'text': None}, {'text': 'b'}]}])
+    with pytest.raises(ValueError, match=r'c\.jsonl, line 2: missing field `summaries.0.text`'):
+        load_comparisons(null_summary)

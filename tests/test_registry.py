@@ -74,3 +74,39 @@ def test_reward_model_round_trip(tmp_path):
     docs, sums = ['a short document about cats', 'another about dogs'], ['cats', 'dogs bark']
     assert loaded.score(docs, sums).tolist() == pytest.approx(model.score(docs, sums).tolist(), abs=1e-6)
     assert info.model_dir.is_dir() and (info.model_dir.parent/'version.json').exists()
+
+
+CRASHING_REGISTRATION = '''
+import os, signal, sys
+from pathlib import Path
+from rlhf_summ.registry import Registry
+class DiesMidSave:
+    def save(self, d):
+        Path(d).mkdir(parents=True); (Path(d)/'weights.bin').write_bytes(b'half a model')
+        os.kill(os.getpid(), signal.SIGKILL)
+Registry(sys.argv[1]).register('policy', DiesMidSave())
+'''
+
+
+def test_killed_registration_leaves_no_version_and_is_cleaned(tmp_path):
+    import os, subprocess, sys
+    registry = Registry(tmp_path)
+    registry.register('policy', Saved('v1 weights'))
+    killed = subprocess.run([sys.executable, '-c', CRASHING_REGISTRATION, str(tmp_path)], env={**os.environ}, timeout=120)
+    assert killed.returncode == -9
+    left = sorted(p.name for p in (tmp_path / 'policy').iterdir())
+    assert left[0].startswith('.staging-') and left[1:] == ['v1']   # the half-written model never got a number
+    assert [v.version for v in registry.versions('policy')] == ['v1']
+    reopened = Registry(tmp_path)                                    # what a restarted server does
+    assert [p.name for p in reopened.cleaned] == [left[0]]
+    assert sorted(p.name for p in (tmp_path / 'policy').iterdir()) == ['v1']
+    assert reopened.register('policy', Saved('v2 weights')).version == 'v2'
+    assert (reopened.get('policy', 'v2').model_dir / 'weights.txt').read_text() == 'v2 weights'
+
+
+def test_failed_save_removes_its_staging_folder(tmp_path):
+    class Fails:
+        def save(self, d): Path(d).mkdir(parents=True); raise OSError('disk full')
+    registry = Registry(tmp_path)
+    with pytest.raises(OSError, match='disk full'): registry.register('reward', Fails())
+    assert list((tmp_path / 'reward').iterdir()) == [] and registry.versions('reward') == []

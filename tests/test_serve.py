@@ -1,5 +1,6 @@
 """The feedback service end to end: upload -> summaries (tiny policies) -> picks -> export, security checks,
-concurrent picks, a SIGKILLed uvicorn process that loses no committed pick, and the online reward update."""
+concurrent picks, a SIGKILLed uvicorn process that loses no committed pick, and the online reward update.
+Tests taking `database_url` run on SQLite and on a throwaway PostgreSQL server (tests/conftest.py)."""
 import json, os, signal, socket, subprocess, sys, threading, time
 from pathlib import Path
 
@@ -9,10 +10,11 @@ from fastapi.testclient import TestClient
 
 from rlhf_summ.data import Document, Section, load_comparisons
 from rlhf_summ.registry import Registry
-from rlhf_summ.serve import PolicySummarizer, ServeConfig, ServiceSettings, build_service, create_app
+from rlhf_summ.serve import COOKIE, PolicySummarizer, ServeConfig, ServiceSettings, build_service, create_app
 from rlhf_summ.store import Store
 
 TOKENS = {'alice': 'tok-alice', 'bob': 'tok-bob'}
+ADMINS = ['alice', 'bob']
 TEXTS = [f"We study problem {i} with method {i % 3}; the results improve accuracy by {i} points on benchmark {i % 5}."
          for i in range(60)]
 
@@ -38,14 +40,14 @@ def tiny_policies(tmp_path_factory):
 
 
 def settings(**kw):
-    return ServiceSettings(annotator_tokens=TOKENS, secret_key='test-secret', **kw)
+    return ServiceSettings(**{'annotator_tokens': TOKENS, 'secret_key': 'test-secret', 'admins': ADMINS, **kw})
 
 
-def make_service(tmp_path, registry_root, summarize=None, **config):
+def make_service(tmp_path, registry_root, summarize=None, service_settings=None, **config):
     registry = Registry(registry_root)
     config = ServeConfig(runs_dir=str(tmp_path), **{'update_every': 0, 'max_new_tokens': 12, **config})
     summarize = summarize or PolicySummarizer(registry, config.max_new_tokens, config.temperature, config.generation_batch)
-    return build_service(config, settings(), registry, summarize)
+    return build_service(config, service_settings or settings(), registry, summarize)
 
 
 def bearer(name): return {'Authorization': f'Bearer {TOKENS[name]}'}
@@ -129,13 +131,109 @@ def test_security_and_errors(tmp_path):
         assert r.status_code == 303 and 'samesite=strict' in r.headers['set-cookie'].lower() and 'httponly' in r.headers['set-cookie'].lower()
         assert client.post('/documents', data={'text': 'Some text.'}).status_code == 403
         assert client.post('/documents', data={'text': 'Some text.', 'csrf_token': 'forged'}).status_code == 403
-        csrf = service.csrf_token(TOKENS['bob'])
+        assert client.cookies[COOKIE] != TOKENS['bob']   # a session id, not the token
+        csrf = service.csrf_token(client.cookies[COOKIE])
         r = client.post('/documents', data={'text': 'Some text to summarize.', 'csrf_token': csrf}, follow_redirects=False)
         assert r.status_code == 303 and r.headers['location'].startswith('/documents/')
         home = client.get('/').text
         assert csrf in home and TOKENS['bob'] not in home
         assert client.post('/api/pairs/999/pick', json={'pick': 'a'}, headers=bearer('alice')).status_code == 404
         assert client.post('/api/pairs/1/pick', json={'pick': 'left'}, headers=bearer('alice')).status_code == 422
+    service.store.close()
+
+
+def stand_in_service(tmp_path, **config):
+    "A service with a never-loaded policy and a stand-in summarizer (for the HTTP layer alone)."
+    root = tmp_path/'registry'
+    Registry(root).register('policy', StandIn())
+    return make_service(tmp_path, root, summarize=lambda v, texts, seed: ['s'] * len(texts),
+                        service_settings=settings(annotator_tokens={**TOKENS, 'carol': 'tok-carol'}), **config)
+
+
+def asgi_post(app, path, headers, chunks):
+    "POST `chunks` to the ASGI app by hand; returns (status, how many body chunks the app read)."
+    import anyio
+    read, status = 0, []
+    async def receive():
+        nonlocal read
+        if read == len(chunks): return {'type': 'http.request', 'body': b'', 'more_body': False}
+        read += 1
+        return {'type': 'http.request', 'body': chunks[read - 1], 'more_body': True}
+    async def send(message):
+        if message['type'] == 'http.response.start': status.append(message['status'])
+    scope = {'type': 'http', 'asgi': {'version': '3.0'}, 'http_version': '1.1', 'method': 'POST', 'scheme': 'http',
+             'path': path, 'raw_path': path.encode(), 'query_string': b'', 'root_path': '', 'client': ('127.0.0.1', 1),
+             'server': ('testserver', 80), 'headers': [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+    anyio.run(app, scope, receive, send)
+    return status[0], read
+
+
+def test_uploads_refused_before_the_body_is_read(tmp_path):
+    service = stand_in_service(tmp_path, max_upload_mb=0.01)
+    app = create_app(service)
+    head = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="big.pdf"\r\nContent-Type: application/pdf\r\n\r\n%PDF'
+    chunks = [head] + [b'0' * 65536] * 300   # ~20 MB
+    multipart = {'Content-Type': 'multipart/form-data; boundary=xyz'}
+    for path in ('/api/documents', '/documents'):
+        assert asgi_post(app, path, multipart, chunks) == (401, 0)                                       # no token
+        assert asgi_post(app, path, {**multipart, 'Authorization': 'Bearer wrong'}, chunks) == (401, 0)
+        declared = {**multipart, **bearer('alice'), 'Content-Length': str(20 * 2**20)}
+        assert asgi_post(app, path, declared, chunks) == (413, 0)                                        # declared too large
+        status, read = asgi_post(app, path, {**multipart, **bearer('alice')}, chunks)                   # chunked: cut at the limit
+        assert status == 413 and read <= 3, read
+    small = [b'--xyz\r\nContent-Disposition: form-data; name="text"\r\n\r\nA short text to summarize.\r\n--xyz--\r\n']
+    assert asgi_post(app, '/api/documents', {**multipart, **bearer('alice')}, small) == (201, 1)
+    service.store.close()
+
+
+def test_huge_ids_are_not_found(tmp_path):
+    service = stand_in_service(tmp_path)
+    huge = '99999999999999999999999'
+    with TestClient(create_app(service), raise_server_exceptions=False) as client:
+        for method, path, kw in (('GET', f'/api/documents/{huge}', {}), ('GET', f'/api/documents/{huge}/next', {}),
+                                 ('GET', f'/documents/{huge}', {}), ('GET', f'/pairs/{huge}', {}),
+                                 ('POST', f'/api/pairs/{huge}/pick', {'json': {'pick': 'a'}}),
+                                 ('GET', f'/api/documents/{2**63}', {}), ('GET', '/api/documents/0', {})):
+            r = client.request(method, path, headers=bearer('alice'), **kw)
+            assert r.status_code == 404, (path, r.status_code, r.text)
+    service.store.close()
+
+
+def test_export_and_version_counts_are_for_admins_only(tmp_path):
+    service = stand_in_service(tmp_path)
+    pairs = seed_pairs(service.store, 2)
+    carol = {'Authorization': 'Bearer tok-carol'}
+    with TestClient(create_app(service)) as client:
+        for p in pairs: assert client.post(f'/api/pairs/{p}/pick', json={'pick': 'a'}, headers=carol).status_code == 201
+        r = client.get('/api/export', headers=carol)
+        assert r.status_code == 403 and 'policy/' not in r.text
+        stats = client.get('/api/stats', headers=carol)
+        assert stats.status_code == 200 and stats.json()['pairs'] == [] and stats.json()['num_comparisons'] == 2
+        assert client.post('/login', data={'token': 'tok-carol'}, follow_redirects=False).status_code == 303
+        assert 'policy/v1' not in client.get('/stats').text.split('<table id="counts">')[1]
+        exported = client.get('/api/export', headers=bearer('alice'))
+        assert exported.status_code == 200 and len(exported.text.splitlines()) == 2 and 'policy/v2' in exported.text
+        assert client.get('/api/stats', headers=bearer('alice')).json()['pairs'][0]['total'] == 2
+    service.store.close()
+
+
+def test_login_token_stays_out_of_urls_and_logout_ends_the_session(tmp_path):
+    service = stand_in_service(tmp_path)
+    with TestClient(create_app(service)) as client:
+        r = client.get(f"/login?token={TOKENS['bob']}", follow_redirects=False)   # a token in a URL (and so in the access log) logs nobody in
+        assert r.status_code == 200 and 'set-cookie' not in r.headers and COOKIE not in client.cookies
+        assert "location.hash.startsWith('#token=')" in r.text                    # the link `serve` prints carries it after '#'
+        r = client.post('/login', data={'token': TOKENS['bob']}, follow_redirects=False)
+        session = client.cookies[COOKIE]
+        assert r.status_code == 303 and TOKENS['bob'] not in r.headers['set-cookie'] and len(session) >= 32
+        assert client.get('/api/stats').status_code == 200
+        assert client.post('/logout', data={'csrf_token': service.csrf_token(session)}, follow_redirects=False).status_code == 303
+        client.cookies.set(COOKIE, session)                                         # a copy of the cookie kept after logout
+        assert client.get('/api/stats').status_code == 401
+        assert client.get('/', follow_redirects=False).headers['location'] == '/login'
+        from sqlalchemy import text
+        with service.store.reading() as s: stored = s.execute(text('SELECT id_hash FROM sessions')).scalars().all()
+        assert session not in stored
     service.store.close()
 
 
@@ -148,13 +246,14 @@ def seed_pairs(store: Store, n: int, policies=('policy/v1', 'policy/v2')) -> lis
     return pairs
 
 
-def test_concurrent_picks_none_lost(tmp_path):
+def test_concurrent_picks_none_lost(tmp_path, database_url):
     root = tmp_path/'registry'
     Registry(root).register('policy', StandIn())
     tokens = {f'w{i}': f'token-{i}' for i in range(8)}
     registry = Registry(root)
     service = build_service(ServeConfig(runs_dir=str(tmp_path), update_every=0),
-                            ServiceSettings(annotator_tokens=tokens, secret_key='k'), registry, lambda *a: [])
+                            ServiceSettings(annotator_tokens=tokens, secret_key='k', database_url=database_url), registry, lambda *a: [])
+    assert service.store.url == database_url
     pairs = seed_pairs(service.store, 50)
     app, errors = create_app(service), []
     with TestClient(app):
@@ -178,11 +277,13 @@ def free_port() -> int:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
-def start_server(runs_dir: Path, port: int, tokens: dict, log: Path, config: str = 'update_every=0') -> subprocess.Popen:
-    "`serve()` in a real uvicorn subprocess; returns once /api/health answers."
+def start_server(runs_dir: Path, port: int, tokens: dict, log: Path, config: str = 'update_every=0',
+                 database_url: str | None = None) -> subprocess.Popen:
+    "`serve()` in a real uvicorn subprocess (on `database_url`, else SQLite under `runs_dir`); returns once /api/health answers."
     env = {**os.environ, 'RLHF_SUMM_ANNOTATOR_TOKENS': json.dumps(tokens), 'RLHF_SUMM_SECRET_KEY': 'test-secret',
-           'HF_HUB_OFFLINE': '1', 'OMP_NUM_THREADS': '1'}
+           'RLHF_SUMM_ADMINS': json.dumps(list(tokens)), 'HF_HUB_OFFLINE': '1', 'OMP_NUM_THREADS': '1'}
     env.pop('RLHF_SUMM_DATABASE_URL', None)
+    if database_url: env['RLHF_SUMM_DATABASE_URL'] = database_url
     code = f"from rlhf_summ.serve import ServeConfig, serve; serve(ServeConfig(port={port}, runs_dir={str(runs_dir)!r}, {config}))"
     proc = subprocess.Popen([sys.executable, '-c', code], env=env, stdout=open(log, 'ab'), stderr=subprocess.STDOUT)
     deadline = time.time() + 120
@@ -194,15 +295,15 @@ def start_server(runs_dir: Path, port: int, tokens: dict, log: Path, config: str
     proc.kill(); raise TimeoutError(f'server did not start:\n{log.read_text()[-3000:]}')
 
 
-def test_sigkill_loses_no_committed_pick(tmp_path):
+def test_sigkill_loses_no_committed_pick(tmp_path, database_url):
     runs = tmp_path/'serve'
     registry = Registry(runs/'registry')
     registry.register('policy', StandIn()); registry.register('reward', StandIn())
-    store = Store.sqlite(runs/'feedback.sqlite')
+    store = Store(database_url)
     pairs = seed_pairs(store, 400)
     store.close()
     port, log = free_port(), tmp_path/'server.log'
-    proc = start_server(runs, port, TOKENS, log)
+    proc = start_server(runs, port, TOKENS, log, database_url=database_url)
     acknowledged, stop = {name: [] for name in TOKENS}, threading.Event()
 
     def stream(name):
@@ -222,7 +323,7 @@ def test_sigkill_loses_no_committed_pick(tmp_path):
     total = sum(map(len, acknowledged.values()))
     assert 60 <= total < 2 * len(pairs), total
 
-    proc = start_server(runs, port, TOKENS, log)
+    proc = start_server(runs, port, TOKENS, log, database_url=database_url)
     try:
         for name, done in acknowledged.items():
             for p in done[-3:]:  # a committed pick is there: posting it again is a conflict
@@ -231,7 +332,8 @@ def test_sigkill_loses_no_committed_pick(tmp_path):
         assert nxt['id'] not in acknowledged['alice']
     finally:
         proc.terminate(); proc.wait(30)
-    store = Store.sqlite(runs/'feedback.sqlite')
+    assert not (runs/'feedback.sqlite').exists()   # the server used database_url, not its default SQLite file
+    store = Store(database_url)
     from sqlalchemy import select
     from rlhf_summ.store import ComparisonRow
     with store.reading() as s:

@@ -1,5 +1,6 @@
 """Feedback store: SQLite settings, many writers, non-overlapping update rounds, counts, and the export read
-back by `rlhf_summ.data.load_comparisons`."""
+back by `rlhf_summ.data.load_comparisons`. Every test taking `database_url` runs on SQLite and on a throwaway
+PostgreSQL server (tests/conftest.py)."""
 import threading
 
 import pytest
@@ -9,8 +10,8 @@ from rlhf_summ.data import Document, Section, load_comparisons
 from rlhf_summ.store import DuplicatePick, PairCount, Store, document_key, split_for
 
 
-def make_store(tmp_path, n_docs=3, sections=4, valid_fraction=0.0):
-    store = Store.sqlite(tmp_path/'feedback.sqlite')
+def make_store(database_url, n_docs=3, sections=4, valid_fraction=0.0):
+    store = Store(database_url)
     pairs = []
     for d in range(n_docs):
         doc = Document(f'd{d}', f'document {d}', title=f'Paper {d}',
@@ -30,8 +31,8 @@ def test_sqlite_is_wal_and_durable(tmp_path):
     store.close()
 
 
-def test_many_writers_lose_nothing(tmp_path):
-    store, pairs = make_store(tmp_path, n_docs=5, sections=10)
+def test_many_writers_lose_nothing(database_url, tmp_path):
+    store, pairs = make_store(database_url, n_docs=5, sections=10)
     errors = []
     def annotate(w):
         try:
@@ -46,8 +47,8 @@ def test_many_writers_lose_nothing(tmp_path):
     store.close()
 
 
-def test_update_rounds_claim_disjoint_picks(tmp_path):
-    store, pairs = make_store(tmp_path)
+def test_update_rounds_claim_disjoint_picks(database_url, tmp_path):
+    store, pairs = make_store(database_url)
     for p in pairs: store.add_comparison(p, 'alice', 'a')
     store.add_comparison(pairs[0], 'bob', 'tie')   # not decisive: never claimed
     claimed, barrier = [], threading.Barrier(2)
@@ -64,8 +65,8 @@ def test_update_rounds_claim_disjoint_picks(tmp_path):
     store.close()
 
 
-def test_counts_fold_sides_and_same_version(tmp_path):
-    store, pairs = make_store(tmp_path, n_docs=1, sections=4)
+def test_counts_fold_sides_and_same_version(database_url, tmp_path):
+    store, pairs = make_store(database_url, n_docs=1, sections=4)
     views = [store.pair(p) for p in pairs]
     for v in views:   # alice always prefers v2, wherever it was shown
         store.add_comparison(v.id, 'alice', 'a' if v.policy_a == 'policy/v2' else 'b')
@@ -78,8 +79,8 @@ def test_counts_fold_sides_and_same_version(tmp_path):
     store.close()
 
 
-def test_export_round_trip_through_load_comparisons(tmp_path):
-    store, pairs = make_store(tmp_path, n_docs=4, sections=3, valid_fraction=0.5)
+def test_export_round_trip_through_load_comparisons(database_url, tmp_path):
+    store, pairs = make_store(database_url, n_docs=4, sections=3, valid_fraction=0.5)
     for i, p in enumerate(pairs): store.add_comparison(p, 'alice', ['a', 'b', 'tie'][i % 3], confidence=1 + i % 9)
     n = store.export_jsonl(tmp_path/'comparisons.json')
     assert n == 8   # ties are not exported
@@ -94,8 +95,8 @@ def test_export_round_trip_through_load_comparisons(tmp_path):
     store.close()
 
 
-def test_documents_and_status(tmp_path):
-    store = Store.sqlite(tmp_path/'f.sqlite')
+def test_documents_and_status(database_url):
+    store = Store(database_url)
     doc_id, created = store.add_document(Document('x', 'Whole text, no sections.', title='Note'))
     assert created and store.add_document(Document('y', 'Whole text, no sections.'))[0] == doc_id
     assert [s.text for _, s in store.sections(doc_id)] == ['Whole text, no sections.']
@@ -105,5 +106,26 @@ def test_documents_and_status(tmp_path):
     assert (st.status, st.error, st.num_sections, st.num_pairs) == ('failed', 'boom', 1, 0)
     assert store.pending_documents() == [] and store.next_pair(doc_id, 'alice') is None
     with pytest.raises(LookupError): store.document_status(99)
+    with pytest.raises(LookupError, match='No document'): store.document_status(99999999999999999999999)
+    with pytest.raises(LookupError, match='No pair'): store.pair(2**63)
+    with pytest.raises(LookupError, match='No pair'): store.add_comparison(10**30, 'alice', 'a')
     assert document_key('Whole text, no sections.').startswith('doc-')
+    store.close()
+
+
+def test_nul_characters_are_dropped_on_both_databases(database_url):
+    store = Store(database_url)
+    doc = Document('n', 'A text\x00 with NUL', title='Ti\x00tle',
+                   sections=[Section('1 Intro\x00', 'First\x00 section.'), Section('2', 'Second.')])
+    doc_id, created = store.add_document(doc, uploader='ali\x00ce', filename='x\x00.pdf')
+    assert created and store.add_document(doc)[0] == doc_id
+    assert [(s.heading, s.text) for _, s in store.sections(doc_id)] == [('1 Intro', 'First section.'), ('2', 'Second.')]
+    assert store.document_status(doc_id).title == 'Title'
+    sid = store.sections(doc_id)[0][0]
+    pair = store.add_pair(sid, ('sum\x00mary', 'policy/v1'), ('other', 'policy/v\x002'))
+    store.add_comparison(pair, 'bo\x00b', 'a')
+    view = store.pair(pair)
+    assert {view.summary_a, view.summary_b} == {'summary', 'other'} and {view.policy_a, view.policy_b} == {'policy/v1', 'policy/v2'}
+    assert [r['worker'] for r in store.export_rows()] == ['bob']
+    with pytest.raises(DuplicatePick): store.add_comparison(pair, 'bob', 'b')   # the NUL-free name is the same annotator
     store.close()
