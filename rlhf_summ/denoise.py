@@ -427,6 +427,8 @@ class DenoiserConfig:
     "Mean delete-probability at which a unit is deleted (saved with the model)."
     freeze_embeddings: bool = True
     "Keep the word-embedding matrix fixed."
+    layers: int = 0
+    "Keep only the first `layers` encoder layers of a new model (0: all); fewer layers train and run faster on CPU."
     bf16: bool = True
     "bfloat16 autocast for forward and backward."
     log_every: int = 10
@@ -481,6 +483,9 @@ def train_denoiser(config: DenoiserConfig, train_passages: Sequence[str] | None 
     set_seed(config.seed)
     den = Denoiser.from_pretrained(config.model, config.max_length, config.threshold)
     model = den.model.train()
+    if config.layers and config.layers < model.config.num_hidden_layers:
+        model.base_model.encoder.layer = model.base_model.encoder.layer[:config.layers]
+        model.config.num_hidden_layers = config.layers
     if config.freeze_embeddings: model.get_input_embeddings().weight.requires_grad_(False)
     train = [encode_example(den.tokenizer, t, m, config.max_length)
              for t, m in noisy_examples(train_passages, config.train_examples, config.seed, config.noise_rate)]
