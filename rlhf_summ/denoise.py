@@ -566,9 +566,10 @@ def _model_word_flags(lines: Sequence[str], model: Denoiser) -> list[list[bool]]
         out.append(unit_flags(line, mask[pos:pos + len(line)], WORD_RE)); pos += len(line) + 1
     return out
 
-def real_line_comparison(rows: Sequence[dict], data_root: str | Path, model: Denoiser | None = None) -> dict[str, dict]:
-    "Word-level scores of junk removal on hand-labelled lines for the rules, the model alone and the rules then the model."
-    removed = real_line_decisions(rows, data_root)
+def real_line_comparison(rows: Sequence[dict], data_root: str | Path, model: Denoiser | None = None,
+                         removed: Sequence[bool] | None = None) -> dict[str, dict]:
+    "Word-level scores of junk removal on hand-labelled lines for the rules, the model alone and the rules then the model (`removed`: `real_line_decisions` when already computed)."
+    removed = real_line_decisions(rows, data_root) if removed is None else removed
     groups = {}
     for k, row in enumerate(rows): groups.setdefault((row['source'], row['page']), []).append(k)
     junk, deleted = [], {'rules': [], 'model': [], 'rules+model': []}
