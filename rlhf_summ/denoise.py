@@ -137,8 +137,10 @@ def page_number_noise(rng: random.Random) -> str:
     return rng.choice([str(n), str(n), str(n % 40 + 1), f'- {n % 300} -', _roman(n % 30 + 1), f'Page {n % 300}', f'{n % 12 + 1} of 12'])
 
 def _names(rng: random.Random) -> str:
+    "Authors as running heads and citations print them: 'Lee', 'Lee et al.', 'Lee and Kim', 'Lee, Kim, and Wang'."
     names = rng.sample(SURNAMES, rng.randint(1, 3))
-    return names[0] + ' et al.' if len(names) == 1 and rng.random() < 0.5 else ', '.join(names[:-1]) + (', and ' if len(names) > 2 else ' and ') + names[-1] if len(names) > 1 else names[0]
+    if len(names) == 1: return names[0] + ' et al.' if rng.random() < 0.5 else names[0]
+    return ', '.join(names[:-1]) + (', and ' if len(names) > 2 else ' and ') + names[-1]
 
 def running_header_noise(rng: random.Random, words: Sequence[str]) -> str:
     "A running head: a venue line with volume and pages, the authors' names, or a short title in title case."
