@@ -20,8 +20,8 @@ __all__ = ['LIGATURES', 'SOFT_HYPHEN', 'CAPTION_RE', 'NOISE_LINE_KINDS', 'NOISE_
            'citation_noise', 'caption_noise', 'figure_debris_noise', 'footnote_noise', 'footnote_marker_noise',
            'inject_noise', 'deleted_mask', 'unit_spans', 'unit_flags', 'deletion_scores', 'rule_clean', 'Denoiser',
            'denoise', 'clean_passages', 'noisy_examples', 'encode_example', 'collate_examples', 'DenoiserConfig',
-           'denoiser_passages', 'synthetic_comparison', 'train_denoiser', 'load_labelled_lines', 'reader_lines',
-           'real_line_decisions', 'real_line_comparison']
+           'denoiser_passages', 'synthetic_comparison', 'heldout_examples', 'train_denoiser', 'load_labelled_lines',
+           'reader_lines', 'real_line_decisions', 'real_line_comparison']
 
 # %% ../nbs/03_denoise.ipynb
 LIGATURES = {'\ufb00': 'ff', '\ufb01': 'fi', '\ufb02': 'fl', '\ufb03': 'ffi', '\ufb04': 'ffl', '\ufb05': 'st', '\ufb06': 'st'}
@@ -470,6 +470,10 @@ def synthetic_comparison(examples: Sequence[tuple[str, Sequence[bool]]], model: 
             deleted['rules+model'] += unit_flags(text, deleted_mask(text, model(ruled)))
     return {name: deletion_scores(junk, d) for name, d in deleted.items() if d}
 
+def heldout_examples(config: DenoiserConfig, val_passages: Sequence[str]) -> list[tuple[str, list[bool]]]:
+    "The held-out synthetic examples of a run: `config.val_examples` noisy windows of held-out passages (seed `config.seed + 1`)."
+    return noisy_examples(val_passages, config.val_examples, config.seed + 1, config.noise_rate)
+
 def train_denoiser(config: DenoiserConfig, train_passages: Sequence[str] | None = None, val_passages: Sequence[str] | None = None) -> Path:
     "Train a `Denoiser` on injected noise; returns the run folder (`model/`, `metrics.jsonl`, `eval.json`, `config.json`)."
     from transformers import get_linear_schedule_with_warmup
@@ -491,7 +495,7 @@ def train_denoiser(config: DenoiserConfig, train_passages: Sequence[str] | None 
     if config.freeze_embeddings: model.get_input_embeddings().weight.requires_grad_(False)
     train = [encode_example(den.tokenizer, t, m, config.max_length)
              for t, m in noisy_examples(train_passages, config.train_examples, config.seed, config.noise_rate)]
-    val = noisy_examples(val_passages, config.val_examples, config.seed + 1, config.noise_rate)
+    val = heldout_examples(config, val_passages)
     total = config.steps()
     optimizer = reward_optimizer(model, config.lr, config.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
@@ -581,14 +585,17 @@ def real_line_comparison(rows: Sequence[dict], data_root: str | Path, model: Den
         kept = [k for k in ks if not removed[k]]
         both = dict(zip(kept, _model_word_flags([rows[k]['text'] for k in kept], model))) if model and kept else {}
         for j, k in enumerate(ks):
-            if rows[k]['label'] == 'heading': continue
-            n = len(WORD_RE.findall(rows[k]['text']))
+            text, label = rows[k]['text'], rows[k]['label']
+            if label == 'heading': continue
+            n = len(WORD_RE.findall(text))
             if not n: continue
             per = {'rules': [removed[k]] * n}
             if model: per['model'] = model_flags[j]; per['rules+model'] = [True] * n if removed[k] else both[k]
-            junk += [rows[k]['label'] == 'junk'] * n; lines_junk.append(rows[k]['label'] == 'junk')
-            for name, flags in per.items():
-                deleted[name] += flags; lines_deleted[name].append(2 * sum(flags) > n)
+            lines_junk.append(label == 'junk')
+            for name, flags in per.items(): lines_deleted[name].append(2 * sum(flags) > n)
+            cited = unit_flags(text, deleted_mask(text, strip_citations(text)), WORD_RE) if label == 'keep' else [False] * n
+            junk += [label == 'junk' for c in cited if not c]
+            for name, flags in per.items(): deleted[name] += [f for f, c in zip(flags, cited) if not c]
     out = {}
     for name, d in deleted.items():
         if not d: continue

@@ -133,3 +133,9 @@ def test_train_denoiser_job(tmp_path, shared_data):
     assert real['0.5']['rules']['n_junk'] + real['0.5']['rules']['n_real'] > 100
     assert metric_series(_metrics(run), 'eval/denoise_real/rules/recall')[1]
     assert (run / 'plots' / 'comparison.png').exists() and 'Verdict' in (run / 'summary.md').read_text()
+    again = run_job('train_denoiser', dict(model=str(run / 'model'), data=str(data), docs_per_source=0, val_examples=4, thresholds=[0.5],
+                                           fixture=str(fixture), shared_data=str(shared_data), num_threads=1, seed=1, evaluate_only=True),
+                    runs_root=tmp_path, name='denoise_eval')
+    first, second = (json.loads((r / 'eval.json').read_text())['synthetic'] for r in (run, again))
+    assert second == first                                     # the same held-out examples, the same saved model
+    assert json.loads((again / 'real_lines.json').read_text())['0.5'] == real['0.5']
