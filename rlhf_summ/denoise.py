@@ -14,14 +14,14 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer, logging
 
 # %% auto 0
 __all__ = ['LIGATURES', 'SOFT_HYPHEN', 'CAPTION_RE', 'NOISE_LINE_KINDS', 'NOISE_INLINE_KINDS', 'SURNAMES', 'VENUES', 'UNIT_RE',
-           'DENOISER_CONFIG', 'DEFAULT_DENOISER_DATA', 'LINE_LABELS', 'WORD_RE', 'fix_ligatures', 'fix_accents',
-           'word_vocab', 'english_lexicon', 'join_lines', 'strip_citations', 'is_page_number', 'repeat_key',
-           'is_caption_start', 'is_numeric_row', 'clean_text', 'page_number_noise', 'running_header_noise',
-           'citation_noise', 'caption_noise', 'figure_debris_noise', 'footnote_noise', 'footnote_marker_noise',
-           'inject_noise', 'deleted_mask', 'unit_spans', 'unit_flags', 'deletion_scores', 'rule_clean', 'Denoiser',
-           'denoise', 'clean_passages', 'noisy_examples', 'encode_example', 'collate_examples', 'DenoiserConfig',
-           'denoiser_passages', 'synthetic_comparison', 'heldout_examples', 'train_denoiser', 'load_labelled_lines',
-           'reader_lines', 'real_line_decisions', 'real_line_comparison']
+           'DENOISER_CONFIG', 'DISTRACTORS', 'DEFAULT_DENOISER_DATA', 'LINE_LABELS', 'WORD_RE', 'fix_ligatures',
+           'fix_accents', 'word_vocab', 'english_lexicon', 'join_lines', 'strip_citations', 'is_page_number',
+           'repeat_key', 'is_caption_start', 'is_numeric_row', 'clean_text', 'page_number_noise',
+           'running_header_noise', 'citation_noise', 'caption_noise', 'figure_debris_noise', 'footnote_noise',
+           'footnote_marker_noise', 'inject_noise', 'deleted_mask', 'unit_spans', 'unit_flags', 'deletion_scores',
+           'rule_clean', 'Denoiser', 'denoise', 'clean_passages', 'add_distractors', 'noisy_examples', 'encode_example',
+           'collate_examples', 'DenoiserConfig', 'denoiser_passages', 'synthetic_comparison', 'heldout_examples',
+           'train_denoiser', 'load_labelled_lines', 'reader_lines', 'real_line_decisions', 'real_line_comparison']
 
 # %% ../nbs/03_denoise.ipynb
 LIGATURES = {'\ufb00': 'ff', '\ufb01': 'fi', '\ufb02': 'fl', '\ufb03': 'ffi', '\ufb04': 'ffl', '\ufb05': 'st', '\ufb06': 'st'}
@@ -369,15 +369,32 @@ def clean_passages(records: Sequence, min_words: int = 40) -> list[str]:
             if len(par.split()) >= min_words: out.append(par)
     return out
 
-def noisy_examples(passages: Sequence[str], n: int, seed: int = 0, rate: float = 0.3, words: tuple[int, int] = (40, 90)) -> list[tuple[str, list[bool]]]:
-    "`n` (noisy text, junk mask) examples: a window of a passage with noise injected; example `i` depends only on `seed` and `i`."
+DISTRACTORS = ('as shown in Table {n}', '(see Figure {n})', 'Table {n} shows that', 'in Figure {n},', 'Figure {n} gives', 'the results in Table {n}',
+               'of {a}-{b}%', '({p}%)', 'in {y}', 'from {y}-{z}', 'with {a} examples', '(i.e., {a} words)', 'about {p}% of', 'at {a}.{b}')
+"Clean phrases that look like noise (table and figure references, numbers in prose): `add_distractors` puts them into clean text, as text."
+
+def add_distractors(text: str, rng: random.Random, rate: float = 0.15) -> str:
+    "Clean `text` with `DISTRACTORS` phrases inserted between words (chance `rate` per word gap): real text the model must keep."
+    out = []
+    for w in text.split():
+        out.append(w)
+        if rng.random() < rate:
+            a = rng.randint(2, 90)
+            out.append(rng.choice(DISTRACTORS).format(n=rng.randint(1, 9), a=a, b=a + rng.randint(1, 9), p=rng.randint(1, 99),
+                                                      y=(y := rng.randint(1960, 2024)), z=str(y + rng.randint(1, 5))[-2:]))
+    return ' '.join(out)
+
+def noisy_examples(passages: Sequence[str], n: int, seed: int = 0, rate: float = 0.3, words: tuple[int, int] = (40, 90),
+                   distractor_rate: float = 0.05) -> list[tuple[str, list[bool]]]:
+    "`n` (noisy text, junk mask) examples: a window of a passage, with distractors added (kept) and noise injected; example `i` depends only on `seed` and `i`."
     if len(passages) < 2: raise ValueError(f'noisy_examples needs at least 2 passages, got {len(passages)}')
     out = []
     for i in range(n):
         rng = random.Random(seed * 1_000_003 + i)
         a, b = rng.sample(range(len(passages)), 2)
         ws = passages[a].split(); k = rng.randint(*words); start = rng.randrange(max(1, len(ws) - k))
-        out.append(inject_noise(' '.join(ws[start:start + k]), seed=rng.randrange(2**31), other=passages[b], rate=rate))
+        clean = add_distractors(' '.join(ws[start:start + k]), rng, distractor_rate) if distractor_rate else ' '.join(ws[start:start + k])
+        out.append(inject_noise(clean, seed=rng.randrange(2**31), other=passages[b], rate=rate))
     return out
 
 def encode_example(tokenizer, text: str, mask: Sequence[bool], max_length: int) -> dict[str, list[int]]:
@@ -413,6 +430,8 @@ class DenoiserConfig:
     "Noisy held-out examples, from held-out documents."
     noise_rate: float = 0.3
     "`inject_noise` rate: chance of a noise line per line gap (inline noise scales with it)."
+    distractor_rate: float = 0.05
+    "`add_distractors` rate: chance of a clean look-alike phrase per word gap (0: none)."
     max_length: int = 96
     "Tokens per training example and per inference window."
     batch_size: int = 16
@@ -472,7 +491,7 @@ def synthetic_comparison(examples: Sequence[tuple[str, Sequence[bool]]], model: 
 
 def heldout_examples(config: DenoiserConfig, val_passages: Sequence[str]) -> list[tuple[str, list[bool]]]:
     "The held-out synthetic examples of a run: `config.val_examples` noisy windows of held-out passages (seed `config.seed + 1`)."
-    return noisy_examples(val_passages, config.val_examples, config.seed + 1, config.noise_rate)
+    return noisy_examples(val_passages, config.val_examples, config.seed + 1, config.noise_rate, distractor_rate=config.distractor_rate)
 
 def train_denoiser(config: DenoiserConfig, train_passages: Sequence[str] | None = None, val_passages: Sequence[str] | None = None) -> Path:
     "Train a `Denoiser` on injected noise; returns the run folder (`model/`, `metrics.jsonl`, `eval.json`, `config.json`)."
@@ -494,7 +513,7 @@ def train_denoiser(config: DenoiserConfig, train_passages: Sequence[str] | None 
         model.config.num_hidden_layers = config.layers
     if config.freeze_embeddings: model.get_input_embeddings().weight.requires_grad_(False)
     train = [encode_example(den.tokenizer, t, m, config.max_length)
-             for t, m in noisy_examples(train_passages, config.train_examples, config.seed, config.noise_rate)]
+             for t, m in noisy_examples(train_passages, config.train_examples, config.seed, config.noise_rate, distractor_rate=config.distractor_rate)]
     val = heldout_examples(config, val_passages)
     total = config.steps()
     optimizer = reward_optimizer(model, config.lr, config.weight_decay)

@@ -189,6 +189,17 @@ def test_collate_pads_labels(tok):
     assert b['input_ids'].shape == b['labels'].shape == (2, 8) and b['labels'][1].tolist() == [-100, 0] + [-100] * 6
 
 
+def test_distractors_are_kept_text():
+    from rlhf_summ.denoise import add_distractors
+    out = add_distractors(CLEAN, random.Random(1), rate=0.5)
+    assert len(out.split()) > len(CLEAN.split()) and re.search(r'Table \d|Figure \d|\d', out)
+    words = iter(out.split())
+    assert all(w in words for w in CLEAN.split())                                        # the clean words, in order
+    assert add_distractors(CLEAN, random.Random(1), rate=0.0) == CLEAN
+    noisy, mask = noisy_examples([CLEAN, CLEAN.lower()], 1, seed=0, rate=0.0, distractor_rate=0.5)[0]
+    assert not any(mask) and len(noisy.split()) > 0                                         # distractors are never labelled junk
+
+
 def test_noisy_examples_split_free_and_seeded():
     ps = [CLEAN, CLEAN.upper(), CLEAN.lower()]
     assert noisy_examples(ps, 5, seed=2) == noisy_examples(ps, 5, seed=2) != noisy_examples(ps, 5, seed=3)
