@@ -9,9 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import torch
-from transformers import AutoModelForTokenClassification, AutoTokenizer, logging as hf_logging
-
 # %% auto 0
 __all__ = ['LIGATURES', 'SOFT_HYPHEN', 'CAPTION_RE', 'NOISE_LINE_KINDS', 'NOISE_INLINE_KINDS', 'SURNAMES', 'VENUES', 'UNIT_RE',
            'DENOISER_CONFIG', 'DISTRACTORS', 'DEFAULT_DENOISER_DATA', 'LINE_LABELS', 'WORD_RE', 'fix_ligatures',
@@ -279,6 +276,7 @@ class Denoiser:
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = 'minilm', max_length: int = 128, threshold: float = 0.5) -> 'Denoiser':
         "A saved denoiser folder (its own window and threshold win), or a new head on an encoder id/folder ('minilm' works)."
+        from transformers import AutoModelForTokenClassification, AutoTokenizer, logging as hf_logging
         from rlhf_summ.reward import resolve_model_name
         path = Path(resolve_model_name(name_or_path))
         if (path/DENOISER_CONFIG).is_file():
@@ -293,6 +291,8 @@ class Denoiser:
     @classmethod
     def from_config(cls, config, tokenizer, max_length: int = 64, threshold: float = 0.5, seed: int = 0) -> 'Denoiser':
         "A randomly initialised denoiser for an encoder `config` (tests, examples)."
+        import torch
+        from transformers import AutoModelForTokenClassification
         config.num_labels = 2
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -312,16 +312,17 @@ class Denoiser:
         return self.tokenizer(text, truncation=True, max_length=self.max_length, return_overflowing_tokens=True,
                               return_offsets_mapping=True, padding=True, return_tensors='pt')
 
-    @torch.no_grad()
     def token_probs(self, text: str, batch_size: int = 32) -> list[tuple[int, int, float]]:
         "`(start, end, p_delete)` per token of `text` (special tokens left out)."
+        import torch
         enc = self.windows(text)
         device = next(self.model.parameters()).device
         probs = []
         for i in range(0, len(enc['input_ids']), batch_size):
-            logits = self.model(input_ids=enc['input_ids'][i:i + batch_size].to(device),
-                                attention_mask=enc['attention_mask'][i:i + batch_size].to(device)).logits  # (B, T, 2)
-            probs.append(logits.float().softmax(-1)[..., 1].cpu())                                       # (B, T)
+            with torch.no_grad():
+                logits = self.model(input_ids=enc['input_ids'][i:i + batch_size].to(device),
+                                    attention_mask=enc['attention_mask'][i:i + batch_size].to(device)).logits  # (B, T, 2)
+            probs.append(logits.float().softmax(-1)[..., 1].cpu())                                           # (B, T)
         if not probs: return []
         probs = torch.cat(probs)
         return [(int(s), int(e), float(p)) for offs, mask, ps in zip(enc['offset_mapping'], enc['attention_mask'], probs)
@@ -405,6 +406,7 @@ def encode_example(tokenizer, text: str, mask: Sequence[bool], max_length: int) 
 
 def collate_examples(tokenizer, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
     "Pad encoded examples to one batch: `input_ids`, `attention_mask`, `labels` (B, T); labels padded with -100."
+    import torch
     T = max(len(e['input_ids']) for e in examples)
     pad = lambda key, value: torch.tensor([e[key] + [value] * (T - len(e[key])) for e in examples])
     return dict(input_ids=pad('input_ids', tokenizer.pad_token_id), attention_mask=pad('attention_mask', 0), labels=pad('labels', -100))
@@ -495,6 +497,7 @@ def heldout_examples(config: DenoiserConfig, val_passages: Sequence[str]) -> lis
 
 def train_denoiser(config: DenoiserConfig, train_passages: Sequence[str] | None = None, val_passages: Sequence[str] | None = None) -> Path:
     "Train a `Denoiser` on injected noise; returns the run folder (`model/`, `metrics.jsonl`, `eval.json`, `config.json`)."
+    import torch
     from transformers import get_linear_schedule_with_warmup
     from rlhf_summ.config import make_run_dir, save_config, set_seed
     from rlhf_summ.reports import append_metrics
