@@ -404,7 +404,7 @@ def encode_example(tokenizer, text: str, mask: Sequence[bool], max_length: int) 
     labels = [-100 if e <= s else int(2 * sum(mask[s:e]) > e - s) for s, e in enc.pop('offset_mapping')]
     return dict(input_ids=enc['input_ids'], attention_mask=enc['attention_mask'], labels=labels)
 
-def collate_examples(tokenizer, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
+def collate_examples(tokenizer, examples: Sequence[dict]) -> dict:
     "Pad encoded examples to one batch: `input_ids`, `attention_mask`, `labels` (B, T); labels padded with -100."
     import torch
     T = max(len(e['input_ids']) for e in examples)
