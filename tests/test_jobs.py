@@ -108,3 +108,35 @@ def test_pipeline_job(tmp_path, tiny_models, shared_data):
     assert set(summary['curves']) == {'train/sft/loss', 'train/rm/loss', 'train/rl/reward'}
     assert {'sft_loss.png', 'rm_loss.png', 'rl_reward.png'} <= {p.name for p in (run / 'plots').iterdir()}
     assert json.loads((run / 'sft' / 'sft_config.json').read_text())['steps'] == 4
+
+
+def test_train_denoiser_job(tmp_path, shared_data):
+    from rlhf_summ.denoise import Denoiser, load_labelled_lines
+    from rlhf_summ.reward import tiny_backbone_config
+    from transformers import AutoTokenizer
+    from rlhf_summ.reward import minilm_path
+    tok = AutoTokenizer.from_pretrained(minilm_path())
+    tiny = Denoiser.from_config(tiny_backbone_config(len(tok)), tok, max_length=32).save(tmp_path / 'tiny')
+    words = 'we train a sense classifier on tagged corpora and measure its precision and recall on held out words'.split()
+    rows = [{'paper_id': f'p{i}', 'title': f'Paper {i}', 'source': [' '.join(words[i:] + words[:i]) * 3], 'target': ['x']} for i in range(20)]
+    data = tmp_path / 'clean.jsonl'
+    data.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    fixture = tmp_path / 'lines.jsonl'                            # one labelled page of the real fixture
+    page = [r for r in load_labelled_lines(Path(__file__).parent / 'fixtures' / 'denoise_lines.jsonl')
+            if r['source'] == 'pdfs/C16-1060.pdf' and r['page'] == 4]
+    fixture.write_text(''.join(json.dumps(r) + '\n' for r in page))
+    run = run_job('train_denoiser', dict(model=str(tiny), data=str(data), docs_per_source=0, train_examples=8, val_examples=4,
+                                         max_length=32, layers=1, batch_size=4, thresholds=[0.5, 0.9], fixture=str(fixture),
+                                         shared_data=str(shared_data), num_threads=1, seed=1),
+                  runs_root=tmp_path, name='denoise')
+    real = json.loads((run / 'real_lines.json').read_text())
+    assert set(real) == {'0.5', '0.9', 'verdict'} and set(real['0.5']) == {'rules', 'model', 'rules+model'}
+    assert real['0.5']['rules']['n_junk'] + real['0.5']['rules']['n_real'] > 100
+    assert metric_series(_metrics(run), 'eval/denoise_real/rules/recall')[1]
+    assert (run / 'plots' / 'comparison.png').exists() and 'Verdict' in (run / 'summary.md').read_text()
+    again = run_job('train_denoiser', dict(model=str(run / 'model'), data=str(data), docs_per_source=0, val_examples=4, thresholds=[0.5],
+                                           fixture=str(fixture), shared_data=str(shared_data), num_threads=1, seed=1, evaluate_only=True),
+                    runs_root=tmp_path, name='denoise_eval')
+    first, second = (json.loads((r / 'eval.json').read_text())['synthetic'] for r in (run, again))
+    assert second == first                                     # the same held-out examples, the same saved model
+    assert json.loads((again / 'real_lines.json').read_text())['0.5'] == real['0.5']
