@@ -24,7 +24,8 @@ __all__ = ['ABBREVIATIONS', 'FEATURES', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMM
            'SentenceBatch', 'make_batch', 'allowed_sentences', 'ExtractiveScorer', 'Selection', 'compose_summary',
            'ExtractivePolicy', 'is_extractive', 'OracleExample', 'oracle_examples', 'sft_loss', 'ExtractiveConfig',
            'load_oracle_examples', 'example_batch', 'lead_summaries', 'evaluate_extractive', 'train_extractive',
-           'default_cache_dir', 'default_extractive_dir', 'default_extractive_policy', 'train_default_extractive']
+           'default_cache_dir', 'default_extractive_dir', 'default_extractive_policy', 'train_default_extractive',
+           'load_policy']
 
 # %% ../nbs/07_extractive.ipynb
 ABBREVIATIONS = frozenset('e.g i.e et al fig figs eq eqs vs cf etc sec secs no nos dr mr mrs ms prof resp approx tab ref refs ch vol pp st jr sr inc ltd co corp dept univ viz ca'.split())
@@ -692,3 +693,11 @@ def train_default_extractive(config: ExtractiveConfig | None = None) -> Path:
     target = Path(config.output_dir) if config.output_dir else default_extractive_dir()
     resume = config.resume_from or (str(target) if (target/'checkpoints'/'last').is_file() and not is_extractive(target) else None)
     return train_extractive(dataclasses.replace(config, output_dir=str(target), resume_from=resume))
+
+# %% ../nbs/07_extractive.ipynb
+def load_policy(name_or_path: str | Path = '', device=None):
+    "An `ExtractivePolicy` for an extractive folder, a seq2seq `Policy` for any other folder or Hub id, the default extractive policy for ''."
+    if not str(name_or_path): return default_extractive_policy(device)
+    if is_extractive(Path(name_or_path).expanduser()): return ExtractivePolicy.from_pretrained(name_or_path, device=device)
+    from rlhf_summ.policy import Policy
+    return Policy.from_pretrained(name_or_path, device=device)
