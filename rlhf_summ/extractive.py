@@ -197,14 +197,16 @@ class SentenceBatch:
     "(B, N) bool: sentences that may be selected (prose, or every real sentence of a document without prose)."
     words: Tensor
     "(B, N) long: words per sentence (the budget's unit)."
+    budget: Tensor | None = None
+    "(B,) long: each document's word budget, when it travels with the batch (RL rollouts); None: the caller's `max_words`."
 
-    def __len__(self) -> int: return len(self.sentences)
+    def __len__(self) -> int: return self.mask.shape[0]
 
     def select(self, idx: Sequence[int]) -> 'SentenceBatch':
         "The batch restricted to rows `idx`."
         idx = list(idx)
         return SentenceBatch([self.sentences[i] for i in idx], self.vectors[idx], self.features[idx], self.mask[idx],
-                             self.candidates[idx], self.words[idx])
+                             self.candidates[idx], self.words[idx], None if self.budget is None else self.budget[idx])
 
 def make_batch(documents: Sequence[Sequence[str]], vectors: Sequence[Tensor], title_vectors: Sequence[Tensor | None]) -> SentenceBatch:
     "A `SentenceBatch` from each document's sentences, their (n_i, H) vectors and an optional title vector."
@@ -223,8 +225,8 @@ def make_batch(documents: Sequence[Sequence[str]], vectors: Sequence[Tensor], ti
     return out
 
 # %% ../nbs/07_extractive.ipynb
-def allowed_sentences(candidates: Tensor, chosen: Tensor, words: Tensor, used: Tensor, max_words: int | None, first: bool) -> Tensor:
-    "(B, N) bool: `candidates` (B, N) not `chosen` (B, N) that fit the budget left after `used` (B,) words (all fit at the first step)."
+def allowed_sentences(candidates: Tensor, chosen: Tensor, words: Tensor, used: Tensor, max_words: int | Tensor | None, first: bool) -> Tensor:
+    "(B, N) bool: `candidates` (B, N) not `chosen` (B, N) that fit the budget (an int or (B,)) left after `used` (B,) words (all fit at the first step)."
     allowed = candidates & ~chosen
     if max_words is not None and not first: allowed = allowed & (words <= (max_words - used)[:, None])
     return allowed
@@ -265,11 +267,16 @@ class ExtractiveScorer(nn.Module):
         step = torch.full_like(mean_all[:, :1], t / max(k, 1))
         return self.value_head(torch.cat([mean_all, mean_chosen, step], dim=-1)).squeeze(-1)
 
-    def forward(self, batch: SentenceBatch, actions: Tensor | None = None, k: int = 1, max_words: int | None = None,
+    scores_actions = True
+    "It scores given actions itself (`rl.policy_forward` calls it with the rollout's inputs and actions)."
+
+    def forward(self, batch: SentenceBatch | dict, actions: Tensor | None = None, k: int = 1, max_words: int | None = None,
                 temperature: float = 1.0, do_sample: bool = False, top_k: int = 0,
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
         "Select (or, given `actions` (B, K), score) sentences step by step: (B, K) actions (-1 past the end), log-probs and values."
+        if isinstance(batch, dict): batch = SentenceBatch([], **batch)                 # the tensors of `ExtractivePolicy.encode_sources`
         h, scores = self.encode(batch)
+        if max_words is None and batch.budget is not None: max_words = batch.budget
         B, N = scores.shape
         K = actions.shape[1] if actions is not None else k
         sims = batch.vectors @ batch.vectors.transpose(1, 2)                                     # (B, N, N)
@@ -325,6 +332,11 @@ class Selection:
     num_truncated: int = 0
     "How many documents had more than `max_sentences` sentences and were cut."
 
+    @property
+    def sequences(self) -> Tensor:
+        "The actions, under the name the RL code reads for any policy's output."
+        return self.actions
+
 def _document_parts(document) -> tuple[str, str]:
     "(text, title) of a `Document` or a plain string."
     return (document.text, document.title or '') if hasattr(document, 'text') else (str(document), '')
@@ -376,7 +388,8 @@ class ExtractivePolicy:
         for t in titles:
             title_vectors.append(vectors[start] if t else None); start += bool(t)
         batch = make_batch(sentences, per_doc, title_vectors)
-        return dataclasses.replace(batch, **{f.name: getattr(batch, f.name).to(self.device) for f in dataclasses.fields(batch) if f.name != 'sentences'})
+        return dataclasses.replace(batch, **{f.name: getattr(batch, f.name).to(self.device) for f in dataclasses.fields(batch)
+                                             if f.name != 'sentences' and getattr(batch, f.name) is not None})
 
     def _run(self, documents, actions=None, k=None, max_words=None, **kwargs):
         documents = list(documents)
@@ -400,6 +413,14 @@ class ExtractivePolicy:
         finally: self.model.train(was_training)
         summaries = [compose_summary(s, a, budget) for s, a in zip(batch.sentences, actions.tolist())]
         return Selection(summaries, actions.cpu(), logprobs.cpu(), (actions >= 0).cpu(), values.cpu(), batch.sentences, truncated)
+
+    def encode_sources(self, documents: Sequence, max_words: int | None = None) -> dict[str, Tensor]:
+        "The tensors of the documents' `SentenceBatch` with its word budget (what the scorer reads), row-aligned: the RL rollout's inputs."
+        sentences, titles, _ = self.split(list(documents))
+        batch = self.batch(sentences, titles)
+        budget = self.max_words if max_words is None else (max_words or None)
+        batch.budget = torch.full((len(sentences),), budget if budget else 10**9, dtype=torch.long, device=self.device)
+        return {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch) if f.name != 'sentences'}
 
     def logprobs(self, documents: Sequence, actions: Tensor, max_words: int | None = None, temperature: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
         "Teacher-forced (B, K) log-probs and (B, K) values of the selections `actions` (B, K), and the (B, K) mask of real steps."
