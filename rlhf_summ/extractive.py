@@ -422,6 +422,17 @@ class ExtractivePolicy:
         batch.budget = torch.full((len(sentences),), budget if budget else 10**9, dtype=torch.long, device=self.device)
         return {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch) if f.name != 'sentences'}
 
+    def actions_of(self, documents: Sequence, summaries: Sequence[str]) -> Tensor:
+        "(B, K) the sentence indices (document order, -1 padded) that make up each of `summaries`, e.g. picks between two selections for DPO."
+        sentences, _, _ = self.split(list(documents))
+        rows = []
+        for doc, summary in zip(sentences, summaries):
+            picked = [i for i, s in enumerate(doc) if s in summary]
+            if not picked or sum(len(doc[i].split()) for i in picked) < len(summary.split()):
+                raise ValueError(f"summary {summary[:60]!r} is not made of its document's sentences (an extractive policy cannot score it)")
+            rows.append(picked)
+        return _pad_rows(rows, max(len(r) for r in rows), -1).to(self.device)
+
     def logprobs(self, documents: Sequence, actions: Tensor, max_words: int | None = None, temperature: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
         "Teacher-forced (B, K) log-probs and (B, K) values of the selections `actions` (B, K), and the (B, K) mask of real steps."
         actions = actions.to(self.device)
@@ -475,6 +486,13 @@ class OracleExample:
     "Greedy ROUGE oracle indices in selection order."
     gains: list[float]
     "Each sentence's own mean ROUGE-1/2 F1 against the summary."
+    summary: str = ''
+    "The reference summary the oracle was built from."
+
+    def pair(self):
+        "The example as a `SummaryPair` of its own text (the section, for sectioned papers) and summary, for evaluation."
+        from rlhf_summ.data import Document, SummaryPair
+        return SummaryPair(Document(self.id, ' '.join(self.sentences), self.title), self.summary)
 
 def oracle_examples(pairs: Sequence, max_sentences: int = 400, sections_per_document: int = 3, max_oracle: int = 3,
                     max_sentence_words: int = 60) -> list[OracleExample]:
@@ -489,7 +507,7 @@ def oracle_examples(pairs: Sequence, max_sentences: int = 400, sections_per_docu
             oracle, gains = greedy_oracle(sentences, pair.summary, max_oracle)
             prose = [is_prose(s) for s in sentences]
             if any(prose): oracle = [i for i in oracle if prose[i]]     # only candidates can be selected
-            if oracle: examples.append(OracleExample(doc.id, sentences, doc.title, oracle, gains))
+            if oracle: examples.append(OracleExample(doc.id, sentences, doc.title, oracle, gains, pair.summary))
     return examples
 
 def sft_loss(model: ExtractiveScorer, batch: SentenceBatch, oracle: Tensor, gains: Tensor, soft_weight: float = 0.5,
@@ -546,7 +564,7 @@ class ExtractiveConfig:
     warmup_steps: int = 50
     "Linear warmup steps."
     eval_limit: int = 300
-    "Held-out documents evaluated (greedy summaries against references, next to lead-1)."
+    "Held-out documents (sections) evaluated, shared among the sources (greedy summaries against references, next to lead-1)."
     save_every: int = 200
     "Save a resumable checkpoint every this many steps (and at the end)."
     keep_checkpoints: int = 2
@@ -569,17 +587,18 @@ class ExtractiveConfig:
         return self.epochs * max(n_examples // self.batch_size, 1)
 
 # %% ../nbs/07_extractive.ipynb
-def load_oracle_examples(config: ExtractiveConfig) -> tuple[list[OracleExample], list[OracleExample], list]:
-    "Train and validation examples of every source in `config.data`, split by document; and the validation pairs."
+def load_oracle_examples(config: ExtractiveConfig) -> tuple[list[OracleExample], list[OracleExample]]:
+    "Train and validation examples of every source in `config.data`, split by document (validation: every source's first `eval_limit` // sources)."
     from rlhf_summ.data import load_summary_pairs, split_by_document
-    train, val, val_pairs = [], [], []
-    for source in [s.strip() for s in config.data.split(',') if s.strip()]:
+    sources = [s.strip() for s in config.data.split(',') if s.strip()]
+    train, val = [], []
+    for source in sources:
         pairs = load_summary_pairs(source, limit=config.data_limit)
         tr, va = split_by_document(pairs, config.val_fraction, config.seed)
         kw = dict(sections_per_document=config.sections_per_document, max_oracle=config.max_oracle)
-        train += oracle_examples(tr, **kw); val += oracle_examples(va, **kw); val_pairs += va
+        train += oracle_examples(tr, **kw); val += oracle_examples(va, **kw)[:config.eval_limit // len(sources)]
     if not train: raise ValueError(f"no training examples with a non-empty oracle in {config.data!r}")
-    return train, val, val_pairs
+    return train, val
 
 def _pad_rows(rows: Sequence[Sequence], width: int, value) -> Tensor:
     out = torch.full((len(rows), width), value, dtype=torch.float32 if isinstance(value, float) else torch.long)
@@ -627,7 +646,9 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
     from rlhf_summ.policy import TrainState, resolve_checkpoint, warmup_cosine
     set_seed(config.seed)
     data_label = config.data if train_examples is None else f'{len(train_examples)} examples passed to train_extractive'
-    if train_examples is None: train_examples, _, val_pairs = load_oracle_examples(config)
+    if train_examples is None:
+        train_examples, val_examples = load_oracle_examples(config)
+        val_pairs = [e.pair() for e in val_examples]
     val_pairs = list(val_pairs or [])[:config.eval_limit]
     if config.resume_from: run_dir = resolve_checkpoint(config.resume_from).parent.parent
     elif config.output_dir: run_dir = Path(config.output_dir)

@@ -515,7 +515,10 @@ def sample_stats(policy: Policy, ref_model: nn.Module, documents: Sequence[str],
 
 # %% ../nbs/06_rl.ipynb
 def summary_logprob_sums(model: nn.Module, policy: Policy, documents: Sequence[str], summaries: Sequence[str]) -> Tensor:
-    "(B,) summed teacher-forced log-probs of `summaries` given `documents` under `model`, tokenized by `policy`."
+    "(B,) summed teacher-forced log-probs of `summaries` given `documents` under `model`, tokenized by `policy` (an extractive policy: the summaries' sentences, no budget)."
+    if hasattr(policy, 'actions_of'):
+        actions = policy.actions_of(documents, summaries)
+        return policy_forward(model, policy.encode_sources(documents, max_words=0), actions, actions >= 0)[0].sum(dim=1)
     ids, mask = policy.encode_targets(summaries)
     return response_logprobs(model, policy.encode_sources(documents), ids, mask).sum(dim=1)
 
@@ -579,7 +582,8 @@ def train_dpo(config: DPOConfig, comparisons: Sequence[Comparison] | None = None
         comparisons, _ = split_by_document(load_comparisons(config.data), config.val_fraction, config.seed)
     pairs = [c for c in comparisons if c.choice != 0.5][accelerator.process_index::accelerator.num_processes]
     if not pairs: raise ValueError("no decisive comparisons to train on")
-    policy = Policy.from_pretrained(config.sft_model)
+    from rlhf_summ.extractive import load_policy
+    policy = load_policy(config.sft_model)                         # seq2seq or extractive
     policy.model.to(accelerator.device).eval()                     # dropout off, as for PPO
     ref_model = copy.deepcopy(policy.model).requires_grad_(False)
     optimizer = torch.optim.AdamW(policy.model.parameters(), lr=config.learning_rate)

@@ -5,9 +5,9 @@ import copy
 import pytest
 import torch
 
-from rlhf_summ.data import Document
+from rlhf_summ.data import Comparison, Document
 from rlhf_summ.extractive import ExtractivePolicy, ExtractiveScorer, load_policy
-from rlhf_summ.rl import RLConfig, collect_rollout, policy_forward, train_rl
+from rlhf_summ.rl import DPOConfig, RLConfig, collect_rollout, policy_forward, train_dpo, train_rl
 
 DOCS = ["We study the summarization of papers. The cat sat on the mat all day. Results improve on three datasets.",
         "Transformers read long inputs slowly. A cat chased the mouse around the house. We release our code.",
@@ -70,6 +70,22 @@ def test_rl_moves_the_extractive_policy_towards_the_rewarded_sentence(tmp_path, 
     assert isinstance(trained, ExtractivePolicy)
     assert (run / 'metrics.jsonl').is_file() and not (run / 'value_head.safetensors').exists()   # value head inside the model
     after = cat_probability(trained)
+    assert after > before + 0.1, (before, after)
+
+
+def test_dpo_prefers_the_chosen_selection(tmp_path):
+    policy = tiny_extractive()
+    policy.save(tmp_path / 'sft')
+    before = cat_probability(policy)
+    comparisons = []
+    for i, doc in enumerate(DOCS):
+        sentences = policy.split([doc])[0][0]
+        cat = next(s for s in sentences if 'cat' in s)
+        for j, other in enumerate(s for s in sentences if 'cat' not in s):
+            comparisons.append(Comparison(Document(f'{i}', doc), other, cat, choice=1.0))   # people picked the cat sentence
+    run = train_dpo(DPOConfig(sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'dpo'), steps=15, batch_size=6,
+                              learning_rate=1e-2, beta=0.5, cpu=True), comparisons)
+    after = cat_probability(load_policy(run))
     assert after > before + 0.1, (before, after)
 
 
