@@ -347,6 +347,12 @@ def compose_summary(sentences: Sequence[str], actions: Sequence[int], max_words:
     words = ' '.join(sentences[a] for a in picked).split()
     return ' '.join(words[:max_words] if max_words else words)
 
+def _pad_rows(rows: Sequence[Sequence], width: int, value) -> Tensor:
+    "Rows of different lengths as a (B, width) tensor right-padded with `value`."
+    out = torch.full((len(rows), width), value, dtype=torch.float32 if isinstance(value, float) else torch.long)
+    for i, r in enumerate(rows): out[i, :len(r)] = torch.tensor(r, dtype=out.dtype)
+    return out
+
 class ExtractivePolicy:
     "Selects sentences from a document: a frozen sentence encoder, an `ExtractiveScorer` (`.model`), and decoding defaults."
     kind = 'extractive'
@@ -599,11 +605,6 @@ def load_oracle_examples(config: ExtractiveConfig) -> tuple[list[OracleExample],
         train += oracle_examples(tr, **kw); val += oracle_examples(va, **kw)[:config.eval_limit // len(sources)]
     if not train: raise ValueError(f"no training examples with a non-empty oracle in {config.data!r}")
     return train, val
-
-def _pad_rows(rows: Sequence[Sequence], width: int, value) -> Tensor:
-    out = torch.full((len(rows), width), value, dtype=torch.float32 if isinstance(value, float) else torch.long)
-    for i, r in enumerate(rows): out[i, :len(r)] = torch.tensor(r, dtype=out.dtype)
-    return out
 
 def example_batch(policy: ExtractivePolicy, examples: Sequence[OracleExample]) -> tuple[SentenceBatch, Tensor, Tensor]:
     "A `SentenceBatch` of `examples`, their (B, K) oracle actions (-1 padded) and (B, N) gains."
