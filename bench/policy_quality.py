@@ -89,6 +89,10 @@ def main():
 
     ours = best_rouge(outputs, doc_targets)
     lead = best_rouge(lead_summaries(documents, 1, budget), doc_targets)
+    k = args.k or getattr(policy, 'k', 1)
+    if k > 1:                                       # the same number of leading sentences, same budget
+        lead_k = best_rouge(lead_summaries(documents, k, budget), doc_targets)
+        print(' '.join(f'lead{k}_{m}={v:.2f}' for m, v in lead_k.items()))
     for doc, out, refs in list(zip(documents, outputs, doc_targets))[:args.show]:
         print(f"--- {doc.id}\nsummary:   {out}\nreference: {refs[0]}")
     print(f"{len(documents)} documents from {args.data}{' (held out)' if args.heldout else ''}, "

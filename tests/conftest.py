@@ -17,3 +17,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f'real data folder {SHARED_DATA} is absent (set RLHF_SUMM_SHARED_DATA)')
     return SHARED_DATA
+
+
+@pytest.fixture
+def one_thread():
+    "Run a test on one CPU thread (tiny models are faster so, and the machine is shared), restoring the count after."
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -14,12 +14,7 @@ DOCS = ["We study the summarization of papers. The cat sat on the mat all day. R
         "The method is simple. Experiments use two benchmarks. The cat slept on the warm sofa."]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def tiny_extractive(seed=0, **kw):
