@@ -7,6 +7,7 @@ documents. `distinct` is the share of distinct outputs, `empty` the number of em
 first sentence, cut to the same word budget.
 
     python bench/policy_quality.py [--data FILE] [--limit N] [--model M] [--heldout] [--sections N] [--k K] [--max-words W]
+                                   [--embedding-cache DIR]
 
 `--heldout` keeps only the validation documents of `data.split_by_document(pairs, 0.1, seed 0)`, the split the
 trainers use, so a training file can be evaluated on what training did not see; `--sections N` summarizes each of
@@ -21,7 +22,8 @@ from pathlib import Path
 import torch
 
 from rlhf_summ.data import load_summary_pairs, split_by_document
-from rlhf_summ.extractive import (ExtractivePolicy, default_extractive_policy, is_extractive, lead_summaries)
+from rlhf_summ.extractive import (ExtractivePolicy, SentenceEncoder, default_extractive_policy, is_extractive,
+                                  lead_summaries)
 
 
 def references(path: Path, pairs) -> list[list[str]]:
@@ -55,6 +57,7 @@ def main():
     parser.add_argument('--sections', type=int, default=0, help='summarize the first N sections of sectioned papers')
     parser.add_argument('--k', type=int, default=None, help='sentences per summary (default: the policy default)')
     parser.add_argument('--max-words', type=int, default=None, help='word budget (default: the policy default; 0: none)')
+    parser.add_argument('--embedding-cache', default='', help='folder of cached sentence vectors (reused across runs)')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--show', type=int, default=3, help='example summaries printed')
     args = parser.parse_args()
@@ -72,8 +75,9 @@ def main():
             doc_targets.append(refs)
 
     start = time.perf_counter()
-    if not args.model: policy = default_extractive_policy()
-    elif is_extractive(args.model): policy = ExtractivePolicy.from_pretrained(args.model)
+    encoder = SentenceEncoder(cache_dir=args.embedding_cache) if args.embedding_cache else None
+    if not args.model: policy = default_extractive_policy(encoder=encoder)
+    elif is_extractive(args.model): policy = ExtractivePolicy.from_pretrained(args.model, encoder=encoder)
     else:
         from rlhf_summ.policy import Policy
         policy = Policy.from_pretrained(args.model)
@@ -86,6 +90,7 @@ def main():
         outputs = [s for i in range(0, len(texts), 16) for s in policy.generate(texts[i:i + 16], num_beams=4).summaries]
         budget = None
     seconds = time.perf_counter() - start
+    if encoder is not None: encoder.flush()
 
     ours = best_rouge(outputs, doc_targets)
     lead = best_rouge(lead_summaries(documents, 1, budget), doc_targets)

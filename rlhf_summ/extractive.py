@@ -722,13 +722,13 @@ def default_extractive_dir() -> Path:
     "Where the default extractive policy lives."
     return default_cache_dir()/'extractive-default'
 
-def default_extractive_policy(device=None) -> ExtractivePolicy:
-    "The trained default extractive policy, or a FileNotFoundError naming the command that trains it."
+def default_extractive_policy(device=None, encoder: SentenceEncoder | None = None) -> ExtractivePolicy:
+    "The trained default extractive policy (with `encoder`, e.g. one with a disk cache), or a FileNotFoundError naming the command that trains it."
     path = default_extractive_dir()
     if not is_extractive(path):
         raise FileNotFoundError(f"No trained default summarizer at {path}. Train it once (a few minutes on CPU) with: "
                                 f"{TRAIN_DEFAULT_COMMAND}")
-    return ExtractivePolicy.from_pretrained(path, device=device)
+    return ExtractivePolicy.from_pretrained(path, device=device, encoder=encoder)
 
 def train_default_extractive(config: ExtractiveConfig | None = None) -> Path:
     "Train the default extractive policy into `default_extractive_dir()` (resuming an interrupted run there)."
