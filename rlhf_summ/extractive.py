@@ -614,8 +614,13 @@ def example_batch(policy: ExtractivePolicy, examples: Sequence[OracleExample]) -
     return batch, oracle, gains
 
 def lead_summaries(documents: Sequence, k: int = 1, max_words: int | None = None) -> list[str]:
-    "The lead-k baseline: the first `k` sentences of each document (string or `Document`), cut to `max_words` words."
-    return [compose_summary(s, range(min(k, len(s))), max_words) for s in (split_sentences(_document_parts(d)[0]) for d in documents)]
+    "The lead-k baseline: the first `k` prose sentences of each document (string or `Document`; headings skipped as the policy skips them), cut to `max_words` words."
+    out = []
+    for d in documents:
+        sentences = split_sentences(_document_parts(d)[0])
+        prose = [i for i, s in enumerate(sentences) if is_prose(s)] or list(range(len(sentences)))
+        out.append(compose_summary(sentences, prose[:k], max_words))
+    return out
 
 @torch.no_grad()
 def evaluate_extractive(policy: ExtractivePolicy, pairs: Sequence, batch_size: int = 64) -> dict[str, float]:
