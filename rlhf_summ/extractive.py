@@ -20,12 +20,12 @@ _logger = logging.getLogger(__name__)
 
 # %% auto 0
 __all__ = ['ABBREVIATIONS', 'FEATURES', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'split_sentences', 'is_prose',
-           'rouge_ngrams', 'greedy_oracle', 'sentence_key', 'SentenceEncoder', 'sentence_encoder', 'sentence_features',
-           'SentenceBatch', 'make_batch', 'allowed_sentences', 'ExtractiveScorer', 'Selection', 'compose_summary',
-           'ExtractivePolicy', 'is_extractive', 'OracleExample', 'oracle_examples', 'sft_loss', 'ExtractiveConfig',
-           'load_oracle_examples', 'example_batch', 'lead_summaries', 'evaluate_extractive', 'train_extractive',
-           'default_cache_dir', 'default_extractive_dir', 'default_extractive_policy', 'train_default_extractive',
-           'load_policy']
+           'rouge_ngrams', 'greedy_oracle', 'sentence_key', 'SentenceEncoder', 'sentence_encoder', 'lexical_centrality',
+           'sentence_features', 'SentenceBatch', 'make_batch', 'allowed_sentences', 'ExtractiveScorer', 'Selection',
+           'compose_summary', 'ExtractivePolicy', 'is_extractive', 'OracleExample', 'oracle_examples', 'sft_loss',
+           'ExtractiveConfig', 'load_oracle_examples', 'example_batch', 'lead_summaries', 'evaluate_extractive',
+           'train_extractive', 'default_cache_dir', 'default_extractive_dir', 'default_extractive_policy',
+           'train_default_extractive', 'load_policy']
 
 # %% ../nbs/07_extractive.ipynb
 ABBREVIATIONS = frozenset('e.g i.e et al fig figs eq eqs vs cf etc sec secs no nos dr mr mrs ms prof resp approx tab ref refs ch vol pp st jr sr inc ltd co corp dept univ viz ca'.split())
@@ -167,11 +167,21 @@ def sentence_encoder(model_path: str | None = None, device: str = 'cpu') -> Sent
 
 # %% ../nbs/07_extractive.ipynb
 FEATURES = ('relative_position', 'inverse_position', 'is_first', 'is_last', 'centroid_similarity', 'title_similarity',
-            'has_title', 'log_words', 'prose', 'log_sentences')
+            'has_title', 'log_words', 'prose', 'log_sentences', 'lexical_centrality')
 "Names of the per-sentence features `sentence_features` computes, in order."
 
-def sentence_features(vectors: Tensor, words: Sequence[int], prose: Sequence[bool], title_vector: Tensor | None = None) -> Tensor:
-    "(N, len(FEATURES)) features of a document's N sentences from their unit `vectors` (N, H)."
+def lexical_centrality(sentences: Sequence[str]) -> Tensor:
+    "(N,) each sentence's mean Jaccard overlap of content words (4+ letters, lowercased) with the other sentences, x5 (LexRank's idea in one step)."
+    bags = [{w.lower() for w in _WORD.findall(s) if len(w) > 3} for s in sentences]
+    out = torch.zeros(len(bags))
+    if len(bags) < 2: return out
+    for i, a in enumerate(bags):
+        out[i] = sum(len(a & b) / max(len(a | b), 1) for j, b in enumerate(bags) if j != i) / (len(bags) - 1)
+    return out * 5
+
+def sentence_features(vectors: Tensor, words: Sequence[int], prose: Sequence[bool], title_vector: Tensor | None = None,
+                      centrality: Tensor | None = None) -> Tensor:
+    "(N, len(FEATURES)) features of a document's N sentences from their unit `vectors` (N, H) and `lexical_centrality` (N,)."
     n = vectors.shape[0]
     pos = torch.arange(n, dtype=torch.float32)
     centroid = F.normalize(vectors.mean(0), dim=0)
@@ -179,7 +189,7 @@ def sentence_features(vectors: Tensor, words: Sequence[int], prose: Sequence[boo
     columns = [pos / max(n - 1, 1), 1 / (pos + 1), (pos == 0).float(), (pos == n - 1).float(), vectors @ centroid,
                title_sim, torch.full((n,), float(title_vector is not None)),
                torch.log1p(torch.tensor(words, dtype=torch.float32)) / 4, torch.tensor(prose, dtype=torch.float32),
-               torch.full((n,), math.log1p(n) / 5)]
+               torch.full((n,), math.log1p(n) / 5), centrality if centrality is not None else torch.zeros(n)]
     return torch.stack(columns, dim=1)
 
 @dataclass
@@ -219,7 +229,7 @@ def make_batch(documents: Sequence[Sequence[str]], vectors: Sequence[Tensor], ti
         words = [len(s.split()) for s in sents]
         prose = [is_prose(s) for s in sents]
         out.vectors[b, :n], out.mask[b, :n] = vecs, True
-        out.features[b, :n] = sentence_features(vecs, words, prose, title)
+        out.features[b, :n] = sentence_features(vecs, words, prose, title, lexical_centrality(sents))
         out.words[b, :n] = torch.tensor(words)
         out.candidates[b, :n] = torch.tensor(prose) if any(prose) else True
     return out
