@@ -63,8 +63,8 @@ class SummarizeConfig:
     "Summarize each section of one paper with one policy."
     input: str
     "A PDF, or a text file (summarized as one section)."
-    model: str
-    "Policy folder (a `rlhf-summ sft` run, a registry version's `model/`) or Hub id."
+    model: str = ''
+    "Policy folder (`rlhf-summ sft` or `train-extractive` run, a registry version's `model/`) or Hub id; empty: the trained default extractive policy."
     max_new_tokens: int = 128
     "Longest summary, in tokens."
     num_beams: int = 4
@@ -76,14 +76,14 @@ def summarize_paper(config: SummarizeConfig) -> list[dict]:
     "One `{'heading', 'summary'}` dict per section of `config.input`, printed as JSON lines."
     import json
     from rlhf_summ.pdf import read_paper, sections_to_summarize
-    from rlhf_summ.policy import Policy
+    from rlhf_summ.extractive import load_policy
     path = Path(config.input)
     if not path.is_file(): raise FileNotFoundError(f"No input file at {path}")
     if path.suffix.lower() == '.pdf': sections = [(s.heading, s.text) for s in sections_to_summarize(read_paper(path, max_pages=config.max_pages))]
     else:
         try: sections = [(path.stem, path.read_text(encoding='utf-8'))]
         except UnicodeDecodeError as e: raise ValueError(f"{path}: not a PDF and not UTF-8 text (byte {e.start}: {e.reason})") from None
-    policy = Policy.from_pretrained(config.model)
+    policy = load_policy(config.model)
     generation = policy.generate([text for _, text in sections], max_new_tokens=config.max_new_tokens, num_beams=config.num_beams)
     rows = [{'heading': heading, 'summary': summary} for (heading, _), summary in zip(sections, generation.summaries)]
     for row in rows: print(json.dumps(row, ensure_ascii=False))
@@ -99,6 +99,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     'serve': ('rlhf_summ.serve', 'ServeConfig', 'serve', 'start the feedback web app on localhost'),
     'promote': ('rlhf_summ.registry', 'PromoteConfig', 'promote_version', 'promote or roll back a policy or reward-model version by hand'),
     'summarize': ('rlhf_summ.cli', 'SummarizeConfig', 'summarize_paper', 'summarize each section of a PDF with one policy'),
+    'train-extractive': ('rlhf_summ.extractive', 'ExtractiveConfig', 'train_default_extractive',
+                         'train the default extractive summarizer (minutes on CPU) into the cache folder'),
 }
 "Sub-command -> (module, config class, function, help)."
 

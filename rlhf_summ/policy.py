@@ -21,8 +21,9 @@ _logger = logging.getLogger(__name__)
 
 # %% auto 0
 __all__ = ['SPECIAL_TOKENS', 'POLICY_CONFIG', 'train_bpe_tokenizer', 'source_length_limit', 'Generation', 'response_mask',
-           'unwrap', 'response_logprobs', 'Policy', 'build_tiny_policy', 'tokenize_pairs', 'collate_pairs',
-           'encode_pairs', 'sequence_nll', 'SFTConfig', 'evaluate_policy', 'sft_step', 'train_sft']
+           'unwrap', 'response_logprobs', 'NonEmptySummary', 'Policy', 'build_tiny_policy',
+           'build_minilm_encoder_decoder', 'tokenize_pairs', 'collate_pairs', 'encode_pairs', 'sequence_nll',
+           'SFTConfig', 'evaluate_policy', 'sft_step', 'train_sft']
 
 # %% ../nbs/06_policy.ipynb
 SPECIAL_TOKENS = ('<s>', '<pad>', '</s>', '<unk>', '<mask>')
@@ -88,6 +89,24 @@ def response_logprobs(model, encoder_inputs: dict, response_ids: torch.Tensor, r
     if temperature != 1.0: logits = logits / temperature
     logp = -F.cross_entropy(logits.flatten(0, 1), ids.flatten(), reduction='none').view_as(ids)       # (B, T)
     return logp.masked_fill(~mask, 0.0)
+
+# %% ../nbs/06_policy.ipynb
+class NonEmptySummary:
+    "A logits processor: until a row has generated a non-special token, its EOS (and every special token but one BOS) is impossible."
+    def __init__(self, special_ids: Sequence[int], bos_token_id: int | None = None):
+        self.special = torch.tensor(sorted(set(special_ids)), dtype=torch.long)
+        self.bos = bos_token_id
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        generated = input_ids[:, 1:]                                                  # (B, t) without the start token
+        special = self.special.to(input_ids.device)
+        empty = torch.isin(generated, special).all(dim=1)                            # (B,) nothing readable yet
+        if not empty.any(): return scores
+        blocked = special
+        if self.bos is not None and not (generated == self.bos).any(): blocked = special[special != self.bos]
+        scores = scores.clone()
+        scores[empty[:, None] & torch.isin(torch.arange(scores.shape[1], device=scores.device), blocked)[None]] = float('-inf')
+        return scores
 
 # %% ../nbs/06_policy.ipynb
 POLICY_CONFIG = 'policy_config.json'
@@ -210,11 +229,16 @@ class Policy:
     def generate(self, texts: Sequence[str], max_new_tokens: int | None = None, do_sample: bool = False,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, num_beams: int = 1,
                  num_return_sequences: int = 1, seed: int | None = None, batch_size: int | None = None,
-                 **generate_kwargs) -> Generation:
-        "Summaries of `texts` (greedy, beam or sampling) with their token ids, per-token log-probs and mask."
+                 no_repeat_ngram_size: int | None = None, repetition_penalty: float | None = None,
+                 non_empty: bool | None = None, **generate_kwargs) -> Generation:
+        "Summaries of `texts` (greedy, beam or sampling) with their token ids, per-token log-probs and mask; greedy and beam search block repeated 3-grams, penalize repeats (1.2) and never end before a word, unless told otherwise."
         texts = list(texts)
         if not texts: raise ValueError("generate needs at least one text")
         batch_size = batch_size or len(texts)
+        generate_kwargs.update(no_repeat_ngram_size=(0 if do_sample else 3) if no_repeat_ngram_size is None else no_repeat_ngram_size,
+                               repetition_penalty=(1.0 if do_sample else 1.2) if repetition_penalty is None else repetition_penalty)
+        if (not do_sample) if non_empty is None else non_empty:
+            generate_kwargs['logits_processor'] = [NonEmptySummary(self.tokenizer.all_special_ids, self.tokenizer.bos_token_id)]
         chunks = [self._generate_batch(texts[i:i + batch_size], max_new_tokens or self.max_target_length, do_sample,
                                        temperature, top_k, top_p, num_beams, num_return_sequences, generate_kwargs)
                   for i in self._seeded(seed, range(0, len(texts), batch_size))]
@@ -237,7 +261,7 @@ class Policy:
         config = self.model.config
         enc, num_truncated = self.encode_sources(texts, return_num_truncated=True)
         kwargs = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, num_beams=num_beams,
-                      num_return_sequences=num_return_sequences, output_scores=True, return_dict_in_generate=True,
+                      num_return_sequences=num_return_sequences, output_scores=True, output_logits=True, return_dict_in_generate=True,
                       pad_token_id=config.pad_token_id, eos_token_id=config.eos_token_id,
                       decoder_start_token_id=config.decoder_start_token_id, no_repeat_ngram_size=0,
                       repetition_penalty=1.0, min_length=0, length_penalty=1.0, forced_eos_token_id=None)
@@ -247,7 +271,7 @@ class Policy:
         self.model.eval()
         try: out = unwrap(self.model).generate(**enc, **kwargs)
         finally: self.model.train(was_training)
-        scores = out.scores if do_sample or num_beams > 1 else tuple(s / temperature for s in out.scores)
+        scores = out.scores if do_sample or num_beams > 1 else tuple(s / temperature for s in out.logits)   # greedy: the model's own log-probs
         beams = getattr(out, 'beam_indices', None) if num_beams > 1 else None
         logprobs = unwrap(self.model).compute_transition_scores(out.sequences, scores, beams,
                                                                 normalize_logits=num_beams == 1).float()
@@ -283,6 +307,28 @@ def build_tiny_policy(kind: str = 'bart', texts: Sequence[str] = (), vocab_size:
         torch.manual_seed(seed)
         model = AutoModelForSeq2SeqLM.from_config(config)
     return Policy(model, tokenizer, max_source_length, max_target_length, parents={'init': f'tiny-{kind}', 'seed': seed})
+
+# %% ../nbs/06_policy.ipynb
+def build_minilm_encoder_decoder(max_source_length: int = 256, max_target_length: int = 64, seed: int = 0) -> Policy:
+    "A BERT2BERT policy warm-started from all-MiniLM-L6-v2 for both encoder and decoder (cross-attention random); offline."
+    from transformers import AutoTokenizer, EncoderDecoderModel
+    from transformers.utils import logging as hf_logging
+    from rlhf_summ.reward import minilm_path
+    path = str(minilm_path())
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()                               # "some weights are newly initialized": expected here
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            model = EncoderDecoderModel.from_encoder_decoder_pretrained(path, path)
+    finally: hf_logging.set_verbosity(verbosity)
+    model.config.decoder_start_token_id = tokenizer.cls_token_id
+    model.config.eos_token_id = model.generation_config.eos_token_id = tokenizer.sep_token_id
+    model.config.pad_token_id = model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.decoder_start_token_id = tokenizer.cls_token_id
+    model.config.vocab_size = model.config.decoder.vocab_size
+    return Policy(model, tokenizer, max_source_length, max_target_length, parents={'init': 'minilm-encoder-decoder', 'seed': seed})
 
 # %% ../nbs/06_policy.ipynb
 def tokenize_pairs(policy: Policy, sources: Sequence[str], summaries: Sequence[str]) -> list[dict]:

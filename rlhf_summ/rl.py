@@ -181,7 +181,10 @@ class PolicyWithValueHead(nn.Module):
 
 def policy_forward(module: nn.Module, encoder_inputs: dict[str, Tensor], response_ids: Tensor, response_mask: Tensor,
                    temperature: float = 1.0) -> tuple[Tensor, Tensor | None]:
-    "(B, T) log-probs and (B, T) values (None without a value head) from the trained module."
+    "(B, T) log-probs and (B, T) values (None without a value head) of the actions `response_ids` from the trained module: a seq2seq model, bare or in `PolicyWithValueHead`, or a module that scores actions itself (`scores_actions`, the extractive scorer)."
+    if getattr(unwrap(module), 'scores_actions', False):
+        _, logprobs, values = module(encoder_inputs, actions=response_ids.masked_fill(~response_mask.bool(), -1), temperature=temperature)
+        return logprobs, values
     if isinstance(unwrap(module), PolicyWithValueHead): return module(encoder_inputs, response_ids, response_mask, temperature)
     return response_logprobs(module, encoder_inputs, response_ids, response_mask, temperature), None
 
@@ -244,9 +247,10 @@ def collect_rollout(policy: Policy, actor: nn.Module, ref_model: nn.Module, rewa
         enc_i, ids_i, mask_i = {k: v[i:i + chunk] for k, v in enc.items()}, ids[i:i + chunk], mask[i:i + chunk]
         logprobs_i, values_i = policy_forward(actor, enc_i, ids_i, mask_i, temperature)
         parts.append((logprobs_i, values_i if values_i is not None else torch.zeros_like(logprobs_i),
-                      response_logprobs(ref_model, enc_i, ids_i, mask_i, temperature)))
+                      policy_forward(ref_model, enc_i, ids_i, mask_i, temperature)[0]))
     logprobs, values, ref_logprobs = (torch.cat(x) for x in zip(*parts))
-    has_eos = contains_eos(ids, mask, policy.tokenizer.eos_token_id)
+    tokenizer = getattr(policy, 'tokenizer', None)                # a sentence selection has no EOS to miss: it always ends
+    has_eos = contains_eos(ids, mask, tokenizer.eos_token_id) if tokenizer is not None else torch.ones_like(mask[:, 0])
     raw = torch.as_tensor(reward_fn(list(reward_documents or documents), list(gen.summaries)), dtype=torch.float32,
                           device=device).reshape(-1)
     scores = apply_missing_eos_penalty(raw, has_eos, missing_eos_penalty)
@@ -366,7 +370,7 @@ def rl_update(module: nn.Module, optimizer: torch.optim.Optimizer, accelerator, 
             logprobs, values = policy_forward(module, mb.encoder_inputs, mb.response_ids, mb.mask, config.temperature)
             pg_loss, st = ppo_policy_loss(logprobs, mb.logprobs, advantages[idx], mb.mask, config.clip_coef)
             loss, step = pg_loss, dict(policy_loss=pg_loss.detach(), **st)
-            if values is not None:
+            if values is not None and config.algo == 'ppo':
                 vf_loss, vf_clipfrac = ppo_value_loss(values, mb.values, returns[idx], mb.mask, config.clip_coef_value)
                 loss = loss + config.vf_coef * vf_loss
                 step.update(value_loss=vf_loss.detach(), value_clipfrac=vf_clipfrac)
@@ -420,7 +424,7 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
     "Run PPO or RLOO from `config`; return the run folder: the new policy (`Policy.from_pretrained(run)`), `rl_config.json`, `metrics.jsonl`."
     from accelerate import Accelerator
     from safetensors.torch import save_model
-    from rlhf_summ.policy import Policy
+    from rlhf_summ.extractive import load_policy
     ppo = config.algo == 'ppo'
     accelerator = Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
     set_seed(config.seed + accelerator.process_index)
@@ -428,12 +432,13 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
     texts = list(zip(document_texts(source), reward_texts(source)))     # (what the policy reads, what the reward model reads)
     local = texts[accelerator.process_index::accelerator.num_processes]
     if not local: raise ValueError("no documents to train on")
-    policy = Policy.from_pretrained(config.sft_model)
+    policy = load_policy(config.sft_model)                     # seq2seq or extractive: both speak the rollout interface
     policy.model.to(accelerator.device).eval()
     ref_model = copy.deepcopy(policy.model).requires_grad_(False).eval()
     external_reward = reward_fn
     if reward_fn is None: reward_fn = reward_model_fn(config.reward_model, accelerator.device, config.reward_batch_size)
-    module = PolicyWithValueHead(policy.model).to(accelerator.device) if ppo else policy.model
+    own_values = getattr(policy.model, 'scores_actions', False)  # the extractive scorer has its value head built in
+    module = PolicyWithValueHead(policy.model).to(accelerator.device) if ppo and not own_values else policy.model
     optimizer = adamw(module, config.learning_rate, weight_decay=0.01, eps=config.adam_eps)   # torch's default decay, on matrices
     scheduler = make_scheduler(optimizer, 0, config.total_steps, decay='linear' if config.anneal_lr else 'constant')
     module, optimizer = accelerator.prepare(module, optimizer)
@@ -472,7 +477,8 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         policy.save(run_dir, parents=parents)
-        if ppo: save_model(accelerator.unwrap_model(module).value_head, str(run_dir / 'value_head.safetensors'))
+        if isinstance(accelerator.unwrap_model(module), PolicyWithValueHead):
+            save_model(accelerator.unwrap_model(module).value_head, str(run_dir / 'value_head.safetensors'))
     return run_dir
 
 # %% ../nbs/09_rl.ipynb
@@ -496,7 +502,10 @@ def sample_stats(policy: Policy, ref_model: nn.Module, documents: Sequence[str],
 
 # %% ../nbs/09_rl.ipynb
 def summary_logprob_sums(model: nn.Module, policy: Policy, documents: Sequence[str], summaries: Sequence[str]) -> Tensor:
-    "(B,) summed teacher-forced log-probs of `summaries` given `documents` under `model`, tokenized by `policy`."
+    "(B,) summed teacher-forced log-probs of `summaries` given `documents` under `model`, tokenized by `policy` (an extractive policy: the summaries' sentences, no budget)."
+    if hasattr(policy, 'actions_of'):
+        actions = policy.actions_of(documents, summaries)
+        return policy_forward(model, policy.encode_sources(documents, max_words=0), actions, actions >= 0)[0].sum(dim=1)
     ids, mask = policy.encode_targets(summaries)
     return response_logprobs(model, policy.encode_sources(documents), ids, mask).sum(dim=1)
 
@@ -560,7 +569,8 @@ def train_dpo(config: DPOConfig, comparisons: Sequence[Comparison] | None = None
         comparisons, _ = split_by_document(load_comparisons(config.data), config.val_fraction, config.seed)
     pairs = [c for c in comparisons if c.choice != 0.5][accelerator.process_index::accelerator.num_processes]
     if not pairs: raise ValueError("no decisive comparisons to train on")
-    policy = Policy.from_pretrained(config.sft_model)
+    from rlhf_summ.extractive import load_policy
+    policy = load_policy(config.sft_model)                         # seq2seq or extractive
     policy.model.to(accelerator.device).eval()                     # dropout off, as for PPO
     ref_model = copy.deepcopy(policy.model).requires_grad_(False)
     optimizer = adamw(policy.model, config.learning_rate, weight_decay=0.01)   # torch's default decay, on matrices

@@ -47,7 +47,7 @@ class ServeConfig:
     registry_dir: str = ''
     "Model registry folder (default: `{runs_dir}/registry`)."
     policy: str = ''
-    "Policy registered as v1 when none is: a folder or Hub id; empty for an untrained tiny BART."
+    "Policy registered as v1 when none is: a folder or Hub id; empty: the trained default extractive policy ('tiny-bart': untrained, tests only)."
     reward: str = 'minilm'
     "Reward model registered as v1 when none is: 'minilm', 'tiny', a saved reward-model folder or a Hub id."
     partner: str = 'previous'
@@ -573,10 +573,9 @@ def default_policy(seed: int = 0):
 def bootstrap_registry(registry: Registry, config: ServeConfig) -> None:
     "Register `config.policy` / `config.reward` (or the offline defaults) as v1 when a kind has no version."
     if registry.current('policy') is None:
-        if config.policy:
-            from rlhf_summ.policy import Policy
-            policy, source = Policy.from_pretrained(config.policy), config.policy
-        else: policy, source = default_policy(config.seed), 'untrained tiny BART (offline default)'
+        from rlhf_summ.extractive import default_extractive_dir, load_policy
+        if config.policy == 'tiny-bart': policy, source = default_policy(config.seed), 'untrained tiny BART (tests only)'
+        else: policy, source = load_policy(config.policy), config.policy or f'default extractive policy ({default_extractive_dir()})'
         registry.register('policy', policy, data={'source': source}, notes='registered by serve', promote=True)
     if registry.current('reward') is None:
         from rlhf_summ.reward import RewardModel, tiny_reward_model

@@ -103,3 +103,13 @@ def database_url(request, tmp_path):
     with psycopg.connect(admin, autocommit=True) as conn: conn.execute(f'CREATE DATABASE {name}')
     yield f'{base}/{name}'
     with psycopg.connect(admin, autocommit=True) as conn: conn.execute(f'DROP DATABASE IF EXISTS {name} WITH (FORCE)')
+
+
+@pytest.fixture
+def one_thread():
+    "Run a test on one CPU thread (tiny models are faster so, and the machine is shared), restoring the count after."
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

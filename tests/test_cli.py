@@ -70,3 +70,25 @@ def test_bad_input_and_flags(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(['reward', '--no_such_field', '1'])
     assert exit_info.value.code == 2 and '--no_such_field' in capsys.readouterr().err
+
+
+def test_train_extractive_then_summarize_with_the_default(shared_data, tmp_path, monkeypatch, capsys):
+    from rlhf_summ.extractive import TRAIN_DEFAULT_COMMAND, default_extractive_dir, split_sentences
+    from rlhf_summ.pdf import read_paper, sections_to_summarize
+    monkeypatch.setenv('RLHF_SUMM_CACHE', str(tmp_path / 'cache'))
+    pdf = str(shared_data / 'pdfs/N18-3011.pdf')
+    assert main(['summarize', '--input', pdf]) == 2                         # never an untrained model: say how to train it
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and TRAIN_DEFAULT_COMMAND in err and 'Traceback' not in err
+    run = run_command(['train-extractive', '--data', str(shared_data / 'scitldr'), '--data_limit', '24', '--epochs', '2',
+                '--batch_size', '8', '--d_model', '32', '--layers', '1', '--heads', '2', '--eval_limit', '4',
+                '--progress', 'false'])
+    assert run == default_extractive_dir() and (run / 'extractive_config.json').is_file()
+    assert any((run.parent / 'embeddings').glob('shard_*.pt'))            # sentence vectors cached beside it
+    capsys.readouterr()
+    rows = run_command(['summarize', '--input', pdf])
+    sections = sections_to_summarize(read_paper(pdf))
+    assert len(rows) == len(sections) >= 5
+    for row, section in zip(rows, sections):
+        assert row['summary'].strip()                                      # a non-empty summary for every section
+        assert row['summary'] in ' '.join(split_sentences(section.text))   # made of the section's own sentences

@@ -247,3 +247,24 @@ def test_sampling_never_forces_eos_at_the_length_limit():
     ended = [eos in row[m].tolist() for row, m in zip(gen.sequences, gen.mask)]
     assert not all(ended)
     assert gen.mask.sum(1).tolist() == [gen.sequences.shape[1] if not e else int(m.sum()) for e, m in zip(ended, gen.mask)]
+
+
+@pytest.mark.parametrize('kind', ['bart', 'led'])
+def test_beam_and_greedy_summaries_of_an_untrained_model_are_never_empty(kind):
+    for seed in range(3):                                    # several random models: an early EOS is likely without the guard
+        policy = tiny(kind, seed=seed)
+        beams = policy.generate(CORPUS[:5], max_new_tokens=10, num_beams=4)
+        greedy = policy.generate(CORPUS[:5], max_new_tokens=10)
+        assert all(s.strip() for s in beams.summaries + greedy.summaries)
+        unguarded = policy.generate(CORPUS[:5], max_new_tokens=10, num_beams=4, non_empty=False,
+                                    repetition_penalty=1.0, no_repeat_ngram_size=0)
+        assert unguarded.sequences.shape[0] == 5             # the guards are options: switched off, decoding still works
+
+
+def test_minilm_encoder_decoder_builds_and_generates_text():
+    from rlhf_summ.policy import build_minilm_encoder_decoder
+    policy = build_minilm_encoder_decoder(max_source_length=64, max_target_length=16)
+    assert policy.model.config.model_type == 'encoder-decoder'
+    assert policy.model.encoder.config.num_hidden_layers == policy.model.decoder.config.num_hidden_layers == 6
+    gen = policy.generate(CORPUS[:2], max_new_tokens=6, num_beams=2)
+    assert all(s.strip() for s in gen.summaries)

@@ -16,12 +16,7 @@ TEXTS = ["the cat sat on the mat and looked at the dog.", "the dog ran in the pa
          "results show that the model improves rouge over strong baselines."]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def tiny_policy(seed=0):

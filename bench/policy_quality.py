@@ -1,0 +1,111 @@
+"""Summary quality of a policy on (document, summary) pairs it never trained on, next to lead-1.
+
+Default: the embedded default extractive policy (`rlhf_summ.extractive.default_extractive_policy`, trained with
+`rlhf-summ train-extractive`) on the first 200 abstracts of SciTLDR-A dev, which no training reads. ROUGE F1 x100
+(`rouge_score`, stemmed), best over a document's reference summaries (SciTLDR has several per paper), averaged over
+documents. `distinct` is the share of distinct outputs, `empty` the number of empty ones. Lead-1 is the document's
+first sentence, cut to the same word budget.
+
+    python bench/policy_quality.py [--data FILE] [--limit N] [--model M] [--heldout] [--sections N] [--k K] [--max-words W]
+                                   [--embedding-cache DIR]
+
+`--heldout` keeps only the validation documents of `data.split_by_document(pairs, 0.1, seed 0)`, the split the
+trainers use, so a training file can be evaluated on what training did not see; `--sections N` summarizes each of
+the first N summarized sections of a sectioned paper (ScisummNet) against the paper's summary. `--model` takes an
+extractive policy folder or a seq2seq policy folder / Hub id (beam search, 4 beams).
+
+Last line: `rouge1=.. rouge2=.. rougeL=.. lead1_rouge1=.. lead1_rouge2=.. lead1_rougeL=.. distinct=.. empty=..`
+"""
+import argparse, json, time
+from pathlib import Path
+
+import torch
+
+from rlhf_summ.data import load_summary_pairs, split_by_document
+from rlhf_summ.extractive import (ExtractivePolicy, SentenceEncoder, default_extractive_policy, is_extractive,
+                                  lead_summaries)
+
+
+def references(path: Path, pairs) -> list[list[str]]:
+    "Every reference of each pair: SciTLDR rows list several targets (`target`), other formats one summary."
+    if path.suffix == '.jsonl' and path.is_file():
+        rows = {}
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            if isinstance(row.get('target'), list): rows[str(row.get('paper_id'))] = [t for t in row['target'] if t.strip()]
+        if rows: return [rows.get(p.document.id) or [p.summary] for p in pairs]
+    return [[p.summary] for p in pairs]
+
+
+def best_rouge(predictions, targets) -> dict[str, float]:
+    "Mean over documents of the best ROUGE F1 (x100) against any of its references."
+    from rouge_score import rouge_scorer
+    scorer = rouge_scorer.RougeScorer(['rouge1', 'rouge2', 'rougeL'], use_stemmer=True)
+    totals = dict.fromkeys(('rouge1', 'rouge2', 'rougeL'), 0.0)
+    for prediction, refs in zip(predictions, targets):
+        scores = [scorer.score(r, prediction) for r in refs]
+        for k in totals: totals[k] += max(s[k].fmeasure for s in scores)
+    return {k: 100 * v / max(len(predictions), 1) for k, v in totals.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--data', default='../shared/data/scitldr/dev.jsonl')
+    parser.add_argument('--limit', type=int, default=200, help='documents evaluated (after --heldout)')
+    parser.add_argument('--model', default='', help='policy folder (default: the embedded default extractive policy)')
+    parser.add_argument('--heldout', action='store_true', help="keep only the trainers' validation documents")
+    parser.add_argument('--sections', type=int, default=0, help='summarize the first N sections of sectioned papers')
+    parser.add_argument('--k', type=int, default=None, help='sentences per summary (default: the policy default)')
+    parser.add_argument('--max-words', type=int, default=None, help='word budget (default: the policy default; 0: none)')
+    parser.add_argument('--embedding-cache', default='', help='folder of cached sentence vectors (reused across runs)')
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--show', type=int, default=3, help='example summaries printed')
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    pairs = load_summary_pairs(args.data)
+    if args.heldout: pairs = split_by_document(pairs, 0.1, 0)[1]
+    pairs = pairs[:args.limit]
+    targets = references(Path(args.data), pairs)
+    documents, doc_targets = [], []
+    for pair, refs in zip(pairs, targets):
+        sections = [s for s in pair.document.sections if s.kind in ('abstract', 'body')][:args.sections] if args.sections else []
+        for section in sections or [pair.document]:
+            documents.append(section if not sections else type(pair.document)(pair.document.id, section.text, pair.document.title))
+            doc_targets.append(refs)
+
+    start = time.perf_counter()
+    encoder = SentenceEncoder(cache_dir=args.embedding_cache) if args.embedding_cache else None
+    if not args.model: policy = default_extractive_policy(encoder=encoder)
+    elif is_extractive(args.model): policy = ExtractivePolicy.from_pretrained(args.model, encoder=encoder)
+    else:
+        from rlhf_summ.policy import Policy
+        policy = Policy.from_pretrained(args.model)
+    if isinstance(policy, ExtractivePolicy):
+        kwargs = dict(k=args.k, max_words=args.max_words)
+        outputs = [s for i in range(0, len(documents), 64) for s in policy.summarize(documents[i:i + 64], **kwargs)]
+        budget = policy.max_words if args.max_words is None else (args.max_words or None)
+    else:
+        texts = [d.text for d in documents]
+        outputs = [s for i in range(0, len(texts), 16) for s in policy.generate(texts[i:i + 16], num_beams=4).summaries]
+        budget = None
+    seconds = time.perf_counter() - start
+    if encoder is not None: encoder.flush()
+
+    ours = best_rouge(outputs, doc_targets)
+    lead = best_rouge(lead_summaries(documents, 1, budget), doc_targets)
+    k = args.k or getattr(policy, 'k', 1)
+    if k > 1:                                       # the same number of leading sentences, same budget
+        lead_k = best_rouge(lead_summaries(documents, k, budget), doc_targets)
+        print(' '.join(f'lead{k}_{m}={v:.2f}' for m, v in lead_k.items()))
+    for doc, out, refs in list(zip(documents, outputs, doc_targets))[:args.show]:
+        print(f"--- {doc.id}\nsummary:   {out}\nreference: {refs[0]}")
+    print(f"{len(documents)} documents from {args.data}{' (held out)' if args.heldout else ''}, "
+          f"policy {args.model or 'embedded default'}, {seconds:.1f}s; "
+          f"mean summary words {sum(len(o.split()) for o in outputs) / max(len(outputs), 1):.1f}")
+    print(' '.join([f'{k}={v:.2f}' for k, v in ours.items()] + [f'lead1_{k}={v:.2f}' for k, v in lead.items()] +
+                   [f'distinct={len(set(outputs)) / max(len(outputs), 1):.3f}', f'empty={sum(not o.strip() for o in outputs)}']))
+
+
+if __name__ == '__main__':
+    main()

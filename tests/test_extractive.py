@@ -1,0 +1,94 @@
+"""The extractive policy through the RL code: rollouts whose log-probs the update reproduces, PPO and RLOO runs that
+move the policy towards the rewarded sentence, and a registry round trip."""
+import copy
+
+import pytest
+import torch
+
+from rlhf_summ.data import Comparison, Document
+from rlhf_summ.extractive import ExtractivePolicy, ExtractiveScorer, load_policy
+from rlhf_summ.rl import DPOConfig, RLConfig, collect_rollout, policy_forward, train_dpo, train_rl
+
+DOCS = ["We study the summarization of papers. The cat sat on the mat all day. Results improve on three datasets.",
+        "Transformers read long inputs slowly. A cat chased the mouse around the house. We release our code.",
+        "The method is simple. Experiments use two benchmarks. The cat slept on the warm sofa."]
+
+
+pytestmark = pytest.mark.usefixtures('one_thread')
+
+
+def tiny_extractive(seed=0, **kw):
+    torch.manual_seed(seed)
+    return ExtractivePolicy(ExtractiveScorer(d_model=32, layers=1, heads=2, dropout=0.0), **{'k': 1, **kw})
+
+
+def cat_reward(documents, summaries):
+    "1 for a summary that mentions the cat, else 0."
+    return torch.tensor([float('cat' in s) for s in summaries])
+
+
+def cat_probability(policy):
+    "Mean probability that the greedy-scored first pick is the cat sentence, over DOCS."
+    sentences, _, _ = policy.split(DOCS)
+    cat = torch.tensor([[next(i for i, s in enumerate(doc) if 'cat' in s)] for doc in sentences])
+    with torch.no_grad():
+        logprobs, _, _ = policy.logprobs(DOCS, cat)
+    return logprobs[:, 0].exp().mean().item()
+
+
+def test_rollout_logprobs_are_reproduced_by_the_update_forward():
+    policy = tiny_extractive(k=2)
+    ref = copy.deepcopy(policy.model)
+    rollout = collect_rollout(policy, policy.model, ref, cat_reward, DOCS * 2, temperature=0.7)
+    assert rollout.response_ids.shape == rollout.mask.shape == rollout.logprobs.shape == (6, 2)
+    assert rollout.has_eos.all() and (rollout.logprobs[rollout.mask] < 0).all() and (rollout.logprobs[~rollout.mask] == 0).all()
+    assert torch.allclose(rollout.kl, torch.zeros_like(rollout.kl))            # policy == reference: KL exactly 0
+    logprobs, values = policy_forward(policy.model, rollout.encoder_inputs, rollout.response_ids, rollout.mask, 0.7)
+    torch.testing.assert_close(logprobs, rollout.logprobs)                     # PPO's first ratio is exactly 1
+    torch.testing.assert_close(values, rollout.values)
+    mb = rollout.select(torch.tensor([4, 1]))
+    torch.testing.assert_close(policy_forward(policy.model, mb.encoder_inputs, mb.response_ids, mb.mask, 0.7)[0], mb.logprobs)
+    assert rollout.summaries == [' '.join(s for s in policy.split([d])[0][0] if s in summary) for d, summary in
+                                 zip(DOCS * 2, rollout.summaries)]            # summaries are the selected sentences
+
+
+@pytest.mark.parametrize('algo', ['ppo', 'rloo'])
+def test_rl_moves_the_extractive_policy_towards_the_rewarded_sentence(tmp_path, algo):
+    policy = tiny_extractive()
+    policy.save(tmp_path / 'sft')
+    before = cat_probability(policy)
+    config = RLConfig(algo=algo, sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / algo), total_steps=15,
+                      batch_size=6, minibatch_size=6, num_epochs=4, rloo_k=2, learning_rate=1e-2, kl_coef=0.01,
+                      temperature=1.0, cpu=True)
+    run = train_rl(config, [Document(str(i), d) for i, d in enumerate(DOCS * 2)], reward_fn=cat_reward)
+    trained = load_policy(run)
+    assert isinstance(trained, ExtractivePolicy)
+    assert (run / 'metrics.jsonl').is_file() and not (run / 'value_head.safetensors').exists()   # value head inside the model
+    after = cat_probability(trained)
+    assert after > before + 0.1, (before, after)
+
+
+def test_dpo_prefers_the_chosen_selection(tmp_path):
+    policy = tiny_extractive()
+    policy.save(tmp_path / 'sft')
+    before = cat_probability(policy)
+    comparisons = []
+    for i, doc in enumerate(DOCS):
+        sentences = policy.split([doc])[0][0]
+        cat = next(s for s in sentences if 'cat' in s)
+        for j, other in enumerate(s for s in sentences if 'cat' not in s):
+            comparisons.append(Comparison(Document(f'{i}', doc), other, cat, choice=1.0))   # people picked the cat sentence
+    run = train_dpo(DPOConfig(sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'dpo'), steps=15, batch_size=6,
+                              learning_rate=1e-2, beta=0.5, cpu=True), comparisons)
+    after = cat_probability(load_policy(run))
+    assert after > before + 0.1, (before, after)
+
+
+def test_registry_round_trip(tmp_path):
+    from rlhf_summ.registry import Registry
+    registry = Registry(tmp_path / 'registry')
+    policy = tiny_extractive()
+    registry.register('policy', policy, promote=True)
+    loaded = registry.load('policy')
+    assert isinstance(loaded, ExtractivePolicy)
+    assert loaded.summarize(DOCS) == policy.summarize(DOCS)
