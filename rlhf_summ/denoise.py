@@ -18,7 +18,7 @@ __all__ = ['LIGATURES', 'SOFT_HYPHEN', 'CAPTION_RE', 'NOISE_LINE_KINDS', 'NOISE_
            'footnote_marker_noise', 'inject_noise', 'deleted_mask', 'unit_spans', 'unit_flags', 'deletion_scores',
            'rule_clean', 'Denoiser', 'denoise', 'clean_passages', 'add_distractors', 'noisy_examples', 'encode_example',
            'collate_examples', 'DenoiserConfig', 'denoiser_passages', 'synthetic_comparison', 'heldout_examples',
-           'train_denoiser', 'load_labelled_lines', 'reader_lines', 'real_line_decisions', 'real_line_comparison']
+           'train_denoiser', 'load_labelled_lines', 'real_line_comparison']
 
 # %% ../nbs/03_denoise.ipynb
 LIGATURES = {'\ufb00': 'ff', '\ufb01': 'fi', '\ufb02': 'fl', '\ufb03': 'ffi', '\ufb04': 'ffl', '\ufb05': 'st', '\ufb06': 'st'}
@@ -561,32 +561,6 @@ def load_labelled_lines(path: str | Path) -> list[dict]:
         rows.append(row)
     return rows
 
-def reader_lines(pdf: str | Path) -> tuple[list[list], set[tuple]]:
-    "The lines of each page as `rlhf_summ.pdf` reads them before its line rules (reading order), and the keys `(page, top, x0)` of the lines `read_paper` keeps in sections."
-    from rlhf_summ.pdf import PDFIUM_LOCK, open_pdf, page_lines, reading_order, read_paper   # pdf imports this module: import on use
-    with PDFIUM_LOCK:
-        doc, _ = open_pdf(pdf)
-        try:
-            pages = []
-            for i in range(len(doc)):
-                page = doc[i]; pages.append(reading_order(page_lines(page, i + 1), page.get_width())); page.close()
-        finally: doc.close()
-    kept = {(l.page, round(l.top, 1), round(l.x0, 1)) for l in read_paper(pdf).lines}
-    return pages, kept
-
-def real_line_decisions(rows: Sequence[dict], data_root: str | Path) -> list[bool]:
-    "Per fixture row: True when the rules remove the line (computed by reading its PDF); raises when a row's text no longer matches the reader."
-    cache, out = {}, []
-    for row in rows:
-        if row['source'] not in cache: cache[row['source']] = reader_lines(Path(data_root)/row['source'])
-        pages, kept = cache[row['source']]
-        line = pages[row['page'] - 1][row['index']] if row['index'] < len(pages[row['page'] - 1]) else None
-        if line is None or line.text != row['text']:
-            raise ValueError(f"{row['source']} page {row['page']} line {row['index']}: the fixture says {row['text']!r} but the reader "
-                             f"now gives {line.text if line else None!r}; relabel the fixture")
-        out.append((line.page, round(line.top, 1), round(line.x0, 1)) not in kept)
-    return out
-
 def _model_word_flags(lines: Sequence[str], model: Denoiser) -> list[list[bool]]:
     "Per line, per word: deleted by `model` reading the lines joined by newlines."
     text = '\n'.join(lines); mask = model.deletion_mask(text); out, pos = [], 0
@@ -594,10 +568,8 @@ def _model_word_flags(lines: Sequence[str], model: Denoiser) -> list[list[bool]]
         out.append(unit_flags(line, mask[pos:pos + len(line)], WORD_RE)); pos += len(line) + 1
     return out
 
-def real_line_comparison(rows: Sequence[dict], data_root: str | Path, model: Denoiser | None = None,
-                         removed: Sequence[bool] | None = None) -> dict[str, dict]:
-    "Word-level scores of junk removal on hand-labelled lines for the rules, the model alone and the rules then the model (`removed`: `real_line_decisions` when already computed)."
-    removed = real_line_decisions(rows, data_root) if removed is None else removed
+def real_line_comparison(rows: Sequence[dict], removed: Sequence[bool], model: Denoiser | None = None) -> dict[str, dict]:
+    "Word-level scores of junk removal on hand-labelled lines for the rules, the model alone and the rules then the model (`removed`: per row, whether the reader's rules drop the line: `rlhf_summ.pdf.real_line_decisions`)."
     groups = {}
     for k, row in enumerate(rows): groups.setdefault((row['source'], row['page']), []).append(k)
     junk, deleted = [], {'rules': [], 'model': [], 'rules+model': []}

@@ -21,7 +21,8 @@ __all__ = ['PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'CAPTION_LA
            'render_test_pdf', 'PDFError', 'NotPDFError', 'EncryptedPDFError', 'CorruptPDFError', 'NoTextError',
            'open_pdf', 'Line', 'utf16_char', 'page_lines', 'drop_margins', 'reading_order', 'heading_key', 'known_kind',
            'heading_level', 'body_size', 'find_headings', 'pdf_outline', 'Paper', 'read_paper', 'sections_to_summarize',
-           'to_document', 'top_headings', 'caption_lines', 'figure_lines', 'heading_match']
+           'to_document', 'top_headings', 'caption_lines', 'figure_lines', 'heading_match', 'reader_lines',
+           'real_line_decisions']
 
 # %% ../nbs/02_pdf.ipynb
 def render_test_pdf(pages: list[list[tuple[float, float, str, float, bool]]], width: float = 595, height: float = 842) -> bytes:
@@ -549,3 +550,30 @@ def heading_match(found: list[str], gold: list[str]) -> tuple[int, int, int]:
     for h in found:
         if left[_squash(h)] > 0: left[_squash(h)] -= 1; matched += 1
     return matched, len(found), len(gold)
+
+# %% ../nbs/02_pdf.ipynb
+def reader_lines(pdf: str | Path) -> tuple[list[list], set[tuple]]:
+    "The lines of each page as `rlhf_summ.pdf` reads them before its line rules (reading order), and the keys `(page, top, x0)` of the lines `read_paper` keeps in sections."
+    with PDFIUM_LOCK:
+        doc, _ = open_pdf(pdf)
+        try:
+            pages = []
+            for i in range(len(doc)):
+                page = doc[i]; pages.append(reading_order(page_lines(page, i + 1), page.get_width())); page.close()
+        finally: doc.close()
+    kept = {(l.page, round(l.top, 1), round(l.x0, 1)) for l in read_paper(pdf).lines}
+    return pages, kept
+
+def real_line_decisions(rows: Sequence[dict], data_root: str | Path) -> list[bool]:
+    "Per fixture row: True when the rules remove the line (computed by reading its PDF); raises when a row's text no longer matches the reader."
+    cache, out = {}, []
+    for row in rows:
+        if row['source'] not in cache: cache[row['source']] = reader_lines(Path(data_root)/row['source'])
+        pages, kept = cache[row['source']]
+        line = pages[row['page'] - 1][row['index']] if row['index'] < len(pages[row['page'] - 1]) else None
+        if line is None or line.text != row['text']:
+            raise ValueError(f"{row['source']} page {row['page']} line {row['index']}: the fixture says {row['text']!r} but the reader "
+                             f"now gives {line.text if line else None!r}; relabel the fixture")
+        out.append((line.page, round(line.top, 1), round(line.x0, 1)) not in kept)
+    return out
+

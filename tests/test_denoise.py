@@ -69,10 +69,12 @@ from pathlib import Path
 
 import pytest
 
+from rlhf_summ.pdf import real_line_decisions
+
 from rlhf_summ.denoise import (LINE_LABELS, NOISE_LINE_KINDS, Denoiser, DenoiserConfig, caption_noise, citation_noise, collate_examples,
                                deleted_mask, deletion_scores, denoise, encode_example, figure_debris_noise, footnote_noise,
                                inject_noise, load_labelled_lines, noisy_examples, page_number_noise, real_line_comparison,
-                               real_line_decisions, rule_clean, running_header_noise, train_denoiser, unit_flags)
+                               rule_clean, running_header_noise, train_denoiser, unit_flags)
 
 FIXTURE = Path(__file__).parent / 'fixtures' / 'denoise_lines.jsonl'
 CLEAN = ('The classifier was tested on disambiguating the homographs that result from accent removal in Spanish and French. '
@@ -234,14 +236,14 @@ def test_rules_real_line_numbers_are_computed(shared_data, tok):
     assert len(removed) == len(rows) and 0 < sum(removed) < len(rows)
     page_numbers = [k for k, r in enumerate(rows) if r['kind'] == 'page_number']
     assert page_numbers and all(removed[k] for k in page_numbers)                    # the reader drops page numbers
-    scores = real_line_comparison(rows, shared_data)
+    scores = real_line_comparison(rows, removed)
     assert set(scores) == {'rules'}
     junk = [r for r in rows if r['label'] == 'junk']
     n_junk_words = sum(len(re.findall(r'\w+', r['text'])) for r in junk)
     assert scores['rules']['n_junk'] == n_junk_words
     assert scores['rules']['recall'] == pytest.approx(
         sum(len(re.findall(r'\w+', r['text'])) for r, gone in zip(rows, removed) if gone and r['label'] == 'junk') / n_junk_words)
-    both = real_line_comparison(rows, shared_data, _DeleteMatching(tok, r'\d+'))                # a deleter of numbers
+    both = real_line_comparison(rows, removed, _DeleteMatching(tok, r'\d+'))                # a deleter of numbers
     assert both['rules+model']['recall'] >= both['rules']['recall']
     moved = dict(rows[3], text=rows[3]['text'] + ' changed')
     with pytest.raises(ValueError, match='relabel the fixture'): real_line_decisions([moved], shared_data)
