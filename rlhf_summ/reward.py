@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_reward.ipynb 2
 from __future__ import annotations
-import inspect, json, math, random, re, shutil, warnings
+import hashlib, inspect, json, math, random, re, shutil, warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +87,9 @@ ZERO_SHOT_WEIGHT = 8.0
 DEFAULT_FEATURE_SCALE = (0.12, 0.35, 0.35, 0.66)
 "A new head's `feature_scale`: the features' std over the human comparisons' summaries (`train_reward` refits it to its data)."
 CACHE_SIZE = 50_000
-"Embeddings kept per model (384 floats each for MiniLM: about 75 MB when full)."
+"Embeddings kept in the process-wide cache (384 floats each for MiniLM: about 75 MB when full)."
+_EMBEDDINGS: OrderedDict[tuple[str, str, int, str], torch.Tensor] = OrderedDict()
+"(backbone fingerprint, pooling, max_length, text) -> unit-length embedding (H,), shared by every model in the process, LRU."
 
 def _backbone_from_config(config) -> nn.Module:
     "An untrained encoder for `config` (the encoder alone for seq2seq models)."
@@ -121,7 +123,7 @@ class RewardModel(nn.Module):
         nn.init.zeros_(self.head.weight); nn.init.zeros_(self.head.bias)
         with torch.no_grad(): self.head.weight[0, 0] = ZERO_SHOT_WEIGHT * self.feature_scale[0]   # step 0: the zero-shot cosine judge
         self._accepts = set(inspect.signature(backbone.forward).parameters)
-        self._cache: OrderedDict[tuple[str, int], torch.Tensor] = OrderedDict()
+        self._fingerprint: str | None = None
 
     @property
     def device(self) -> torch.device: return self.head.weight.device
@@ -186,20 +188,31 @@ class RewardModel(nn.Module):
         pooled = mean_pool(hidden, enc['attention_mask']) if self.pooling == 'mean' else hidden[:, 0]   # (B, H)
         return F.normalize(pooled.float(), dim=-1).cpu()
 
+    def fingerprint(self) -> str:
+        "A hash of the frozen backbone's weights: models with equal weights (a model and its saved copy) share cached embeddings."
+        if self._fingerprint is None:
+            h = hashlib.sha1()
+            for name, value in sorted(self.backbone.state_dict().items()):
+                h.update(name.encode()); h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+            self._fingerprint = h.hexdigest()
+        return self._fingerprint
+
     def embed(self, texts: Sequence[str], max_length: int, batch_size: int = 32) -> torch.Tensor:
         "Unit-length embeddings (B, H) of `texts` cut to `max_length` tokens; each distinct text is encoded once and cached (not under MC dropout)."
         cached = not self.backbone.training
-        todo = sorted({t for t in texts if not (cached and (t, max_length) in self._cache)}, key=len)
+        key = lambda t: (self.fingerprint(), self.pooling, max_length, t)
+        todo = sorted({t for t in texts if not (cached and key(t) in _EMBEDDINGS)}, key=len)
         fresh = {}
         for i in range(0, len(todo), batch_size):
             chunk = todo[i:i + batch_size]
             fresh.update(zip(chunk, self._encode(chunk, max_length)))
-        if cached:
-            for t, e in fresh.items(): self._cache[(t, max_length)] = e
-            for t in texts: self._cache.move_to_end((t, max_length))
-            while len(self._cache) > CACHE_SIZE: self._cache.popitem(last=False)
-            return torch.stack([self._cache[(t, max_length)] for t in texts]) if texts else torch.zeros(0, 0)
-        return torch.stack([fresh[t] for t in texts]) if texts else torch.zeros(0, 0)
+        if not texts: return torch.zeros(0, 0)
+        if not cached: return torch.stack([fresh[t] for t in texts])
+        for t, e in fresh.items(): _EMBEDDINGS[key(t)] = e
+        out = torch.stack([_EMBEDDINGS[key(t)] for t in texts])
+        for t in texts: _EMBEDDINGS.move_to_end(key(t))
+        while len(_EMBEDDINGS) > CACHE_SIZE: _EMBEDDINGS.popitem(last=False)
+        return out
 
     def features(self, documents: Sequence[str], summaries: Sequence[str]) -> torch.Tensor:
         "Features (B, len(FEATURES)) on CPU: cosine of the document and summary embeddings, then `text_features`."

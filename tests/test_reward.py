@@ -144,16 +144,25 @@ def test_training_on_real_picks_beats_the_zero_shot_start(shared_data, tmp_path)
     assert torch.equal(again.score(docs, summs, normalize=True), trained.score(docs, summs, normalize=True))
 
 
-def test_embeddings_are_cached_per_text():
+def test_embeddings_are_cached_per_text(tmp_path):
     rm = tiny_reward_model()
     calls = []
-    encode = rm._encode
-    rm._encode = lambda texts, n: calls.append(list(texts)) or encode(texts, n)
-    rm.score(['same post'] * 3, ['a', 'b', 'a'])
-    rm.score(['same post'], ['c'])
-    assert sorted(t for c in calls for t in c) == ['a', 'b', 'c', 'same post']   # each distinct text encoded once
-    rm.score(['same post'], ['a'], mc_dropout=True)                              # MC dropout bypasses the cache
-    assert calls[-1] in (['same post'], ['a'])
+    def counting(model):
+        encode = model._encode
+        model._encode = lambda texts, n: calls.append(list(texts)) or encode(texts, n)
+    counting(rm)
+    post = 'a post only this test reads'
+    rm.score([post] * 3, ['cache a', 'cache b', 'cache a'])
+    rm.score([post], ['cache c'])
+    assert sorted(t for c in calls for t in c) == sorted(['cache a', 'cache b', 'cache c', post])   # each distinct text once
+    rm.score([post], ['cache a'], mc_dropout=True)                                         # MC dropout bypasses the cache
+    assert sorted(calls[-2] + calls[-1]) == sorted([post, 'cache a'])
+    copy = RewardModel.from_pretrained(rm.save(tmp_path/'rm'), device='cpu')
+    assert copy.fingerprint() == rm.fingerprint() != tiny_reward_model(seed=1).fingerprint()
+    counting(copy)
+    n = len(calls)
+    copy.score([post], ['cache b'])                                                      # the copy reuses them
+    assert len(calls) == n
 
 
 def test_old_cross_encoder_folder_is_refused_with_a_reason(tmp_path):
