@@ -18,6 +18,10 @@ overlap 0.708, features 0.711, zero-shot cosine 0.675 (512 document tokens; 0.64
 over embedding interactions (u*v, |u-v|, v; 384 each) gave 0.58-0.69 at every regularization tried; dropping
 the length feature at scoring time (a length term RL would not see) gave 0.699; the cross-encoder fine-tuned end
 to end that this model replaced scored 0.547 on posts it never saw.
+This script at its defaults (2026-12-02, 2 shared CPU cores under heavy load): accuracy 0.698, longer 0.655, overlap
+0.671, features 0.686, length_controlled 0.667 (60 pairs), ece 0.091, n 258; tldr 0.739 (longer 0.704, overlap 0.714,
+features 0.734, n 199), cnndm 0.559 (0.492, 0.525, 0.525; n 59 from 9 articles); the model prefers the longer summary
+in 85% of pairs, people in 66%; training took 783 s wall (about 6 CPU minutes).
 
 Usage: python bench/reward_quality.py [--data FILE] [--model DIR] [--threads 2]
 Last line: accuracy=A longer=L overlap=O features=F length_controlled=C ece=E n=N
