@@ -126,7 +126,7 @@ def test_pretrained_minilm_starts_as_the_zero_shot_judge():
 
 def test_training_on_real_picks_beats_the_zero_shot_start(shared_data, tmp_path):
     "A few hundred real TL;DR picks move the head and raise accuracy on posts it never saw; the backbone stays frozen."
-    comps = load_comparisons(shared_data/'comparisons'/'tldr_batch13.json', limit=300)
+    comps = load_comparisons(shared_data/'comparisons'/'tldr_batch13.json', limit=200)
     train, val = split_by_document(comps, 0.3, seed=0)
     cfg = RewardConfig(model='minilm', max_length=32, epochs=3, eval_every=1000, save_every=1000, eval_at_start=True,
                        runs_root=str(tmp_path), device='cpu', progress=False)     # 32 document tokens: seconds, not minutes
