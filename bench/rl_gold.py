@@ -4,7 +4,7 @@
    (abstract opening -> author TL;DR).
 2. Gold reward, known and scripted: the share of a summary's words that belong to a fixed keyword set
    (`KEYWORDS`), a stand-in for "what people prefer" that we can compute exactly.
-3. Proxy reward model: a tiny BERT cross-encoder (`rlhf_summ.reward`) trained with `train_reward` on
+3. Proxy reward model: the default reward model on a tiny random BERT (`rlhf_summ.reward`) trained with `train_reward` on
    comparisons between SFT samples, labeled by the gold reward (as human labelers would label them).
 4. PPO and RLOO (`rlhf_summ.rl.train_rl`) against the *proxy*, from the same SFT policy.
 5. On held-out documents: the gold reward of sampled summaries before and after, and the KL to the SFT
@@ -92,7 +92,7 @@ def main():
     rm_train, rm_val = split_by_document(comparisons, 0.2, args.seed)
     tiny_rm = tiny_reward_model(max_length=128, seed=args.seed).save(out / 'rm_init')
     t = time.time()
-    rm_run = train_reward(RewardConfig(model=str(tiny_rm), max_length=128, batch_size=16, lr=1e-3, max_steps=args.rm_steps,
+    rm_run = train_reward(RewardConfig(model=str(tiny_rm), max_length=128, batch_size=16, lr=0.05, max_steps=args.rm_steps,
                                        eval_every=args.rm_steps, save_every=args.rm_steps, eval_at_start=False, seed=args.seed,
                                        run_dir='', runs_root=str(out), device='cpu', progress=False, warmup_ratio=0.05),
                           rm_train, rm_val)

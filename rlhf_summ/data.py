@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 # %% auto 0
 __all__ = ['SECTION_KINDS', 'log', 'COMPARISONS_HUB_ID', 'LOCAL_SUFFIXES', 'PAIR_FORMATS', 'NEGATIVE_KINDS', 'Section',
            'Document', 'SummaryPair', 'Comparison', 'Records', 'document_id', 'document_source', 'comparison_from_row',
-           'load_comparisons', 'detect_pair_format', 'load_summary_pairs', 'split_by_document', 'to_preference_rows',
-           'to_preference_dataset', 'synthetic_negatives']
+           'load_comparisons', 'load_comparison_files', 'detect_pair_format', 'load_summary_pairs', 'split_by_document',
+           'to_preference_rows', 'to_preference_dataset', 'synthetic_negatives']
 
 # %% ../nbs/01_data.ipynb
 SECTION_KINDS = ('body', 'abstract', 'references', 'acknowledgments', 'appendix')
@@ -195,6 +195,13 @@ def load_comparisons(source: str | Path = COMPARISONS_HUB_ID, split: str | None 
         else: records.append(comparison)
     if dropped: warnings.warn(f"{where}: dropped {sum(dropped.values())} rows ({dict(dropped)})")
     return Records(records, where, dropped)
+
+# %% ../nbs/01_data.ipynb
+def load_comparison_files(sources: str | Path | Sequence[str | Path]) -> list[Comparison]:
+    "Comparisons of one source or several (a list, or one string separated by commas), concatenated in order."
+    if isinstance(sources, (str, Path)): sources = str(sources).split(',')
+    names = [str(s).strip() for s in sources]
+    return [c for name in names if name for c in load_comparisons(name)]
 
 # %% ../nbs/01_data.ipynb
 def _scitldr(row: dict) -> SummaryPair:

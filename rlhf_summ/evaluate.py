@@ -10,8 +10,8 @@ from typing import Any, Callable, Sequence
 import torch
 
 # %% auto 0
-__all__ = ['rouge_scores', 'lead_k', 'baseline_rouge', 'sequence_kl', 'win_rate', 'compare_policies', 'word_overlap',
-           'trivial_judges', 'judge_accuracies']
+__all__ = ['Judge', 'rouge_scores', 'lead_k', 'baseline_rouge', 'sequence_kl', 'win_rate', 'compare_policies', 'words',
+           'word_overlap', 'longer_judge', 'overlap_judge', 'judge_accuracy', 'trivial_judges', 'judge_accuracies']
 
 # %% ../nbs/05_evaluate.ipynb
 def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
@@ -104,29 +104,45 @@ def compare_policies(policy, documents: Sequence[str], references: Sequence[str]
     return metrics, rows
 
 # %% ../nbs/05_evaluate.ipynb
-def _words(text: str) -> list[str]: return re.findall(r'\w+', text.lower())
+_WORD = re.compile(r'\w+')
+
+def words(text: str) -> list[str]:
+    "Lower-cased word tokens (`\\w+`) of `text`: what the trivial judges and the reward model's word features count."
+    return _WORD.findall(text.lower())
 
 def word_overlap(document: str, summary: str) -> int:
     "How many distinct words of `summary` also occur in `document` (lower-cased)."
-    return len(set(_words(summary)) & set(_words(document)))
+    return len(set(words(summary)) & set(words(document)))
 
-def trivial_judges(comparisons: Sequence) -> dict[str, float]:
-    "Pairwise accuracy on the decisive `comparisons` of 'longer wins' (`longer`) and 'more word overlap with the document wins' (`overlap`)."
+Judge = Callable[[Sequence[str], Sequence[str]], torch.Tensor]
+"Anything that scores summaries of documents: `(documents, summaries) -> (B,)`, higher is better."
+
+def longer_judge(documents: Sequence[str], summaries: Sequence[str]) -> torch.Tensor:
+    "Number of words of each summary (B,): 'the longer summary wins'."
+    return torch.tensor([float(len(words(s))) for s in summaries])
+
+def overlap_judge(documents: Sequence[str], summaries: Sequence[str]) -> torch.Tensor:
+    "`word_overlap` of each summary with its document (B,): 'more word overlap wins'."
+    return torch.tensor([float(word_overlap(d, s)) for d, s in zip(documents, summaries, strict=True)])
+
+def judge_accuracy(judge: Judge, comparisons: Sequence, document_text: Callable | None = None) -> float:
+    "Share of the decisive `comparisons` where `judge` scores the chosen summary higher (ties 1/2); it reads `document_text(c.document)` (default: the text)."
     decisive = [c for c in comparisons if c.choice != 0.5]
     if not decisive: raise ValueError("no decisive comparisons to judge")
-    length = lambda s: len(_words(s))
-    return {'longer': win_rate([length(c.chosen) for c in decisive], [length(c.rejected) for c in decisive]),
-            'overlap': win_rate([word_overlap(c.document.text, c.chosen) for c in decisive],
-                                [word_overlap(c.document.text, c.rejected) for c in decisive])}
+    docs = [(document_text or (lambda d: d.text))(c.document) for c in decisive]
+    return win_rate(judge(docs, [c.chosen for c in decisive]), judge(docs, [c.rejected for c in decisive]))
+
+def trivial_judges(comparisons: Sequence, document_text: Callable | None = None) -> dict[str, float]:
+    "`judge_accuracy` on `comparisons` of 'longer wins' (`longer`) and 'more word overlap with the document wins' (`overlap`)."
+    return {'longer': judge_accuracy(longer_judge, comparisons, document_text),
+            'overlap': judge_accuracy(overlap_judge, comparisons, document_text)}
 
 def judge_accuracies(comparisons: Sequence, reward_model=None, document_text: Callable | None = None,
                      batch_size: int = 16) -> dict[str, float]:
     "`trivial_judges` and, when given, the reward model's accuracy (`reward_model`) on the same decisive comparisons; `n` is their number."
     decisive = [c for c in comparisons if c.choice != 0.5]
-    out = {'n': len(decisive), **trivial_judges(decisive)}
+    out = {'n': len(decisive), **trivial_judges(decisive, document_text)}
     if reward_model is not None:
-        docs = [(document_text or (lambda d: d.text))(c.document) for c in decisive]
-        chosen = reward_model.score(docs, [c.chosen for c in decisive], batch_size=batch_size)
-        rejected = reward_model.score(docs, [c.rejected for c in decisive], batch_size=batch_size)
-        out['reward_model'] = win_rate(chosen, rejected)
+        score = lambda documents, summaries: reward_model.score(documents, summaries, batch_size=batch_size)
+        out['reward_model'] = judge_accuracy(score, decisive, document_text)
     return out

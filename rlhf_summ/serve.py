@@ -66,7 +66,7 @@ class ServeConfig:
     "Run an online reward-model update after this many new decisive picks (0 turns the loop off)."
     update_steps: int = 20
     "Optimizer steps per online update."
-    update_lr: float = 1e-5
+    update_lr: float = 0.02
     "Learning rate of online updates."
     update_tolerance: float = 0.02
     "An update is refused when held-out accuracy drops by more than this."

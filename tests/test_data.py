@@ -4,8 +4,8 @@ import warnings
 
 import pytest
 
-from rlhf_summ.data import (Comparison, Document, SummaryPair, load_comparisons, load_summary_pairs, split_by_document,
-                            synthetic_negatives, to_preference_rows)
+from rlhf_summ.data import (Comparison, Document, SummaryPair, load_comparison_files, load_comparisons, load_summary_pairs,
+                            split_by_document, synthetic_negatives, to_preference_rows)
 
 ROW = {'info': {'id': 'p1', 'post': 'a post', 'title': 't'}, 'split': 'train', 'choice': 0, 'worker': 'w', 'batch': 'b',
        'summaries': [{'text': 'first', 'policy': 'sup'}, {'text': 'second', 'policy': 'ppo'}], 'extra': {'confidence': 7}}
@@ -96,6 +96,13 @@ def test_rows_without_id_get_a_stable_text_id(shared_data, tmp_path):
     row = {**ROW, 'info': {'post': 'same post', 'title': 't'}}
     loaded = load_comparisons(write_jsonl(tmp_path / 'noid.jsonl', [row, row, {**row, 'info': {'post': 'other post'}}]))
     assert loaded[0].document.id == loaded[1].document.id != loaded[2].document.id
+
+
+def test_several_comparison_files(shared_data):
+    one = shared_data/'comparisons'/'edit_b2_eval_test.json'
+    both = load_comparison_files(f'{one},{one}')
+    assert len(both) == 2 * len(load_comparisons(one)) and both[0].summary_a == both[len(both) // 2].summary_a
+    assert [c.summary_b for c in load_comparison_files([one, one])] == [c.summary_b for c in both]
 
 
 def test_malformed_json_line_is_named(tmp_path):

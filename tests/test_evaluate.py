@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from rlhf_summ.evaluate import baseline_rouge, compare_policies, judge_accuracies, lead_k, sequence_kl, trivial_judges, win_rate
+from rlhf_summ.evaluate import (baseline_rouge, compare_policies, judge_accuracies, judge_accuracy, lead_k, longer_judge, overlap_judge,
+                                sequence_kl, trivial_judges, win_rate)
 
 
 def test_sequence_kl_and_win_rate():
@@ -49,6 +50,15 @@ def test_trivial_judges_on_real_comparisons(shared_data):
     table = judge_accuracies(comps, Longer())
     assert table['n'] == len(comps) and table['longer'] == judges['longer']
     assert table['reward_model'] == pytest.approx(win_rate([len(c.chosen.split()) for c in comps], [len(c.rejected.split()) for c in comps]))
+
+
+def test_trivial_judges_by_hand():
+    from rlhf_summ.data import Comparison, Document
+    d = Document('p', 'The landlord kept the deposit')
+    c = Comparison(d, 'landlord kept deposit', 'he kept it and more words here', 1.0)
+    assert judge_accuracy(longer_judge, [c]) == 1.0          # b is longer and was picked
+    assert judge_accuracy(overlap_judge, [c]) == 0.0         # a shares 3 distinct words with the post, b only 1
+    assert trivial_judges([c]) == {'longer': 1.0, 'overlap': 0.0}
 
 
 def test_lead_k_and_title_baselines():

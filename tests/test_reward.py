@@ -1,4 +1,4 @@
-"""Reward model: loss maths, encoding, checkpoints, training, exact resume, the online-update guard, uncertainty."""
+"""Reward model: loss maths, features, the zero-shot start, checkpoints, training, exact resume, the online-update guard, uncertainty."""
 import json, math, shutil
 from pathlib import Path
 
@@ -6,18 +6,19 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LEDConfig
 
-from rlhf_summ.data import Comparison, Document, load_comparisons
-from rlhf_summ.train import read_metrics
-from rlhf_summ.reward import (normalization_pool, RewardConfig, RewardModel, comparison_targets, encode_pair, evaluate_reward,
-                              expected_calibration_error, last_checkpoint, minilm_path, most_uncertain, pairwise_accuracy,
-                              preference_loss, preference_uncertainty, tiny_reward_model, toy_comparisons, train_reward)
+from rlhf_summ.data import Comparison, Document, load_comparisons, split_by_document
+from rlhf_summ.train import last_checkpoint, read_metrics
+from rlhf_summ.reward import (FEATURES, ZERO_SHOT_WEIGHT, normalization_pool, RewardConfig, RewardModel, comparison_targets,
+                              document_text, encode_pair, evaluate_reward, expected_calibration_error, minilm_path,
+                              most_uncertain, pairwise_accuracy, preference_loss, preference_uncertainty, tiny_reward_model,
+                              toy_comparisons, train_reward)
 
 
 def tiny_config(tmp_path, **kw) -> RewardConfig:
     "A CPU config for the tiny model saved under tmp_path."
     base = tmp_path/'tiny'
     if not base.exists(): tiny_reward_model().save(base)
-    values = dict(model=str(base), max_length=48, batch_size=8, max_steps=30, lr=3e-3, warmup_ratio=0.0, eval_every=15,
+    values = dict(model=str(base), max_length=48, batch_size=8, max_steps=30, lr=0.05, warmup_ratio=0.0, eval_every=15,
                   save_every=15, runs_root=str(tmp_path/'runs'), device='cpu', progress=False)
     return RewardConfig(**(values | kw))
 
@@ -104,11 +105,72 @@ def test_save_load_roundtrip(tmp_path):
     assert torch.equal(back.score(docs, summs, normalize=True), rm.score(docs, summs, normalize=True))
 
 
-def test_pretrained_minilm_loads_offline():
+def test_pretrained_minilm_starts_as_the_zero_shot_judge():
+    "Step 0 of the default model is ZERO_SHOT_WEIGHT times the cosine of MiniLM's mean-pooled, normalized embeddings."
     rm = RewardModel.from_pretrained('minilm', max_length=128, device='cpu')
-    assert rm.head.in_features == 384 and rm.max_length == 128
-    scores = rm.score(['My landlord kept my deposit.'] * 2, ['Landlord kept deposit.', 'I like trains.'])
-    assert scores.shape == (2,) and torch.isfinite(scores).all()
+    assert rm.head.in_features == len(FEATURES) and rm.max_length == 128
+    docs, summs = ['My landlord kept my deposit after I moved out.'] * 2, ['Landlord kept deposit.', 'I like trains.']
+    tok, enc = rm.tokenizer, rm.backbone
+    def embed(texts, n):   # by hand: mean over real tokens, unit length
+        b = tok(texts, truncation=True, max_length=n, padding=True, return_tensors='pt')
+        with torch.no_grad(): h = enc(**b).last_hidden_state
+        m = b['attention_mask'].unsqueeze(-1).float()
+        return torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)
+    cosine = (embed(docs, 128) * embed(summs, rm.summary_max_length)).sum(-1)
+    scores = rm.score(docs, summs)
+    assert torch.allclose(scores, ZERO_SHOT_WEIGHT * cosine, atol=1e-4)
+    assert scores[0] > scores[1]                                        # the on-topic summary wins before any training
+    assert not any(p.requires_grad for p in rm.backbone.parameters())
+
+
+def test_training_on_real_picks_beats_the_zero_shot_start(shared_data, tmp_path):
+    "A few hundred real TL;DR picks move the head and raise accuracy on posts it never saw; the backbone stays frozen."
+    comps = load_comparisons(shared_data/'comparisons'/'tldr_batch13.json', limit=200)
+    train, val = split_by_document(comps, 0.3, seed=0)
+    cfg = RewardConfig(model='minilm', max_length=32, epochs=3, eval_every=1000, save_every=1000, eval_at_start=True,
+                       runs_root=str(tmp_path), device='cpu', progress=False)     # 32 document tokens: seconds, not minutes
+    run = train_reward(cfg, train, val)
+    evals = [r for r in read_metrics(run/'metrics.jsonl') if 'eval/rm/accuracy' in r]
+    (step0, acc0), (_, acc1) = [(r['step'], r['eval/rm/accuracy']) for r in evals]
+    assert step0 == 0 and acc1 >= acc0 + 0.05, (acc0, acc1)
+    trained = RewardModel.from_pretrained(run/'model', device='cpu')
+    start = RewardModel.from_pretrained('minilm', max_length=32, device='cpu')
+    assert not torch.equal(trained.head.weight, start.head.weight)
+    assert all(torch.equal(a, b) for a, b in zip(trained.backbone.state_dict().values(), start.backbone.state_dict().values()))
+    docs, summs = [document_text(c.document) for c in val[:8]], [c.summary_a for c in val[:8]]
+    again = RewardModel.from_pretrained(trained.save(tmp_path/'copy'), device='cpu')
+    assert torch.equal(again.score(docs, summs), trained.score(docs, summs))
+    assert torch.equal(again.score(docs, summs, normalize=True), trained.score(docs, summs, normalize=True))
+
+
+def test_embeddings_are_cached_per_text(tmp_path):
+    rm = tiny_reward_model()
+    calls = []
+    def counting(model):
+        encode = model._encode
+        model._encode = lambda texts, n: calls.append(list(texts)) or encode(texts, n)
+    counting(rm)
+    post = 'a post only this test reads'
+    rm.score([post] * 3, ['cache a', 'cache b', 'cache a'])
+    rm.score([post], ['cache c'])
+    assert sorted(t for c in calls for t in c) == sorted(['cache a', 'cache b', 'cache c', post])   # each distinct text once
+    rm.score([post], ['cache a'], mc_dropout=True)                                         # MC dropout bypasses the cache
+    assert sorted(calls[-2] + calls[-1]) == sorted([post, 'cache a'])
+    copy = RewardModel.from_pretrained(rm.save(tmp_path/'rm'), device='cpu')
+    assert copy.fingerprint() == rm.fingerprint() != tiny_reward_model(seed=1).fingerprint()
+    counting(copy)
+    n = len(calls)
+    copy.score([post], ['cache b'])                                                      # the copy reuses them
+    assert len(calls) == n
+
+
+def test_old_cross_encoder_folder_is_refused_with_a_reason(tmp_path):
+    path = tiny_reward_model().save(tmp_path/'rm')
+    meta = json.loads((path/'reward_config.json').read_text())
+    del meta['features']
+    (path/'reward_config.json').write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match='older version'):
+        RewardModel.from_pretrained(path)
 
 
 def test_seq2seq_encoder_backbone_with_global_attention(tmp_path):
@@ -139,11 +201,11 @@ def test_loss_falls_on_separable_set(tmp_path):
     assert accs[-1] >= 0.95 and [r['step'] for r in recs if 'eval/rm/accuracy' in r] == [0, 15, 30]
     final = RewardModel.from_pretrained(run/'model', device='cpu')
     changed = {k for k, v in final.state_dict().items() if not torch.equal(start[k], v)}
-    assert 'head.weight' in changed and all(k in changed for k in start if k.startswith('backbone.encoder'))
+    assert 'head.weight' in changed and not any(k.startswith('backbone.') for k in changed)   # only the head learns
     assert 'head.bias' not in changed   # a shared offset cancels in r_chosen - r_rejected: no gradient
     assert final.norm_std != 1.0 and final.metadata['steps'] == 30
     assert {p.name for p in run.iterdir()} == {'checkpoints', 'config.json', 'eval.json', 'metrics.jsonl', 'model'}
-    assert json.loads((run/'config.json').read_text())['lr'] == 3e-3
+    assert json.loads((run/'config.json').read_text())['lr'] == 0.05
 
 
 def test_exact_resume(tmp_path):
@@ -186,7 +248,7 @@ def test_update_refuses_flipped_labels_and_keeps_weights(trained):
     held, fresh = toy_comparisons(32, seed=2, split='val'), toy_comparisons(32, seed=3)
     flipped = [Comparison(c.document, c.summary_a, c.summary_b, 1.0 - c.choice, source='toy') for c in fresh]
     before, stats = weights(trained), (trained.norm_mean, trained.norm_std)
-    res = trained.update(flipped, heldout=held, tolerance=0.02, steps=30, lr=3e-3)
+    res = trained.update(flipped, heldout=held, tolerance=0.02, steps=30, lr=0.05)
     assert not res.accepted and res.accuracy_before >= 0.95 and res.accuracy_after < res.accuracy_before - 0.02
     assert 'fell' in res.reason
     after = trained.state_dict()
@@ -197,14 +259,14 @@ def test_update_refuses_flipped_labels_and_keeps_weights(trained):
 def test_update_accepts_good_labels_with_replay(trained):
     before = weights(trained)
     res = trained.update(toy_comparisons(16, seed=5), replay=toy_comparisons(40, seed=6), heldout=toy_comparisons(16, seed=7),
-                         steps=4, lr=1e-4)
+                         steps=4, lr=0.01)
     assert res.accepted and res.n_new == 16 and res.n_replay == 16 and res.reason == ''
     assert any(not torch.equal(before[k], v) for k, v in trained.state_dict().items())
     stats = (trained.norm_mean, trained.norm_std)
     new = toy_comparisons(16, seed=8)
-    assert trained.update(new, heldout=toy_comparisons(16, seed=7), steps=4, lr=1e-3).accepted
+    assert trained.update(new, heldout=toy_comparisons(16, seed=7), steps=4, lr=0.01).accepted
     assert (trained.norm_mean, trained.norm_std) != stats             # accepted weights come with refit normalization
-    assert abs(trained.score(*normalization_pool(new), normalize=True).mean().item()) < 1e-4
+    assert abs(trained.score(*normalization_pool(new), normalize=True).mean().item()) < 1e-3
 
 
 def test_uncertainty_mc_dropout_and_ensemble():
