@@ -7,16 +7,15 @@ server has done before anyone uploads); then the clock starts at the PDF upload 
 sectioning, storing) and stops when `GET /api/documents/{id}` says `ready` (the generation worker has written both
 summaries of every section, `GenerationWorker.process`). The time of the upload request alone is printed too.
 
-    python bench/latency.py [--pdf ../shared/data/pdfs/2020.acl-main.207.pdf] [--policy DIR] [--threads 2] [--repeats 3]
+    python bench/latency.py [--pdf ../shared/data/pdfs/2020.acl-main.207.pdf] [--policy DIR] [--threads N] [--repeats 3]
 
-`--policy DIR` registers that policy folder (or Hub id) instead of `serve`'s default (`ServeConfig.policy`).
-Last line: `pdf_to_pairs_s=X upload_s=U sections=S pages=P pairs=N policy=NAME` (medians over `--repeats` uploads, each
+`--policy DIR` registers that policy folder (or Hub id) instead of `serve`'s default (`ServeConfig.policy`);
+`--threads N` sets `ServeConfig.num_threads` (torch threads, set when the app starts; default: the service's).
+Last line: `pdf_to_pairs_s=X upload_s=U sections=S pages=P pairs=N threads=T policy=NAME` (medians over `--repeats` uploads, each
 into a fresh service so nothing is deduplicated or cached between them).
 """
 import argparse, statistics, tempfile, time, warnings
 from pathlib import Path
-
-import torch
 
 DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data'
 TOKEN = 'bench-token'
@@ -28,7 +27,8 @@ def one_upload(pdf: bytes, args, root: Path) -> dict:
     from rlhf_summ.registry import Registry
     from rlhf_summ.serve import (PolicySummarizer, ServeConfig, ServiceSettings, bootstrap_registry, build_service,
                                  create_app)
-    config = ServeConfig(runs_dir=str(root), registry_dir=str(root / 'registry'), policy=args.policy or '')
+    config = ServeConfig(runs_dir=str(root), registry_dir=str(root / 'registry'), policy=args.policy or '',
+                         **({} if args.threads is None else {'num_threads': args.threads}))
     settings = ServiceSettings(annotator_tokens={'bench': SecretStr(TOKEN)}, secret_key=SecretStr('bench'))
     registry = Registry(config.registry_dir)
     bootstrap_registry(registry, config)
@@ -51,20 +51,19 @@ def one_upload(pdf: bytes, args, root: Path) -> dict:
         doc = wait(r.json()['id'])
         done = time.perf_counter()
     return {'total': done - start, 'upload': uploaded - start, 'sections': doc['num_sections'], 'pairs': doc['num_pairs'],
-            'policy': registry.current('policy').name}
+            'policy': registry.current('policy').name, 'threads': config.num_threads}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--pdf', type=Path, default=DATA / 'pdfs' / '2020.acl-main.207.pdf')
     parser.add_argument('--policy', default=None, help="policy folder or Hub id (default: what `serve` registers)")
-    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=None, help="ServeConfig.num_threads (default: the service's)")
     parser.add_argument('--repeats', type=int, default=3)
     args = parser.parse_args()
     warnings.filterwarnings('ignore')
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
-    torch.set_num_threads(args.threads)
     if not args.pdf.is_file(): raise SystemExit(f"no PDF at {args.pdf}")
     from rlhf_summ.pdf import read_paper
     pdf = args.pdf.read_bytes()
@@ -77,7 +76,7 @@ def main():
               f"{r['sections']} sections; policy {r['policy']}", flush=True)
     total, upload = statistics.median(r['total'] for r in runs), statistics.median(r['upload'] for r in runs)
     print(f"pdf_to_pairs_s={total:.2f} upload_s={upload:.2f} sections={runs[0]['sections']} pages={pages} "
-          f"pairs={runs[0]['pairs']} threads={args.threads} policy={runs[0]['policy']}")
+          f"pairs={runs[0]['pairs']} threads={runs[0]['threads']} policy={runs[0]['policy']}")
 
 
 if __name__ == '__main__':

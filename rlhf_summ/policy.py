@@ -349,7 +349,7 @@ class SFTConfig:
     mixed_precision: str = 'auto'
     "'auto' (bf16 on GPUs that support it, else fp16 on GPU; bf16 on CPUs with native bf16 (AVX512-BF16, AMX), else none), 'bf16', 'fp16' or 'no'."
     attn_implementation: str = 'auto'
-    "'auto' ('eager' when training in bf16 on CPU, where it is faster than SDPA's CPU kernel; else the model's default), 'eager' or 'sdpa'."
+    "'auto' ('eager' when training in bf16 on CPU with sources up to 512 tokens, where it is faster than SDPA's CPU kernel; else the model's default), 'eager' or 'sdpa'."
     gradient_checkpointing: bool = False
     "Recompute activations in the backward pass (long LED inputs)."
     eval_every: int = 100
@@ -427,11 +427,11 @@ def _resolve_mixed_precision(choice: str) -> str:
     if torch.cuda.is_available(): return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
     return 'bf16' if cpu_has_bf16() else 'no'
 
-def _resolve_attention(choice: str, mixed_precision: str, device: torch.device) -> str | None:
-    "The attention kernel to train with: `choice`, or for 'auto' 'eager' under bf16 on CPU, else None (the model's default)."
+def _resolve_attention(choice: str, mixed_precision: str, device: torch.device, max_source_length: int) -> str | None:
+    "The attention kernel to train with: `choice`, or for 'auto' 'eager' under bf16 on CPU for sources up to 512 tokens, else None (the model's default)."
     if choice not in ('auto', 'eager', 'sdpa'): raise ValueError(f"attn_implementation must be 'auto', 'eager' or 'sdpa', got {choice!r}")
     if choice != 'auto': return choice
-    return 'eager' if device.type == 'cpu' and mixed_precision == 'bf16' else None
+    return 'eager' if device.type == 'cpu' and mixed_precision == 'bf16' and max_source_length <= 512 else None
 
 def _load_sft_policy(config: SFTConfig, train_pairs) -> Policy:
     if config.resume_from: return Policy.from_pretrained(resolve_checkpoint(config.resume_from), device='cpu')
@@ -488,7 +488,7 @@ def train_sft(config: SFTConfig, train_pairs: Sequence | None = None, val_pairs:
 
     policy = _load_sft_policy(config, train_pairs)
     model = policy.model
-    attention = _resolve_attention(config.attn_implementation, mixed_precision, accelerator.device)
+    attention = _resolve_attention(config.attn_implementation, mixed_precision, accelerator.device, policy.max_source_length)
     if attention and not policy.is_led: model.set_attn_implementation(attention)     # LED has its own windowed attention
     if config.gradient_checkpointing: model.gradient_checkpointing_enable()
     optimizer = adamw(model, config.lr, config.weight_decay)

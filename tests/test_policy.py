@@ -202,10 +202,11 @@ def test_mixed_precision_and_attention_resolution(monkeypatch):
     assert policy_module._resolve_mixed_precision('no') == 'no'
     with pytest.raises(ValueError, match="mixed_precision must be"): policy_module._resolve_mixed_precision('fp8')
     cpu, gpu = torch.device('cpu'), torch.device('cuda')
-    assert policy_module._resolve_attention('auto', 'bf16', cpu) == 'eager'
-    assert policy_module._resolve_attention('auto', 'no', cpu) is None and policy_module._resolve_attention('auto', 'bf16', gpu) is None
-    assert policy_module._resolve_attention('sdpa', 'bf16', cpu) == 'sdpa'
-    with pytest.raises(ValueError, match="attn_implementation must be"): policy_module._resolve_attention('flash', 'no', cpu)
+    attention = policy_module._resolve_attention
+    assert attention('auto', 'bf16', cpu, 256) == 'eager' and attention('auto', 'bf16', cpu, 4096) is None
+    assert attention('auto', 'no', cpu, 256) is None and attention('auto', 'bf16', gpu, 256) is None
+    assert attention('sdpa', 'bf16', cpu, 256) == 'sdpa'
+    with pytest.raises(ValueError, match="attn_implementation must be"): attention('flash', 'no', cpu, 256)
 
 
 def test_bf16_sft_follows_the_fp32_loss_curve(tmp_path):
