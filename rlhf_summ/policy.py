@@ -515,7 +515,8 @@ def train_sft(config: SFTConfig, train_pairs: Sequence | None = None, val_pairs:
     stop = min(config.steps, config.stop_at_step or config.steps)
     n_params = sum(p.numel() for p in policy.model.parameters())
     accelerator.print(f"SFT {config.model} ({n_params / 1e6:.2f}M params) on {len(train_pairs)} train / {len(val_pairs)} "
-                      f"val pairs; {mixed_precision} mixed precision, {policy.model.config._attn_implementation} attention; effective batch {config.effective_batch_size(world)} = {config.batch_size} x "
+                      f"val pairs; {mixed_precision} mixed precision, {policy.model.config._attn_implementation} attention; "
+                      f"effective batch {config.effective_batch_size(world)} = {config.batch_size} x "
                       f"{config.grad_accum} accum x {world} processes; steps {state.step} -> {stop}; run {run_dir}")
     bar = tqdm(total=stop, initial=state.step, disable=not (config.progress and accelerator.is_main_process), desc='sft')
 
