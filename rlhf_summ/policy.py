@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib, json, logging, time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +23,7 @@ _logger = logging.getLogger(__name__)
 __all__ = ['SPECIAL_TOKENS', 'POLICY_CONFIG', 'train_bpe_tokenizer', 'source_length_limit', 'Generation', 'response_mask',
            'unwrap', 'response_logprobs', 'NonEmptySummary', 'Policy', 'build_tiny_policy',
            'build_minilm_encoder_decoder', 'tokenize_pairs', 'collate_pairs', 'encode_pairs', 'sequence_nll',
-           'SFTConfig', 'evaluate_policy', 'sft_step', 'train_sft']
+           'SFTConfig', 'evaluate_policy', 'cpu_has_bf16', 'sft_step', 'train_sft']
 
 # %% ../nbs/06_policy.ipynb
 SPECIAL_TOKENS = ('<s>', '<pad>', '</s>', '<unk>', '<mask>')
@@ -380,7 +380,7 @@ class SFTConfig:
     "Pairs per micro-batch per process."
     grad_accum: int = 1
     "Micro-batches accumulated per optimizer step."
-    group_by_length: bool = False
+    group_by_length: bool = True
     "Batch sources of similar token length together (less padding); the order stays seeded (`rlhf_summ.train.epoch_batches`)."
     lr: float = 5e-5
     "Peak learning rate of AdamW."
@@ -393,7 +393,9 @@ class SFTConfig:
     max_grad_norm: float = 1.0
     "Gradient clipping norm (0: no clipping)."
     mixed_precision: str = 'auto'
-    "'auto' (bf16 on GPUs that support it, else fp16 on GPU, none on CPU), 'bf16', 'fp16' or 'no'."
+    "'auto' (bf16 on GPUs that support it, else fp16 on GPU; bf16 on CPUs with native bf16 (AVX512-BF16, AMX), else none), 'bf16', 'fp16' or 'no'."
+    attn_implementation: str = 'auto'
+    "'auto' ('eager' when training in bf16 on CPU with sources up to 512 tokens, where it is faster than SDPA's CPU kernel; else the model's default), 'eager' or 'sdpa'."
     gradient_checkpointing: bool = False
     "Recompute activations in the backward pass (long LED inputs)."
     eval_every: int = 100
@@ -460,10 +462,22 @@ def evaluate_policy(policy: Policy, pairs: Sequence, batch_size: int = 8, rouge_
     return metrics
 
 # %% ../nbs/06_policy.ipynb
+def cpu_has_bf16() -> bool:
+    "Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX), where bf16 autocast beats fp32."
+    return any(getattr(torch.cpu, f, lambda: False)() for f in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'))
+
 def _resolve_mixed_precision(choice: str) -> str:
+    "The `Accelerator` mixed precision of `choice`: 'auto' is bf16 (or fp16) on GPU, bf16 on a CPU with bf16 hardware, else 'no'."
+    if choice not in ('auto', 'bf16', 'fp16', 'no'): raise ValueError(f"mixed_precision must be 'auto', 'bf16', 'fp16' or 'no', got {choice!r}")
     if choice != 'auto': return choice
-    if not torch.cuda.is_available(): return 'no'
-    return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
+    if torch.cuda.is_available(): return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
+    return 'bf16' if cpu_has_bf16() else 'no'
+
+def _resolve_attention(choice: str, mixed_precision: str, device: torch.device, max_source_length: int) -> str | None:
+    "The attention kernel to train with: `choice`, or for 'auto' 'eager' under bf16 on CPU for sources up to 512 tokens, else None (the model's default)."
+    if choice not in ('auto', 'eager', 'sdpa'): raise ValueError(f"attn_implementation must be 'auto', 'eager' or 'sdpa', got {choice!r}")
+    if choice != 'auto': return choice
+    return 'eager' if device.type == 'cpu' and mixed_precision == 'bf16' and max_source_length <= 512 else None
 
 def _load_sft_policy(config: SFTConfig, train_pairs) -> Policy:
     if config.resume_from: return Policy.from_pretrained(resolve_checkpoint(config.resume_from), device='cpu')
@@ -481,14 +495,18 @@ def _load_pairs(config: SFTConfig, train_pairs, val_pairs):
     pairs = load_summary_pairs(config.data, limit=config.data_limit)
     return split_by_document(pairs, config.val_fraction, config.seed)
 
-def sft_step(accelerator, model, optimizer, scheduler, micro_batches: Sequence[dict], max_grad_norm: float = 1.0):
-    "One optimizer step over `micro_batches` (gradient accumulation); returns (mean token loss across processes, grad norm or None)."
+def _cpu_bf16_autocast(): return torch.autocast('cpu', dtype=torch.bfloat16)
+
+def sft_step(accelerator, model, optimizer, scheduler, micro_batches: Sequence[dict], max_grad_norm: float = 1.0,
+             autocast: Callable | None = None):
+    "One optimizer step over `micro_batches` (gradient accumulation) under `autocast()` (default: the accelerator's); returns (mean token loss across processes, grad norm or None)."
+    autocast = autocast or accelerator.autocast
     world = accelerator.num_processes
     n_tokens = accelerator.reduce(sum((b['labels'] != -100).sum() for b in micro_batches).to(accelerator.device), 'sum')
     step_loss = torch.zeros((), device=accelerator.device)
     for i, batch in enumerate(micro_batches):
         sync = contextlib.nullcontext() if i == len(micro_batches) - 1 else accelerator.no_sync(model)
-        with sync, accelerator.autocast():
+        with sync, autocast():
             nll, _ = sequence_nll(model, batch)
             loss = nll * world / n_tokens          # DDP averages gradients over processes: undo it, divide by all tokens
             accelerator.backward(loss)
@@ -501,7 +519,12 @@ def train_sft(config: SFTConfig, train_pairs: Sequence | None = None, val_pairs:
     "Fine-tune `config.model` on (document, summary) pairs; returns the run folder (a loadable policy folder)."
     from accelerate import Accelerator
     from tqdm.auto import tqdm
-    accelerator = Accelerator(mixed_precision=_resolve_mixed_precision(config.mixed_precision))
+    mixed_precision = _resolve_mixed_precision(config.mixed_precision)
+    # bf16 on CPU is plain `torch.autocast`, done here: accelerate's mixed precision is process-wide and fixed once set,
+    # so a later trainer in the same process (reward model, RL in the pipeline job) would inherit or refuse it
+    cpu_bf16 = mixed_precision == 'bf16' and not torch.cuda.is_available()
+    accelerator = Accelerator(mixed_precision='no' if cpu_bf16 else mixed_precision)
+    autocast = _cpu_bf16_autocast if cpu_bf16 else accelerator.autocast
     set_seed(config.seed)
     data_label = config.data if train_pairs is None else 'pairs passed to train_sft'
     train_pairs, val_pairs = _load_pairs(config, train_pairs, val_pairs)
@@ -511,6 +534,8 @@ def train_sft(config: SFTConfig, train_pairs: Sequence | None = None, val_pairs:
 
     policy = _load_sft_policy(config, train_pairs)
     model = policy.model
+    attention = _resolve_attention(config.attn_implementation, mixed_precision, accelerator.device, policy.max_source_length)
+    if attention and not policy.is_led: model.set_attn_implementation(attention)     # LED has its own windowed attention
     if config.gradient_checkpointing: model.gradient_checkpointing_enable()
     optimizer = adamw(model, config.lr, config.weight_decay)
     scheduler = make_scheduler(optimizer, config.warmup_steps, config.steps, config.min_lr_ratio)
@@ -536,14 +561,15 @@ def train_sft(config: SFTConfig, train_pairs: Sequence | None = None, val_pairs:
     stop = min(config.steps, config.stop_at_step or config.steps)
     n_params = sum(p.numel() for p in policy.model.parameters())
     accelerator.print(f"SFT {config.model} ({n_params / 1e6:.2f}M params) on {len(train_pairs)} train / {len(val_pairs)} "
-                      f"val pairs; effective batch {config.effective_batch_size(world)} = {config.batch_size} x "
+                      f"val pairs; {mixed_precision} mixed precision, {policy.model.config._attn_implementation} attention; "
+                      f"effective batch {config.effective_batch_size(world)} = {config.batch_size} x "
                       f"{config.grad_accum} accum x {world} processes; steps {state.step} -> {stop}; run {run_dir}")
     bar = tqdm(total=stop, initial=state.step, disable=not (config.progress and accelerator.is_main_process), desc='sft')
 
     def evaluate():
         if accelerator.is_main_process:
             ev = evaluate_policy(policy, val_pairs, config.eval_batch_size, config.rouge_samples,
-                                 config.max_target_length, autocast=accelerator.autocast)
+                                 config.max_target_length, autocast=autocast)
             append_metrics(metrics_path, state.step, **{f'eval/sft/{k}': v for k, v in ev.items()})
             bar.write(f"step {state.step}: " + ', '.join(f"eval/sft/{k} {v:.4f}" for k, v in ev.items()))
         accelerator.wait_for_everyone()
@@ -560,7 +586,7 @@ def train_sft(config: SFTConfig, train_pairs: Sequence | None = None, val_pairs:
             idx = batch[rank * config.batch_size:(rank + 1) * config.batch_size]
             micro.append(collate_pairs(policy, [examples[i] for i in idx]))
             window['truncated'] += sum(examples[i]['truncated'] for i in idx); window['sources'] += len(idx)
-        step_loss, grad_norm = sft_step(accelerator, model, optimizer, scheduler, micro, config.max_grad_norm)
+        step_loss, grad_norm = sft_step(accelerator, model, optimizer, scheduler, micro, config.max_grad_norm, autocast)
         state.step += 1
         bar.update(1)
         seconds = time.perf_counter() - t0

@@ -62,6 +62,8 @@ class ServeConfig:
     "Sampling temperature of both summaries (so one version can be compared with itself)."
     generation_batch: int = 4
     "Sections summarized per `generate` call."
+    num_threads: int = 1
+    "torch CPU threads of the process, set when the app starts (0: leave torch's default, one per core)."
     update_every: int = 32
     "Run an online reward-model update after this many new decisive picks (0 turns the loop off)."
     update_steps: int = 20
@@ -535,6 +537,9 @@ def create_app(service: Service) -> FastAPI:
     "The FastAPI app serving `service`."
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if service.config.num_threads:
+            import torch
+            torch.set_num_threads(service.config.num_threads)
         service.worker.start()
         if service.online is not None: service.online.start()
         yield

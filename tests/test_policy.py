@@ -6,8 +6,10 @@ import torch
 from safetensors.torch import load_file
 
 from rlhf_summ.data import load_summary_pairs, split_by_document
-from rlhf_summ.policy import Policy, SFTConfig, build_tiny_policy, encode_pairs, response_logprobs, sequence_nll, train_sft
-from rlhf_summ.train import epoch_batches, resolve_checkpoint
+from rlhf_summ import policy as policy_module
+from rlhf_summ.policy import (Policy, SFTConfig, build_tiny_policy, collate_pairs, encode_pairs, response_logprobs,
+                              sequence_nll, tokenize_pairs, train_sft)
+from rlhf_summ.train import batch_at, epoch_batches, resolve_checkpoint
 
 CORPUS = ["the cat sat on the mat and looked at the dog.", "the dog ran in the park after the ball.",
           "we propose a model for summarizing long scientific papers section by section.",
@@ -172,6 +174,53 @@ def test_epoch_batches_cover_data_once():
     flat = sum(batches, [])
     assert len(batches) == 3 and len(set(flat)) == 9
     assert epoch_batches(10, 3, 0, 0) == batches and epoch_batches(10, 3, 0, 1) != batches
+
+
+def test_length_grouped_batches_cover_every_pair_once_and_pad_less():
+    policy = tiny(max_source_length=48)
+    texts = [' '.join(CORPUS[i % 5] for _ in range(1 + i % 4)) for i in range(40)]       # 4 very different lengths
+    examples = tokenize_pairs(policy, texts, [t.split(' and ')[0] for t in texts])
+    lengths = [len(e['input_ids']) for e in examples]
+    for epoch in (0, 1):
+        grouped, shuffled = (epoch_batches(40, 4, 7, epoch, l, group_size=5) for l in (lengths, None))
+        assert sorted(sum(grouped, [])) == list(range(40))                                # every pair exactly once
+        assert grouped != epoch_batches(40, 4, 7, 1 - epoch, lengths, group_size=5)      # a new order each epoch
+        pads = lambda batches: sum((collate_pairs(policy, [examples[i] for i in b])['attention_mask'] == 0).sum().item() for b in batches)
+        assert pads(grouped) < 0.8 * pads(shuffled)                                      # grouping removes padding
+    assert [batch_at(40, 4, 7, i, lengths, 5) for i in (3, 12)] == [(0, epoch_batches(40, 4, 7, 0, lengths, 5)[3]),
+                                                                     (1, epoch_batches(40, 4, 7, 1, lengths, 5)[2])]
+    batch = collate_pairs(policy, [examples[i] for i in grouped[0]])
+    real = torch.tensor([len(examples[i]['labels']) for i in grouped[0]])
+    assert ((batch['labels'] != -100).sum(1) == real).all() and (batch['labels'][batch['labels'] < 0] == -100).all()
+
+
+def test_mixed_precision_and_attention_resolution(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    for has_bf16, expected in ((True, 'bf16'), (False, 'no')):
+        monkeypatch.setattr(policy_module, 'cpu_has_bf16', lambda: has_bf16)
+        assert policy_module._resolve_mixed_precision('auto') == expected
+    assert policy_module._resolve_mixed_precision('no') == 'no'
+    with pytest.raises(ValueError, match="mixed_precision must be"): policy_module._resolve_mixed_precision('fp8')
+    cpu, gpu = torch.device('cpu'), torch.device('cuda')
+    attention = policy_module._resolve_attention
+    assert attention('auto', 'bf16', cpu, 256) == 'eager' and attention('auto', 'bf16', cpu, 4096) is None
+    assert attention('auto', 'no', cpu, 256) is None and attention('auto', 'bf16', gpu, 256) is None
+    assert attention('sdpa', 'bf16', cpu, 256) == 'sdpa'
+    with pytest.raises(ValueError, match="attn_implementation must be"): attention('flash', 'no', cpu, 256)
+
+
+def test_bf16_sft_follows_the_fp32_loss_curve(tmp_path):
+    "bf16 autocast (eager attention) and fp32 (SDPA) from the same init and seed: the same batches, losses within bf16 rounding."
+    train = PAIRS * 2
+    curves = {}
+    for precision in ('bf16', 'no'):
+        run = train_sft(_config(tmp_path, precision, mixed_precision=precision, steps=12, grad_accum=1, batch_size=4,
+                                eval_every=0, save_every=0), train, [])
+        rows = [json.loads(l) for l in (run / 'metrics.jsonl').read_text().splitlines()]
+        curves[precision] = torch.tensor([r['train/sft/loss'] for r in rows if 'train/sft/loss' in r])
+    assert len(curves['no']) == 12 and curves['no'][-1] < curves['no'][0] - 0.5               # it learns
+    assert not torch.equal(curves['bf16'], curves['no'])                                      # bf16 really ran
+    assert (curves['bf16'] - curves['no']).abs().max() < 0.05 * curves['no'].abs().max()
 
 
 def _config(tmp_path, name, **kw):

@@ -142,6 +142,24 @@ def test_security_and_errors(tmp_path):
     service.store.close()
 
 
+def test_app_start_sets_the_torch_threads_generation_runs_with(tmp_path):
+    import torch
+    before, seen = torch.get_num_threads(), []
+    def summarize(version, texts, seed):
+        seen.append(torch.get_num_threads()); return ['s'] * len(texts)
+    root = tmp_path/'registry'
+    Registry(root).register('policy', StandIn())
+    try:
+        torch.set_num_threads(2)
+        service = make_service(tmp_path, root, summarize=summarize, num_threads=1)
+        with TestClient(create_app(service)) as client:
+            doc = client.post('/api/documents', data={'text': '# Intro\n' + TEXTS[0]}, headers=bearer('alice')).json()
+            assert wait_ready(client, doc['id'])['num_pairs'] == 1
+        assert seen and set(seen) == {1}                    # the worker thread generated with one torch thread
+        service.store.close()
+    finally: torch.set_num_threads(before)
+
+
 def stand_in_service(tmp_path, **config):
     "A service with a never-loaded policy and a stand-in summarizer (for the HTTP layer alone)."
     root = tmp_path/'registry'
