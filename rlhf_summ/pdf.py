@@ -8,6 +8,7 @@ import ctypes, dataclasses, io, math, re, statistics, threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
