@@ -63,3 +63,41 @@ def test_browser_upload_and_two_picks(tmp_path, shared_data):
     assert [(a, pick) for a, pick, _ in rows] == [('alice', 'a'), ('alice', 'b')]
     assert [store.pair(pid).position for *_, pid in rows] == [0, 1]
     store.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason='/usr/bin/chromium is absent: `apt-get install -y chromium` to run the browser test')
+def test_browser_default_extractive_summaries_of_an_uploaded_pdf(tmp_path, shared_data, monkeypatch):
+    "From a fresh cache: train the small default with the CLI, `serve` without naming a policy, upload a PDF: two readable summaries made of the section's sentences."
+    from playwright.sync_api import sync_playwright
+    from rlhf_summ.cli import run_command
+    from rlhf_summ.extractive import default_extractive_dir, split_sentences
+    from rlhf_summ.pdf import read_paper, sections_to_summarize
+    monkeypatch.setenv('RLHF_SUMM_CACHE', str(tmp_path/'cache'))            # the server subprocess inherits it
+    trained = run_command(['train-extractive', '--data', str(shared_data/'scitldr'), '--data_limit', '24', '--epochs', '2',
+                           '--batch_size', '8', '--d_model', '32', '--layers', '1', '--heads', '2', '--eval_limit', '4',
+                           '--progress', 'false'])
+    assert trained == default_extractive_dir()
+    pdf = shared_data/'pdfs'/'1703.00317.pdf'
+    first_section = ' '.join(split_sentences(sections_to_summarize(read_paper(pdf))[0].text))
+    runs, port, log = tmp_path/'serve', free_port(), tmp_path/'server.log'
+    proc = start_server(runs, port, {'alice': 'tok-alice'}, log, config="update_every=0, reward='tiny'")   # policy: the default
+    base = f'http://127.0.0.1:{port}'
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+            page = browser.new_page()
+            page.goto(f'{base}/login')
+            page.fill('input[name=token]', 'tok-alice')
+            page.click('button[type=submit]')
+            page.wait_for_url(f'{base}/')
+            page.set_input_files('input[name=file]', str(pdf))
+            page.click('#upload button[type=submit]')
+            page.wait_for_url('**/pairs/*', timeout=120_000)
+            assert 'Section 1 of' in page.inner_text('#progress')
+            summaries = [' '.join(page.inner_text(f'#summary-{s}').split()) for s in 'ab']
+            browser.close()
+    finally:
+        proc.terminate(); proc.wait(30)
+    for summary in summaries:
+        assert len(summary.split()) >= 5                                    # a readable sentence, not a fragment
+        assert summary in first_section, f'{summary!r} is not made of the section\'s own sentences'
