@@ -117,7 +117,9 @@ def test_pipeline_job(tmp_path, tiny_models, shared_data):
     lead1 = f"{rouge['lead-1']['rouge1']:.4g}"
     assert f'<td>lead-1</td><td>{lead1}</td>' in page                    # lead-1's numbers are in the report
     assert page.index('Held-out ROUGE') < page.index('<figure>') and page.index('Example 1') < page.index('<figure>')
-    assert ('above lead-1' in page) or ('below lead-1' in page)
+    rl_vs_lead = summary['heldout']['verdicts']['RL vs lead-1 ROUGE-1']      # a result below its baseline says so
+    diff = rouge['RL']['rouge1'] - rouge['lead-1']['rouge1']
+    assert rl_vs_lead.startswith(f'{diff:+.1f}') and ('below lead-1' in rl_vs_lead) == (diff < 0) and rl_vs_lead in page
     assert {'extractive_loss.png', 'rm_loss.png', 'rl_reward.png'} <= {p.name for p in (run / 'plots').iterdir()}
 
 
