@@ -98,7 +98,8 @@ def test_pipeline_job(tmp_path, tiny_models, shared_data):
     run = run_job('pipeline', dict(sft_data=str(scitldr / 'train.jsonl'), sft_limit=40, ext_epochs=3, ext_batch_size=4, ext_d_model=32,
                                    ext_layers=1, ext_heads=2, rm_model=str(tiny_models['reward_model']), rm_steps=4, rm_batch_size=4,
                                    rm_max_length=48, rm_eval_limit=8, rm_train_limit=16, rl_steps=2, rl_batch_size=4,
-                                   eval_data=str(scitldr / 'dev.jsonl'), eval_limit=4, n_examples=2, seed=5),
+                                   eval_data=str(scitldr / 'dev.jsonl'), eval_limit=4, n_examples=2,
+                                   embedding_cache=str(tmp_path / 'embeddings'), seed=5),
                   runs_root=tmp_path, name='pipe')
     records = _metrics(run)
     for key in ('train/extractive/loss', 'train/rm/loss', 'train/rl/reward', 'eval/policy/win_rate', 'eval/policy/lead1_rouge1'):
