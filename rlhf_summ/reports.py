@@ -13,9 +13,9 @@ from .config import run_name, runs_root as default_runs_root
 from .train import read_metrics
 
 # %% auto 0
-__all__ = ['metric_keys', 'metric_series', 'metric_group', 'metric_groups', 'final_metrics', 'smooth', 'metric_change',
-           'plot_metrics', 'run_configs', 'write_report', 'jobs_dir', 'list_jobs', 'job_notebook', 'job_parameters',
-           'coerce_param', 'parse_params', 'gather_metrics', 'job_cwd', 'run_job']
+__all__ = ['LEAD_FILE', 'metric_keys', 'metric_series', 'metric_group', 'metric_groups', 'final_metrics', 'smooth',
+           'metric_change', 'plot_metrics', 'run_configs', 'lead_html', 'write_report', 'jobs_dir', 'list_jobs',
+           'job_notebook', 'job_parameters', 'coerce_param', 'parse_params', 'gather_metrics', 'job_cwd', 'run_job']
 
 # %% ../nbs/14_reports.ipynb
 def metric_keys(records: Iterable[dict]) -> list[str]:
@@ -120,9 +120,29 @@ def run_configs(run_dir: str | Path, max_depth: int = 3) -> dict[str, Any]:
 def _fmt(v: float) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
-def write_report(run_dir: str | Path, title: str | None = None, smoothing: float = 0.6) -> Path:
-    "Plot `run_dir/metrics.jsonl` into `run_dir/plots/` and write the one-page `run_dir/report.html`."
+LEAD_FILE = 'lead.html'
+"An HTML fragment a job writes into its run folder: `write_report` puts it at the top of the report, before the metrics and curves."
+
+def lead_html(tables: dict[str, Sequence[dict]], samples: Sequence[dict] = (), notes: Sequence[str] = ()) -> str:
+    "An HTML fragment leading a report: each titled table (rows of `{column: value}`, columns of the first row), `notes` as paragraphs, and `samples` (`{field: text}`) as verbatim examples."
+    esc, parts = html.escape, []
+    for caption, rows in tables.items():
+        rows = list(rows)
+        if not rows: continue
+        cols = list(rows[0])
+        head = ''.join(f"<th>{esc(str(c))}</th>" for c in cols)
+        body = ''.join('<tr>' + ''.join(f"<td>{esc(_fmt(r.get(c, '')))}</td>" for c in cols) + '</tr>' for r in rows)
+        parts.append(f"<h3>{esc(caption)}</h3><table class='lead'><tr>{head}</tr>{body}</table>")
+    parts += [f"<p>{esc(n)}</p>" for n in notes]
+    for i, sample in enumerate(samples, 1):
+        fields = ''.join(f"<dt>{esc(str(k))}</dt><dd>{esc(str(v))}</dd>" for k, v in sample.items())
+        parts.append(f"<h3>Example {i}</h3><dl class='sample'>{fields}</dl>")
+    return ''.join(parts)
+
+def write_report(run_dir: str | Path, title: str | None = None, smoothing: float = 0.6, lead: str | None = None) -> Path:
+    "Plot `run_dir/metrics.jsonl` into `run_dir/plots/` and write the one-page `run_dir/report.html`, led by `lead` (HTML; default: the run's `lead.html`, if any)."
     run_dir = Path(run_dir)
+    if lead is None and (run_dir / LEAD_FILE).is_file(): lead = (run_dir / LEAD_FILE).read_text()
     records = read_metrics(run_dir) if (run_dir / 'metrics.jsonl').exists() else []
     pngs = plot_metrics(records, run_dir / 'plots', smoothing=smoothing)
     esc = html.escape
@@ -141,9 +161,10 @@ def write_report(run_dir: str | Path, title: str | None = None, smoothing: float
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left}}
 pre{{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}}figure{{display:inline-block;margin:.5em}}
-img{{max-width:520px}}</style></head><body>
+img{{max-width:520px}}dt{{font-weight:600;margin-top:.4em}}dd{{margin-left:1.5em}}</style></head><body>
 <h1>{esc(title)}</h1>
 <p>Run folder: <code>{esc(str(run_dir.resolve()))}</code>. Written {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.</p>
+{f'<h2>Results</h2>{lead}' if lead else ''}
 <h2>Final metrics</h2>
 <table><tr><th>metric</th><th>final</th><th>points</th><th>change (last quarter - first quarter)</th></tr>{''.join(rows)}</table>
 <h2>Curves</h2>{figures or '<p>No metrics were logged.</p>'}

@@ -94,20 +94,34 @@ def test_evaluate_job(tmp_path, tiny_models):
 
 
 def test_pipeline_job(tmp_path, tiny_models, shared_data):
-    run = run_job('pipeline', dict(sft_data=str(shared_data / 'scitldr' / 'train.jsonl'), sft_limit=40, sft_steps=4, sft_batch_size=4,
-                                   tiny_d_model=32, tiny_vocab_size=400, rm_model=str(tiny_models['reward_model']),
-                                   rm_steps=4, rm_batch_size=4, rm_max_length=48, rm_eval_limit=8, rm_train_limit=16, rl_steps=2, rl_batch_size=4,
-                                   eval_data=str(shared_data / 'scitldr' / 'dev.jsonl'), eval_limit=3, max_source_length=48,
-                                   max_target_length=8, seed=5),
+    scitldr = shared_data / 'scitldr'
+    run = run_job('pipeline', dict(sft_data=str(scitldr / 'train.jsonl'), sft_limit=40, ext_epochs=3, ext_batch_size=4, ext_d_model=32,
+                                   ext_layers=1, ext_heads=2, rm_model=str(tiny_models['reward_model']), rm_steps=4, rm_batch_size=4,
+                                   rm_max_length=48, rm_eval_limit=8, rm_train_limit=16, rl_steps=2, rl_batch_size=4,
+                                   eval_data=str(scitldr / 'dev.jsonl'), eval_limit=4, n_examples=2,
+                                   embedding_cache=str(tmp_path / 'embeddings'), seed=5),
                   runs_root=tmp_path, name='pipe')
     records = _metrics(run)
-    for key in ('train/sft/loss', 'train/rm/loss', 'train/rl/reward', 'eval/policy/win_rate'):
+    for key in ('train/extractive/loss', 'train/rm/loss', 'train/rl/reward', 'eval/policy/win_rate', 'eval/policy/lead1_rouge1'):
         assert metric_series(records, key)[1], f'no {key} in the pipeline metrics'
     assert {'sft', 'rm', 'rl', 'eval'} <= {p.name for p in run.iterdir()}
+    assert (run / 'sft' / 'extractive_config.json').is_file() and (run / 'rl' / 'extractive_config.json').is_file()
     summary = json.loads((run / 'summary.json').read_text())
-    assert set(summary['curves']) == {'train/sft/loss', 'train/rm/loss', 'train/rl/reward'}
-    assert {'sft_loss.png', 'rm_loss.png', 'rl_reward.png'} <= {p.name for p in (run / 'plots').iterdir()}
-    assert json.loads((run / 'sft' / 'sft_config.json').read_text())['steps'] == 4
+    assert list(summary)[:3] == ['heldout', 'reward_model_heldout', 'rl_vs_sft_judged_by_reward_model']   # the comparison leads
+    rouge = summary['heldout']['rouge_x100']
+    assert {'RL', 'SFT', 'lead-1'} <= set(rouge) and summary['heldout']['n'] == 4
+    assert 0 < rouge['lead-1']['rouge1'] < 100 and all(0 <= v <= 100 for r in rouge.values() for v in r.values())
+    assert summary['rl_vs_sft_judged_by_reward_model']['judge'] == 'the reward model RL optimised against'
+    assert len(summary['examples']) == 2 and all(e['SFT'] and e['RL'] and e['lead-1'] for e in summary['examples'])
+    assert set(summary['curves']) == {'train/extractive/loss', 'train/rm/loss', 'train/rl/reward'}
+    page = (run / 'report.html').read_text()
+    lead1 = f"{rouge['lead-1']['rouge1']:.4g}"
+    assert f'<td>lead-1</td><td>{lead1}</td>' in page                    # lead-1's numbers are in the report
+    assert page.index('Held-out ROUGE') < page.index('<figure>') and page.index('Example 1') < page.index('<figure>')
+    rl_vs_lead = summary['heldout']['verdicts']['RL vs lead-1 ROUGE-1']      # a result below its baseline says so
+    diff = rouge['RL']['rouge1'] - rouge['lead-1']['rouge1']
+    assert rl_vs_lead.startswith(f'{diff:+.1f}') and ('below lead-1' in rl_vs_lead) == (diff < 0) and rl_vs_lead in page
+    assert {'extractive_loss.png', 'rm_loss.png', 'rl_reward.png'} <= {p.name for p in (run / 'plots').iterdir()}
 
 
 def test_train_denoiser_job(tmp_path, shared_data):

@@ -123,6 +123,20 @@ def test_run_job_gathers_stage_metrics_and_reports(tmp_path):
     assert json.loads((run / 'params.json').read_text())['steps'] == 4
 
 
+def test_run_job_report_leads_with_the_jobs_lead_section(tmp_path):
+    nbs = tmp_path / 'jobs'
+    _job(nbs, 'led', "output_dir = 'x'",
+         "import json, pathlib\n"
+         "from rlhf_summ.reports import LEAD_FILE, lead_html\n"
+         "out = pathlib.Path(output_dir)\n"
+         "(out / 'metrics.jsonl').write_text(''.join(json.dumps({'step': s, 'train/x/loss': 3.0 - s}) + '\\n' for s in range(3)))\n"
+         "(out / LEAD_FILE).write_text(lead_html({'held-out': [{'summary': 'lead-1', 'rouge1': 0.29}]}, [{'document': 'Doc & co.'}]))\n")
+    run = run_job('led', {}, runs_root=tmp_path / 'runs', name='led', nb_dir=nbs)
+    page = (run / 'report.html').read_text()                    # run_job's own report, written after the notebook ran
+    assert '<td>lead-1</td><td>0.29</td>' in page and '<dd>Doc &amp; co.</dd>' in page
+    assert page.index('<td>lead-1</td>') < page.index('Final metrics') < page.index('<figure>')
+
+
 def test_run_job_failure_still_reports(tmp_path):
     import papermill as pm
     nbs = tmp_path / 'jobs'
