@@ -18,8 +18,12 @@ The cross-encoder that TRL trains scored 0.547 on posts it never saw (issue 13);
 Measured 2026-12-02 (--steps 6 --rounds 2 --warmup 1 --threads 2, shared machine under heavy load): ours 4.38 pairs/s,
 TRL 1.02 pairs/s, ratio 4.30; ours after 3 epochs: held-out accuracy 0.757 (longer wins 0.676, 222 comparisons).
 
-Usage: python bench/reward.py [--steps 20] [--rounds 2] [--warmup 2] [--epochs 3] [--threads 1]
-Last line: ours_pairs_per_s=X trl_pairs_per_s=Y ratio=Z heldout_accuracy=A
+Finally (issue 15: "held-out accuracy no worse than the full cross-encoder's by more than 0.01"), TRL's cross-encoder
+trains from scratch for `--trl-epochs` epochs of the same rows and its held-out accuracy on the same held-out rows is
+printed beside ours (`accuracy_gap` = ours - cross-encoder's).
+
+Usage: python bench/reward.py [--steps 20] [--rounds 2] [--warmup 2] [--epochs 3] [--trl-epochs 1] [--threads 1]
+Last line: ours_pairs_per_s=X trl_pairs_per_s=Y ratio=Z heldout_accuracy=A cross_encoder_heldout_accuracy=C accuracy_gap=G
 """
 import argparse, os, tempfile, time, warnings
 from pathlib import Path
@@ -60,29 +64,40 @@ class Ours:
         return time.perf_counter() - t0
 
 
-def trl_round(rows, tok, args, steps: int) -> float:
-    "Wall time of `steps` RewardTrainer steps (after `args.warmup` untimed ones) on pre-tokenized `rows`."
+def trl_round(rows, tok, args, steps: int, warmup: int | None = None):
+    "Train a fresh cross-encoder with RewardTrainer for `warmup` (default `args.warmup`) untimed + `steps` timed steps on pre-tokenized `rows`; return (wall time of the timed steps, the model)."
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, TrainerCallback
     from trl import RewardConfig as TRLRewardConfig, RewardTrainer
+    warmup = args.warmup if warmup is None else warmup
     set_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(minilm_path(), num_labels=1)
     times = {}
 
     class Timer(TrainerCallback):
         def on_step_begin(self, a, state, control, **kw):
-            if state.global_step == args.warmup: times['start'] = time.perf_counter()
+            if state.global_step == warmup: times['start'] = time.perf_counter()
         def on_step_end(self, a, state, control, **kw):
-            if state.global_step == args.warmup + steps: times['end'] = time.perf_counter()
+            if state.global_step == warmup + steps: times['end'] = time.perf_counter()
+            if state.global_step % 20 == 0: print(f"trl step {state.global_step}", flush=True)
 
     with tempfile.TemporaryDirectory() as out:
         cfg = TRLRewardConfig(output_dir=out, per_device_train_batch_size=args.batch_size, learning_rate=args.lr,
-                              max_steps=args.warmup + steps, max_length=None, bf16=False, gradient_checkpointing=False,
+                              max_steps=warmup + steps, max_length=None, bf16=False, gradient_checkpointing=False,
                               lr_scheduler_type='constant', save_strategy='no', report_to='none', logging_steps=10,
                               use_cpu=True, dataloader_num_workers=0, disable_tqdm=True, seed=0)
         RewardTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok,
                       callbacks=[Timer()]).train()
-    return times['end'] - times['start']
+    return times['end'] - times['start'], model.eval()
+
+
+@torch.no_grad()
+def cross_encoder_accuracy(model, tok, comparisons, max_length: int) -> float:
+    "Held-out pairwise accuracy of a (document, summary) cross-encoder: how often the chosen summary scores higher."
+    def score(summary, doc):
+        return model(**{k: torch.tensor([v]) for k, v in encode_pair(tok, doc, summary, max_length).items()}).logits.item()
+    return sum(score(c.chosen, document_text(c.document)) > score(c.rejected, document_text(c.document))
+               for c in comparisons) / len(comparisons)
 
 
 def main():
@@ -97,6 +112,8 @@ def main():
     p.add_argument('--lr', type=float, default=5e-5, help="TRL's learning rate (full fine-tuning)")
     p.add_argument('--our-lr', type=float, default=RewardConfig.lr, help="our head's learning rate")
     p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--trl-epochs', type=float, default=1.0,
+                   help="epochs the peer cross-encoder trains before its held-out accuracy is measured (0: skip)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings('ignore')
@@ -113,7 +130,7 @@ def main():
     per_round = max(1, args.steps // args.rounds)
     trl_time = ours_time = 0.0
     for r in range(args.rounds):   # alternate, so both see the same load on a shared machine
-        t = trl_round(rows, tok, args, per_round); trl_time += t
+        t, _ = trl_round(rows, tok, args, per_round); trl_time += t
         o = ours.run(per_round); ours_time += o
         print(f"round {r}: trl {per_round * args.batch_size / t:.3f} pairs/s, ours {per_round * args.batch_size / o:.3f} pairs/s", flush=True)
     trl_rate, our_rate = args.rounds * per_round * args.batch_size / trl_time, args.rounds * per_round * args.batch_size / ours_time
@@ -123,9 +140,15 @@ def main():
     ev = evaluate_reward(model, val, batch_size=32)
     print(f"ours after {total} steps: held-out accuracy {ev['accuracy']:.4f} (longer wins {judge_accuracy(longer_judge, val, document_text):.4f}) "
           f"loss {ev['loss']:.4f} ece {ev['ece']:.4f} by split { {k: round(v['accuracy'], 4) for k, v in ev['by_split'].items()} }")
+    cross = float('nan')
+    if args.trl_epochs > 0:   # the full cross-encoder the issue compares with: TRL's, trained on the same rows
+        steps = max(1, round(args.trl_epochs * len(rows) / args.batch_size))
+        _, trl_model = trl_round(rows, tok, args, steps, warmup=0)
+        cross = cross_encoder_accuracy(trl_model, tok, val, args.max_length)
+        print(f"TRL cross-encoder after {steps} steps ({args.trl_epochs:g} epochs): held-out accuracy {cross:.4f}")
     print(f"ours_pairs_per_s={our_rate:.3f} trl_pairs_per_s={trl_rate:.3f} ratio={our_rate / trl_rate:.3f} "
-          f"heldout_accuracy={ev['accuracy']:.4f}")
-
+          f"heldout_accuracy={ev['accuracy']:.4f} cross_encoder_heldout_accuracy={cross:.4f} "
+          f"accuracy_gap={ev['accuracy'] - cross:+.4f}")
 
 if __name__ == '__main__':
     main()
