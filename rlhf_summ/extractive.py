@@ -418,8 +418,10 @@ class ExtractivePolicy:
         return batch, budget, truncated, out
 
     def generate(self, documents: Sequence, k: int | None = None, max_words: int | None = None, do_sample: bool = False,
-                 temperature: float = 1.0, top_k: int = 0, seed: int | None = None, **ignored) -> Selection:
-        "Select up to `k` sentences per document (greedy, or sampled with `temperature`/`top_k`), within `max_words` words (0: no budget)."
+                 temperature: float = 1.0, top_k: int = 0, seed: int | None = None, num_return_sequences: int = 1,
+                 **ignored) -> Selection:
+        "Select up to `k` sentences per document (greedy, or sampled with `temperature`/`top_k`), within `max_words` words (0: no budget); `num_return_sequences` selections of each document, in a row. Log-probs are always returned (`logprobs=False` is ignored, as are the seq2seq options)."
+        documents = [d for d in documents for _ in range(num_return_sequences)]
         generator = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
         was_training = self.model.training
         self.model.eval()

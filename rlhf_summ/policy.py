@@ -58,8 +58,8 @@ class Generation:
     "Decoded summaries, one per row (special tokens removed)."
     sequences: torch.LongTensor
     "(B, T) response token ids, without the decoder start token, right-padded with `pad_token_id`."
-    logprobs: torch.FloatTensor
-    "(B, T) log-prob of each token under the sampling distribution used (after temperature/top-k/top-p); 0 at pads."
+    logprobs: torch.FloatTensor | None
+    "(B, T) log-prob of each token under the sampling distribution used (after temperature/top-k/top-p); 0 at pads. None when `generate(..., logprobs=False)`."
     mask: torch.BoolTensor
     "(B, T) True for real response tokens (including the EOS itself), False after EOS."
     num_truncated: int = 0
@@ -77,15 +77,29 @@ def unwrap(model):
     while hasattr(model, 'module'): model = model.module
     return model
 
+def _encode_distinct(model, encoder_inputs: dict) -> dict:
+    "The model's source inputs with the encoder run once per distinct row of `encoder_inputs` (its states expanded to every row); `encoder_inputs` itself when the rows all differ."
+    tensors = list(encoder_inputs.values())
+    if not tensors or len(tensors[0]) < 2 or any(t.is_floating_point() for t in tensors): return encoder_inputs
+    key = torch.cat([t.reshape(len(t), -1) for t in tensors], dim=1)                       # (B, S') every source tensor of a row
+    distinct, inverse = torch.unique(key, dim=0, return_inverse=True)                       # (U, S'), (B,)
+    if len(distinct) == len(key): return encoder_inputs
+    rows = torch.arange(len(key), device=key.device)
+    first = torch.full((len(distinct),), len(key), device=key.device).scatter_reduce(0, inverse, rows, 'amin')   # (U,) one row of each
+    from transformers.modeling_outputs import BaseModelOutput
+    hidden = unwrap(model).get_encoder()(**{k: v[first] for k, v in encoder_inputs.items()}).last_hidden_state  # (U, S, H)
+    return {'encoder_outputs': BaseModelOutput(last_hidden_state=hidden.index_select(0, inverse)),          # (B, S, H)
+            'attention_mask': encoder_inputs['attention_mask']}
+
 def response_logprobs(model, encoder_inputs: dict, response_ids: torch.Tensor, response_mask: torch.Tensor,
                       temperature: float = 1.0) -> torch.Tensor:
-    "(B, T) teacher-forced log-probs of `response_ids` (B, T) given the source in `encoder_inputs`; 0 where `response_mask` is False."
+    "(B, T) teacher-forced log-probs of `response_ids` (B, T) given the source in `encoder_inputs` (encoded once per distinct row); 0 where `response_mask` is False."
     config = unwrap(model).config
     mask = response_mask.bool()
     ids = response_ids.masked_fill(~mask, config.pad_token_id)                            # (B, T)
     start = torch.full_like(ids[:, :1], config.decoder_start_token_id)
     decoder_input_ids = torch.cat([start, ids[:, :-1]], dim=1)                           # (B, T)
-    logits = model(**encoder_inputs, decoder_input_ids=decoder_input_ids, use_cache=False).logits.float()  # (B, T, V)
+    logits = model(**_encode_distinct(model, encoder_inputs), decoder_input_ids=decoder_input_ids, use_cache=False).logits.float()  # (B, T, V)
     if temperature != 1.0: logits = logits / temperature
     logp = -F.cross_entropy(logits.flatten(0, 1), ids.flatten(), reduction='none').view_as(ids)       # (B, T)
     return logp.masked_fill(~mask, 0.0)
@@ -230,8 +244,8 @@ class Policy:
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, num_beams: int = 1,
                  num_return_sequences: int = 1, seed: int | None = None, batch_size: int | None = None,
                  no_repeat_ngram_size: int | None = None, repetition_penalty: float | None = None,
-                 non_empty: bool | None = None, **generate_kwargs) -> Generation:
-        "Summaries of `texts` (greedy, beam or sampling) with their token ids, per-token log-probs and mask; greedy and beam search block repeated 3-grams, penalize repeats (1.2) and never end before a word, unless told otherwise."
+                 non_empty: bool | None = None, logprobs: bool = True, **generate_kwargs) -> Generation:
+        "Summaries of `texts` (greedy, beam or sampling) with their token ids, per-token log-probs (`logprobs=False`: None, not computed) and mask; greedy and beam search block repeated 3-grams, penalize repeats (1.2) and never end before a word, unless told otherwise."
         texts = list(texts)
         if not texts: raise ValueError("generate needs at least one text")
         batch_size = batch_size or len(texts)
@@ -240,13 +254,14 @@ class Policy:
         if (not do_sample) if non_empty is None else non_empty:
             generate_kwargs['logits_processor'] = [NonEmptySummary(self.tokenizer.all_special_ids, self.tokenizer.bos_token_id)]
         chunks = [self._generate_batch(texts[i:i + batch_size], max_new_tokens or self.max_target_length, do_sample,
-                                       temperature, top_k, top_p, num_beams, num_return_sequences, generate_kwargs)
+                                       temperature, top_k, top_p, num_beams, num_return_sequences, logprobs, generate_kwargs)
                   for i in self._seeded(seed, range(0, len(texts), batch_size))]
         pad = self.tokenizer.pad_token_id
         sequences = _pad_cat([c[0] for c in chunks], pad)
-        logprobs, mask = _pad_cat([c[1] for c in chunks], 0.0), _pad_cat([c[2] for c in chunks], False)
+        mask = _pad_cat([c[2] for c in chunks], False)
         summaries = [s.strip() for s in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
-        return Generation(summaries, sequences, logprobs, mask, num_truncated=sum(c[3] for c in chunks))
+        return Generation(summaries, sequences, _pad_cat([c[1] for c in chunks], 0.0) if logprobs else None, mask,
+                          num_truncated=sum(c[3] for c in chunks))
 
     def _seeded(self, seed, items):
         "Iterate `items` inside a forked, seeded RNG when `seed` is given (the global RNG is left untouched)."
@@ -257,11 +272,11 @@ class Policy:
             yield from items
 
     def _generate_batch(self, texts, max_new_tokens, do_sample, temperature, top_k, top_p, num_beams,
-                        num_return_sequences, generate_kwargs):
+                        num_return_sequences, logprobs, generate_kwargs):
         config = self.model.config
         enc, num_truncated = self.encode_sources(texts, return_num_truncated=True)
         kwargs = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, num_beams=num_beams,
-                      num_return_sequences=num_return_sequences, output_scores=True, output_logits=True, return_dict_in_generate=True,
+                      num_return_sequences=num_return_sequences, output_scores=logprobs, output_logits=logprobs, return_dict_in_generate=True,
                       pad_token_id=config.pad_token_id, eos_token_id=config.eos_token_id,
                       decoder_start_token_id=config.decoder_start_token_id, no_repeat_ngram_size=0,
                       repetition_penalty=1.0, min_length=0, length_penalty=1.0, forced_eos_token_id=None)
@@ -271,15 +286,16 @@ class Policy:
         self.model.eval()
         try: out = unwrap(self.model).generate(**enc, **kwargs)
         finally: self.model.train(was_training)
-        scores = out.scores if do_sample or num_beams > 1 else tuple(s / temperature for s in out.logits)   # greedy: the model's own log-probs
-        beams = getattr(out, 'beam_indices', None) if num_beams > 1 else None
-        logprobs = unwrap(self.model).compute_transition_scores(out.sequences, scores, beams,
-                                                                normalize_logits=num_beams == 1).float()
         sequences = out.sequences[:, 1:]                                   # drop the decoder start token
-        logprobs = logprobs[:, :sequences.shape[1]]
         mask = response_mask(sequences, config.eos_token_id)
-        return (sequences.masked_fill(~mask, config.pad_token_id).cpu(), logprobs.masked_fill(~mask, 0.0).cpu(),
-                mask.cpu(), num_truncated)
+        token_logprobs = None
+        if logprobs:
+            scores = out.scores if do_sample or num_beams > 1 else tuple(s / temperature for s in out.logits)   # greedy: the model's own log-probs
+            beams = getattr(out, 'beam_indices', None) if num_beams > 1 else None
+            token_logprobs = unwrap(self.model).compute_transition_scores(out.sequences, scores, beams,
+                                                                          normalize_logits=num_beams == 1).float()
+            token_logprobs = token_logprobs[:, :sequences.shape[1]].masked_fill(~mask, 0.0).cpu()
+        return sequences.masked_fill(~mask, config.pad_token_id).cpu(), token_logprobs, mask.cpu(), num_truncated
 
 # %% ../nbs/06_policy.ipynb
 def build_tiny_policy(kind: str = 'bart', texts: Sequence[str] = (), vocab_size: int = 2000, d_model: int = 64,

@@ -21,10 +21,10 @@ from .train import adamw, append_metrics, batch_at, make_scheduler, make_shared_
 # %% auto 0
 __all__ = ['RewardFn', 'masked_mean', 'masked_var', 'masked_whiten', 'last_token_index', 'contains_eos',
            'apply_missing_eos_penalty', 'kl_penalized_rewards', 'KLController', 'compute_gae', 'ppo_policy_loss',
-           'ppo_value_loss', 'repeat_for_samples', 'rloo_advantages', 'dpo_loss', 'PolicyWithValueHead',
-           'policy_forward', 'Rollout', 'collect_rollout', 'RLConfig', 'rollout_advantages', 'rl_update',
-           'rollout_stats', 'document_texts', 'reward_texts', 'load_documents', 'reward_model_fn', 'train_rl',
-           'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig', 'train_dpo']
+           'ppo_value_loss', 'repeat_for_samples', 'samples_per_item', 'rloo_advantages', 'dpo_loss',
+           'PolicyWithValueHead', 'policy_forward', 'Rollout', 'collect_rollout', 'RLConfig', 'rollout_advantages',
+           'rl_update', 'rollout_stats', 'document_texts', 'reward_texts', 'load_documents', 'reward_model_fn',
+           'train_rl', 'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig', 'train_dpo']
 
 # %% ../nbs/09_rl.ipynb
 def masked_mean(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
@@ -140,6 +140,11 @@ def repeat_for_samples(items: Sequence, k: int) -> list:
     "Each item `k` times in a row (document-major order for k samples per document)."
     return [item for item in items for _ in range(k)]
 
+def samples_per_item(items: Sequence) -> int:
+    "k when `items` is `repeat_for_samples(distinct, k)` (runs of k equal consecutive items), else 1."
+    k = next((i for i, item in enumerate(items) if item != items[0]), len(items))
+    return k if k > 1 and len(items) % k == 0 and list(items) == repeat_for_samples(items[::k], k) else 1
+
 def rloo_advantages(rewards: Tensor, k: int) -> Tensor:
     "(B,) leave-one-out advantages for (B,) sequence rewards laid out as B/k groups of k consecutive samples."
     if k < 2: raise ValueError(f"RLOO needs k >= 2 samples per document, got {k}")
@@ -237,10 +242,12 @@ def collect_rollout(policy: Policy, actor: nn.Module, ref_model: nn.Module, rewa
                     reward_documents: list[str] | None = None) -> Rollout:
     "Sample one summary per entry of `documents` with `policy`; record what PPO/RLOO needs (`actor`: value-head wrapper or bare model, dropout off). `reward_fn` reads `reward_documents` (default: `documents`)."
     chunk = batch_size or len(documents)                       # generate and score in chunks of this many (memory)
-    gen = policy.generate(documents, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
-                          batch_size=chunk)
+    k = samples_per_item(documents)                            # RLOO's k samples per document: each document sampled and encoded once
+    distinct = list(documents)[::k]
+    gen = policy.generate(distinct, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
+                          num_return_sequences=k, batch_size=max(1, chunk // k), logprobs=False)
     device = policy.device
-    enc = policy.encode_sources(documents)
+    enc = {name: v.repeat_interleave(k, dim=0) for name, v in policy.encode_sources(distinct).items()}   # (B, ...) rows
     ids, mask = gen.sequences.to(device), gen.mask.to(device)
     parts = []
     for i in range(0, len(documents), chunk):
@@ -491,7 +498,8 @@ def sample_stats(policy: Policy, ref_model: nn.Module, documents: Sequence[str],
     totals: dict[str, float] = {}
     for i in range(0, len(documents), batch_size):
         docs = documents[i:i + batch_size]
-        gen = policy.generate(docs, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature, seed=seed + i)
+        gen = policy.generate(docs, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature, seed=seed + i,
+                              logprobs=False)
         enc, ids, mask = policy.encode_sources(docs), gen.sequences.to(policy.device), gen.mask.to(policy.device)
         kl = (response_logprobs(policy.model, enc, ids, mask, temperature) - response_logprobs(ref_model, enc, ids, mask, temperature)).sum(1)
         batch = {name: torch.as_tensor(fn(docs, gen.summaries), dtype=torch.float32).reshape(-1) for name, fn in rewards.items()}
