@@ -6,6 +6,8 @@ fastapi's `TestClient` instead of uvicorn. A short pasted text goes first, so th
 server has done before anyone uploads); then the clock starts at the PDF upload (`POST /api/documents`: PDF parsing,
 sectioning, storing) and stops when `GET /api/documents/{id}` says `ready` (the generation worker has written both
 summaries of every section, `GenerationWorker.process`). The time of the upload request alone is printed too.
+The extractive default's sentence vectors are cached per process: each upload starts with an empty cache (as for a
+paper nobody uploaded before), so every sentence of the PDF is embedded inside the timed span.
 
     python bench/latency.py [--pdf ../shared/data/pdfs/2020.acl-main.207.pdf] [--policy DIR] [--threads N] [--repeats 3]
 
@@ -27,6 +29,8 @@ def one_upload(pdf: bytes, args, root: Path) -> dict:
     from rlhf_summ.registry import Registry
     from rlhf_summ.serve import (PolicySummarizer, ServeConfig, ServiceSettings, bootstrap_registry, build_service,
                                  create_app)
+    from rlhf_summ.extractive import sentence_encoder
+    sentence_encoder.cache_clear()       # a fresh process-wide sentence encoder: no vectors cached by an earlier upload
     config = ServeConfig(runs_dir=str(root), registry_dir=str(root / 'registry'), policy=args.policy or '',
                          **({} if args.threads is None else {'num_threads': args.threads}))
     settings = ServiceSettings(annotator_tokens={'bench': SecretStr(TOKEN)}, secret_key=SecretStr('bench'))
