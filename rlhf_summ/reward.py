@@ -214,8 +214,9 @@ class RewardModel(nn.Module):
         return self.head(features / self.feature_scale).squeeze(-1)
 
     def set_feature_scale(self, scale: torch.Tensor) -> None:
-        "Divide the head's inputs by `scale` (F,) from now on, rescaling its weights so that no score changes."
-        scale = scale.to(self.feature_scale).clamp_min(1e-6)
+        "Divide the head's inputs by `scale` (F,) from now on, rescaling its weights so that no score changes; a feature (nearly) constant in the data (scale < 1e-3) keeps its scale, since dividing by ~0 would blow up any later value."
+        scale = scale.to(self.feature_scale)
+        scale = torch.where(scale < 1e-3, self.feature_scale, scale)
         with torch.no_grad():
             self.head.weight.mul_(scale / self.feature_scale)
             self.feature_scale.copy_(scale)
