@@ -9,25 +9,33 @@ step from collating the batch to the optimizer update, as `train_sft` logs it; t
 step to the end of the next, its batch loading included), so a burst of load from the machine's neighbours during a
 few steps does not decide the round. Both tokenize the whole data set once, before training.
 
-Ours runs `train_sft` with its defaults: length-grouped batches (`group_by_length=True`), dynamic padding, labels
-masked with -100, bf16 autocast where the hardware multiplies bf16 (`mixed_precision='auto'`: CUDA, or a CPU with
-AVX512-BF16/AMX) and, under bf16 on CPU, eager attention (`attn_implementation='auto'`; its bf16 matmuls beat the CPU
-SDPA kernel). The Seq2SeqTrainer runs with its own best settings for the same work: data tokenized up front,
+Each round of each side runs in a new Python process (`--worker`), so neither inherits the other's allocator state,
+caches or accelerate state. Ours runs `train_sft` with its defaults: length-grouped batches (`group_by_length=True`),
+dynamic padding, labels masked with -100, bf16 autocast where the hardware multiplies bf16
+(`mixed_precision='auto'`: CUDA, or a CPU with AVX512-BF16/AMX), under bf16 on CPU eager attention
+(`attn_implementation='auto'`; its bf16 matmuls beat the CPU SDPA kernel), and freed memory kept by the process
+(`reuse_freed_memory`, which every trainer calls first: glibc's malloc otherwise hands a step's freed activations
+back to the kernel, and the next step page-faults them in again, about 8,000 faults per step here). The
+Seq2SeqTrainer runs with its own best settings for the same work: data tokenized up front,
 `train_sampling_strategy='group_by_length'` (its LengthGroupedSampler), `DataCollatorForSeq2Seq` dynamic padding with
 -100 labels, `bf16=True` when the hardware has bf16 (the same rule), fused AdamW (its default `adamw_torch_fused`), no
-dataloader workers (tokenized data needs none), and the model as `from_pretrained` loads it (SDPA attention, the
-transformers default; `--peer-attention eager` loads it with eager attention instead). The methods alternate (and swap
-order) for `--rounds` rounds and the mean is reported.
+dataloader workers (tokenized data needs none), the model as `from_pretrained` loads it (SDPA attention, the
+transformers default; `--peer-attention eager` loads it with eager attention instead), and the C library's default
+allocator, which is what its users get (transformers has no setting for it). `ratio` is ours / that Trainer. A third
+side, the same Trainer in a process that called `reuse_freed_memory()` first (what a Trainer user gets by setting
+`MALLOC_MMAP_THRESHOLD_`/`MALLOC_TRIM_THRESHOLD_` or preloading jemalloc by hand), gives `ratio_same_allocator`. The
+sides take turns going first over `--rounds` rounds and the means are reported.
 
-Measured on the shared 2-core AVX512-BF16 machine, 1 thread, 2026-12-02, the other core busy with another bench:
-ratio 1.108 (ours 21,234 tokens/s, Trainer 19,159); with `--peer-attention eager` on a quiet machine 1.034 (19,061 vs
-18,438). Earlier: 1.17 (median-based), 0.82 with the peer on eager under heavy load. So ours is 1.0-1.2x the
-Trainer: below the 1.3 aimed for. Why: this workload has nothing left to skip. Every SumPubMed source is longer than
-256 tokens and every abstract longer than 64, so no batch holds a pad, no document repeats, and both trainers run
-the same forward and backward (profiled: the same step time, 57-65 ms, within 2%). Measured options that are not
-"less work" and not kept: `torch.compile` of the loss 1.23x faster per step after a 45 s compile (the Trainer has
-the same switch), the model in pure bf16 1.11x (fp32 master weights needed), no dropout 1.12x (changes the
-model). Before bf16 and grouping (both fp32): 0.89.
+Measured on the shared 2-core AVX512-BF16 machine (AMD EPYC), 1 thread, 2026-12-02: ratio 1.544 (ours 17,833
+tokens/s, Trainer 11,547), ratio_same_allocator 1.175 (Trainer with the kept memory 15,175): most of the gain is
+memory the kernel no longer faults in and zeroes every step; the rest (1.1-1.2) is bf16 with eager attention.
+Earlier on another machine, before `reuse_freed_memory` and with both sides in one process: 1.108 against the
+Trainer's defaults, 1.034 against it with eager attention. Not kept (not less work): `torch.compile` of the loss
+1.23x per step after a 45 s compile (the Trainer has the same switch), pure bf16 weights with fp32 master copies
+1.06-1.12x (noisy), a fused linear + cross-entropy head that never builds the (tokens, vocabulary) log-softmax
+0.92-1.0x at this 4,000-token vocabulary, no dropout 1.12x (changes the model). This workload has no pads and no
+repeated documents (every SumPubMed source is longer than 256 tokens and every abstract longer than 64), so the
+savings that packing or encoding a document once would bring do not show here.
 
 Loss curves: our default run (bf16 on this hardware) and an fp32 run (`mixed_precision='no'`, default attention) with
 the same seed (same batches) for `--loss-steps` steps, compared as means over windows of `--loss-window` steps;
@@ -36,10 +44,10 @@ seed (another batch order and dropout): the gap is "within noise" when it is wel
 
     python bench/sft.py [--data ../shared/data/sumpubmed] [--steps 20] [--rounds 4] [--batch-size 4] [--threads 1]
 
-Last line: `sft_tokens_per_s=X hf_tokens_per_s=Y ratio=Z loss_gap=G loss_noise=N gen_tokens_per_s=W precision=P`
-(ratio = ours / Trainer's).
+Last line: `sft_tokens_per_s=X hf_tokens_per_s=Y ratio=Z loss_gap=G loss_noise=N gen_tokens_per_s=W precision=P
+hf_reuse_tokens_per_s=R ratio_same_allocator=Q` (ratio = ours / Trainer's; Q = ours / the Trainer with kept memory).
 """
-import argparse, json, statistics, tempfile, time, warnings
+import argparse, json, statistics, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 
 import torch
@@ -100,6 +108,27 @@ def hf(model_dir, pairs, args, out):
     return statistics.median(batch_tokens[k - 1] / (stamps[k] - stamps[k - 1]) for k in range(args.warmup + 1, args.steps + 1))
 
 
+def in_fresh_process(method, model_dir, args, out) -> float:
+    "Tokens/s of one round of `method` ('ours', 'hf', or 'hf-reuse': the Trainer after `reuse_freed_memory()`) run by a new Python process."
+    argv = [sys.executable, __file__, '--worker', method, '--model-dir', str(model_dir), '--out', str(out), '--data', args.data,
+            *[a for k in ('pairs', 'steps', 'warmup', 'batch_size', 'max_source_length', 'max_target_length', 'lr', 'threads')
+              for a in (f"--{k.replace('_', '-')}", str(getattr(args, k)))]]
+    if args.peer_attention: argv += ['--peer-attention', args.peer_attention]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode: raise RuntimeError(f"{method} round failed:\n{done.stderr[-3000:]}")
+    return float(done.stdout.strip().splitlines()[-1].split('=')[1])
+
+
+def worker(args):
+    "One timed round in this process; prints `tokens_per_s=X` last."
+    pairs = list(load_summary_pairs(args.data, limit=args.pairs))
+    if args.worker == 'hf-reuse':
+        from rlhf_summ.train import reuse_freed_memory
+        reuse_freed_memory()
+    run = ours if args.worker == 'ours' else hf
+    print(f"tokens_per_s={run(Path(args.model_dir), pairs, args, Path(args.out)):.1f}")
+
+
 def window_means(rows, window):
     losses = [r['train/sft/loss'] for r in rows]
     return [statistics.mean(losses[i:i + window]) for i in range(0, len(losses) - window + 1, window)]
@@ -133,12 +162,16 @@ def main():
     parser.add_argument('--peer-attention', default=None, help="attention the Trainer's model is loaded with (default: transformers')")
     parser.add_argument('--gen-docs', type=int, default=16)
     parser.add_argument('--gen-tokens', type=int, default=64)
+    parser.add_argument('--worker', choices=['ours', 'hf', 'hf-reuse'], help=argparse.SUPPRESS)
+    parser.add_argument('--model-dir', help=argparse.SUPPRESS)
+    parser.add_argument('--out', help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.precision = _resolve_mixed_precision('auto')          # what both sides use: bf16 where the hardware has it
     warnings.filterwarnings('ignore')
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
     torch.set_num_threads(args.threads)
+    if args.worker: return worker(args)
 
     pairs = list(load_summary_pairs(args.data, limit=args.pairs))
     with tempfile.TemporaryDirectory() as d:
@@ -152,12 +185,12 @@ def main():
               f"batch {args.batch_size}, source <= {args.max_source_length}, summary <= {args.max_target_length} tokens; "
               f"{args.steps} steps ({args.warmup} untimed); {args.threads} thread(s); device "
               f"{'cuda' if torch.cuda.is_available() else 'cpu'}; mixed precision {args.precision} on both sides")
-        ours_tps, hf_tps = [], []
-        for r in range(args.rounds):   # alternate which goes first, so neither always gets the warmer machine
-            if r % 2 == 0: ours_tps.append(ours(model_dir, pairs, args, d / f'ours{r}'))
-            hf_tps.append(hf(model_dir, pairs, args, d / f'hf{r}'))
-            if r % 2 == 1: ours_tps.append(ours(model_dir, pairs, args, d / f'ours{r}'))
-            print(f"round {r}: ours {ours_tps[-1]:.0f} tokens/s, Seq2SeqTrainer {hf_tps[-1]:.0f} tokens/s")
+        tps = {'ours': [], 'hf': [], 'hf-reuse': []}
+        for r in range(args.rounds):   # rotate which goes first, so none always gets the warmer machine
+            for method in list(tps)[r % 3:] + list(tps)[:r % 3]:
+                tps[method].append(in_fresh_process(method, model_dir, args, d / f'{method}{r}'))
+            print(f"round {r}: ours {tps['ours'][-1]:.0f} tokens/s, Seq2SeqTrainer {tps['hf'][-1]:.0f} tokens/s, "
+                  f"Seq2SeqTrainer with reuse_freed_memory {tps['hf-reuse'][-1]:.0f} tokens/s")
         loss_gap, loss_noise = loss_curves(model_dir, pairs, args, d)
 
         trained = Policy.from_pretrained(d / 'ours0')
@@ -169,9 +202,10 @@ def main():
         gen_tps = gen.mask.sum().item() / (time.perf_counter() - start)
         print(f"generation: {gen.mask.sum().item()} tokens for {len(docs)} documents (sampling, batch 8)")
 
-    sft, hft = statistics.mean(ours_tps), statistics.mean(hf_tps)
+    sft, hft, hfr = (statistics.mean(tps[k]) for k in ('ours', 'hf', 'hf-reuse'))
     print(f"sft_tokens_per_s={sft:.0f} hf_tokens_per_s={hft:.0f} ratio={sft / hft:.3f} loss_gap={loss_gap:.4f} "
-          f"loss_noise={loss_noise:.4f} gen_tokens_per_s={gen_tps:.0f} precision={args.precision}")
+          f"loss_noise={loss_noise:.4f} gen_tokens_per_s={gen_tps:.0f} precision={args.precision} "
+          f"hf_reuse_tokens_per_s={hfr:.0f} ratio_same_allocator={sft / hfr:.3f}")
 
 
 if __name__ == '__main__':

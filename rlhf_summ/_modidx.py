@@ -647,5 +647,6 @@ d = { 'settings': { 'branch': 'main',
                                  'rlhf_summ.train.make_shared_run_dir': ('train.html#make_shared_run_dir', 'rlhf_summ/train.py'),
                                  'rlhf_summ.train.read_metrics': ('train.html#read_metrics', 'rlhf_summ/train.py'),
                                  'rlhf_summ.train.resolve_checkpoint': ('train.html#resolve_checkpoint', 'rlhf_summ/train.py'),
+                                 'rlhf_summ.train.reuse_freed_memory': ('train.html#reuse_freed_memory', 'rlhf_summ/train.py'),
                                  'rlhf_summ.train.save_checkpoint': ('train.html#save_checkpoint', 'rlhf_summ/train.py'),
                                  'rlhf_summ.train.truncate_metrics': ('train.html#truncate_metrics', 'rlhf_summ/train.py')}}}

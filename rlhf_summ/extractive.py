@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from .config import make_run_dir, save_config, set_seed
 from .train import (TrainState, adamw, append_metrics, batch_at, load_checkpoint, make_scheduler,
-                             resolve_checkpoint, save_checkpoint, truncate_metrics)
+                             resolve_checkpoint, reuse_freed_memory, save_checkpoint, truncate_metrics)
 
 _logger = logging.getLogger(__name__)
 
@@ -652,6 +652,7 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
     "Train the extractive policy on oracle labels; returns the run folder (a loadable policy folder)."
     from accelerate import Accelerator
     from tqdm.auto import tqdm
+    reuse_freed_memory()
     set_seed(config.seed)
     data_label = config.data if train_examples is None else f'{len(train_examples)} examples passed to train_extractive'
     if train_examples is None:

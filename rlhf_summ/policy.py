@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .config import default_device, save_config, set_seed
 from .evaluate import rouge_scores
 from .train import (TrainState, adamw, append_metrics, batch_at, load_checkpoint, make_scheduler,
-                             make_shared_run_dir, resolve_checkpoint, save_checkpoint, truncate_metrics)
+                             make_shared_run_dir, resolve_checkpoint, reuse_freed_memory, save_checkpoint, truncate_metrics)
 
 _logger = logging.getLogger(__name__)
 
@@ -535,6 +535,7 @@ def train_sft(config: SFTConfig, train_pairs: Sequence | None = None, val_pairs:
     "Fine-tune `config.model` on (document, summary) pairs; returns the run folder (a loadable policy folder)."
     from accelerate import Accelerator
     from tqdm.auto import tqdm
+    reuse_freed_memory()
     mixed_precision = _resolve_mixed_precision(config.mixed_precision)
     # bf16 on CPU is plain `torch.autocast`, done here: accelerate's mixed precision is process-wide and fixed once set,
     # so a later trainer in the same process (reward model, RL in the pipeline job) would inherit or refuse it

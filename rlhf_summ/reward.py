@@ -21,7 +21,7 @@ from .config import default_device, minilm_path, resolve_model_name, save_config
 from .data import Comparison, Document, SummaryPair, load_comparison_files
 from .evaluate import Judge, words
 from .train import (TrainState, adamw, append_metrics, batch_at, last_checkpoint, load_checkpoint, make_scheduler,
-                             make_shared_run_dir, save_checkpoint, truncate_metrics)
+                             make_shared_run_dir, reuse_freed_memory, save_checkpoint, truncate_metrics)
 
 # %% auto 0
 __all__ = ['TEXT_FEATURES', 'REWARD_CONFIG_NAME', 'FEATURES', 'ZERO_SHOT_WEIGHT', 'DEFAULT_FEATURE_SCALE', 'CACHE_SIZE',
@@ -487,6 +487,7 @@ def reference_pairs(comparisons: Sequence[Comparison]) -> list[SummaryPair]:
 # %% ../nbs/08_reward.ipynb
 def train_reward(config: RewardConfig, train: Sequence[Comparison] | None = None, val: Sequence[Comparison] | None = None) -> Path:
     "Train a reward model; returns the run folder (final model in `model/`, `metrics.jsonl`, `eval.json`, `config.json`)."
+    reuse_freed_memory()
     if config.num_threads: torch.set_num_threads(config.num_threads)
     data_source = str(config.data) if train is None else f'{len(train)} comparisons passed to train_reward'
     if train is None:

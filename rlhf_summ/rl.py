@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from .config import save_config, set_seed
 from .data import Comparison, Document
 from .policy import Policy, response_logprobs, unwrap
-from .train import adamw, append_metrics, batch_at, make_scheduler, make_shared_run_dir
+from .train import adamw, append_metrics, batch_at, make_scheduler, make_shared_run_dir, reuse_freed_memory
 
 # %% auto 0
 __all__ = ['RewardFn', 'masked_mean', 'masked_var', 'masked_whiten', 'last_token_index', 'contains_eos',
@@ -432,6 +432,7 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
     from accelerate import Accelerator
     from safetensors.torch import save_model
     from rlhf_summ.extractive import load_policy
+    reuse_freed_memory()
     ppo = config.algo == 'ppo'
     accelerator = Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
     set_seed(config.seed + accelerator.process_index)
@@ -569,6 +570,7 @@ class DPOConfig:
 def train_dpo(config: DPOConfig, comparisons: Sequence[Comparison] | None = None) -> Path:
     "Train the SFT policy with DPO on decisive comparisons; return the run folder (a loadable policy folder)."
     from accelerate import Accelerator
+    reuse_freed_memory()
     accelerator = Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
     set_seed(config.seed + accelerator.process_index)
     data_label = config.data if comparisons is None else f'{len(comparisons)} comparisons passed to train_dpo'

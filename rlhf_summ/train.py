@@ -14,9 +14,9 @@ import torch
 from .config import make_run_dir
 
 # %% auto 0
-__all__ = ['epoch_batches', 'batch_at', 'adamw', 'lr_multiplier', 'make_scheduler', 'TrainState', 'save_checkpoint',
-           'make_shared_run_dir', 'last_checkpoint', 'resolve_checkpoint', 'load_checkpoint', 'read_metrics',
-           'append_metrics', 'truncate_metrics']
+__all__ = ['epoch_batches', 'batch_at', 'adamw', 'lr_multiplier', 'make_scheduler', 'reuse_freed_memory', 'TrainState',
+           'save_checkpoint', 'make_shared_run_dir', 'last_checkpoint', 'resolve_checkpoint', 'load_checkpoint',
+           'read_metrics', 'append_metrics', 'truncate_metrics']
 
 # %% ../nbs/04_train.ipynb
 @functools.lru_cache(maxsize=8)
@@ -69,6 +69,18 @@ def make_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, total_st
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, functools.partial(lr_multiplier, warmup_steps=warmup_steps, total_steps=total_steps,
                                      min_lr_ratio=min_lr_ratio, decay=decay))
+
+# %% ../nbs/04_train.ipynb
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3                  # mallopt parameters, from glibc's malloc.h
+
+@functools.cache
+def reuse_freed_memory() -> bool:
+    "Make glibc's malloc keep freed memory for the process (no page faults on re-allocation); process-wide, once; False where the C library is not glibc."
+    import ctypes, platform
+    if platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc': return False
+    libc = ctypes.CDLL(None)
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+
 
 # %% ../nbs/04_train.ipynb
 @dataclass
