@@ -26,9 +26,13 @@ side, the same Trainer in a process that called `reuse_freed_memory()` first (wh
 `MALLOC_MMAP_THRESHOLD_`/`MALLOC_TRIM_THRESHOLD_` or preloading jemalloc by hand), gives `ratio_same_allocator`. The
 sides take turns going first over `--rounds` rounds and the means are reported.
 
-Measured on the shared 2-core AVX512-BF16 machine (AMD EPYC), 1 thread, 2026-12-02: ratio 1.544 (ours 17,833
-tokens/s, Trainer 11,547), ratio_same_allocator 1.175 (Trainer with the kept memory 15,175): most of the gain is
-memory the kernel no longer faults in and zeroes every step; the rest (1.1-1.2) is bf16 with eager attention.
+Measured on the shared 2-core AVX512-BF16 machine (AMD EPYC), 1 thread, 2026-12-02, two runs: ratio 1.544 and 1.434
+(ours 17,833 and 18,628 tokens/s, Trainer 11,547 and 12,988), ratio_same_allocator 1.175 and 1.282 (Trainer with the
+kept memory 15,175 and 14,532). With `--peer-attention eager` (two runs, 4 and 6 rounds): ratio 1.294 and 1.303,
+ratio_same_allocator 0.970 and 1.008. So most of the gain is memory the kernel no longer faults in and zeroes every
+step (the same step of ours went from about 13,600 to 17,800 tokens/s), and the rest is bf16 with eager attention,
+which `train_sft` picks by itself and a Trainer user can pick by hand: against a Trainer given both by hand, ours
+runs the same kernels at the same speed.
 Earlier on another machine, before `reuse_freed_memory` and with both sides in one process: 1.108 against the
 Trainer's defaults, 1.034 against it with eager attention. Not kept (not less work): `torch.compile` of the loss
 1.23x per step after a 45 s compile (the Trainer has the same switch), pure bf16 weights with fp32 master copies
