@@ -33,11 +33,12 @@ ratio_same_allocator 0.970 and 1.008. So most of the gain is memory the kernel n
 step (the same step of ours went from about 13,600 to 17,800 tokens/s), and the rest is bf16 with eager attention,
 which `train_sft` picks by itself and a Trainer user can pick by hand: against a Trainer given both by hand, ours
 runs the same kernels at the same speed.
+
 Earlier on another machine, before `reuse_freed_memory` and with both sides in one process: 1.108 against the
 Trainer's defaults, 1.034 against it with eager attention. Not kept (not less work): `torch.compile` of the loss
 1.23x per step after a 45 s compile (the Trainer has the same switch), pure bf16 weights with fp32 master copies
 1.06-1.12x (noisy), a fused linear + cross-entropy head that never builds the (tokens, vocabulary) log-softmax
-0.92-1.0x at this 4,000-token vocabulary, no dropout 1.12x (changes the model). This workload has no pads and no
+0.92-1.05x at this 4,000-token vocabulary, no dropout 1.12x (changes the model). This workload has no pads and no
 repeated documents (every SumPubMed source is longer than 256 tokens and every abstract longer than 64), so the
 savings that packing or encoding a document once would bring do not show here.
 
@@ -114,11 +115,8 @@ def hf(model_dir, pairs, args, out):
 
 def in_fresh_process(method, model_dir, args, out) -> float:
     "Tokens/s of one round of `method` ('ours', 'hf', or 'hf-reuse': the Trainer after `reuse_freed_memory()`) run by a new Python process."
-    argv = [sys.executable, __file__, '--worker', method, '--model-dir', str(model_dir), '--out', str(out), '--data', args.data,
-            *[a for k in ('pairs', 'steps', 'warmup', 'batch_size', 'max_source_length', 'max_target_length', 'lr', 'threads')
-              for a in (f"--{k.replace('_', '-')}", str(getattr(args, k)))]]
-    if args.peer_attention: argv += ['--peer-attention', args.peer_attention]
-    done = subprocess.run(argv, capture_output=True, text=True)
+    argv = [sys.executable, __file__, *sys.argv[1:], '--worker', method, '--model-dir', str(model_dir), '--out', str(out)]
+    done = subprocess.run(argv, capture_output=True, text=True)      # the bench's own arguments, so the worker's equal these
     if done.returncode: raise RuntimeError(f"{method} round failed:\n{done.stderr[-3000:]}")
     return float(done.stdout.strip().splitlines()[-1].split('=')[1])
 
