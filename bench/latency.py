@@ -101,18 +101,21 @@ print(json.dumps({'import_s': t_import - start, 'load_s': t_load - t_import, 're
 def cold_cli(args) -> None:
     "The `--cli` bench: cold `summarize` processes (see the module docstring)."
     policy = args.policy or ''
+    # fresh processes import the package of $PYTHONPATH (default: this checkout), from a neutral folder (not the cwd)
+    env = {**os.environ, 'PYTHONPATH': os.environ.get('PYTHONPATH') or str(Path(__file__).resolve().parents[1])}
+    neutral = tempfile.mkdtemp()
     rounds = []
     for i in range(args.repeats):
         before = load()
-        real = [sys.executable, '-c', CLI, 'summarize', '--input', str(args.pdf)] + (['--model', policy] if policy else [])
+        real = [sys.executable, '-c', CLI, 'summarize', '--input', str(args.pdf.resolve())] + (['--model', str(Path(policy).resolve())] if policy else [])
         start = time.perf_counter()
-        proc = subprocess.run(real, capture_output=True, text=True)
+        proc = subprocess.run(real, capture_output=True, text=True, env=env, cwd=neutral)
         total = time.perf_counter() - start
         if proc.returncode != 0: raise SystemExit(f"summarize failed ({proc.returncode}): {proc.stderr[-2000:]}")
         out = proc.stdout
         peak_mb = int(proc.stderr.split('peak_rss_kb=')[-1].split()[0]) / 1024
         rows = [json.loads(line) for line in out.splitlines() if line.startswith('{')]
-        probe = subprocess.run([sys.executable, '-c', PROBE, str(args.pdf), policy], capture_output=True, text=True)
+        probe = subprocess.run([sys.executable, '-c', PROBE, str(args.pdf.resolve()), str(Path(policy).resolve()) if policy else ''], capture_output=True, text=True, env=env, cwd=neutral)
         if probe.returncode != 0: raise SystemExit(f"probe failed: {probe.stderr[-2000:]}")
         r = json.loads(probe.stdout.strip().splitlines()[-1]) | {'total_s': total, 'peak_mb': peak_mb, 'rows': rows}
         rounds.append(r)

@@ -15,9 +15,9 @@ from torch import Tensor, nn
 from .config import default_cache_dir, minilm_path
 
 # %% auto 0
-__all__ = ['available_cores', 'cpu_has_bf16', 'compute_dtype', 'BertLayer', 'BertEncoder', 'TransformersEncoder',
-           'load_tokenizer', 'length_batches', 'sentence_key', 'VectorCache', 'model_fingerprint', 'SentenceEncoder',
-           'sentence_encoder']
+__all__ = ['SAFETENSORS_DTYPES', 'available_cores', 'cpu_has_bf16', 'compute_dtype', 'BertLayer', 'SafetensorsReader',
+           'BertEncoder', 'TransformersEncoder', 'load_tokenizer', 'length_batches', 'sentence_key', 'VectorCache',
+           'model_fingerprint', 'SentenceEncoder', 'sentence_encoder']
 
 # %% ../nbs/06a_encoder.ipynb
 def available_cores() -> int:
@@ -70,6 +70,26 @@ def _embedding(n: int, dim: int, device=None) -> nn.Embedding:
     if weight.device.type != 'meta': nn.init.normal_(weight, std=0.02)
     return nn.Embedding(n, dim, _weight=weight)
 
+SAFETENSORS_DTYPES = {'F32': torch.float32, 'F16': torch.float16, 'BF16': torch.bfloat16, 'I64': torch.int64, 'I32': torch.int32,
+                      'I8': torch.int8, 'U8': torch.uint8, 'BOOL': torch.bool}
+
+class SafetensorsReader:
+    "Reads one tensor at a time from a `.safetensors` file with plain reads: pages of a memory map would count as this process's memory, the page cache does not."
+    def __init__(self, path: str | Path):
+        self.file = open(path, 'rb')
+        n = int.from_bytes(self.file.read(8), 'little')
+        self.header = {k: v for k, v in json.loads(self.file.read(n)).items() if k != '__metadata__'}
+        self.base = 8 + n
+
+    def __getitem__(self, name: str) -> Tensor:
+        info = self.header[name]
+        start, end = info['data_offsets']
+        buffer = bytearray(end - start)
+        self.file.seek(self.base + start); self.file.readinto(buffer)
+        return torch.frombuffer(buffer, dtype=SAFETENSORS_DTYPES[info['dtype']]).reshape(info['shape'])
+
+    def close(self) -> None: self.file.close()
+
 class BertEncoder(nn.Module):
     "A BERT encoder (no pooler) in plain torch: what sentence embedding needs of `transformers.BertModel`, loaded from its safetensors."
     def __init__(self, vocab_size: int, hidden_size: int, num_hidden_layers: int, num_attention_heads: int,
@@ -91,16 +111,10 @@ class BertEncoder(nn.Module):
     def forward(self, input_ids: Tensor, mask: Tensor) -> Tensor:
         "(B, T, H) fp32 last hidden states of `input_ids` (B, T); `mask` (B, T) bool marks real tokens (segment 0 only)."
         T = input_ids.shape[1]
-        x = self.norm(self.word(input_ids) + self.position.weight[:T] + self.token_type.weight[0])
+        x = self.norm(self.word(input_ids).float() + self.position.weight[:T] + self.token_type.weight[0])
         attn = None if bool(mask.all()) else mask[:, None, None, :]
         for layer in self.layers: x = layer(x, attn)
         return x
-
-    def to_compute_dtype(self, dtype: torch.dtype) -> 'BertEncoder':
-        "Store the linear layers' weights in `dtype` (bf16: the matmuls run in bf16); embeddings and norms stay fp32."
-        for layer in self.layers:
-            for linear in (layer.qkv, layer.out, layer.up, layer.down): linear.to(dtype)
-        return self
 
     @staticmethod
     def supports(path: str | Path) -> bool:
@@ -112,25 +126,27 @@ class BertEncoder(nn.Module):
                 and cfg.get('hidden_act') in ('gelu', 'gelu_new', 'gelu_pytorch_tanh'))
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> 'BertEncoder':
-        "The encoder of a `BertModel` (or `Bert*` task model) folder, built straight from its config and safetensors."
-        from safetensors.torch import load_file
+    def from_pretrained(cls, path: str | Path, dtype: torch.dtype = torch.float32) -> 'BertEncoder':
+        "The encoder of a `BertModel` (or `Bert*` task model) folder from its config and safetensors; word embeddings and linear layers stored in `dtype` (bf16: the matmuls run in bf16), norms and the rest fp32."
         path = Path(path)
         cfg = json.loads((path/'config.json').read_text())
-        saved = {re.sub(r'^bert\.', '', k): v for k, v in load_file(str(path/'model.safetensors')).items()}
+        reader = SafetensorsReader(path/'model.safetensors')
+        prefix = 'bert.' if 'bert.embeddings.word_embeddings.weight' in reader.header else ''
+        get = lambda name, cast=torch.float32: reader[prefix + name].to(cast)        # one tensor in memory at a time
         e = 'embeddings.'
-        state = {'word.weight': saved[e + 'word_embeddings.weight'], 'position.weight': saved[e + 'position_embeddings.weight'],
-                 'token_type.weight': saved[e + 'token_type_embeddings.weight'],
-                 'norm.weight': saved[e + 'LayerNorm.weight'], 'norm.bias': saved[e + 'LayerNorm.bias']}
+        state = {'word.weight': get(e + 'word_embeddings.weight', dtype), 'position.weight': get(e + 'position_embeddings.weight'),
+                 'token_type.weight': get(e + 'token_type_embeddings.weight'),
+                 'norm.weight': get(e + 'LayerNorm.weight'), 'norm.bias': get(e + 'LayerNorm.bias')}
         for i in range(cfg['num_hidden_layers']):
             p, q = f'encoder.layer.{i}.', f'layers.{i}.'
             for w in ('weight', 'bias'):
-                state[q + 'qkv.' + w] = torch.cat([saved[f'{p}attention.self.{n}.{w}'] for n in ('query', 'key', 'value')])
-                state[q + 'out.' + w] = saved[f'{p}attention.output.dense.{w}']
-                state[q + 'norm1.' + w] = saved[f'{p}attention.output.LayerNorm.{w}']
-                state[q + 'up.' + w] = saved[f'{p}intermediate.dense.{w}']
-                state[q + 'down.' + w] = saved[f'{p}output.dense.{w}']
-                state[q + 'norm2.' + w] = saved[f'{p}output.LayerNorm.{w}']
+                state[q + 'qkv.' + w] = torch.cat([get(f'{p}attention.self.{n}.{w}', dtype) for n in ('query', 'key', 'value')])
+                state[q + 'out.' + w] = get(f'{p}attention.output.dense.{w}', dtype)
+                state[q + 'norm1.' + w] = get(f'{p}attention.output.LayerNorm.{w}')
+                state[q + 'up.' + w] = get(f'{p}intermediate.dense.{w}', dtype)
+                state[q + 'down.' + w] = get(f'{p}output.dense.{w}', dtype)
+                state[q + 'norm2.' + w] = get(f'{p}output.LayerNorm.{w}')
+        reader.close()
         model = cls(**cfg, device='meta')                          # no random init: the saved tensors become the weights
         model.load_state_dict(state, strict=True, assign=True)
         return model.eval().requires_grad_(False)
@@ -149,8 +165,6 @@ class TransformersEncoder(nn.Module):
     def forward(self, input_ids: Tensor, mask: Tensor) -> Tensor:
         return self.model(input_ids=input_ids, attention_mask=mask.long()).last_hidden_state.float()
 
-    def to_compute_dtype(self, dtype: torch.dtype) -> 'TransformersEncoder': return self     # fp32: exact as the model ships
-
 def load_tokenizer(name: str | Path, max_length: int):
     "The fast (`tokenizers`) tokenizer of a model folder or Hub id: no padding, truncation at `max_length` tokens."
     from tokenizers import Tokenizer
@@ -164,7 +178,7 @@ def load_tokenizer(name: str | Path, max_length: int):
     return tokenizer
 
 # %% ../nbs/06a_encoder.ipynb
-def length_batches(lengths: Sequence[int], max_tokens: int = 4096, max_rows: int = 256) -> list[list[int]]:
+def length_batches(lengths: Sequence[int], max_tokens: int = 1024, max_rows: int = 256) -> list[list[int]]:
     "Indices of items with `lengths` in batches, shortest first: each batch holds at most `max_rows` rows and `max_tokens` tokens once padded to its longest."
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches, current = [], []
@@ -226,13 +240,12 @@ class SentenceEncoder:
     "Frozen all-MiniLM-L6-v2 sentence vectors (mean pooled, L2-normalized), cached in memory and, with `cache_dir`, on disk across processes."
     def __init__(self, model_path: str | Path | None = None, cache_dir: str | Path | None = None,
                  batch_size: int = 256, max_length: int = 128, device='cpu', dtype: torch.dtype | str | None = None,
-                 max_tokens: int = 4096, threads: int | None = None):
+                 max_tokens: int = 1024, threads: int | None = None):
         self.model_path = str(model_path or minilm_path())
         self.tokenizer = load_tokenizer(self.model_path, max_length)
         self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else (dtype or compute_dtype(device))
-        if BertEncoder.supports(self.model_path): self.model = BertEncoder.from_pretrained(self.model_path)
-        else: self.model = TransformersEncoder(self.model_path)
-        self.model = self.model.to(device).to_compute_dtype(self.dtype)
+        if BertEncoder.supports(self.model_path): self.model = BertEncoder.from_pretrained(self.model_path, self.dtype).to(device)
+        else: self.model, self.dtype = TransformersEncoder(self.model_path).to(device), torch.float32     # as the model ships
         self.batch_size, self.max_length, self.max_tokens, self.threads = batch_size, max_length, max_tokens, threads
         self.dim = self.model.config['hidden_size']
         self.cache: dict[str, Tensor] = {}
