@@ -93,9 +93,24 @@ class Line:
     "Font size covering most of the line's characters."
     bold: bool
     "Most characters are in a bold font."
+    lead: str = ''
+    "The bold words the line starts with when plain text follows (a run-in heading: 'Training Data' of 'Training Data To train ...'), else ''."
 
-OT1_LIGATURES = ('ff', 'fi', 'fl', 'ffi', 'ffl')
-"What TeX's OT1 encoding puts at codes 0x0B-0x0F; pdfium passes these control codes through when a font has no Unicode map."
+TEX_GLYPHS = {
+    'cmex': dict(zip([0x00, 0x01, 0x02, 0x03, 0x08, 0x09, 0x0a, 0x0b, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x1a, 0x1b, 0x1c, 0x1d], '()[]{}⟨⟩()()[]{}⟨⟩')),
+    'cmsy': dict(zip([0x00, 0x01, 0x02, 0x03, 0x06, 0x0e, 0x0f, 0x11, 0x14, 0x15, 0x18, 0x19, 0x1a, 0x1b], '−·×∗±∘•≡≤≥∼≈⊂⊃')),
+    'cmmi': dict(zip(range(0x00, 0x20), 'ΓΔΘΛΞΠΣΥΦΨΩαβγδεζηθικλμνξπρστυφχ')),
+    'ot1': {0x0b: 'ff', 0x0c: 'fi', 0x0d: 'fl', 0x0e: 'ffi', 0x0f: 'ffl', 0x10: 'ı', 0x11: 'ȷ', 0x19: 'ß', 0x1a: 'æ', 0x1b: 'œ', 0x1c: 'ø'}}
+"What TeX's fonts put at control codes, by font family (math extension, symbols, math italic; text fonts use OT1: 0x0C is 'fi'): pdfium passes these codes through when a font has no Unicode map."
+SYMBOL_PUA = {0xf0b7: '•', 0xf0a7: '▪', 0xf06c: '●', 0xf06e: '■', 0xf0a8: '◆', 0xf076: '❖', 0xf0d8: '➢', 0xf0fc: '✓', 0xf0e0: '→', 0xf0ae: '→', 0xf0ac: '←', 0xf0de: '⇒', 0xf02d: '−'}
+"Symbol and Wingdings glyphs that Word-made PDFs give Private Use Area code points (they show as missing-glyph boxes): bullets and arrows."
+
+def glyph_char(unit: int, font: str) -> str:
+    "The text for a control code or Private Use Area code point from pdfium in a font named `font` (`TEX_GLYPHS`, `SYMBOL_PUA`): a TeX ligature, math symbol or bracket, a bullet; a space when unknown."
+    if 0xe000 <= unit <= 0xf8ff: return SYMBOL_PUA.get(unit, SYMBOL_PUA.get(unit | 0xf000, ' '))
+    name = font.lower()
+    family = next((f for f in ('cmex', 'cmsy', 'cmmi') if f in name), 'ot1')
+    return TEX_GLYPHS[family].get(unit, ' ')
 
 PDFIUM_LOCK = threading.Lock()
 "One lock for all pdfium calls: the library (and `_font_name`'s shared buffer) must not run in two threads at once."
@@ -106,10 +121,19 @@ def _font_name(textpage, i: int, buf=ctypes.create_string_buffer(128), flags=cty
     n = pdfium_c.FPDFText_GetFontInfo(textpage, i, buf, 128, ctypes.byref(flags))
     return buf.value.decode('latin-1') if n else ''
 
-def _drop_superscripts(chars: list[tuple[str, float, float]], size: float) -> str:
-    "Text of a run whose small raised characters (footnote marks) become spaces; `chars` holds (char, size, bottom)."
-    base = statistics.median(b for c, s, b in chars if c != ' ' and abs(s - size) < 0.5)
-    return ''.join(' ' if c != ' ' and 0 < s < 0.8 * size and b < base - 0.15 * size else c for c, s, b in chars)
+def _drop_superscripts(chars: list[tuple[str, float, float, bool]], size: float) -> str:
+    "Text of a run whose small raised characters (footnote marks) become spaces; `chars` holds (char, size, bottom, bold)."
+    base = statistics.median(b for c, s, b, _ in chars if c != ' ' and abs(s - size) < 0.5)
+    return ''.join(' ' if c != ' ' and 0 < s < 0.8 * size and b < base - 0.15 * size else c for c, s, b, _ in chars)
+
+def _bold_lead(chars: list[tuple[str, float, float, bool]], text: str) -> str:
+    "The bold words (one to eight) a run's `text` starts with when plain text starting in capitals follows at a word break, else ''."
+    k = next((k for k, (c, _, _, bd) in enumerate(chars) if c != ' ' and not bd), None)
+    if k is None or not chars[0][3] or k == 0 or chars[k - 1][0] != ' ': return ''
+    lead = re.sub(r'\s+', ' ', ''.join(c for c, *_ in chars[:k])).strip()
+    rest = text[len(lead):].lstrip()
+    ok = text.startswith(lead) and 1 <= len(lead.split()) <= 8 and rest[:1].isupper() and not re.search(r'[,;(]$', lead) and re.search('[A-Za-z]{2}', lead)
+    return lead if ok else ''
 
 def utf16_char(unit: int, next_unit: int | None = None) -> tuple[str, int]:
     "The character at a UTF-16 code unit from pdfium (`FPDFText_GetUnicode`) and how many units it takes: a surrogate pair is one character of 2 units; a lone surrogate, 0, U+FFFD and U+FFFE read as a space."
@@ -124,10 +148,11 @@ def page_lines(page: pdfium.PdfPage, page_no: int) -> list[Line]:
     l, b, r, t = (ctypes.c_double() for _ in range(4))
     runs, cur, skip, scaled = [], None, -1, False
     def flush():
-        if cur and any(c != ' ' for c, _, _ in cur['chars']):
-            runs.append(Line(page_no, cur['x0'], cur['top'], cur['x1'], cur['bottom'],
-                             re.sub(r'\s+', ' ', _drop_superscripts(cur['chars'], cur['size'])).strip(),
-                             cur['size'], cur['bold'][True] > cur['bold'][False]))
+        if cur and any(c != ' ' for c, *_ in cur['chars']):
+            text = re.sub(r'\s+', ' ', _drop_superscripts(cur['chars'], cur['size'])).strip()
+            bold = cur['bold'][True] > cur['bold'][False]
+            runs.append(Line(page_no, cur['x0'], cur['top'], cur['x1'], cur['bottom'], text, cur['size'], bold,
+                             _bold_lead(cur['chars'], text) if cur['bold'][True] and not bold else ''))
     n = pdfium_c.FPDFText_CountChars(tp)
     for i in range(n):
         if i == skip: continue                          # the low half of a surrogate pair read at i - 1
@@ -135,10 +160,11 @@ def page_lines(page: pdfium.PdfPage, page_no: int) -> list[Line]:
         if u in (10, 13): continue
         ch, units = utf16_char(u, pdfium_c.FPDFText_GetUnicode(tp, i + 1) if 0xd800 <= u < 0xdc00 and i + 1 < n else None)
         if units == 2: skip = i + 1
+        font = _font_name(tp, i)
         if pdfium_c.FPDFText_IsHyphen(tp, i): ch = SOFT_HYPHEN
-        elif 0x0b <= u <= 0x0f: ch = OT1_LIGATURES[u - 0x0b]         # TeX's OT1 slots for ff, fi, fl, ffi, ffl (Type 3 fonts without a ToUnicode map)
+        elif u < 0x20 and u not in (9, 10, 13) or 0xe000 <= u <= 0xf8ff: ch = glyph_char(u, font)
         if ch.isspace():
-            if cur: cur['chars'].append((' ', 0, 0))
+            if cur: cur['chars'].append((' ', 0, 0, False))
             continue
         angle = pdfium_c.FPDFText_GetCharAngle(tp, i)
         if 0.05 < angle < 2 * math.pi - 0.05: continue
@@ -151,7 +177,8 @@ def page_lines(page: pdfium.PdfPage, page_no: int) -> list[Line]:
             same_row = min(bot, cur['bottom']) - max(top, cur['top']) > -0.2 * s
             if not same_row or x0 - cur['lastx'] > 2.5 * s or x0 < cur['lastx'] - 1.5 * s: flush(); cur = None
         if cur is None: cur = dict(chars=[], x0=x0, x1=x1, top=top, bottom=bot, size=size, sizes=Counter(), bold=Counter(), lastx=x1)
-        cur['chars'].append((ch, size, bot)); cur['sizes'][size] += 1; cur['bold'][bool(BOLD_FONT.search(_font_name(tp, i)))] += 1
+        bold = bool(BOLD_FONT.search(font))
+        cur['chars'].append((ch, size, bot, bold)); cur['sizes'][size] += 1; cur['bold'][bold] += 1
         cur['x0'], cur['x1'] = min(cur['x0'], x0), max(cur['x1'], x1)
         if size >= cur['size'] * 0.8: cur['top'], cur['bottom'] = min(cur['top'], top), max(cur['bottom'], bot)
         cur['size'] = max(cur['sizes']) if scaled else cur['sizes'].most_common(1)[0][0]; cur['lastx'] = x1
@@ -490,18 +517,27 @@ class Paper:
         return self.pages_read < self.num_pages
 
 def _paragraphs(lines: list[Line]) -> list[list[str]]:
-    "Split a section's lines into paragraphs at first-line indents (after a sentence end) and vertical gaps."
+    "Split a section's lines into paragraphs at first-line indents (after a sentence end) and vertical gaps; a run-in heading (`Line.lead`) opening a paragraph becomes a paragraph of its own."
     pars, cur, prev = [], [], None
     for ln in lines:
         if prev is not None and ln.page == prev.page and abs(ln.x0 - prev.x0) < 40 and cur:
             indent = ln.x0 - prev.x0 > 0.6 * ln.size and re.search(r'[.:!?]$', prev.text)
             if indent or ln.top - prev.bottom > 0.9 * ln.size: pars.append(cur); cur = []
-        cur.append(ln.text); prev = ln
+        if ln.lead and (not cur or re.search(r'[.:!?]$', cur[-1])):
+            if cur: pars.append(cur)
+            pars.append([ln.lead.rstrip('.:')]); cur = [ln.text[len(ln.lead):].lstrip()]
+        else: cur.append(ln.text)
+        prev = ln
     if cur: pars.append(cur)
     return pars
 
+def fix_glyphs(text: str) -> str:
+    "Math arrows as a reader writes them: a long arrow drawn as dashes and a head ('−−→') is '→', and one struck through by TeX's negation slash (which reads '6') is '↛'."
+    text = re.sub(r'(?<=\s)6 ?[−-]+→', '↛', text)
+    return re.sub(r'[−-]+→', '→', text)
+
 def _section_text(lines: list[Line], vocab: set[str], remove_citations: bool) -> str:
-    pars = [clean_text(fix_accents(fix_ligatures(join_lines(p, vocab, english_lexicon())))) for p in _paragraphs(lines)]
+    pars = [clean_text(fix_glyphs(fix_accents(fix_ligatures(join_lines(p, vocab, english_lexicon()))))) for p in _paragraphs(lines)]
     if remove_citations: pars = [clean_text(strip_citations(p)) for p in pars]
     return '\n\n'.join(p for p in pars if p)
 
