@@ -127,12 +127,13 @@ def _drop_superscripts(chars: list[tuple[str, float, float, bool]], size: float)
     return ''.join(' ' if c != ' ' and 0 < s < 0.8 * size and b < base - 0.15 * size else c for c, s, b, _ in chars)
 
 def _bold_lead(chars: list[tuple[str, float, float, bool]], text: str) -> str:
-    "The bold words (one to eight) a run's `text` starts with when plain text starting in capitals follows at a word break, else ''."
+    "The bold words (one to eight) a run's `text` starts with when prose follows at a word break (a capital, then two or more words in lower case), else ''."
     k = next((k for k, (c, _, _, bd) in enumerate(chars) if c != ' ' and not bd), None)
     if k is None or not chars[0][3] or k == 0 or chars[k - 1][0] != ' ': return ''
     lead = re.sub(r'\s+', ' ', ''.join(c for c, *_ in chars[:k])).strip()
     rest = text[len(lead):].lstrip()
-    ok = text.startswith(lead) and 1 <= len(lead.split()) <= 8 and rest[:1].isupper() and not re.search(r'[,;(]$', lead) and re.search('[A-Za-z]{2}', lead)
+    ok = (text.startswith(lead) and 1 <= len(lead.split()) <= 8 and rest[:1].isupper() and not re.search(r'[,;(]$', lead) and re.search('[A-Za-z]{2}', lead)
+          and sum(w[:1].islower() for w in rest.split()) >= 2)
     return lead if ok else ''
 
 def utf16_char(unit: int, next_unit: int | None = None) -> tuple[str, int]:
@@ -150,9 +151,9 @@ def page_lines(page: pdfium.PdfPage, page_no: int) -> list[Line]:
     def flush():
         if cur and any(c != ' ' for c, *_ in cur['chars']):
             text = re.sub(r'\s+', ' ', _drop_superscripts(cur['chars'], cur['size'])).strip()
-            bold = cur['bold'][True] > cur['bold'][False]
-            runs.append(Line(page_no, cur['x0'], cur['top'], cur['x1'], cur['bottom'], text, cur['size'], bold,
-                             _bold_lead(cur['chars'], text) if cur['bold'][True] and not bold else ''))
+            lead = _bold_lead(cur['chars'], text) if cur['bold'][True] and cur['bold'][False] else ''
+            runs.append(Line(page_no, cur['x0'], cur['top'], cur['x1'], cur['bottom'], text, cur['size'],
+                             cur['bold'][True] > cur['bold'][False] and not lead, lead))
     n = pdfium_c.FPDFText_CountChars(tp)
     for i in range(n):
         if i == skip: continue                          # the low half of a surrogate pair read at i - 1
