@@ -18,12 +18,13 @@ from .denoise import (SOFT_HYPHEN, fix_ligatures, fix_accents, join_lines, word_
                                is_page_number, repeat_key, is_caption_start, is_numeric_row, clean_text)
 
 # %% auto 0
-__all__ = ['PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'CAPTION_LABEL', 'RUN_IN_ABSTRACT', 'FRONT_MATTER',
-           'render_test_pdf', 'PDFError', 'NotPDFError', 'EncryptedPDFError', 'CorruptPDFError', 'NoTextError',
-           'open_pdf', 'Line', 'utf16_char', 'page_lines', 'drop_margins', 'reading_order', 'heading_key', 'known_kind',
-           'heading_level', 'body_size', 'find_headings', 'pdf_outline', 'Paper', 'read_paper', 'sections_to_summarize',
-           'to_document', 'top_headings', 'caption_lines', 'figure_lines', 'heading_match', 'reader_lines',
-           'real_line_decisions']
+__all__ = ['TEX_GLYPHS', 'SYMBOL_PUA', 'PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'SEQUENCE_NUMBER',
+           'THEOREM_LIKE', 'CAPTION_LABEL', 'FUNCTION_WORDS', 'RUN_IN_ABSTRACT', 'FRONT_MATTER', 'RUBRIC',
+           'AFFILIATION', 'render_test_pdf', 'PDFError', 'NotPDFError', 'EncryptedPDFError', 'CorruptPDFError',
+           'NoTextError', 'open_pdf', 'Line', 'glyph_char', 'utf16_char', 'page_lines', 'drop_margins', 'reading_order',
+           'heading_key', 'known_kind', 'heading_level', 'body_size', 'n_words', 'find_headings', 'pdf_outline',
+           'Paper', 'fix_glyphs', 'read_paper', 'sections_to_summarize', 'to_document', 'top_headings', 'caption_lines',
+           'figure_lines', 'heading_match', 'table_like', 'score_paper', 'reader_lines', 'real_line_decisions']
 
 # %% ../nbs/02_pdf.ipynb
 def render_test_pdf(pages: list[list[tuple[float, float, str, float, bool]]], width: float = 595, height: float = 842) -> bytes:
