@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_pdf.ipynb 2
 from __future__ import annotations
-import ctypes, dataclasses, difflib, io, math, re, statistics, threading
+import ctypes, dataclasses, difflib, io, math, re, statistics, threading, warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -583,6 +583,14 @@ def _table_cells(lines: list[Line], size: float, heads: dict) -> set[int]:
         run = [k] if k < len(lines) and short(k) and not tail(k) else []
     return cells
 
+def _closes_bracket(prev: str, ln: Line) -> bool:
+    "`ln` opens with the end of a bracket left open at the end of the line `prev` ('... (Etzioni,' / '2011). In the next ...')."
+    depth = 0
+    for ch in prev[-80:]:
+        if ch == '(': depth += 1
+        elif ch == ')' and depth: depth -= 1
+    return depth > 0 and re.match(r'^[^()]{0,30}\)', ln.text) is not None
+
 def _assign_kinds(sections: list[Section]) -> None:
     "Set each `Section.kind` in place (see above)."
     parent, after_refs = 'body', False
@@ -643,11 +651,17 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
             caption = ln; continue
         cont = i >= 2 and _continues(lines[i - 2], ln)      # a 'Table 6.' that ends a wrapped sentence is prose
         caption = ln if (is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text)) and not cont else None
+        if cur is not None and cur[3] and _closes_bracket(cur[3][-1].text, ln) and 0.85 * size <= ln.size <= 1.15 * size:
+            cur[3].append(ln); caption = None; continue       # '2011).' closes the '(Etzioni,' of the line before: prose, not a number row
         if caption or id(ln) in skip or (is_numeric_row(ln.text) and not (cont and len(ln.text.split()) <= 3)) or not 0.85 * size <= ln.size <= 1.15 * size: continue
         if sum(c.isalpha() for c in ln.text) < 2: continue
         if cur is None: cur = ('', 1, ln.page, []); sections.append(cur)
         cur[3].append(ln)
     sections = _drop_front_matter(sections)
+    if not heads or not any(body for *_, body in sections):
+        body = [ln for *_, b in sections for ln in b] or [ln for ln in lines if sum(c.isalpha() for c in ln.text) >= 2]
+        sections = _page_groups(body)
+        warnings.warn(f'{name}: no section headings found; its text is cut into {len(sections)} sections of up to {PAGES_PER_SECTION} pages', stacklevel=2)
     vocab = word_vocab(' '.join(ln.text for s in sections for ln in s[3]))
     out = [Section(h, _section_text(body, vocab, remove_citations), level, tuple(sorted({page} | {l.page for l in body})))
            for h, level, page, body in sections]
@@ -655,6 +669,19 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
     if unheaded is not None: out[next(k for k, s in enumerate(sections) if any(ln is lines[unheaded] for ln in s[3]))].kind = 'abstract'
     return Paper(title, '\n\n'.join(s.text for s in out if s.kind == 'abstract'), out, num_pages, n_read, name,
                  [ln for s in sections for ln in s[3]], [k for k, s in enumerate(sections) for _ in s[3]])
+
+PAGES_PER_SECTION = 2
+"Pages per section when a paper shows no headings at all."
+
+def _page_groups(body: list[Line], pages: int = PAGES_PER_SECTION) -> list[tuple]:
+    "`body` lines as sections (heading, level, page, lines) of `pages` pages each, headed 'Pages 1-2' (or 'Page 3'): what a paper with a text layer but no headings becomes, rather than nothing."
+    groups = defaultdict(list)
+    for ln in body: groups[(ln.page - 1) // pages].append(ln)
+    out = []
+    for k, group in sorted(groups.items()):
+        first, last = group[0].page, max(ln.page for ln in group)
+        out.append((f'Page {first}' if first == last else f'Pages {first}-{last}', 1, first, group))
+    return out
 
 RUN_IN_ABSTRACT = re.compile(r'^\s*abstract\s*(?:[.:—–-]\s*|\s(?=[A-Z]))', re.I)
 
