@@ -320,7 +320,8 @@ def find_headings(lines: list[Line], size: float, outline: dict[str, int] | None
     top_style = styles.most_common(1)[0][0] if styles else None
     if top_style:       # the style's own size, read to a tenth: OCR layers drift by a few tenths from heading to heading
         top_style = (statistics.median(lines[i].size for i, *_ in cands if (round(lines[i].size), lines[i].bold) == top_style), top_style[1])
-    def is_top(ln): return top_style is not None and abs(ln.size - top_style[0]) <= max(0.6, 0.07 * top_style[0]) and ln.bold == top_style[1]
+    tolerance = top_style and max(0.6, (0.1 if top_style[0] >= 1.25 * size else 0.07) * top_style[0])   # OCR sizes drift more in big type
+    def is_top(ln): return top_style is not None and abs(ln.size - top_style[0]) <= tolerance and ln.bold == top_style[1]
     heads, skip_to = {}, -1
     for i, text, end, kind, m in cands:
         if i < skip_to: continue
@@ -661,7 +662,7 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
     if not heads or not any(body for *_, body in sections):
         body = [ln for *_, b in sections for ln in b] or [ln for ln in lines if sum(c.isalpha() for c in ln.text) >= 2]
         sections = _page_groups(body)
-        warnings.warn(f'{name}: no section headings found; its text is cut into {len(sections)} sections of up to {PAGES_PER_SECTION} pages', stacklevel=2)
+        warnings.warn(f"{name}: no section headings found; the text is kept as {len(sections)} section{'s' * (len(sections) != 1)} of up to {PAGES_PER_SECTION} pages", stacklevel=2)
     vocab = word_vocab(' '.join(ln.text for s in sections for ln in s[3]))
     out = [Section(h, _section_text(body, vocab, remove_citations), level, tuple(sorted({page} | {l.page for l in body})))
            for h, level, page, body in sections]
