@@ -783,8 +783,8 @@ def caption_lines(paper: Paper, captions: list[str] = ()) -> list[str]:
     return [ln.text for ln in paper.lines if len(words(ln.text).split()) >= 3 and (is_caption_start(ln.text) or inside(ln.text))]
 
 def figure_lines(paper: Paper) -> list[str]:
-    "Kept lines outside the references that are mostly not words (fewer than half their tokens have two letters in a row): figure debris, table cells, stray symbols."
-    def debris(t): return sum(bool(re.search('[A-Za-z]{2}', w)) for w in t.split()) < 0.5 * len(t.split())
+    "Kept lines outside the references that are mostly not words (fewer than half their tokens have two letters in a row): figure debris, table cells, stray symbols; the end of a wrapped citation ('1996).') is prose."
+    def debris(t): return sum(bool(re.search('[A-Za-z]{2}', w)) for w in t.split()) < 0.5 * len(t.split()) and not re.fullmatch(r'[^()]{0,30}\)[.,;:]?', t)
     return [ln.text for ln, k in zip(paper.lines, paper.line_sections) if paper.sections[k].kind != 'references' and debris(ln.text)]
 
 def heading_match(found: list[str], gold: list[str]) -> tuple[int, int, int]:
