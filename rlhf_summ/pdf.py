@@ -19,12 +19,13 @@ from .denoise import (SOFT_HYPHEN, fix_ligatures, fix_accents, join_lines, word_
 
 # %% auto 0
 __all__ = ['TEX_GLYPHS', 'SYMBOL_PUA', 'PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'SEQUENCE_NUMBER',
-           'THEOREM_LIKE', 'CAPTION_LABEL', 'FUNCTION_WORDS', 'RUN_IN_ABSTRACT', 'FRONT_MATTER', 'RUBRIC',
-           'AFFILIATION', 'render_test_pdf', 'PDFError', 'NotPDFError', 'EncryptedPDFError', 'CorruptPDFError',
-           'NoTextError', 'open_pdf', 'Line', 'glyph_char', 'utf16_char', 'page_lines', 'drop_margins', 'reading_order',
-           'heading_key', 'known_kind', 'heading_level', 'body_size', 'n_words', 'find_headings', 'pdf_outline',
-           'Paper', 'fix_glyphs', 'read_paper', 'sections_to_summarize', 'to_document', 'top_headings', 'caption_lines',
-           'figure_lines', 'heading_match', 'table_like', 'score_paper', 'reader_lines', 'real_line_decisions']
+           'THEOREM_LIKE', 'CAPTION_LABEL', 'FUNCTION_WORDS', 'PAGES_PER_SECTION', 'RUN_IN_ABSTRACT', 'FRONT_MATTER',
+           'RUBRIC', 'AFFILIATION', 'render_test_pdf', 'PDFError', 'NotPDFError', 'EncryptedPDFError',
+           'CorruptPDFError', 'NoTextError', 'open_pdf', 'Line', 'glyph_char', 'utf16_char', 'page_lines',
+           'drop_margins', 'reading_order', 'heading_key', 'known_kind', 'heading_level', 'body_size', 'n_words',
+           'find_headings', 'pdf_outline', 'Paper', 'fix_glyphs', 'read_paper', 'sections_to_summarize', 'to_document',
+           'top_headings', 'caption_lines', 'figure_lines', 'heading_match', 'table_like', 'score_paper',
+           'reader_lines', 'real_line_decisions']
 
 # %% ../nbs/02_pdf.ipynb
 def render_test_pdf(pages: list[list[tuple[float, float, str, float, bool]]], width: float = 595, height: float = 842) -> bytes:
@@ -628,7 +629,9 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
             heads = find_headings(lines, size, pdf_outline(doc), not_heads)
             num_pages = len(doc)
         finally: doc.close()
-    title = _title(lines, size)
+    title_lines = {id(ln) for ln in _title(lines, size)}
+    title = clean_text(fix_ligatures(' '.join(ln.text for ln in lines if id(ln) in title_lines)))
+    heads = {i: h for i, h in heads.items() if id(lines[i]) not in title_lines}      # a title in capitals is no 'INTRODUCTION'
     abstract_at = next((i for i, (t, _, _) in sorted(heads.items()) if known_kind(t) == 'abstract'), None)
     if abstract_at is None: abstract_at, heads = _split_run_in_abstract(lines, heads)
     unheaded = _unheaded_abstract(lines, min(heads), size) if abstract_at is None and heads else None
@@ -737,24 +740,24 @@ RUBRIC = re.compile(r'^(?:squibs? and discussions?|squibs?|technical (?:note|cor
 AFFILIATION = re.compile(r'universit|institut|laborator|department|\bdept\b|seminar|research cent|school of|college|@|[*†‡]\s*$', re.I)
 "An author or affiliation line ('Seminar für Sprachwissenschaft', 'Dale Gerdemann and Paul John King*'): never the title."
 
-def _title(lines: list[Line], size: float) -> str:
-    "The title on page 1: the run of largest-font lines at the top, set close together, skipping journal rubrics, stamps and author or affiliation lines; where nothing is 15% larger than the body (OCR layers), a block of capitals at the top of the page; else ''."
+def _title(lines: list[Line], size: float) -> list[Line]:
+    "The title's lines on page 1: the run of largest-font lines at the top, set close together, skipping journal rubrics, stamps and author or affiliation lines; where nothing is 15% larger than the body (OCR layers), a block of capitals at the top of the page; else none."
     first = [ln for ln in lines if ln.page == 1][:30]
     cand = [ln for ln in first if not RUBRIC.match(ln.text) and not AFFILIATION.search(ln.text) and not known_kind(ln.text) and len(re.findall('[A-Za-z]{2}', ln.text)) >= 2]
-    if not cand: return ''
+    if not cand: return []
     big = max(ln.size for ln in cand)
     if big >= 1.15 * size: keep = lambda ln: abs(ln.size - big) <= 0.08 * big
     else:
         def caps(ln): letters = [c for c in ln.text if c.isalpha()]; return len(letters) >= 8 and sum(c.isupper() for c in letters) > 0.8 * len(letters)
-        if not caps(cand[0]): return ''
+        if not caps(cand[0]): return []
         keep = caps
     start = next((k for k, ln in enumerate(cand) if keep(ln)), None)
-    if start is None: return ''
+    if start is None: return []
     out = [cand[start]]
     for ln in cand[start + 1:]:
         if not keep(ln) or ln.top - max(x.bottom for x in out) > (0.8 if big >= 1.15 * size else 1.6) * ln.size: break
         out.append(ln)
-    return clean_text(fix_ligatures(' '.join(ln.text for ln in out)))
+    return out
 
 # %% ../nbs/02_pdf.ipynb
 def sections_to_summarize(paper: Paper, kinds: tuple[str, ...] = ('body',)) -> list[Section]:
@@ -788,13 +791,13 @@ def figure_lines(paper: Paper) -> list[str]:
     return [ln.text for ln, k in zip(paper.lines, paper.line_sections) if paper.sections[k].kind != 'references' and debris(ln.text)]
 
 def heading_match(found: list[str], gold: list[str]) -> tuple[int, int, int]:
-    "(matched, found, gold) counts between two heading lists, compared without case, spaces and punctuation; an OCR typo passes when 90% of the characters match in order (`difflib` ratio)."
+    "(matched, found, gold) counts between two heading lists, compared without case, spaces and punctuation; an OCR typo in a heading of 12 characters or more passes when 90% of the characters match in order (`difflib` ratio)."
     left = Counter(_squash(h) for h in gold)
     matched = 0
     for h in found:
         key = _squash(h)
         if left[key] <= 0:      # an OCR layer's typo ('Introdu(tion', 'Unifitation'): 90% of the characters in order
-            key = next((g for g, n in left.items() if n > 0 and difflib.SequenceMatcher(None, key, g).ratio() >= 0.9), key)
+            key = next((g for g, n in left.items() if n > 0 and min(len(g), len(key)) >= 12 and difflib.SequenceMatcher(None, key, g).ratio() >= 0.9), key)
         if left[key] > 0: left[key] -= 1; matched += 1
     return matched, len(found), len(gold)
 
