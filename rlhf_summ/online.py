@@ -19,9 +19,9 @@ from .store import Store
 logger = logging.getLogger(__name__)
 
 # %% auto 0
-__all__ = ['logger', 'DATABASE_URL_ENV', 'open_store', 'Summarize', 'PolicySummarizer', 'GenerationWorker', 'OnlineLoop',
-           'promote_if_better', 'train_policy_version', 'gate_policy', 'online_round', 'PolicyRoundConfig',
-           'policy_round']
+__all__ = ['logger', 'DATABASE_URL_ENV', 'PAIR_RULES', 'open_store', 'Summarize', 'PolicySummarizer', 'GenerationWorker',
+           'OnlineLoop', 'win_rate_interval', 'promote_if_better', 'train_policy_version', 'gate_policy',
+           'online_round', 'PolicyRoundConfig', 'policy_round', 'feedback_history']
 
 # %% ../nbs/12_online.ipynb
 DATABASE_URL_ENV = 'RLHF_SUMM_DATABASE_URL'
@@ -57,12 +57,20 @@ class PolicySummarizer:
     def __call__(self, version: VersionInfo, texts: list[str], seed: int) -> list[str]:
         return self.policy(version).generate(texts, seed=seed, **self.kwargs).summaries
 
+PAIR_RULES = ('random', 'uncertainty')
+"How a section's pair is chosen: one sample of each version, or the least certain of `candidates` x `candidates` under the current reward model."
+
 class GenerationWorker:
     "A thread that writes the two summaries of every section of queued documents."
     def __init__(self, store: Store, registry: Registry, summarize: Summarize, partner: str = 'previous',
-                 batch_size: int = 4, seed: int = 0):
+                 batch_size: int = 4, seed: int = 0, pairs: str = 'random', candidates: int = 4,
+                 load_reward: Callable[[VersionInfo], Any] | None = None):
+        if pairs not in PAIR_RULES: raise ValueError(f"pairs must be one of {PAIR_RULES}, got {pairs!r}")
         self.store, self.registry, self.summarize = store, registry, summarize
         self.partner, self.batch_size, self.seed = partner, batch_size, seed
+        self.pairs, self.candidates = pairs, max(1, int(candidates))
+        self.load_reward = load_reward or (lambda info: registry.load('reward', info.version))
+        self._reward: tuple[str, Any] | None = None
         self.queue: queue.Queue[int | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
@@ -95,14 +103,42 @@ class GenerationWorker:
         done = self.store.sections_with_pairs(document_id)
         todo = [(sid, sec) for sid, sec in self.store.sections(document_id) if sid not in done]
         rng = random.Random(f"{self.seed}-{document_id}")
+        title = self.store.document_status(document_id).title
         for i in range(0, len(todo), self.batch_size):
             batch = todo[i:i + self.batch_size]
             texts = [sec.text for _, sec in batch]
             seed = self.seed + 1000 * document_id + i
-            ours, theirs = self.summarize(current, texts, seed), self.summarize(partner, texts, seed + 1)
+            if self.pairs == 'uncertainty':
+                scored = [f"{' | '.join(t for t in (title, sec.heading) if t)}\n\n{sec.text}".lstrip() for _, sec in batch]
+                ours, theirs = self.uncertain_pairs(current, partner, texts, scored, seed)
+            else: ours, theirs = self.summarize(current, texts, seed), self.summarize(partner, texts, seed + 1)
             for (sid, _), a, b in zip(batch, ours, theirs):
                 self.store.add_pair(sid, (a, current.name), (b, partner.name), rng)
         self.store.set_status(document_id, 'ready')
+
+    def reward(self):
+        "The current reward model (loaded again only when the current version changes)."
+        info = self.registry.current('reward')
+        if info is None: raise LookupError("no reward model is registered: uncertainty-chosen pairs need one")
+        if self._reward is None or self._reward[0] != info.name: self._reward = (info.name, self.load_reward(info))
+        return self._reward[1]
+
+    def uncertain_pairs(self, current: VersionInfo, partner: VersionInfo, texts: list[str], scored: list[str],
+                        seed: int) -> tuple[list[str], list[str]]:
+        "For each text, of `candidates` samples by each version, the pair of two different summaries whose reward-model preference is closest to a coin (the most informative pick); the first samples when all are equal. `scored`: what the reward model reads (title, then text)."
+        ours = [self.summarize(current, texts, seed + 2 * j) for j in range(self.candidates)]     # (C, B)
+        theirs = [self.summarize(partner, texts, seed + 2 * j + 1) for j in range(self.candidates)]
+
+        keys = [(b, s) for b in range(len(texts)) for s in sorted({r[b] for r in ours + theirs})]
+        scores = self.reward().score([scored[b] for b, _ in keys], [s for _, s in keys])
+        score = {k: float(v) for k, v in zip(keys, scores)}
+        out_a, out_b = [], []
+        for b in range(len(texts)):
+            options = [(abs(score[(b, a[b])] - score[(b, t[b])]), i, j) for i, a in enumerate(ours) for j, t in enumerate(theirs)
+                       if ' '.join(a[b].split()) != ' '.join(t[b].split())]
+            _, i, j = min(options) if options else (0.0, 0, 0)
+            out_a.append(ours[i][b]); out_b.append(theirs[j][b])
+        return out_a, out_b
 
     def wait(self):
         "Block until every queued document is processed (for tests and scripts)."
@@ -176,25 +212,38 @@ class OnlineLoop:
         return next(u for u in self.store.updates() if u['id'] == update_id)
 
 # %% ../nbs/12_online.ipynb
+def win_rate_interval(scores: Sequence[float], other_scores: Sequence[float], z: float = 1.96) -> tuple[float, float, float]:
+    "`win_rate` of `scores` over `other_scores` (ties 1/2) and its normal-approximation interval (z=1.96: 95%) from the per-item outcomes, clipped to [0, 1]."
+    import torch
+    a, b = torch.as_tensor(scores, dtype=torch.float64), torch.as_tensor(other_scores, dtype=torch.float64)
+    rate = win_rate(a, b)
+    outcomes = (a > b).double() + 0.5 * (a == b).double()                  # (n,) 1 win, 1/2 tie, 0 loss
+    half = z * (outcomes.std(unbiased=True).item() / len(outcomes) ** 0.5 if len(outcomes) > 1 else 0.5)
+    return rate, max(0.0, rate - half), min(1.0, rate + half)
+
 def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Document | str], summarize: Summarize, reward,
-                      threshold: float = 0.55, seed: int = 0) -> tuple[bool, float]:
-    "Promote policy `candidate` when the reward model prefers its summaries of `documents` over the current policy's."
+                      threshold: float = 0.55, seed: int = 0, judge: str = '') -> tuple[bool, float]:
+    "Promote policy `candidate` when the reward model prefers its summaries of `documents` over the current policy's; the rate, its interval and `judge` (the reward version) go into the registry's history."
     from rlhf_summ.rl import document_texts, reward_texts
     new, old = registry.get('policy', candidate), registry.get('policy')
     if new.version == old.version: raise ValueError(f"{candidate} is already the current policy")
     texts, scored = document_texts(documents), reward_texts(documents)       # the policy reads the text, the reward model title + text
-    rate = win_rate(reward.score(scored, summarize(new, texts, seed)), reward.score(scored, summarize(old, texts, seed)))
+    rate, low, high = win_rate_interval(reward.score(scored, summarize(new, texts, seed)), reward.score(scored, summarize(old, texts, seed)))
     if rate >= threshold:
-        registry.promote('policy', new.version, reason=f"win rate {rate:.3f} >= {threshold} over {old.version} on {len(texts)} sections")
+        evidence = dict(win_rate=rate, low=low, high=high, n=len(texts), over=old.version, threshold=threshold,
+                        judge=judge or 'reward model')
+        registry.promote('policy', new.version, evidence=evidence,
+                         reason=f"win rate {rate:.3f} [{low:.3f}, {high:.3f}] >= {threshold} over {old.version} on {len(texts)} sections")
     return rate >= threshold, rate
 
 # %% ../nbs/12_online.ipynb
 def train_policy_version(registry: Registry, store: Store, rl_config, max_documents: int | None = None,
-                         promote: bool = False, progress: Callable | None = None) -> VersionInfo:
-    "Train a policy with RL on stored training sections against the current reward model; register it."
+                         promote: bool = False, progress: Callable | None = None, start: str = 'current') -> VersionInfo:
+    "Train a policy with RL on stored training sections against the current reward model; register it. `start`: 'current' (RL from the current version, KL to it) or 'first' (from the first version, the SFT policy, KL to it)."
     import dataclasses
     from rlhf_summ.rl import train_rl
-    policy, reward = registry.get('policy'), registry.get('reward')
+    if start not in ('current', 'first'): raise ValueError(f"start must be 'current' or 'first', got {start!r}")
+    policy, reward = registry.get('policy') if start == 'current' else registry.versions('policy')[0], registry.get('reward')
     documents = store.section_documents('train', max_documents)
     if not documents: raise ValueError("the store has no training sections yet: upload documents first")
     with tempfile.TemporaryDirectory(dir=registry.root) as tmp:
@@ -214,19 +263,21 @@ def gate_policy(registry: Registry, store: Store, candidate: str, min_win_rate: 
     "Promote policy `candidate` when the current reward model's win rate of its summaries over the current policy's reaches `min_win_rate`; return the rate."
     documents = store.section_documents('valid', sections) or store.section_documents('train', sections)
     summarize = PolicySummarizer(registry, max_new_tokens, temperature=0.0)
-    _, rate = promote_if_better(registry, candidate, documents, summarize, registry.load('reward'), min_win_rate, seed)
+    judge = registry.current('reward')
+    _, rate = promote_if_better(registry, candidate, documents, summarize, registry.load('reward'), min_win_rate, seed,
+                                judge=judge.name if judge else '')
     return rate
 
 def online_round(store: Store, registry: Registry, rl_config=None, promote: str = 'gate', update_reward: bool = True,
                  update_kwargs: dict | None = None, max_documents: int | None = None, min_win_rate: float = 0.55,
-                 gate_sections: int = 32, max_new_tokens: int = 96, seed: int = 0) -> dict[str, Any]:
-    "One round of the online loop: a reward update on the new picks (if any), then with `rl_config` a policy version by RL and the gate."
+                 gate_sections: int = 32, max_new_tokens: int = 96, seed: int = 0, start: str = 'current') -> dict[str, Any]:
+    "One round of the online loop: a reward update on the new picks (if any), then with `rl_config` a policy version by RL (from `start`, see `train_policy_version`) and the gate."
     if promote not in ('gate', 'yes', 'no'): raise ValueError(f"promote must be 'gate', 'yes' or 'no', got {promote!r}")
     out: dict[str, Any] = {'reward_update': None, 'policy': None, 'win_rate': None}
     if update_reward and store.num_new() > 0:
         out['reward_update'] = OnlineLoop(store, registry, update_kwargs=update_kwargs).run_round()
     if rl_config is not None:
-        out['policy'] = train_policy_version(registry, store, rl_config, max_documents, promote=promote == 'yes')
+        out['policy'] = train_policy_version(registry, store, rl_config, max_documents, promote=promote == 'yes', start=start)
         if promote == 'gate':
             out['win_rate'] = gate_policy(registry, store, out['policy'].version, min_win_rate, gate_sections, max_new_tokens, seed)
     return out
@@ -271,3 +322,23 @@ def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> 
                            max_new_tokens=config.max_new_tokens, seed=config.seed)
         return out['policy'], out['win_rate']
     finally: store.close()
+
+# %% ../nbs/12_online.ipynb
+def feedback_history(store: Store, registry: Registry, annotator: str | None = None) -> dict[str, Any]:
+    "Reward updates with their held-out accuracy (oldest first), the policy promotions with their evidence, the versions, and the picks since the newest policy version (by `annotator` when given)."
+    updates, used = [], 0
+    for u in reversed(store.updates()):
+        m = u['metrics'] or {}
+        if u['status'] in ('accepted', 'rejected'): used += u['num_new']
+        before, after = m.get('eval/rm/accuracy_before'), m.get('eval/rm/accuracy')
+        updates.append(dict(id=u['id'], time=u['finished'] or u['started'], status=u['status'], num_new=u['num_new'],
+                            picks_used=used, accuracy_before=before, accuracy=after,
+                            model_accuracy=after if u['status'] == 'accepted' else before,
+                            reward_before=u['reward_before'], reward_after=u['reward_after']))
+    versions = registry.versions('policy')
+    current = registry.current('policy')
+    since = versions[-1].created if versions else None
+    return dict(reward_updates=updates, promotions=registry.promotions('policy'),
+                versions=[dict(version=v.version, created=v.created, parents=v.parents, notes=v.notes) for v in versions],
+                current_policy=current.version if current else None,
+                picks_since_version=store.num_comparisons(since, annotator))

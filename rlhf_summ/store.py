@@ -344,8 +344,12 @@ class Store:
         except IntegrityError as e:
             raise DuplicatePick(f"{annotator!r} already answered pair {pair_id}") from e
 
-    def num_comparisons(self) -> int:
-        with self.reading() as s: return s.scalar(select(func.count(ComparisonRow.id)))
+    def num_comparisons(self, since: float | None = None, annotator: str | None = None) -> int:
+        "How many picks are stored (made after the Unix time `since`, by `annotator`, when given)."
+        q = select(func.count(ComparisonRow.id))
+        if since is not None: q = q.where(ComparisonRow.created > since)
+        if annotator is not None: q = q.where(ComparisonRow.annotator == annotator)
+        with self.reading() as s: return s.scalar(q)
 
     def counts(self) -> list[PairCount]:
         "Picks per unordered version pair (versions sorted by name), most-compared first."
