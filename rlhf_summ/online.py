@@ -12,16 +12,16 @@ from typing import Any, Callable, Protocol, Sequence
 
 from .config import runs_root
 from .data import Document
-from .evaluate import win_rate
+from .evaluate import win_rate, win_rate_interval
 from .registry import Registry, VersionInfo
 from .store import Store
 
 logger = logging.getLogger(__name__)
 
 # %% auto 0
-__all__ = ['logger', 'DATABASE_URL_ENV', 'PAIR_RULES', 'open_store', 'Summarize', 'PolicySummarizer', 'GenerationWorker',
-           'OnlineLoop', 'win_rate_interval', 'promote_if_better', 'train_policy_version', 'gate_policy',
-           'online_round', 'PolicyRoundConfig', 'policy_round', 'feedback_history']
+__all__ = ['logger', 'DATABASE_URL_ENV', 'GREEDY_SUFFIX', 'PAIR_RULES', 'open_store', 'Summarize', 'PolicySummarizer',
+           'GenerationWorker', 'OnlineLoop', 'promote_if_better', 'train_policy_version', 'gate_policy', 'online_round',
+           'PolicyRoundConfig', 'policy_round']
 
 # %% ../nbs/12_online.ipynb
 DATABASE_URL_ENV = 'RLHF_SUMM_DATABASE_URL'
@@ -33,7 +33,12 @@ def open_store(runs_dir: str | Path | None = None, database_url: str | None = No
 
 # %% ../nbs/12_online.ipynb
 class Summarize(Protocol):
-    def __call__(self, version: VersionInfo, texts: list[str], seed: int) -> list[str]: ...
+    def __call__(self, version: VersionInfo, texts: list[str], seed: int, greedy: bool = False) -> list[str]:
+        "Summaries of `texts` by `version`: sampled (reproducible for `seed`), or greedy."
+        ...
+
+GREEDY_SUFFIX = ':greedy'
+"Tag of a version's greedy summaries (`policy/v1:greedy`) where a pair compares two decodings of one version."
 
 class PolicySummarizer:
     "Summaries by registered policy versions (`Policy.generate`, sampled), with a small cache of loaded versions."
@@ -54,8 +59,10 @@ class PolicySummarizer:
                 while len(self._cache) > self.cache_size: self._cache.popitem(last=False)
             return self._cache[version.name]
 
-    def __call__(self, version: VersionInfo, texts: list[str], seed: int) -> list[str]:
-        return self.policy(version).generate(texts, seed=seed, **self.kwargs).summaries
+    def __call__(self, version: VersionInfo, texts: list[str], seed: int, greedy: bool = False) -> list[str]:
+        from rlhf_summ.extractive import end_at_sentence
+        kwargs = {**self.kwargs, 'do_sample': False} if greedy else self.kwargs
+        return [end_at_sentence(s) for s in self.policy(version).generate(texts, seed=seed, **kwargs).summaries]
 
 PAIR_RULES = ('random', 'uncertainty')
 "How a section's pair is chosen: one sample of each version, or the least certain of `candidates` x `candidates` under the current reward model."
@@ -99,21 +106,29 @@ class GenerationWorker:
         current = self.registry.current('policy')
         if current is None: raise LookupError("no policy version is registered")
         partner = self.registry.partner(self.partner, of=current.version)
+        same = partner.version == current.version       # one version only: compare a sample with its greedy summary
+        names = (current.name, partner.name + GREEDY_SUFFIX if same else partner.name)
         self.store.set_status(document_id, 'generating')
         done = self.store.sections_with_pairs(document_id)
         todo = [(sid, sec) for sid, sec in self.store.sections(document_id) if sid not in done]
         rng = random.Random(f"{self.seed}-{document_id}")
-        title = self.store.document_status(document_id).title
+        title = self.store.document_status(document_id).title if self.pairs == 'uncertainty' else ''
         for i in range(0, len(todo), self.batch_size):
             batch = todo[i:i + self.batch_size]
             texts = [sec.text for _, sec in batch]
             seed = self.seed + 1000 * document_id + i
             if self.pairs == 'uncertainty':
                 scored = [f"{' | '.join(t for t in (title, sec.heading) if t)}\n\n{sec.text}".lstrip() for _, sec in batch]
-                ours, theirs = self.uncertain_pairs(current, partner, texts, scored, seed)
-            else: ours, theirs = self.summarize(current, texts, seed), self.summarize(partner, texts, seed + 1)
+                ours, theirs = self.uncertain_pairs(current, partner, texts, scored, seed, same)
+            else:
+                ours = self.summarize(current, texts, seed)
+                theirs = self.summarize(partner, texts, seed + 1, greedy=True) if same else self.summarize(partner, texts, seed + 1)
+                for retry in range(1, 4 if same else 1):   # a sample equal to the greedy summary is drawn again (at most 3 times)
+                    again = [j for j, (a, b) in enumerate(zip(ours, theirs)) if a == b]
+                    if not again: break
+                    for j, s in zip(again, self.summarize(current, [texts[j] for j in again], seed + 7919 * retry)): ours[j] = s
             for (sid, _), a, b in zip(batch, ours, theirs):
-                self.store.add_pair(sid, (a, current.name), (b, partner.name), rng)
+                self.store.add_pair(sid, (a, names[0]), (b, names[1]), rng)
         self.store.set_status(document_id, 'ready')
 
     def reward(self):
@@ -124,14 +139,13 @@ class GenerationWorker:
         return self._reward[1]
 
     def uncertain_pairs(self, current: VersionInfo, partner: VersionInfo, texts: list[str], scored: list[str],
-                        seed: int) -> tuple[list[str], list[str]]:
-        "For each text, of `candidates` samples by each version, the pair of two different summaries whose reward-model preference is closest to a coin (the most informative pick); the first samples when all are equal. `scored`: what the reward model reads (title, then text)."
+                        seed: int, same: bool = False) -> tuple[list[str], list[str]]:
+        "For each text, of `candidates` samples by each version (the partner's greedy summary when it is the same version), the pair of two different summaries whose reward-model preference is closest to a coin (the most informative pick); the first candidates when all are equal. `scored`: what the reward model reads (title, then text)."
         ours = [self.summarize(current, texts, seed + 2 * j) for j in range(self.candidates)]     # (C, B)
-        theirs = [self.summarize(partner, texts, seed + 2 * j + 1) for j in range(self.candidates)]
-
+        theirs = ([self.summarize(partner, texts, seed + 1, greedy=True)] if same else
+                  [self.summarize(partner, texts, seed + 2 * j + 1) for j in range(self.candidates)])
         keys = [(b, s) for b in range(len(texts)) for s in sorted({r[b] for r in ours + theirs})]
-        scores = self.reward().score([scored[b] for b, _ in keys], [s for _, s in keys])
-        score = {k: float(v) for k, v in zip(keys, scores)}
+        score = dict(zip(keys, map(float, self.reward().score([scored[b] for b, _ in keys], [s for _, s in keys]))))
         out_a, out_b = [], []
         for b in range(len(texts)):
             options = [(abs(score[(b, a[b])] - score[(b, t[b])]), i, j) for i, a in enumerate(ours) for j, t in enumerate(theirs)
@@ -212,28 +226,20 @@ class OnlineLoop:
         return next(u for u in self.store.updates() if u['id'] == update_id)
 
 # %% ../nbs/12_online.ipynb
-def win_rate_interval(scores: Sequence[float], other_scores: Sequence[float], z: float = 1.96) -> tuple[float, float, float]:
-    "`win_rate` of `scores` over `other_scores` (ties 1/2) and its normal-approximation interval (z=1.96: 95%) from the per-item outcomes, clipped to [0, 1]."
-    import torch
-    a, b = torch.as_tensor(scores, dtype=torch.float64), torch.as_tensor(other_scores, dtype=torch.float64)
-    rate = win_rate(a, b)
-    outcomes = (a > b).double() + 0.5 * (a == b).double()                  # (n,) 1 win, 1/2 tie, 0 loss
-    half = z * (outcomes.std(unbiased=True).item() / len(outcomes) ** 0.5 if len(outcomes) > 1 else 0.5)
-    return rate, max(0.0, rate - half), min(1.0, rate + half)
-
 def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Document | str], summarize: Summarize, reward,
-                      threshold: float = 0.55, seed: int = 0, judge: str = '') -> tuple[bool, float]:
-    "Promote policy `candidate` when the reward model prefers its summaries of `documents` over the current policy's; the rate, its interval and `judge` (the reward version) go into the registry's history."
+                      threshold: float = 0.55, seed: int = 0) -> tuple[bool, float]:
+    "Promote policy `candidate` when the reward model prefers its summaries of `documents` over the current policy's."
     from rlhf_summ.rl import document_texts, reward_texts
     new, old = registry.get('policy', candidate), registry.get('policy')
     if new.version == old.version: raise ValueError(f"{candidate} is already the current policy")
     texts, scored = document_texts(documents), reward_texts(documents)       # the policy reads the text, the reward model title + text
-    rate, low, high = win_rate_interval(reward.score(scored, summarize(new, texts, seed)), reward.score(scored, summarize(old, texts, seed)))
+    rate = win_rate(reward.score(scored, summarize(new, texts, seed)), reward.score(scored, summarize(old, texts, seed)))
+    low, high = win_rate_interval(rate, len(texts))
+    judge = registry.current('reward')
     if rate >= threshold:
-        evidence = dict(win_rate=rate, low=low, high=high, n=len(texts), over=old.version, threshold=threshold,
-                        judge=judge or 'reward model')
-        registry.promote('policy', new.version, evidence=evidence,
-                         reason=f"win rate {rate:.3f} [{low:.3f}, {high:.3f}] >= {threshold} over {old.version} on {len(texts)} sections")
+        registry.promote('policy', new.version, reason=f"win rate {rate:.3f} >= {threshold} over {old.version} on {len(texts)} sections",
+                         evidence={'win_rate': rate, 'win_low': low, 'win_high': high, 'n': len(texts), 'against': old.name,
+                                   'judge': judge.name if judge else None, 'threshold': threshold})
     return rate >= threshold, rate
 
 # %% ../nbs/12_online.ipynb
@@ -263,9 +269,7 @@ def gate_policy(registry: Registry, store: Store, candidate: str, min_win_rate: 
     "Promote policy `candidate` when the current reward model's win rate of its summaries over the current policy's reaches `min_win_rate`; return the rate."
     documents = store.section_documents('valid', sections) or store.section_documents('train', sections)
     summarize = PolicySummarizer(registry, max_new_tokens, temperature=0.0)
-    judge = registry.current('reward')
-    _, rate = promote_if_better(registry, candidate, documents, summarize, registry.load('reward'), min_win_rate, seed,
-                                judge=judge.name if judge else '')
+    _, rate = promote_if_better(registry, candidate, documents, summarize, registry.load('reward'), min_win_rate, seed)
     return rate
 
 def online_round(store: Store, registry: Registry, rl_config=None, promote: str = 'gate', update_reward: bool = True,
@@ -322,23 +326,3 @@ def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> 
                            max_new_tokens=config.max_new_tokens, seed=config.seed)
         return out['policy'], out['win_rate']
     finally: store.close()
-
-# %% ../nbs/12_online.ipynb
-def feedback_history(store: Store, registry: Registry, annotator: str | None = None) -> dict[str, Any]:
-    "Reward updates with their held-out accuracy (oldest first), the policy promotions with their evidence, the versions, and the picks since the newest policy version (by `annotator` when given)."
-    updates, used = [], 0
-    for u in reversed(store.updates()):
-        m = u['metrics'] or {}
-        if u['status'] in ('accepted', 'rejected'): used += u['num_new']
-        before, after = m.get('eval/rm/accuracy_before'), m.get('eval/rm/accuracy')
-        updates.append(dict(id=u['id'], time=u['finished'] or u['started'], status=u['status'], num_new=u['num_new'],
-                            picks_used=used, accuracy_before=before, accuracy=after,
-                            model_accuracy=after if u['status'] == 'accepted' else before,
-                            reward_before=u['reward_before'], reward_after=u['reward_after']))
-    versions = registry.versions('policy')
-    current = registry.current('policy')
-    since = versions[-1].created if versions else None
-    return dict(reward_updates=updates, promotions=registry.promotions('policy'),
-                versions=[dict(version=v.version, created=v.created, parents=v.parents, notes=v.notes) for v in versions],
-                current_policy=current.version if current else None,
-                picks_since_version=store.num_comparisons(since, annotator))

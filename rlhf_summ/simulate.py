@@ -334,12 +334,11 @@ class HeldOut:
 
     def win_rate(self, summaries: Sequence[str]) -> tuple[float, float, float]:
         "The held-out annotator's win rate of `summaries` over SFT's (identical summaries tie), with its 95% interval."
-        from rlhf_summ.online import win_rate_interval
-        ours, theirs = [], []
-        for s, base, p in zip(summaries, self.sft_summaries, self.papers):
-            pick = self.judge.pick(base, s, p.references, key=pair_key(p.document.id, base, s))
-            ours.append({'b': 1.0, 'tie': 0.5, 'a': 0.0}[pick]); theirs.append(0.5)
-        return win_rate_interval(ours, theirs)
+        from rlhf_summ.evaluate import win_rate_interval
+        outcomes = [{'b': 1.0, 'tie': 0.5, 'a': 0.0}[self.judge.pick(base, s, p.references, key=pair_key(p.document.id, base, s))]
+                    for s, base, p in zip(summaries, self.sft_summaries, self.papers)]
+        rate = sum(outcomes) / len(outcomes)
+        return (rate, *win_rate_interval(rate, len(outcomes)))
 
     def rm_pair_accuracy(self, policy, reward) -> tuple[float, int]:
         "Agreement of `reward` with the held-out annotator's picks on pairs (an SFT sample, a `policy` sample) of every held-out paper; and the number of decisive pairs."

@@ -53,8 +53,8 @@ def test_tiny_loop_and_its_job_run_through_the_real_store_and_registry_determini
     assert updates and all(u['status'] in ('accepted', 'rejected') for u in updates)
     assert [r['version'] for r in first['rounds']] == ['v2', 'v3'] and all(r['promoted'] for r in first['rounds'])
     registry = Registry(tmp_path / 'a' / 'registry')
-    promotions = registry.promotions('policy')
-    assert [p['version'] for p in promotions][-2:] == ['v2', 'v3'] and 0 <= promotions[-1]['low'] <= promotions[-1]['win_rate']
+    evidence = registry.promotion('policy', 'v3')['evidence']                   # what promoted v3: the gate's win rate and interval
+    assert evidence['judge'].startswith('reward/') and 0 <= evidence['win_low'] <= evidence['win_rate'] <= evidence['win_high']
     assert registry.versions('policy')[-1].parents == {'policy': 'v1', 'reward': registry.current('reward').version}
     assert 0.0 <= first['calibration']['agreement_measured'] <= 1.0
     assert (tmp_path / 'a' / 'metrics.jsonl').read_text().count('\n') == 3
