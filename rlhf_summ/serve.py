@@ -211,7 +211,7 @@ document.addEventListener('keydown', e => {
   if (b) { e.preventDefault(); b.click(); }
 });</script>{% endblock %}""",
 'stats.html': """{% extends 'base.html' %}{% block body %}<h1>Feedback</h1>
-<p>Current policy: <b id="current-policy">{{ stats.current_policy or 'none' }}</b> (compared with {{ stats.partner_policy or 'none' }});
+<p>Current policy: <b id="current-policy">{{ stats.current_policy or 'none' }}</b> ({% if stats.partner_policy and stats.partner_policy == stats.current_policy %}compared with its own greedy summaries: there is no older version{% else %}compared with {{ stats.partner_policy or 'none' }}{% endif %});
 current reward model: <b id="current-reward">{{ stats.current_reward or 'none' }}</b>; {{ stats.num_comparisons }} picks stored;
 reward update {{ 'running' if stats.update_running else 'idle' }}, <span id="new-picks">{{ stats.num_new }} new training picks waiting{% if stats.num_held_out %}
 ({{ stats.num_held_out }} more on held-out documents: they check each update and never train it){% endif %}</span>.</p>
@@ -229,7 +229,7 @@ Human labelers of summaries agree about 72-77% of the time (Stiennon et al. 2020
 <td>{{ c.tie }}</td><td>{{ c.both_bad }}</td><td>{{ c.skip }}</td><td>{{ c.total }}</td></tr>{% endfor %}</table>
 <h2>Reward updates</h2><table><tr><th>#</th><th>Status</th><th>New picks</th><th>From</th><th>To</th><th>Held-out accuracy</th></tr>
 {% for u in stats.updates %}<tr><td>{{ u.id }}</td><td>{{ u.status }}</td><td>{{ u.num_new }}</td><td>{{ u.reward_before }}</td>
-<td>{{ u.reward_after }}</td><td>{{ u.accuracy }}</td></tr>{% endfor %}</table>{% endblock %}""",
+<td>{{ u.reward_after }}</td><td>{{ '%.3f' % u.accuracy if u.accuracy is not none else '' }}</td></tr>{% endfor %}</table>{% endblock %}""",
 'progress.html': """{% extends 'base.html' %}{% block body %}<h1>What your picks did</h1>
 <p id="since"><b>{{ p.picks_since }}</b> A/B picks since the current policy <b>{{ p.current_policy or 'none' }}</b> became current
 ({{ p.picks_since_mine }} of them yours{% if p.is_admin %}; you see everyone's{% endif %}); <b>{{ p.picks_since_reward }}</b> since the
@@ -244,6 +244,7 @@ against it with RL and made current when it wins the gate below.</p>
 <p class="muted">Win rates come from the gate: the reward model scores both versions' summaries of held-out sections, so they
 are judged by the model the policy was optimised against, not by people. Ties count one half.</p>
 <h2>The reward model's accuracy on held-out picks</h2>
+<p class="muted">Each point is measured on the held-out picks stored when that update ran: early points rest on few picks.</p>
 {% if plot %}<figure id="accuracy-plot">{{ plot|safe }}</figure>{% else %}<p id="accuracy-plot">No reward-model update has run
 yet: one runs after every {{ p.update_every }} new A/B picks on training documents.</p>{% endif %}
 {% if p.baselines %}<p class="muted" id="baselines">On the {{ p.num_held_out }} held-out picks, trivial judges score:
