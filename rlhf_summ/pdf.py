@@ -71,6 +71,8 @@ def open_pdf(source: str | Path | bytes, password: str | None = None) -> tuple[p
         raise CorruptPDFError(f'{name} is truncated or corrupt: it has no %%EOF end marker')
     try: doc = pdfium.PdfDocument(str(source) if isinstance(source, Path) else source, password=password)
     except pdfium.PdfiumError as e:
+        if getattr(e, 'err_code', None) == pdfium_c.FPDF_ERR_SUCCESS:   # pdfium's way of saying the page tree is empty
+            raise CorruptPDFError(f'{name} has no pages: there is nothing to read') from e
         if getattr(e, 'err_code', None) == pdfium_c.FPDF_ERR_PASSWORD:
             raise EncryptedPDFError(f'{name} is encrypted: it needs a password to open (pass password=...)') from e
         raise CorruptPDFError(f'{name} is corrupt and cannot be parsed ({e})') from e
@@ -408,6 +410,7 @@ def _assign_kinds(sections: list[Section]) -> None:
 # %% ../nbs/02_pdf.ipynb
 def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations: bool = True, password: str | None = None) -> Paper:
     "Parse a paper PDF (path or bytes) into a `Paper`; raises a `PDFError` subclass on bad input."
+    if max_pages < 1: raise ValueError(f"max_pages must be >= 1, got {max_pages}")
     with PDFIUM_LOCK:                                   # pdfium is not thread-safe (the web app parses uploads in a thread pool)
         doc, name = open_pdf(source, password=password)
         try:
