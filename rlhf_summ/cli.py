@@ -80,11 +80,11 @@ class SummarizeConfig:
 def summarize_paper(config: SummarizeConfig) -> list[dict]:
     "One `{'heading', 'summary'}` dict per section of `config.input`, printed as JSON lines."
     import json
-    from rlhf_summ.pdf import read_paper, sections_to_summarize
+    from rlhf_summ.pdf import read_paper_bounded, sections_to_summarize
     from rlhf_summ.extractive import load_policy
     path = Path(config.input)
     if not path.is_file(): raise FileNotFoundError(f"No input file at {path}")
-    if path.suffix.lower() == '.pdf': sections = [(s.heading, s.text) for s in sections_to_summarize(read_paper(path, max_pages=config.max_pages))]
+    if path.suffix.lower() == '.pdf': sections = [(s.heading, s.text) for s in sections_to_summarize(read_paper_bounded(path, max_pages=config.max_pages))]
     else:
         try: sections = [(path.stem, path.read_text(encoding='utf-8'))]
         except UnicodeDecodeError as e: raise ValueError(f"{path}: not a PDF and not UTF-8 text (byte {e.start}: {e.reason})") from None

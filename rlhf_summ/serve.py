@@ -421,8 +421,9 @@ def ingest(service: Service, who: Annotator, data: bytes | None, filename: str, 
     limit = int(service.config.max_upload_mb * 2**20)
     if data:
         if len(data) > limit: raise HTTPException(413, f"upload is larger than {service.config.max_upload_mb} MB")
-        from rlhf_summ.pdf import PDFError, read_paper, sections_to_summarize
-        try: paper = read_paper(data)
+        from rlhf_summ.pdf import PDFError, PDFTooLargeError, read_paper_bounded, sections_to_summarize
+        try: paper = read_paper_bounded(data)   # a child process with memory, time and object limits: uploads are untrusted
+        except PDFTooLargeError as e: raise HTTPException(413, f"refused {filename or 'the PDF'}: {e}")
         except PDFError as e: raise HTTPException(422, f"could not read {filename or 'the PDF'}: {e}")
         sections = list(sections_to_summarize(paper))
         title = title or paper.title or filename

@@ -302,3 +302,24 @@ def test_pdf_messages_say_what_happened(tmp_path, capsys):
     with pytest.raises(CorruptPDFError, match='has no pages'): read_paper(buf.getvalue())   # was "PDFium: Success"
     with pytest.raises(ValueError, match='max_pages must be >= 1, got -1'):                   # was "0 characters on -1 pages... run OCR"
         read_paper(render_test_pdf([[(72, 72, 'Some words on a page that is not scanned.', 11, False)]]), max_pages=-1)
+
+
+def test_a_pdf_bomb_is_refused_without_taking_the_servers_memory(tmp_path, capsys):
+    from rlhf_summ.pdf import bomb_pdf, read_paper_bounded, render_test_pdf
+    bomb = bomb_pdf(1100)                                                            # 1.1 MB that inflates to 1.1 GiB
+    assert len(bomb) < 1.2 * 2**20
+    read_paper_bounded(render_test_pdf([[(72, 72, 'Warm up the reader process.', 11, False)]]))
+    service = service_for(tmp_path, max_upload_mb=5)
+    with TestClient(create_app(service)) as client:
+        reset_peak(); before = vm_hwm_kb()
+        r = client.post('/api/documents', files={'file': ('bomb.pdf', bomb, 'application/pdf')}, headers=bearer(TOKENS['alice']))
+        grown_mb = (vm_hwm_kb() - before) / 1024
+        print(f'bomb: status={r.status_code} upload_mb={len(bomb) / 2**20:.2f} server_peak_rss_growth_mb={grown_mb:.1f}')
+        assert r.status_code == 413 and len(r.json()['detail'].splitlines()) == 1
+        assert 'bomb.pdf' in r.json()['detail'] and 'needs more than' in r.json()['detail']
+        assert grown_mb < 200, grown_mb
+        assert service.store.documents() == []
+    service.store.close()
+    (tmp_path / 'bomb.pdf').write_bytes(bomb)                                       # the same limits for `summarize`
+    code, lines = run_cli(capsys, 'summarize', '--input', str(tmp_path / 'bomb.pdf'))
+    assert code == 2 and len(lines) == 1 and 'needs more than' in lines[0], lines
