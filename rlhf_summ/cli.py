@@ -107,6 +107,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     'summarize': ('rlhf_summ.cli', 'SummarizeConfig', 'summarize_paper', 'summarize each section of a PDF with one policy'),
     'train-extractive': ('rlhf_summ.extractive', 'ExtractiveConfig', 'train_default_extractive',
                          'train the default extractive summarizer (minutes on CPU) into the cache folder'),
+    'simulate': ('rlhf_summ.simulate', 'SimConfig', 'simulate',
+                 'run the feedback loop against a simulated annotator and print its learning curve on held-out papers'),
 }
 "Sub-command -> (module, config class, function, help)."
 
@@ -124,7 +126,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         if name == command: add_config_arguments(command_parser, _resolve(name)[0])
     run = sub.add_parser('run', help='run a job notebook with papermill', description='Run nbs/jobs/<job>.ipynb with papermill.')
-    run.add_argument('job', help='train_policy, train_reward, train_rl, evaluate or pipeline')
+    run.add_argument('job', help='train_policy, train_reward, train_rl, train_denoiser, evaluate, pipeline or simulate')
     run.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('KEY', 'VALUE'), help='a job parameter')
     run.add_argument('--name', default=None, help='run folder name (default: {job}__{model}__{seed}__{time})')
     run.add_argument('--runs_root', default=None, help='where run folders go (default: $RLHF_SUMM_RUNS or ./runs)')
