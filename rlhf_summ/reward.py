@@ -17,7 +17,8 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig
 
-from .config import default_device, minilm_path, resolve_model_name, save_config, set_seed
+from .config import (check_ranges, default_device, minilm_path, model_load_error, resolve_model_name, save_config,
+                              set_seed)
 from .data import Comparison, Document, SummaryPair, load_comparison_files
 from .evaluate import Judge, words
 from .train import (TrainState, adamw, append_metrics, batch_at, last_checkpoint, load_checkpoint, make_scheduler,
@@ -179,7 +180,8 @@ class RewardModel(nn.Module):
             model.feature_scale.copy_(head['feature_scale'])
             if 'content' in head: model.content.weight.data.copy_(head['content'])   # older folders: no content head (zero)
         else:
-            model = cls(_backbone_from_pretrained(name), AutoTokenizer.from_pretrained(name), max_length, pooling, base_model=name)
+            try: model = cls(_backbone_from_pretrained(name), AutoTokenizer.from_pretrained(name), max_length, pooling, base_model=name)
+            except (OSError, ValueError) as e: raise model_load_error('reward model', name, e) from e   # ValueError: not even a possible Hub id
         return model.to(default_device(str(device) if device is not None else None)).eval()
 
     def save(self, path: str | Path) -> Path:
@@ -521,6 +523,12 @@ class RewardConfig:
     def real_steps(self, n_train: int) -> int:
         "Optimizer steps on real comparisons for `n_train` training comparisons."
         return self.max_steps or max(1, math.ceil(self.epochs * n_train / self.effective_batch_size()))
+
+    def __post_init__(self):
+        check_ranges(self, val_fraction='[0,1)', max_length='>=1', pooling=('mean', 'first'), batch_size='>=1', grad_accum='>=1',
+                     lr='>0', weight_decay='>=0', warmup_ratio='[0,1]', max_grad_norm='>=0', epochs='>0', max_steps='>=0',
+                     synthetic_steps='>=0', margin_scale='>=0', eval_every='>=1', save_every='>=1', keep_checkpoints='>=0',
+                     log_every='>=1', eval_batch_size='>=1', norm_samples='>=1', num_threads='>=0')
 
 # %% ../nbs/08_reward.ipynb
 def reward_batch_loss(model: nn.Module, comparisons: Sequence[Comparison], margin_scale: float = 0.0) -> tuple[torch.Tensor, float]:
