@@ -247,6 +247,8 @@ Human labelers of summaries agree about 72-77% of the time (Stiennon et al. 2020
 ({{ p.picks_since_mine }} of them yours{% if p.is_admin %}; you see everyone's{% endif %}); <b>{{ p.picks_since_reward }}</b> since the
 current reward model <b>{{ p.current_reward or 'none' }}</b>. Picks train the reward model online; a new policy version is trained
 against it with RL and made current when it wins the gate below.</p>
+{% if p.picks_since_by %}<table id="picks-by"><tr><th>Annotator</th><th>A/B picks since {{ p.current_policy }}</th></tr>
+{% for name, n in p.picks_since_by.items() %}<tr data-annotator="{{ name }}"><td>{{ name }}</td><td>{{ n }}</td></tr>{% endfor %}</table>{% endif %}
 <h2>Policy versions</h2>
 <table id="versions"><tr><th>Version</th><th>Registered</th><th>Made from</th><th>Made current</th><th>Win rate over the version before (95% interval)</th><th>Why</th></tr>
 {% for v in p.versions %}<tr data-version="{{ v.name }}"><td>{{ v.name }}{% if v.current %} <span class="badge">current</span>{% endif %}</td>
@@ -497,6 +499,7 @@ class ProgressOut(BaseModel):
     picks_since: int = Field(description="A/B picks since the current policy became current")
     picks_since_mine: int
     picks_since_reward: int = Field(description="A/B picks since the current reward model became current")
+    picks_since_by: dict[str, int] = Field({}, description="A/B picks since the current policy, per annotator (everyone's for admins, one's own otherwise)")
     versions: list[VersionOut]
     accuracy: list[AccuracyPoint]
     baselines: dict[str, float] = Field({}, description="trivial judges' accuracy on the held-out picks")
@@ -757,6 +760,8 @@ def collect_progress(service: Service, who: Annotator) -> ProgressOut:
     return ProgressOut(current_policy=cur.name if cur else None, current_reward=reward.name if reward else None,
                        picks_since=service.store.num_picks_since(since(cur)), picks_since_mine=service.store.num_picks_since(since(cur), who.name),
                        picks_since_reward=service.store.num_picks_since(since(reward)), versions=versions,
+                       picks_since_by={a.annotator: service.store.num_picks_since(since(cur), a.annotator) for a in
+                                       service.store.annotator_stats(None if _is_admin(service, who) else who.name)},
                        accuracy=[AccuracyPoint(**{k: h[k] for k in AccuracyPoint.model_fields}) for h in service.store.accuracy_history()],
                        baselines={f"{k} wins" if k == 'longer' else f"more {k} wins": v for k, v in trivial_judges(decisive).items()} if decisive else {},
                        num_held_out=len(decisive), update_every=service.config.update_every, is_admin=_is_admin(service, who))

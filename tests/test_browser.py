@@ -181,6 +181,10 @@ def test_browser_picking_page_undo_guidelines_agreement_progress(tmp_path, monke
             assert 'held-out documents' in page.inner_text('#new-picks')
             rows = {r.get_attribute('data-annotator'): r.inner_text() for r in page.locator('#annotators tr[data-annotator]').all()}
             assert set(rows) == {'alice', 'bob'} and '80%' in rows['alice'], rows             # 4 of 5 shared answers equal
+            page.goto(f'{base}/progress')                                                 # before any promotion
+            assert '10 A/B picks since the current policy policy/v1' in ' '.join(page.inner_text('#since').split())
+            assert {r.get_attribute('data-annotator'): r.inner_text().split()[-1]
+                    for r in page.locator('#picks-by tr[data-annotator]').all()} == {'alice': '5', 'bob': '5'}
             # a gate promotes a second version (threshold 0: always), with its win rate and interval
             registry.register('policy', build_tiny_policy('bart', seed=1, **tiny), parents={'policy': 'v1'})
             promote_if_better(registry, 'v2', TEXTS[:4], PolicySummarizer(registry, 12, 0.0), registry.load('reward'), threshold=0.0)
