@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import default_cache_dir, make_run_dir, resolve_model_name, save_config, set_seed
+from .config import check_ranges, default_cache_dir, make_run_dir, resolve_model_name, save_config, set_seed
 from .encoder import SentenceEncoder, length_batches, sentence_encoder, sentence_key
 from .train import (TrainState, adamw, append_metrics, batch_at, load_checkpoint, make_scheduler,
                              resolve_checkpoint, reuse_freed_memory, save_checkpoint, truncate_metrics)
@@ -39,6 +39,18 @@ def _ends_with_abbreviation(piece: str) -> bool:
     last = piece.rsplit(None, 1)[-1].rstrip('.').lower().lstrip('(["\'')
     return last in ABBREVIATIONS or last.endswith(('e.g', 'i.e')) or (len(last) == 1 and last.isalpha())
 
+def _open_brackets(text: str) -> int:
+    "How many '(' and '[' in `text` are left open."
+    depth = 0
+    for ch in text:
+        if ch in '([': depth += 1
+        elif ch in ')]' and depth: depth -= 1
+    return depth
+
+def _closes_soon(text: str, limit: int = 300) -> bool:
+    "Whether a bracket closes within the first `limit` characters of `text`."
+    return bool(re.search(r'[)\]]', text[:limit]))
+
 def _chunk_words(piece: str, max_words: int) -> list[str]:
     "`piece` cut into the fewest equal chunks of at most `max_words` words."
     words = piece.split()
@@ -47,7 +59,7 @@ def _chunk_words(piece: str, max_words: int) -> list[str]:
     return [' '.join(words[i:i + size]) for i in range(0, len(words), size)]
 
 def split_sentences(text: str, max_words: int = 60) -> list[str]:
-    "Sentences of `text`: split at sentence punctuation (not after abbreviations), blank lines and heading lines; long pieces cut by length."
+    "Sentences of `text`: split at sentence punctuation (not after abbreviations, never inside brackets that close soon), blank lines and heading lines; long pieces cut by length."
     blocks = []
     for para in re.split(r'\n\s*\n', text or ''):
         lines = [l.strip() for l in para.split('\n') if l.strip()]
@@ -58,12 +70,17 @@ def split_sentences(text: str, max_words: int = 60) -> list[str]:
                 blocks.append(line)
             else: current.append(line)
         if current: blocks.append(' '.join(current))
-    sentences = []
+    joined = []                                # a block left inside brackets goes on in the next one ('(Etzioni,' / '2011) ...')
     for block in blocks:
+        if joined and _open_brackets(joined[-1]) and _closes_soon(block): joined[-1] += ' ' + block
+        else: joined.append(block)
+    sentences = []
+    for block in joined:
         start, pieces = 0, []
         for m in _BOUNDARY.finditer(block):
             candidate = block[start:m.start()].strip()
-            if candidate and not _ends_with_abbreviation(candidate): pieces.append(candidate); start = m.end()
+            inside = _open_brackets(candidate) and _closes_soon(block[m.start():])
+            if candidate and not _ends_with_abbreviation(candidate) and not inside: pieces.append(candidate); start = m.end()
         pieces.append(block[start:].strip())
         for piece in pieces:
             piece = ' '.join(piece.split())
@@ -589,6 +606,12 @@ class ExtractiveConfig:
     def steps(self, n_examples: int) -> int:
         "Optimizer steps of the whole run."
         return self.epochs * max(n_examples // self.batch_size, 1)
+
+    def __post_init__(self):
+        check_ranges(self, data_limit='>=1', val_fraction='[0,1)', sections_per_document='>=1', max_oracle='>=1', k='>=1',
+                     max_words='>=1', d_model='>=1', layers='>=0', heads='>=1', dropout='[0,1)', soft_weight='>=0',
+                     soft_temperature='>0', epochs='>=1', batch_size='>=1', lr='>0', weight_decay='>=0', warmup_steps='>=0',
+                     eval_limit='>=0', save_every='>=1', keep_checkpoints='>=1')
 
 # %% ../nbs/07_extractive.ipynb
 def load_oracle_examples(config: ExtractiveConfig) -> tuple[list[OracleExample], list[OracleExample]]:
