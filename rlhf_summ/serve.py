@@ -804,7 +804,10 @@ class RequestGuard:
         def refuse(status: int, detail: str, headers: dict | None = None):
             return JSONResponse({'detail': detail}, status, headers=headers)(scope, receive, send)
         if wait := service.failed_logins.wait(_client(scope)):
-            return await refuse(429, f"too many wrong tokens from this client: try again in {wait} s", {'Retry-After': str(wait)})
+            message, headers = f"too many wrong tokens from this client: try again in {wait} s", {'Retry-After': str(wait)}
+            if path == '/login':   # a person at the login form reads it on the form
+                return await render('login.html', 429, headers, title='Log in', annotator=None, error=message[0].upper() + message[1:] + '.')(scope, receive, send)
+            return await refuse(429, message, headers)
         request = Request(scope)
         if path not in PUBLIC_PATHS:
             authorization = request.headers.get('authorization')
