@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .config import check_ranges
 from .data import Document, Section, load_summary_pairs
 
 # %% auto 0
@@ -268,6 +269,16 @@ class SimConfig:
         "The pick counts measured, ascending."
         points = {int(x) for x in str(self.checkpoints).split(',') if x.strip()}
         return sorted({p for p in points if 0 <= p < self.picks} | {self.picks})
+
+    def __post_init__(self):
+        from rlhf_summ.registry import PARTNER_RULES
+        check_ranges(self, eval_limit='>=1', annotator=('reference', 'result', 'short'), picks='>=1', tau='>=0', epsilon='[0,1]',
+                     target_agreement='(0.5,1)', calibration_pairs='>=1', pairs=('random', 'uncertainty'), candidates='>=1',
+                     partner=PARTNER_RULES, pair_temperature='>=0', update_every='>=1', update_epochs='>0', update_lr='>0',
+                     update_weight_decay='>=0', update_tolerance='>=0', replay_ratio='>=0', round_every='>=1', rl_steps='>=1',
+                     rl_batch_size='>=1', rl_k='>=2', rl_epochs='>=1', rl_lr='>0', rl_temperature='>0', kl_coef='>=0',
+                     min_win_rate='[0,1]', gate_sections='>=1', valid_fraction='[0,1)', best_of_n='>=1', dpo_steps='>=1', dpo_lr='>0',
+                     dpo_beta='>0', threads='>=0')
 
 # %% ../nbs/16_simulate.ipynb
 def upload_sections(document: Document) -> list[Section]:

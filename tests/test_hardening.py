@@ -28,7 +28,7 @@ def service_for(tmp_path, tokens=TOKENS, store=None, **config):
     if not (root / 'policy').is_dir() or not any((root / 'policy').iterdir()): Registry(root).register('policy', StandIn())
     settings = ServiceSettings(annotator_tokens=tokens, secret_key='test-secret', admins=['alice'])
     return build_service(ServeConfig(runs_dir=str(tmp_path), update_every=0, **config), settings, Registry(root),
-                         lambda v, texts, seed: ['s'] * len(texts), store=store)
+                         lambda v, texts, seed, **kw: ['s'] * len(texts), store=store)
 
 
 def bearer(token): return {'Authorization': f'Bearer {token}'}
@@ -232,6 +232,7 @@ BAD_VALUES = [  # (argv, words the one line must contain)
     (['train-extractive', '--epochs', '0'], 'epochs must be >= 1, got 0'),
     (['rl', '--min_win_rate', '2'], 'min_win_rate must be in [0, 1]'),
     (['promote', '--kind', 'nothing'], 'kind must be one of'),
+    (['simulate', '--picks', '-1'], 'picks must be >= 1, got -1'),
     (['summarize', '--input', '{dir}/empty.txt'], 'empty.txt has no text to summarize'),
     (['summarize', '--input', '{dir}/missing.pdf'], 'No input file at'),
     (['rl', '--runs_dir', '{dir}/serve', '--rl_config', '{dir}/two_objects.json'], 'two_objects.json: not a JSON config'),
