@@ -268,8 +268,8 @@ yet: one runs after every {{ p.update_every }} new A/B picks on training documen
 _jinja = Environment(loader=DictLoader(TEMPLATES), autoescape=True)
 _jinja.filters['when'] = lambda t: time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t)) if t else ''
 _jinja.globals.update(
-    labels={'a': 'A is better', 'b': 'B is better', 'tie': 'Tie', 'both_bad': 'Both bad', 'skip': 'Skip'},
-    buttons=[('a', '1a', '1'), ('b', '2b', '2'), ('tie', '3t', '3'), ('both_bad', '4x', '4'), ('skip', '5s', '5')],
+    labels=dict(zip(PICKS, ('A is better', 'B is better', 'Tie', 'Both bad', 'Skip'), strict=True)),
+    buttons=list(zip(PICKS, ('1a', '2b', '3t', '4x', '5s'), '12345', strict=True)),     # (pick, its keys, the key shown)
     held_out_note="Picks on it measure each reward-model update (its held-out accuracy) and never train it, "
                   "so they do not count as new training picks.")
 
