@@ -12,6 +12,9 @@ by cosine. `--fp32` also times ours in fp32. The machine's load average is print
 
     python bench/embed.py [--sentences 10000] [--rounds 3] [--threads N] [--fp32]
 
+It also runs on a checkout from before `rlhf_summ.encoder` (`PYTHONPATH=that/checkout`): "ours" is then the old
+`transformers`-based encoder (fp32), which gives the before figure on the same sentences.
+
 Last line: `sentences=N ours_per_s=X st_per_s=Y ratio=R cos_min=C cos_mean=M dtype=D threads=T load=L`.
 """
 import argparse, json, os, random, statistics, time, warnings
@@ -50,22 +53,33 @@ def main():
     warnings.filterwarnings('ignore')
     import torch
     from rlhf_summ.config import minilm_path
-    from rlhf_summ.encoder import SentenceEncoder, available_cores
+    try: from rlhf_summ.encoder import SentenceEncoder, available_cores
+    except ImportError:                       # a checkout from before rlhf_summ.encoder (the "before" figure)
+        from rlhf_summ.extractive import SentenceEncoder
+        available_cores = lambda: len(os.sched_getaffinity(0))
     threads = args.threads or available_cores()
     torch.set_num_threads(threads)
     sentences = bench_sentences(args.sentences, args.data)
-    t0 = time.perf_counter(); ours = SentenceEncoder(threads=threads); ours_load = time.perf_counter() - t0
+    def make(**kw):
+        try: return SentenceEncoder(threads=threads, **kw)
+        except TypeError: return SentenceEncoder()    # before rlhf_summ.encoder: no threads or dtype (fp32, torch's threads)
+    t0 = time.perf_counter(); ours = make(); ours_load = time.perf_counter() - t0
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
     t0 = time.perf_counter(); st = SentenceTransformer(str(minilm_path()), device='cpu'); st_load = time.perf_counter() - t0
     st.max_seq_length = ours.max_length
-    fp32 = SentenceEncoder(dtype='float32', threads=threads) if args.fp32 else None
-    print(f"{len(sentences)} sentences, {threads} threads, ours in {ours.dtype}; load: ours {ours_load:.2f} s, "
+    fp32 = make(dtype='float32') if args.fp32 else None
+    dtype = str(getattr(ours, 'dtype', torch.float32)).replace('torch.', '')
+    print(f"{len(sentences)} sentences, {threads} threads, ours in {dtype}; load: ours {ours_load:.2f} s, "
           f"sentence-transformers {st_load:.2f} s (transformers imported before: not a cold-start figure)", flush=True)
 
     def run_ours(encoder):
-        t0 = time.perf_counter(); v = encoder.embed(sentences); return v, len(sentences) / (time.perf_counter() - t0)
+        torch.set_num_threads(threads)
+        t0 = time.perf_counter()
+        if hasattr(encoder, 'embed'): v = encoder.embed(sentences)
+        else: encoder.cache.clear(); v = encoder.encode(sentences)       # before rlhf_summ.encoder: encode, cache emptied
+        return v, len(sentences) / (time.perf_counter() - t0)
 
     def run_st():
         torch.set_num_threads(threads)
@@ -90,7 +104,7 @@ def main():
     med = lambda k: statistics.median(r[k] for r in rows)
     extra = f" fp32_per_s={med('fp32'):.1f} fp32_ratio={med('fp32') / med('st'):.2f}" if fp32 is not None else ''
     print(f"sentences={len(sentences)} ours_per_s={med('ours'):.1f} st_per_s={med('st'):.1f} ratio={med('ratio'):.2f} "
-          f"cos_min={cos.min().item():.6f} cos_mean={cos.mean().item():.6f}{extra} dtype={str(ours.dtype).replace('torch.', '')} "
+          f"cos_min={cos.min().item():.6f} cos_mean={cos.mean().item():.6f}{extra} dtype={dtype} "
           f"threads={threads} load={load()}")
 
 

@@ -114,6 +114,9 @@ def test_pipeline_job(tmp_path, tiny_models, shared_data):
     assert summary['rl_vs_sft_judged_by_reward_model']['judge'] == 'the reward model RL optimised against'
     assert len(summary['examples']) == 2 and all(e['SFT'] and e['RL'] and e['lead-1'] for e in summary['examples'])
     assert set(summary['curves']) == {'train/extractive/loss', 'train/rm/loss', 'train/rl/reward'}
+    split = [f'sft/{part}' for part in ('read', 'embed', 'features', 'train', 'evaluate', 'save')]
+    assert split == [k for k in summary['timings_s'] if k.startswith('sft/')]   # where extractive SFT spent its time
+    assert sum(summary['timings_s'][k] for k in split) <= summary['timings_s']['sft'] + 0.5
     page = (run / 'report.html').read_text()
     lead1 = f"{rouge['lead-1']['rouge1']:.4g}"
     assert f'<td>lead-1</td><td>{lead1}</td>' in page                    # lead-1's numbers are in the report
