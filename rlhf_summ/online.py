@@ -179,10 +179,10 @@ class OnlineLoop:
 def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Document | str], summarize: Summarize, reward,
                       threshold: float = 0.55, seed: int = 0) -> tuple[bool, float]:
     "Promote policy `candidate` when the reward model prefers its summaries of `documents` over the current policy's."
-    from rlhf_summ.rl import document_texts, reward_texts
+    from rlhf_summ.text import document_text
     new, old = registry.get('policy', candidate), registry.get('policy')
     if new.version == old.version: raise ValueError(f"{candidate} is already the current policy")
-    texts, scored = document_texts(documents), reward_texts(documents)       # the policy reads the text, the reward model title + text
+    texts, scored = list(documents), [document_text(d) for d in documents]   # policies read the document, the reward model title + text
     rate = win_rate(reward.score(scored, summarize(new, texts, seed)), reward.score(scored, summarize(old, texts, seed)))
     if rate >= threshold:
         registry.promote('policy', new.version, reason=f"win rate {rate:.3f} >= {threshold} over {old.version} on {len(texts)} sections")

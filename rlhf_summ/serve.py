@@ -21,18 +21,19 @@ from .data import Document, Section
 from .online import GenerationWorker, OnlineLoop, PolicySummarizer, Summarize, open_store
 from .registry import PARTNER_RULES, Registry, VersionInfo
 from .store import DuplicatePick, Store
+from .text import split_text
 
 logger = logging.getLogger(__name__)
 
 # %% auto 0
 __all__ = ['logger', 'TEMPLATES', 'COOKIE', 'ServiceDep', 'ApiAnnotator', 'PageAnnotator', 'FormAnnotator', 'auth',
            'SESSION_MAX_AGE', 'documents', 'UPLOAD_PATHS', 'Upload', 'pairs', 'stats', 'ServeConfig', 'ServiceSettings',
-           'split_text', 'render', 'Service', 'Annotator', 'LoginRequired', 'get_service', 'api_annotator',
-           'page_annotator', 'form_annotator', 'DocumentOut', 'PairOut', 'PickIn', 'PickOut', 'PairCountOut',
-           'UpdateOut', 'StatsOut', 'login_page', 'login', 'logout', 'ingest', 'UploadGuard', 'create_document',
-           'read_document', 'home_page', 'upload_form', 'document_page', 'record_pick', 'next_pair', 'pick_pair',
-           'pair_page', 'pick_form', 'collect_stats', 'read_stats', 'export', 'stats_page', 'health', 'create_app',
-           'build_service', 'default_policy', 'bootstrap_registry', 'serve']
+           'render', 'Service', 'Annotator', 'LoginRequired', 'get_service', 'api_annotator', 'page_annotator',
+           'form_annotator', 'DocumentOut', 'PairOut', 'PickIn', 'PickOut', 'PairCountOut', 'UpdateOut', 'StatsOut',
+           'login_page', 'login', 'logout', 'ingest', 'UploadGuard', 'create_document', 'read_document', 'home_page',
+           'upload_form', 'document_page', 'record_pick', 'next_pair', 'pick_pair', 'pair_page', 'pick_form',
+           'collect_stats', 'read_stats', 'export', 'stats_page', 'health', 'create_app', 'build_service',
+           'default_policy', 'bootstrap_registry', 'serve']
 
 # %% ../nbs/13_serve.ipynb
 @dataclass
@@ -90,26 +91,6 @@ class ServiceSettings(BaseSettings):
     "Send the login cookie over HTTPS only (set behind a TLS proxy)."
     admins: list[str] = []
     "Annotator names (`RLHF_SUMM_ADMINS='[\"alice\"]'`) who may export picks and see counts per version; others stay blind."
-
-# %% ../nbs/13_serve.ipynb
-_HEADING = re.compile(r'^(#{1,6}\s+\S.*|\d+(\.\d+)*\.?\s+[A-Z][^.!?]{0,80})$')
-
-def split_text(text: str, max_words: int = 400) -> list[Section]:
-    "Sections of pasted text: at headings when there are any, else paragraph chunks of <= `max_words` words."
-    lines, sections, heading, body = text.strip().splitlines(), [], '', []
-    def flush():
-        if '\n'.join(body).strip(): sections.append(Section(heading, '\n'.join(body).strip()))
-    for line in lines:
-        if _HEADING.match(line.strip()) and len(line.split()) <= 12:
-            flush(); heading, body = line.strip().lstrip('#').strip(), []
-        else: body.append(line)
-    flush()
-    if len(sections) > 1 or (sections and sections[0].heading): return sections
-    paragraphs, chunks = [p.strip() for p in re.split(r'\n\s*\n', text) if p.strip()], []
-    for p in paragraphs:
-        if chunks and len(chunks[-1].split()) + len(p.split()) <= max_words: chunks[-1] += '\n\n' + p
-        else: chunks.append(p)
-    return [Section(f'Part {i + 1}', c) for i, c in enumerate(chunks)]
 
 # %% ../nbs/13_serve.ipynb
 TEMPLATES = {
@@ -578,7 +559,8 @@ def default_policy(seed: int = 0):
 def bootstrap_registry(registry: Registry, config: ServeConfig) -> None:
     "Register `config.policy` / `config.reward` (or the offline defaults) as v1 when a kind has no version."
     if registry.current('policy') is None:
-        from rlhf_summ.extractive import default_extractive_dir, load_policy
+        from rlhf_summ.extractive import default_extractive_dir
+        from rlhf_summ.policies import load_policy
         if config.policy == 'tiny-bart': policy, source = default_policy(config.seed), 'untrained tiny BART (tests only)'
         else: policy, source = load_policy(config.policy), config.policy or f'default extractive policy ({default_extractive_dir()})'
         registry.register('policy', policy, data={'source': source}, notes='registered by serve', promote=True)

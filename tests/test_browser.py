@@ -79,7 +79,8 @@ def test_browser_upload_and_two_picks(tmp_path, shared_data):
 def test_browser_default_extractive_summaries_of_an_uploaded_pdf(tmp_path, shared_data, monkeypatch):
     "From a fresh cache: train the small default with the CLI, `serve` without naming a policy, upload a PDF: two readable summaries made of the section's sentences."
     from rlhf_summ.cli import run_command
-    from rlhf_summ.extractive import default_extractive_dir, split_sentences
+    from rlhf_summ.extractive import default_extractive_dir
+    from rlhf_summ.text import split_sentences
     from rlhf_summ.pdf import read_paper, sections_to_summarize
     monkeypatch.setenv('RLHF_SUMM_CACHE', str(tmp_path/'cache'))            # the server subprocess inherits it
     trained = run_command(['train-extractive', '--data', str(shared_data/'scitldr'), '--data_limit', '24', '--epochs', '2',
