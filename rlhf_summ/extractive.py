@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import make_run_dir, save_config, set_seed
-from .text import alpha_words, compose_summary, document_parts, is_prose, lead_k, split_sentences
+from .text import alpha_words, compose_summary, document_parts, end_at_sentence, is_prose, lead_k, split_sentences
 from .train import (TrainState, adamw, append_metrics, batch_at, load_checkpoint, make_scheduler,
                              resolve_checkpoint, reuse_freed_memory, save_checkpoint, truncate_metrics)
 
@@ -385,8 +385,10 @@ class ExtractivePolicy:
         "(B, K) the sentence indices (document order, -1 padded) that make up each of `summaries`, e.g. picks between two selections for DPO."
         sentences, _, _ = self.split(list(documents))
         rows = []
+        def shown(s: str) -> tuple[str, ...]:   # a sentence as `compose_summary` may have written it: whole, or cut at a clause
+            return (s, end_at_sentence(s)) + ((end_at_sentence(s, self.max_words),) if self.max_words else ())
         for doc, summary in zip(sentences, summaries):
-            picked = [i for i, s in enumerate(doc) if s in summary]
+            picked = [i for i, s in enumerate(doc) if any(form in summary for form in shown(s))]
             if not picked or sum(len(doc[i].split()) for i in picked) < len(summary.split()):
                 raise ValueError(f"summary {summary[:60]!r} is not made of its document's sentences (an extractive policy cannot score it)")
             rows.append(picked)

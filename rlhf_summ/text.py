@@ -11,7 +11,7 @@ from .data import Document, Section
 
 # %% auto 0
 __all__ = ['ABBREVIATIONS', 'document_parts', 'document_text', 'sections_text', 'split_text', 'split_sentences', 'alpha_words',
-           'is_prose', 'words', 'compose_summary', 'lead_k', 'title_summary']
+           'is_prose', 'words', 'ends_sentence', 'end_at_sentence', 'compose_summary', 'lead_k', 'title_summary']
 
 # %% ../nbs/01b_text.ipynb
 def document_parts(document: Document | str) -> tuple[str, str]:
@@ -107,11 +107,34 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 # %% ../nbs/01b_text.ipynb
+_SENTENCE_END = re.compile(r'[.!?…]["\'”’)\]]*$')
+_CLAUSE_WORDS = frozenset('and but or nor so yet which while whereas because although though where when whose that if since unless until as'.split())
+
+def ends_sentence(text: str) -> bool:
+    "Whether `text` ends at a sentence end: final `.`, `!`, `?` or an ellipsis, closing quotes and brackets allowed after it."
+    return bool(_SENTENCE_END.search(text.strip()))
+
+def end_at_sentence(text: str, max_words: int | None = None) -> str:
+    "`text` unchanged when it ends a sentence within `max_words` words; else cut at its last clause boundary that fits (after `,;:` or a dash, or before a conjunction) and ended with an ellipsis."
+    words = text.split()
+    if not words: return ''
+    limit = min(len(words), max_words) if max_words else len(words)
+    if limit == len(words) and ends_sentence(text): return ' '.join(words)
+    cuts = [j for j in range(max(2, limit // 2), limit + 1)                         # keep at least half of what fits
+            if words[j - 1].lower() not in _CLAUSE_WORDS and (words[j - 1][-1] in ',;:—–' or words[j - 1] in ('-', '--')
+                                                               or (j < len(words) and words[j].lower() in _CLAUSE_WORDS))]
+    kept = ' '.join(words[:cuts[-1] if cuts else limit]).rstrip(',;:—–- ')
+    return kept + '…'
+
 def compose_summary(sentences: Sequence[str], actions: Sequence[int], max_words: int | None = None) -> str:
-    "The selected `sentences` in document order, joined; cut to `max_words` words when a single sentence exceeds it."
-    picked = sorted(a for a in actions if a >= 0)
-    words = ' '.join(sentences[a] for a in picked).split()
-    return ' '.join(words[:max_words] if max_words else words)
+    "The selected `sentences` in document order that fit `max_words` words, joined; every one ends at a sentence end (an over-long or cut sentence ends at a clause, with an ellipsis)."
+    parts, used = [], 0
+    for a in sorted(a for a in actions if a >= 0):
+        n = len(sentences[a].split())
+        if max_words and parts and used + n > max_words: continue                   # only the first may exceed: it is cut
+        parts.append(end_at_sentence(sentences[a], max_words - used if max_words else None))
+        used += len(parts[-1].split())
+    return ' '.join(parts)
 
 def lead_k(document: Document | str, k: int = 1, max_words: int | None = None) -> str:
     "The lead-k baseline: the first `k` prose sentences of `document` (string or `Document`; headings skipped as the extractive policy skips them), cut to `max_words` words."
