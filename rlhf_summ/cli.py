@@ -8,6 +8,8 @@ import argparse, ast, dataclasses, importlib, inspect, sys, typing
 from pathlib import Path
 from typing import Any, Sequence
 
+from .config import check_ranges
+
 # %% auto 0
 __all__ = ['COMMANDS', 'BAD_INPUT', 'field_docs', 'add_config_arguments', 'config_from_args', 'SummarizeConfig',
            'summarize_paper', 'build_parser', 'run_command', 'main']
@@ -72,18 +74,22 @@ class SummarizeConfig:
     max_pages: int = 60
     "Pages read at most from a PDF."
 
+    def __post_init__(self):
+        check_ranges(self, max_new_tokens='>=1', num_beams='>=1', max_pages='>=1')
+
 def summarize_paper(config: SummarizeConfig) -> list[dict]:
     "One `{'heading', 'summary'}` dict per section of `config.input`, printed as JSON lines."
     import json
-    from rlhf_summ.pdf import read_paper, sections_to_summarize
+    from rlhf_summ.pdf import read_paper_bounded, sections_to_summarize
     from rlhf_summ.text import split_text
     from rlhf_summ.policies import load_policy
     path = Path(config.input)
     if not path.is_file(): raise FileNotFoundError(f"No input file at {path}")
-    if path.suffix.lower() == '.pdf': sections = [(s.heading, s.text) for s in sections_to_summarize(read_paper(path, max_pages=config.max_pages))]
+    if path.suffix.lower() == '.pdf': sections = [(s.heading, s.text) for s in sections_to_summarize(read_paper_bounded(path, max_pages=config.max_pages))]
     else:
         try: sections = [(s.heading, s.text) for s in split_text(path.read_text(encoding='utf-8'))]
         except UnicodeDecodeError as e: raise ValueError(f"{path}: not a PDF and not UTF-8 text (byte {e.start}: {e.reason})") from None
+    if not any(text.strip() for _, text in sections): raise ValueError(f"{path} has no text to summarize")
     policy = load_policy(config.model)
     generation = policy.generate([text for _, text in sections], max_new_tokens=config.max_new_tokens, num_beams=config.num_beams)
     rows = [{'heading': heading, 'summary': summary} for (heading, _), summary in zip(sections, generation.summaries)]
@@ -102,6 +108,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     'summarize': ('rlhf_summ.cli', 'SummarizeConfig', 'summarize_paper', 'summarize each section of a PDF with one policy'),
     'train-extractive': ('rlhf_summ.extractive', 'ExtractiveConfig', 'train_default_extractive',
                          'train the default extractive summarizer (minutes on CPU) into the cache folder'),
+    'simulate': ('rlhf_summ.simulate', 'SimConfig', 'simulate',
+                 'run the feedback loop against a simulated annotator and print its learning curve on held-out papers'),
 }
 "Sub-command -> (module, config class, function, help)."
 
@@ -119,7 +127,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         if name == command: add_config_arguments(command_parser, _resolve(name)[0])
     run = sub.add_parser('run', help='run a job notebook with papermill', description='Run nbs/jobs/<job>.ipynb with papermill.')
-    run.add_argument('job', help='train_policy, train_reward, train_rl, evaluate or pipeline')
+    run.add_argument('job', help='train_policy, train_reward, train_rl, train_denoiser, evaluate, pipeline or simulate')
     run.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('KEY', 'VALUE'), help='a job parameter')
     run.add_argument('--name', default=None, help='run folder name (default: {job}__{model}__{seed}__{time})')
     run.add_argument('--runs_root', default=None, help='where run folders go (default: $RLHF_SUMM_RUNS or ./runs)')

@@ -74,3 +74,15 @@ def test_policy_api_page_shows_signatures(site, browser):
     assert signature.count() >= 1 and signature.first.is_visible()
     assert not errors, errors
     page.close()
+
+
+def test_serve_page_shows_the_app_screenshots(site, browser):
+    "The picking, stats and progress pages' screenshots (nbs/images, made by docs_site/screenshots.py) load on the serve page."
+    page = browser.new_page()
+    page.goto((site / 'serve.html').as_uri())
+    for alt in ('The picking page', 'The stats page', 'What your picks did'):
+        img = page.locator(f'article img[alt="{alt}"]')
+        assert img.count() == 1, f'no {alt!r} screenshot on the serve page'
+        img.scroll_into_view_if_needed()
+        assert img.evaluate('i => i.complete && i.naturalWidth') > 400, f'{alt!r} screenshot did not load'
+    page.close()
