@@ -58,6 +58,18 @@ def _ends_with_abbreviation(piece: str) -> bool:
     last = piece.rsplit(None, 1)[-1].rstrip('.').lower().lstrip('(["\'')
     return last in ABBREVIATIONS or last.endswith(('e.g', 'i.e')) or (len(last) == 1 and last.isalpha())
 
+def _open_brackets(text: str) -> int:
+    "How many '(' and '[' in `text` are left open."
+    depth = 0
+    for ch in text:
+        if ch in '([': depth += 1
+        elif ch in ')]' and depth: depth -= 1
+    return depth
+
+def _closes_soon(text: str, limit: int = 300) -> bool:
+    "Whether a bracket closes within the first `limit` characters of `text`."
+    return bool(re.search(r'[)\]]', text[:limit]))
+
 def _chunk_words(piece: str, max_words: int) -> list[str]:
     "`piece` cut into the fewest equal chunks of at most `max_words` words."
     words = piece.split()
@@ -66,7 +78,7 @@ def _chunk_words(piece: str, max_words: int) -> list[str]:
     return [' '.join(words[i:i + size]) for i in range(0, len(words), size)]
 
 def split_sentences(text: str, max_words: int = 60) -> list[str]:
-    "Sentences of `text`: split at sentence punctuation (not after abbreviations), blank lines and heading lines; long pieces cut by length."
+    "Sentences of `text`: split at sentence punctuation (not after abbreviations, never inside brackets that close soon), blank lines and heading lines; long pieces cut by length."
     blocks = []
     for para in re.split(r'\n\s*\n', text or ''):
         lines = [l.strip() for l in para.split('\n') if l.strip()]
@@ -77,12 +89,17 @@ def split_sentences(text: str, max_words: int = 60) -> list[str]:
                 blocks.append(line)
             else: current.append(line)
         if current: blocks.append(' '.join(current))
-    sentences = []
+    joined = []                                # a block left inside brackets goes on in the next one ('(Etzioni,' / '2011) ...')
     for block in blocks:
+        if joined and _open_brackets(joined[-1]) and _closes_soon(block): joined[-1] += ' ' + block
+        else: joined.append(block)
+    sentences = []
+    for block in joined:
         start, pieces = 0, []
         for m in _BOUNDARY.finditer(block):
             candidate = block[start:m.start()].strip()
-            if candidate and not _ends_with_abbreviation(candidate): pieces.append(candidate); start = m.end()
+            inside = _open_brackets(candidate) and _closes_soon(block[m.start():])
+            if candidate and not _ends_with_abbreviation(candidate) and not inside: pieces.append(candidate); start = m.end()
         pieces.append(block[start:].strip())
         for piece in pieces:
             piece = ' '.join(piece.split())
