@@ -64,7 +64,7 @@ def config_from_args(config_cls: type, args: argparse.Namespace):
 class SummarizeConfig:
     "Summarize each section of one paper with one policy."
     input: str
-    "A PDF, or a text file (summarized as one section)."
+    "A PDF, or a text file (cut into sections as text pasted into the web app is: `text.split_text`)."
     model: str = ''
     "Policy folder (`rlhf-summ sft` or `train-extractive` run, a registry version's `model/`) or Hub id; empty: the trained default extractive policy."
     max_new_tokens: int = 128
@@ -81,12 +81,13 @@ def summarize_paper(config: SummarizeConfig) -> list[dict]:
     "One `{'heading', 'summary'}` dict per section of `config.input`, printed as JSON lines."
     import json
     from rlhf_summ.pdf import read_paper_bounded, sections_to_summarize
-    from rlhf_summ.extractive import load_policy
+    from rlhf_summ.text import split_text
+    from rlhf_summ.policies import load_policy
     path = Path(config.input)
     if not path.is_file(): raise FileNotFoundError(f"No input file at {path}")
     if path.suffix.lower() == '.pdf': sections = [(s.heading, s.text) for s in sections_to_summarize(read_paper_bounded(path, max_pages=config.max_pages))]
     else:
-        try: sections = [(path.stem, path.read_text(encoding='utf-8'))]
+        try: sections = [(s.heading, s.text) for s in split_text(path.read_text(encoding='utf-8'))]
         except UnicodeDecodeError as e: raise ValueError(f"{path}: not a PDF and not UTF-8 text (byte {e.start}: {e.reason})") from None
     if not any(text.strip() for _, text in sections): raise ValueError(f"{path} has no text to summarize")
     policy = load_policy(config.model)

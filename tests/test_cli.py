@@ -73,7 +73,8 @@ def test_bad_input_and_flags(tmp_path, capsys):
 
 
 def test_train_extractive_then_summarize_with_the_default(shared_data, tmp_path, monkeypatch, capsys):
-    from rlhf_summ.extractive import TRAIN_DEFAULT_COMMAND, default_extractive_dir, split_sentences
+    from rlhf_summ.extractive import TRAIN_DEFAULT_COMMAND, default_extractive_dir
+    from rlhf_summ.text import split_sentences
     from rlhf_summ.pdf import read_paper, sections_to_summarize
     monkeypatch.setenv('RLHF_SUMM_CACHE', str(tmp_path / 'cache'))
     pdf = str(shared_data / 'pdfs/N18-3011.pdf')
