@@ -14,8 +14,11 @@ the same notebooks the way `nbdev_docs` would, up to the renderer:
 2. Each processed notebook becomes a markdown page here (`notebook_markdown`), honouring the Quarto cell
    options nbdev writes (`echo: false`, `output: asis`). Pages are named as nbdev names them for Quarto
    (`06_policy.ipynb` -> `policy.html`), so the links in `rlhf_summ/_modidx.py` hold for both sites.
-3. `mkdocs build` with the Material theme (no web fonts, no CDN: the site works offline) writes the site
-   to `_docs/` (settings.ini's `doc_path`, where Quarto would write it).
+3. `mkdocs build --strict` with the Material theme (no web fonts, no CDN: the site works offline) writes the site
+   to `_docs/` (settings.ini's `doc_path`, where Quarto would write it). A link to a missing page or anchor fails
+   the build (mkdocs.yml's `validation`). Math (`$k$`, written by `pymdownx.arithmatex`) is typeset by MathJax 3,
+   copied from the `django-static-mathjax` package (a pip package holding MathJax's files, no Django needed) into
+   the site: no CDN at build or view time. Pictures the notebooks' markdown shows (`nbs/images/`) are copied too.
 
 Users with Quarto can still run `nbdev_docs` / `nbdev_preview` on the same notebooks and config files.
 
@@ -107,6 +110,25 @@ def notebook_markdown(nb: dict, images_dir: Path, image_prefix: str, site_url: s
     return head + body
 
 
+MATHJAX_CONFIG = r"""window.MathJax = {
+  tex: {inlineMath: [["\\(", "\\)"]], displayMath: [["\\[", "\\]"]], processEscapes: true, processEnvironments: true},
+  options: {ignoreHtmlClass: ".*|", processHtmlClass: "arithmatex"}
+};
+"""
+
+
+def add_mathjax(docs_dir: Path) -> list[str]:
+    "Copy MathJax 3 (tex-chtml and its woff fonts, from the `mathjax` package of `django-static-mathjax`) and its config under `docs_dir/assets/`; return the `extra_javascript` entries."
+    import mathjax
+    es5 = Path(mathjax.__file__).parent / 'static' / 'mathjax' / 'es5'
+    dest = docs_dir / 'assets' / 'mathjax'
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(es5 / 'tex-chtml.js', dest / 'tex-chtml.js')
+    shutil.copytree(es5 / 'output' / 'chtml' / 'fonts' / 'woff-v2', dest / 'output' / 'chtml' / 'fonts' / 'woff-v2', dirs_exist_ok=True)
+    (docs_dir / 'assets' / 'mathjax-config.js').write_text(MATHJAX_CONFIG)
+    return ['assets/mathjax-config.js', 'assets/mathjax/tex-chtml.js']
+
+
 def _sidebar_pages(nbs: Path) -> list[Path]:
     "Notebook paths (relative to nbs/) in nbdev's sidebar order."
     side = yaml.safe_load((nbs / 'sidebar.yml').read_text())
@@ -161,11 +183,12 @@ def build(out: Path | None = None, n_workers: int = 1, force: bool = True) -> Pa
         text = notebook_markdown(nb, dest.parent / 'images', md_rel.stem, site_url=site_url, depth=len(md_rel.parts) - 1)
         dest.write_text(text)
         pages.append((md_rel, yaml.safe_load(text.split('---')[1])['title']))
+    if (cfg.nbs_path / 'images').is_dir(): shutil.copytree(cfg.nbs_path / 'images', md_dir / 'images', dirs_exist_ok=True)
     missing = sorted(t for t in targets if not (md_dir / t).exists())
     if missing: raise FileNotFoundError(f"API links point to pages that were not built: {missing}")
     base = yaml.safe_load((HERE / 'mkdocs.yml').read_text())
     config = {'site_name': cfg.title, 'site_description': cfg.description, 'repo_url': cfg.git_url,
-              **base, 'docs_dir': str(md_dir), 'site_dir': str(out), 'nav': _nav(pages)}
+              **base, 'docs_dir': str(md_dir), 'site_dir': str(out), 'nav': _nav(pages), 'extra_javascript': add_mathjax(md_dir)}
     config_path = proc / 'mkdocs.yml'
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '--strict', '--clean', '-f', str(config_path)], check=True)
