@@ -215,15 +215,15 @@ def write_report(run_dir: str | Path, title: str | None = None, smoothing: float
     data = ''.join(f"<li><code>{esc(s['source'])}</code>: {esc(s['where'])} ({esc(s['origin'])})</li>" for s in sources)
     configs = ''.join(f"<details><summary>{esc(name)}</summary><pre>{esc(json.dumps(cfg, indent=2, sort_keys=True))}</pre></details>"
                       for name, cfg in run_configs(run_dir).items())
-    figures = ''.join(f"<figure><img alt='{esc(name)}' src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}'>"
-                      f"<figcaption>{esc(name)}</figcaption></figure>" for name, p in pngs.items())
+    figures = ''.join(f"<figure><img alt='{esc(name)}' src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}'></figure>"
+                      for name, p in pngs.items())
     title = title or run_dir.name
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse;margin-bottom:.6em}}td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left}}
-pre{{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}}figure{{display:inline-block;margin:.5em}}
-img{{max-width:520px}}dt{{font-weight:600;margin-top:.4em}}dd{{margin-left:1.5em}}
+pre{{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}}figure{{display:inline-block;margin:.3em}}
+img{{width:500px}}dt{{font-weight:600;margin-top:.4em}}dd{{margin-left:1.5em}}
 .banner{{background:#fff4d6;border:1px solid #e0b84a;padding:.5em .8em;font-weight:600}}.failed{{background:#fde2e2;border-color:#d33}}
 summary{{cursor:pointer;font-weight:600}}</style></head><body>
 {banners}<h1>{esc(title)}</h1>

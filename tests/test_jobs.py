@@ -98,7 +98,7 @@ def test_pipeline_job_on_the_demo_sample(tmp_path, tiny_models, monkeypatch, cap
     from rlhf_summ.data import DATA_ENV, SHARED_DATA_ENV
     monkeypatch.setenv(SHARED_DATA_ENV, str(tmp_path / 'no-shared-data'))      # the kernel inherits the environment
     monkeypatch.delenv(DATA_ENV, raising=False)
-    run = run_job('pipeline', dict(sft_limit=40, ext_epochs=3, ext_batch_size=4, ext_d_model=32, ext_eval_every=4,
+    run = run_job('pipeline', dict(sft_limit=40, ext_epochs=3, ext_batch_size=4, ext_d_model=32, ext_evals=3,
                                    ext_layers=1, ext_heads=2, rm_model=str(tiny_models['reward_model']), rm_steps=4, rm_batch_size=4,
                                    rm_max_length=48, rm_eval_limit=8, rm_train_limit=16, rl_steps=2, rl_batch_size=4,
                                    eval_limit=4, n_examples=2, embedding_cache=str(tmp_path / 'embeddings'), seed=5),
@@ -129,7 +129,7 @@ def test_pipeline_job_on_the_demo_sample(tmp_path, tiny_models, monkeypatch, cap
     page = (run / 'report.html').read_text()
     body = page[page.index('<body>') + len('<body>'):].lstrip()
     assert body.startswith("<p class='banner'>Ran on the demo sample")                 # its first line says so
-    lead1 = f"{rouge['lead-1']['rouge1']:.4g}"
+    lead1 = f"{rouge['lead-1']['rouge1']:.1f}"
     assert f'<td>lead-1</td><td>{lead1}</td>' in page                    # lead-1's numbers are in the report
     assert page.count('<table') - page.split('All metrics')[1].count('<table') == 1    # one results table above the fold
     assert "the paper&#x27;s title as the summary" in page                            # every baseline explained
