@@ -200,6 +200,8 @@ def build(out: Path | None = None, n_workers: int = 1, force: bool = True) -> Pa
     proc = proc_nbs(cfg.nbs_path, n_workers=n_workers, force=force)
     md_dir = proc / '_mkdocs'
     if md_dir.exists(): shutil.rmtree(md_dir)
+    if (cfg.nbs_path / 'images').is_dir():   # pictures the notebooks' prose links to (`![...](images/x.png)`), e.g. screenshots
+        shutil.copytree(cfg.nbs_path / 'images', md_dir / 'images')
     pages, targets = [], set()
     site_url = f"{cfg.doc_host}{cfg.doc_baseurl}"
     for nb_rel in _sidebar_pages(cfg.nbs_path):

@@ -118,10 +118,11 @@ def format_summaries(rows: Sequence[dict], format: str) -> str:
 def summarize_paper(config: SummarizeConfig) -> list[dict]:
     "One `{'paper', 'heading', 'summary'}` dict per section of each paper in `config.input`, printed in `config.format`."
     from rlhf_summ.extractive import load_policy
-    if not config.input: raise ValueError("no paper given: rlhf-summ summarize PAPER [PAPER ...] (PDF or text files)")
+    inputs = [config.input] if isinstance(config.input, (str, Path)) else list(config.input)      # one path, or several
+    if not inputs: raise ValueError("no paper given: rlhf-summ summarize PAPER [PAPER ...] (PDF or text files)")
     format = config.format or ('text' if sys.stdout.isatty() else 'jsonl')
     if format not in FORMATS: raise ValueError(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
-    papers = [(str(p), paper_sections(p, config.max_pages)) for p in config.input]   # every input is read before the model loads
+    papers = [(str(p), paper_sections(p, config.max_pages)) for p in inputs]   # every input is read before the model loads
     policy = load_policy(config.model)
     rows = []
     for paper, sections in papers:

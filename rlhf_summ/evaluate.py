@@ -10,8 +10,9 @@ from typing import Any, Callable, Sequence
 import torch
 
 # %% auto 0
-__all__ = ['Judge', 'rouge_scores', 'lead_k', 'baseline_rouge', 'sequence_kl', 'win_rate', 'compare_policies', 'words',
-           'word_overlap', 'longer_judge', 'overlap_judge', 'judge_accuracy', 'trivial_judges', 'judge_accuracies']
+__all__ = ['Judge', 'rouge_scores', 'lead_k', 'baseline_rouge', 'sequence_kl', 'win_rate', 'win_rate_interval',
+           'compare_policies', 'words', 'word_overlap', 'longer_judge', 'overlap_judge', 'judge_accuracy',
+           'trivial_judges', 'judge_accuracies']
 
 # %% ../nbs/05_evaluate.ipynb
 def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
@@ -49,6 +50,12 @@ def win_rate(scores: Sequence[float] | torch.Tensor, other_scores: Sequence[floa
     if a.shape != b.shape or a.ndim != 1: raise ValueError(f"need two 1-d score lists of one length, got {tuple(a.shape)} and {tuple(b.shape)}")
     if not len(a): raise ValueError("win_rate of no items")
     return ((a > b).double() + 0.5 * (a == b).double()).mean().item()
+
+def win_rate_interval(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    "Wilson score interval (95% for `z` = 1.96) of a win rate measured on `n` items (ties counted 1/2, as `win_rate` does)."
+    if n <= 0: raise ValueError("win_rate_interval of no items")
+    centre, half = rate + z * z / (2 * n), z * (rate * (1 - rate) / n + z * z / (4 * n * n)) ** 0.5
+    return max(0.0, (centre - half) / (1 + z * z / n)), min(1.0, (centre + half) / (1 + z * z / n))
 
 # %% ../nbs/05_evaluate.ipynb
 def _batched_kl(policy, reference, documents: Sequence[str], max_new_tokens: int | None, batch_size: int,

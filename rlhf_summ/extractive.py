@@ -23,10 +23,11 @@ _logger = logging.getLogger(__name__)
 __all__ = ['ABBREVIATIONS', 'FEATURES', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'SHIPPED_EXTRACTIVE_DIR', 'split_sentences',
            'is_prose', 'rouge_ngrams', 'greedy_oracle', 'sentence_key', 'SentenceEncoder', 'sentence_encoder',
            'lexical_centrality', 'sentence_features', 'SentenceBatch', 'make_batch', 'allowed_sentences',
-           'ExtractiveScorer', 'Selection', 'compose_summary', 'ExtractivePolicy', 'is_extractive', 'OracleExample',
-           'oracle_examples', 'sft_loss', 'ExtractiveConfig', 'load_oracle_examples', 'example_batch', 'lead_summaries',
-           'evaluate_extractive', 'train_extractive', 'default_cache_dir', 'default_extractive_dir',
-           'default_extractive_path', 'default_extractive_policy', 'train_default_extractive', 'load_policy']
+           'ExtractiveScorer', 'Selection', 'ends_sentence', 'end_at_sentence', 'compose_summary', 'ExtractivePolicy',
+           'is_extractive', 'OracleExample', 'oracle_examples', 'sft_loss', 'ExtractiveConfig', 'load_oracle_examples',
+           'example_batch', 'lead_summaries', 'evaluate_extractive', 'train_extractive', 'default_cache_dir',
+           'default_extractive_dir', 'default_extractive_path', 'default_extractive_policy', 'train_default_extractive',
+           'load_policy']
 
 # %% ../nbs/07_extractive.ipynb
 ABBREVIATIONS = frozenset('e.g i.e et al fig figs eq eqs vs cf etc sec secs no nos dr mr mrs ms prof resp approx tab ref refs ch vol pp st jr sr inc ltd co corp dept univ viz ca'.split())
@@ -352,11 +353,34 @@ def _document_parts(document) -> tuple[str, str]:
     "(text, title) of a `Document` or a plain string."
     return (document.text, document.title or '') if hasattr(document, 'text') else (str(document), '')
 
+_SENTENCE_END = re.compile(r'[.!?…]["\'”’)\]]*$')
+_CLAUSE_WORDS = frozenset('and but or nor so yet which while whereas because although though where when whose that if since unless until as'.split())
+
+def ends_sentence(text: str) -> bool:
+    "Whether `text` ends at a sentence end: final `.`, `!`, `?` or an ellipsis, closing quotes and brackets allowed after it."
+    return bool(_SENTENCE_END.search(text.strip()))
+
+def end_at_sentence(text: str, max_words: int | None = None) -> str:
+    "`text` unchanged when it ends a sentence within `max_words` words; else cut at its last clause boundary that fits (after `,;:` or a dash, or before a conjunction) and ended with an ellipsis."
+    words = text.split()
+    if not words: return ''
+    limit = min(len(words), max_words) if max_words else len(words)
+    if limit == len(words) and ends_sentence(text): return ' '.join(words)
+    cuts = [j for j in range(max(2, limit // 2), limit + 1)                         # keep at least half of what fits
+            if words[j - 1].lower() not in _CLAUSE_WORDS and (words[j - 1][-1] in ',;:—–' or words[j - 1] in ('-', '--')
+                                                               or (j < len(words) and words[j].lower() in _CLAUSE_WORDS))]
+    kept = ' '.join(words[:cuts[-1] if cuts else limit]).rstrip(',;:—–- ')
+    return kept + '…'
+
 def compose_summary(sentences: Sequence[str], actions: Sequence[int], max_words: int | None = None) -> str:
-    "The selected `sentences` in document order, joined; cut to `max_words` words when a single sentence exceeds it."
-    picked = sorted(a for a in actions if a >= 0)
-    words = ' '.join(sentences[a] for a in picked).split()
-    return ' '.join(words[:max_words] if max_words else words)
+    "The selected `sentences` in document order that fit `max_words` words, joined; every one ends at a sentence end (an over-long or cut sentence ends at a clause, with an ellipsis)."
+    parts, used = [], 0
+    for a in sorted(a for a in actions if a >= 0):
+        n = len(sentences[a].split())
+        if max_words and parts and used + n > max_words: continue                   # only the first may exceed: it is cut
+        parts.append(end_at_sentence(sentences[a], max_words - used if max_words else None))
+        used += len(parts[-1].split())
+    return ' '.join(parts)
 
 def _pad_rows(rows: Sequence[Sequence], width: int, value) -> Tensor:
     "Rows of different lengths as a (B, width) tensor right-padded with `value`."
@@ -445,8 +469,10 @@ class ExtractivePolicy:
         "(B, K) the sentence indices (document order, -1 padded) that make up each of `summaries`, e.g. picks between two selections for DPO."
         sentences, _, _ = self.split(list(documents))
         rows = []
+        def shown(s: str) -> tuple[str, ...]:   # a sentence as `compose_summary` may have written it: whole, or cut at a clause
+            return (s, end_at_sentence(s)) + ((end_at_sentence(s, self.max_words),) if self.max_words else ())
         for doc, summary in zip(sentences, summaries):
-            picked = [i for i, s in enumerate(doc) if s in summary]
+            picked = [i for i, s in enumerate(doc) if any(form in summary for form in shown(s))]
             if not picked or sum(len(doc[i].split()) for i in picked) < len(summary.split()):
                 raise ValueError(f"summary {summary[:60]!r} is not made of its document's sentences (an extractive policy cannot score it)")
             rows.append(picked)
@@ -627,7 +653,7 @@ def example_batch(policy: ExtractivePolicy, examples: Sequence[OracleExample]) -
     return batch, oracle, gains
 
 def lead_summaries(documents: Sequence, k: int = 1, max_words: int | None = None) -> list[str]:
-    "The lead-k baseline: the first `k` prose sentences of each document (string or `Document`; headings skipped as the policy skips them), cut to `max_words` words."
+    "The lead-k baseline: the first `k` prose sentences of each document (string or `Document`; headings skipped as the policy skips them) that fit `max_words` words (see `compose_summary`)."
     out = []
     for d in documents:
         sentences = split_sentences(_document_parts(d)[0])

@@ -12,16 +12,16 @@ from typing import Any, Callable, Protocol, Sequence
 
 from .config import runs_root
 from .data import Document
-from .evaluate import win_rate
+from .evaluate import win_rate, win_rate_interval
 from .registry import Registry, VersionInfo
 from .store import Store
 
 logger = logging.getLogger(__name__)
 
 # %% auto 0
-__all__ = ['logger', 'DATABASE_URL_ENV', 'open_store', 'Summarize', 'PolicySummarizer', 'GenerationWorker', 'OnlineLoop',
-           'promote_if_better', 'train_policy_version', 'gate_policy', 'online_round', 'PolicyRoundConfig',
-           'policy_round']
+__all__ = ['logger', 'DATABASE_URL_ENV', 'GREEDY_SUFFIX', 'open_store', 'Summarize', 'PolicySummarizer', 'GenerationWorker',
+           'OnlineLoop', 'promote_if_better', 'train_policy_version', 'gate_policy', 'online_round',
+           'PolicyRoundConfig', 'policy_round']
 
 # %% ../nbs/12_online.ipynb
 DATABASE_URL_ENV = 'RLHF_SUMM_DATABASE_URL'
@@ -33,7 +33,12 @@ def open_store(runs_dir: str | Path | None = None, database_url: str | None = No
 
 # %% ../nbs/12_online.ipynb
 class Summarize(Protocol):
-    def __call__(self, version: VersionInfo, texts: list[str], seed: int) -> list[str]: ...
+    def __call__(self, version: VersionInfo, texts: list[str], seed: int, greedy: bool = False) -> list[str]:
+        "Summaries of `texts` by `version`: sampled (reproducible for `seed`), or greedy."
+        ...
+
+GREEDY_SUFFIX = ':greedy'
+"Tag of a version's greedy summaries (`policy/v1:greedy`) where a pair compares two decodings of one version."
 
 class PolicySummarizer:
     "Summaries by registered policy versions (`Policy.generate`, sampled), with a small cache of loaded versions."
@@ -54,8 +59,10 @@ class PolicySummarizer:
                 while len(self._cache) > self.cache_size: self._cache.popitem(last=False)
             return self._cache[version.name]
 
-    def __call__(self, version: VersionInfo, texts: list[str], seed: int) -> list[str]:
-        return self.policy(version).generate(texts, seed=seed, **self.kwargs).summaries
+    def __call__(self, version: VersionInfo, texts: list[str], seed: int, greedy: bool = False) -> list[str]:
+        from rlhf_summ.extractive import end_at_sentence
+        kwargs = {**self.kwargs, 'do_sample': False} if greedy else self.kwargs
+        return [end_at_sentence(s) for s in self.policy(version).generate(texts, seed=seed, **kwargs).summaries]
 
 class GenerationWorker:
     "A thread that writes the two summaries of every section of queued documents."
@@ -91,6 +98,8 @@ class GenerationWorker:
         current = self.registry.current('policy')
         if current is None: raise LookupError("no policy version is registered")
         partner = self.registry.partner(self.partner, of=current.version)
+        same = partner.version == current.version       # one version only: compare a sample with its greedy summary
+        names = (current.name, partner.name + GREEDY_SUFFIX if same else partner.name)
         self.store.set_status(document_id, 'generating')
         done = self.store.sections_with_pairs(document_id)
         todo = [(sid, sec) for sid, sec in self.store.sections(document_id) if sid not in done]
@@ -99,9 +108,14 @@ class GenerationWorker:
             batch = todo[i:i + self.batch_size]
             texts = [sec.text for _, sec in batch]
             seed = self.seed + 1000 * document_id + i
-            ours, theirs = self.summarize(current, texts, seed), self.summarize(partner, texts, seed + 1)
+            ours = self.summarize(current, texts, seed)
+            theirs = self.summarize(partner, texts, seed + 1, greedy=True) if same else self.summarize(partner, texts, seed + 1)
+            for retry in range(1, 4 if same else 1):   # a sample equal to the greedy summary is drawn again (at most 3 times)
+                again = [j for j, (a, b) in enumerate(zip(ours, theirs)) if a == b]
+                if not again: break
+                for j, s in zip(again, self.summarize(current, [texts[j] for j in again], seed + 7919 * retry)): ours[j] = s
             for (sid, _), a, b in zip(batch, ours, theirs):
-                self.store.add_pair(sid, (a, current.name), (b, partner.name), rng)
+                self.store.add_pair(sid, (a, names[0]), (b, names[1]), rng)
         self.store.set_status(document_id, 'ready')
 
     def wait(self):
@@ -184,8 +198,12 @@ def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Do
     if new.version == old.version: raise ValueError(f"{candidate} is already the current policy")
     texts, scored = document_texts(documents), reward_texts(documents)       # the policy reads the text, the reward model title + text
     rate = win_rate(reward.score(scored, summarize(new, texts, seed)), reward.score(scored, summarize(old, texts, seed)))
+    low, high = win_rate_interval(rate, len(texts))
+    judge = registry.current('reward')
     if rate >= threshold:
-        registry.promote('policy', new.version, reason=f"win rate {rate:.3f} >= {threshold} over {old.version} on {len(texts)} sections")
+        registry.promote('policy', new.version, reason=f"win rate {rate:.3f} >= {threshold} over {old.version} on {len(texts)} sections",
+                         evidence={'win_rate': rate, 'win_low': low, 'win_high': high, 'n': len(texts), 'against': old.name,
+                                   'judge': judge.name if judge else None, 'threshold': threshold})
     return rate >= threshold, rate
 
 # %% ../nbs/12_online.ipynb

@@ -166,17 +166,21 @@ class Registry:
         log = self._kind_dir(kind)/'history.jsonl'
         return [json.loads(l) for l in log.read_text().splitlines() if l.strip()] if log.exists() else []
 
-    def _move(self, kind: str, version: str, action: str, reason: str) -> VersionInfo:
+    def _move(self, kind: str, version: str, action: str, reason: str, evidence: dict | None = None) -> VersionInfo:
         target, before = self.get(kind, version), self.current(kind)
         _write_atomic(self._kind_dir(kind)/'current', target.version)
         entry = dict(action=action, previous=before.version if before else None, current=target.version,
-                     time=time.time(), reason=reason)
+                     time=time.time(), reason=reason, **({'evidence': evidence} if evidence else {}))
         with open(self._kind_dir(kind)/'history.jsonl', 'a') as f: f.write(json.dumps(entry) + '\n')
         return target
 
-    def promote(self, kind: str, version: str | int, reason: str = '') -> VersionInfo:
-        "Make `version` the current version of `kind`."
-        return self._move(kind, version, 'promote', reason)
+    def promote(self, kind: str, version: str | int, reason: str = '', evidence: dict | None = None) -> VersionInfo:
+        "Make `version` the current version of `kind`; `evidence` (e.g. the gate's win rate and interval) is kept in the history."
+        return self._move(kind, version, 'promote', reason, evidence)
+
+    def promotion(self, kind: str, version: str) -> dict | None:
+        "The history entry of the last promotion to `version` ('v2'): when, why, and its evidence; None if it was never promoted."
+        return next((e for e in reversed(self.history(kind)) if e['action'] == 'promote' and e['current'] == version), None)
 
     def rollback(self, kind: str, reason: str = '') -> VersionInfo:
         "Point `current` back to the version that was current before the last promotion to it."

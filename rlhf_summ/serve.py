@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_serve.ipynb 2
 from __future__ import annotations
-import hashlib, hmac, logging, re, secrets
+import hashlib, hmac, io, logging, re, secrets, time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,21 +18,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .config import runs_root, save_config
 from .data import Document, Section
-from .online import GenerationWorker, OnlineLoop, PolicySummarizer, Summarize, open_store
+from .online import GREEDY_SUFFIX, GenerationWorker, OnlineLoop, PolicySummarizer, Summarize, open_store
 from .registry import PARTNER_RULES, Registry, VersionInfo
-from .store import DuplicatePick, Store
+from .store import PICKS, DuplicatePick, Store
 
 logger = logging.getLogger(__name__)
 
 # %% auto 0
-__all__ = ['logger', 'TEMPLATES', 'COOKIE', 'ServiceDep', 'ApiAnnotator', 'PageAnnotator', 'FormAnnotator', 'auth',
-           'SESSION_MAX_AGE', 'documents', 'UPLOAD_PATHS', 'Upload', 'pairs', 'stats', 'ServeConfig', 'ServiceSettings',
-           'split_text', 'render', 'Service', 'Annotator', 'LoginRequired', 'get_service', 'api_annotator',
-           'page_annotator', 'form_annotator', 'DocumentOut', 'PairOut', 'PickIn', 'PickOut', 'PairCountOut',
-           'UpdateOut', 'StatsOut', 'login_page', 'login', 'logout', 'ingest', 'UploadGuard', 'create_document',
-           'read_document', 'home_page', 'upload_form', 'document_page', 'record_pick', 'next_pair', 'pick_pair',
-           'pair_page', 'pick_form', 'collect_stats', 'read_stats', 'export', 'stats_page', 'health', 'create_app',
-           'build_service', 'default_policy', 'bootstrap_registry', 'serve']
+__all__ = ['logger', 'DEFAULT_GUIDELINES', 'TEMPLATES', 'COOKIE', 'ServiceDep', 'ApiAnnotator', 'PageAnnotator', 'FormAnnotator',
+           'auth', 'SESSION_MAX_AGE', 'documents', 'UPLOAD_PATHS', 'Upload', 'pairs', 'stats', 'progress',
+           'ServeConfig', 'ServiceSettings', 'split_text', 'render', 'Service', 'Annotator', 'LoginRequired',
+           'get_service', 'api_annotator', 'page_annotator', 'form_annotator', 'DocumentOut', 'PairOut', 'PickIn',
+           'PickOut', 'AnnotatorOut', 'PairCountOut', 'UpdateOut', 'StatsOut', 'VersionOut', 'AccuracyPoint',
+           'ProgressOut', 'login_page', 'login', 'logout', 'ingest', 'UploadGuard', 'create_document', 'read_document',
+           'home_page', 'upload_form', 'document_page', 'record_pick', 'next_pair', 'pick_pair', 'change_pick',
+           'guidelines_page', 'pair_page', 'pick_form', 'collect_stats', 'read_stats', 'export', 'stats_page', 'health',
+           'accuracy_plot', 'collect_progress', 'read_progress', 'progress_page', 'create_app', 'build_service',
+           'default_policy', 'bootstrap_registry', 'serve']
 
 # %% ../nbs/13_serve.ipynb
 @dataclass
@@ -90,6 +92,19 @@ class ServiceSettings(BaseSettings):
     "Send the login cookie over HTTPS only (set behind a TLS proxy)."
     admins: list[str] = []
     "Annotator names (`RLHF_SUMM_ADMINS='[\"alice\"]'`) who may export picks and see counts per version; others stay blind."
+    guidelines_file: Path | None = None
+    "Plain-text file of this deployment's annotation guidelines (blank lines separate paragraphs); unset: `DEFAULT_GUIDELINES`."
+
+DEFAULT_GUIDELINES = """Pick the summary a researcher would rather read in place of the section.
+
+Accuracy comes first: a summary that says something the section does not say is the worse one, however well written.
+Then coverage: the better summary carries the section's main point (what was done, what was found), not a side remark.
+Then clarity: it reads on its own, without the section beside it.
+
+Tie: both are about equally good. Both bad: neither is usable (wrong, empty or unreadable).
+Skip: you cannot judge (the section is garbled, or outside what you know).
+
+Keys: 1 or A, 2 or B, 3 tie, 4 both bad, 5 skip; U goes back to your last pick to change it."""
 
 # %% ../nbs/13_serve.ipynb
 _HEADING = re.compile(r'^(#{1,6}\s+\S.*|\d+(\.\d+)*\.?\s+[A-Z][^.!?]{0,80})$')
@@ -119,9 +134,12 @@ TEMPLATES = {
 nav a{margin-right:1rem} .cols{display:flex;gap:1rem} .col{flex:1;border:1px solid #ccc;border-radius:6px;padding:.75rem}
 .section{background:#f6f6f6;padding:.75rem;border-radius:6px;max-height:16rem;overflow:auto;white-space:pre-wrap}
 button{font-size:1rem;padding:.4rem .8rem;margin:.2rem} kbd{border:1px solid #aaa;border-radius:3px;padding:0 .25rem}
+button.chosen{background:#2b6cb0;color:#fff;border-color:#2b6cb0}
 table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:.25rem .5rem} .error{color:#a00}
+.note{background:#fff8e1;border-left:4px solid #f0b429;padding:.4rem .75rem} .badge{background:#fff8e1;border:1px solid #f0b429;border-radius:3px;padding:0 .3rem;font-size:.85rem}
+.guidelines p{margin:.4rem 0} details{margin:.5rem 0} .muted{color:#666;font-size:.9rem}
 progress{width:20rem}</style></head><body>
-{% if annotator %}<nav><a href="/">Upload</a><a href="/stats">Stats</a>
+{% if annotator %}<nav><a href="/">Upload</a><a href="/guidelines">Guidelines</a><a href="/stats">Stats</a><a href="/progress">What your picks did</a>
 <form method="post" action="/logout" style="display:inline"><input type="hidden" name="csrf_token" value="{{ csrf }}">
 <button type="submit">Log out {{ annotator }}</button></form></nav>{% endif %}
 {% block body %}{% endblock %}</body></html>""",
@@ -140,13 +158,19 @@ progress{width:20rem}</style></head><body>
 <p>or paste text (headings on their own line start sections):<br><textarea name="text" rows="8" cols="100"></textarea></p>
 <p><label>Title <input name="title" size="60"></label></p><button type="submit">Upload</button></form>
 <h2>Recent documents</h2><table><tr><th>Document</th><th>Status</th><th>Pairs ready</th></tr>
-{% for d in documents %}<tr><td><a href="/documents/{{ d.id }}">{{ d.title or 'document ' ~ d.id }}</a></td>
+{% for d in documents %}<tr><td><a href="/documents/{{ d.id }}">{{ d.title or 'document ' ~ d.id }}</a>
+{% if d.split == 'valid' %} <span class="badge" title="{{ held_out_note }}">held out</span>{% endif %}</td>
 <td>{{ d.status }}</td><td>{{ d.num_pairs }}/{{ d.num_sections }}</td></tr>{% endfor %}</table>{% endblock %}""",
+'held_out.html': """{% if doc.split == 'valid' %}<p class="note" id="held-out"><b>Held-out document.</b> {{ held_out_note }}</p>{% endif %}""",
+'undo.html': """{% if last %}<a id="undo" href="/pairs/{{ last.pair_id }}">Undo last pick (<kbd>U</kbd>): section {{ last.position + 1 }},
+“{{ labels[last.pick] }}”</a>{% endif %}""",
 'document.html': """{% extends 'base.html' %}{% block body %}<h1>{{ doc.title or 'Document ' ~ doc.id }}</h1>
+{% include 'held_out.html' %}
 <p id="state" data-status="{{ doc.status }}">{% if doc.status == 'failed' %}<span class="error">Summaries failed: {{ doc.error }}</span>
 {% elif doc.status == 'ready' %}All {{ doc.num_answered }} of {{ doc.num_sections }} sections answered. <a href="/">Upload another</a>
 {% else %}Writing summaries: <span id="ready">{{ doc.num_pairs }}</span>/{{ doc.num_sections }} sections ready
 <progress max="{{ doc.num_sections }}" value="{{ doc.num_pairs }}"></progress>{% endif %}</p>
+<p>{% include 'undo.html' %}</p>
 {% if doc.status in ('queued', 'generating') %}<script>
 const answered = {{ doc.num_answered }};
 async function poll() {
@@ -154,39 +178,85 @@ async function poll() {
   if (d.num_pairs > answered || d.status === 'failed' || d.status === 'ready') { location.reload(); return; }
   document.getElementById('ready').textContent = d.num_pairs; setTimeout(poll, 1000);
 }
-setTimeout(poll, 1000);</script>{% endif %}{% endblock %}""",
+setTimeout(poll, 1000);</script>{% endif %}
+<script>document.addEventListener('keydown', e => {
+  if (!e.ctrlKey && !e.metaKey && !e.altKey && e.key.toLowerCase() === 'u' && document.getElementById('undo')) document.getElementById('undo').click();
+});</script>{% endblock %}""",
+'guidelines.html': """{% extends 'base.html' %}{% block body %}<h1>Guidelines</h1>
+<div class="guidelines" id="guidelines-text">{% for p in guidelines %}<p>{{ p }}</p>{% endfor %}</div>{% endblock %}""",
 'pair.html': """{% extends 'base.html' %}{% block body %}
 <p id="progress">Section {{ pair.position + 1 }} of {{ doc.num_sections }} · answered {{ doc.num_answered }} ·
 summaries ready {{ doc.num_pairs }}/{{ doc.num_sections }}
-<progress max="{{ doc.num_sections }}" value="{{ doc.num_answered }}"></progress></p>
+<progress max="{{ doc.num_sections }}" value="{{ doc.num_answered }}"></progress> {% include 'undo.html' %}</p>
+{% include 'held_out.html' %}
+{% if same_version %}<p class="note" id="same-version">Only one policy version exists so far, so A and B are two ways of
+decoding it: one is its greedy (most likely) summary, the other a sample, in random order.</p>{% endif %}
+<details id="guidelines"{% if first_time %} open{% endif %}><summary>Guidelines</summary>
+<div class="guidelines">{% for p in guidelines %}<p>{{ p }}</p>{% endfor %}</div></details>
 <h2>{{ pair.section_heading or 'Section ' ~ (pair.position + 1) }}</h2><div class="section">{{ pair.section_text }}</div>
 <div class="cols"><div class="col"><h3>A</h3><p id="summary-a">{{ pair.summary_a }}</p></div>
 <div class="col"><h3>B</h3><p id="summary-b">{{ pair.summary_b }}</p></div></div>
+{% if mine %}<p class="note" id="your-pick">Your answer: <b>{{ labels[mine.pick] }}</b>{% if mine.revision %} (changed {{ mine.revision }}
+time{{ 's' if mine.revision > 1 }}){% endif %}. Choose again to change it, or <a href="/documents/{{ pair.document_id }}">go on</a>.</p>{% endif %}
 <form method="post" action="/pairs/{{ pair.id }}/pick" id="pick">
 <input type="hidden" name="csrf_token" value="{{ csrf }}">
-<button name="pick" value="a" data-keys="1a"><kbd>1</kbd> A is better</button>
-<button name="pick" value="b" data-keys="2b"><kbd>2</kbd> B is better</button>
-<button name="pick" value="tie" data-keys="3t"><kbd>3</kbd> Tie</button>
-<button name="pick" value="both_bad" data-keys="4x"><kbd>4</kbd> Both bad</button>
-<button name="pick" value="skip" data-keys="5s"><kbd>5</kbd> Skip</button></form>
+{% for value, keys, key in buttons %}<button name="pick" value="{{ value }}" data-keys="{{ keys }}"{% if mine and mine.pick == value %} class="chosen" aria-pressed="true"{% endif %}><kbd>{{ key }}</kbd> {{ labels[value] }}</button>
+{% endfor %}</form>
 <script>
 document.addEventListener('keydown', e => {
   if (e.ctrlKey || e.metaKey || e.altKey || e.target.tagName === 'INPUT' || e.target.tagName === 'TEXTAREA') return;
-  const b = [...document.querySelectorAll('#pick button')].find(b => b.dataset.keys.includes(e.key.toLowerCase()));
+  const key = e.key.toLowerCase(), undo = document.getElementById('undo');
+  if (key === 'u' && undo) { e.preventDefault(); undo.click(); return; }
+  const b = [...document.querySelectorAll('#pick button')].find(b => b.dataset.keys.includes(key));
   if (b) { e.preventDefault(); b.click(); }
 });</script>{% endblock %}""",
 'stats.html': """{% extends 'base.html' %}{% block body %}<h1>Feedback</h1>
 <p>Current policy: <b id="current-policy">{{ stats.current_policy or 'none' }}</b> (compared with {{ stats.partner_policy or 'none' }});
 current reward model: <b id="current-reward">{{ stats.current_reward or 'none' }}</b>; {{ stats.num_comparisons }} picks stored;
-reward update {{ 'running' if stats.update_running else 'idle' }}, {{ stats.num_new }} new picks waiting.</p>
+reward update {{ 'running' if stats.update_running else 'idle' }}, <span id="new-picks">{{ stats.num_new }} new training picks waiting{% if stats.num_held_out %}
+({{ stats.num_held_out }} more on held-out documents: they check each update and never train it){% endif %}</span>.</p>
+<h2>Annotators</h2>
+<table id="annotators"><tr><th>Annotator</th><th>Answers</th><th>A/B picks</th><th>Skips</th><th>Changed</th><th>Documents</th>
+<th>Pairs shared with others</th><th>Agreement with others</th></tr>
+{% for a in stats.annotators %}<tr data-annotator="{{ a.annotator }}"><td>{{ a.annotator }}</td><td>{{ a.picks }}</td><td>{{ a.decisive }}</td>
+<td>{{ a.skips }}</td><td>{{ a.changed }}</td><td>{{ a.documents }}</td><td>{{ a.shared }}</td>
+<td class="agreement">{{ '%.0f%%' % (100 * a.agreement) if a.agreement is not none else '–' }}</td></tr>{% endfor %}</table>
+<p class="muted">Agreement: on the pairs someone else also answered (skips left out), the share of their answers equal to yours.
+Human labelers of summaries agree about 72-77% of the time (Stiennon et al. 2020).{% if not stats.is_admin %} Admins see every annotator.{% endif %}</p>
+{% if stats.pairs %}<h2>Picks per version pair</h2>{% endif %}
 <table id="counts"><tr><th>Version 1</th><th>Version 2</th><th>1 wins</th><th>2 wins</th><th>Tie</th><th>Both bad</th><th>Skip</th><th>Total</th></tr>
 {% for c in stats.pairs %}<tr><td>{{ c.policies[0] }}</td><td>{{ c.policies[1] }}</td><td>{{ c.wins[0] }}</td><td>{{ c.wins[1] }}</td>
 <td>{{ c.tie }}</td><td>{{ c.both_bad }}</td><td>{{ c.skip }}</td><td>{{ c.total }}</td></tr>{% endfor %}</table>
 <h2>Reward updates</h2><table><tr><th>#</th><th>Status</th><th>New picks</th><th>From</th><th>To</th><th>Held-out accuracy</th></tr>
 {% for u in stats.updates %}<tr><td>{{ u.id }}</td><td>{{ u.status }}</td><td>{{ u.num_new }}</td><td>{{ u.reward_before }}</td>
 <td>{{ u.reward_after }}</td><td>{{ u.accuracy }}</td></tr>{% endfor %}</table>{% endblock %}""",
+'progress.html': """{% extends 'base.html' %}{% block body %}<h1>What your picks did</h1>
+<p id="since"><b>{{ p.picks_since }}</b> A/B picks since the current policy <b>{{ p.current_policy or 'none' }}</b> became current
+({{ p.picks_since_mine }} of them yours{% if p.is_admin %}; you see everyone's{% endif %}); <b>{{ p.picks_since_reward }}</b> since the
+current reward model <b>{{ p.current_reward or 'none' }}</b>. Picks train the reward model online; a new policy version is trained
+against it with RL and made current when it wins the gate below.</p>
+<h2>Policy versions</h2>
+<table id="versions"><tr><th>Version</th><th>Registered</th><th>Made from</th><th>Made current</th><th>Win rate over the version before (95% interval)</th><th>Why</th></tr>
+{% for v in p.versions %}<tr data-version="{{ v.name }}"><td>{{ v.name }}{% if v.current %} <span class="badge">current</span>{% endif %}</td>
+<td>{{ v.created|when }}</td><td>{% for kind, ver in v.parents.items() %}{{ kind }} {{ ver }}{{ ', ' if not loop.last }}{% else %}—{% endfor %}</td><td>{{ v.promoted|when if v.promoted else '—' }}</td>
+<td class="win">{% if v.win_rate is not none %}{{ '%.2f' % v.win_rate }} ({{ '%.2f' % v.win_low }}–{{ '%.2f' % v.win_high }}) on {{ v.n }} sections over {{ v.against }}{% if v.judge %}, judged by {{ v.judge }}{% endif %}{% else %}—{% endif %}</td>
+<td>{{ v.reason or v.notes }}</td></tr>{% endfor %}</table>
+<p class="muted">Win rates come from the gate: the reward model scores both versions' summaries of held-out sections, so they
+are judged by the model the policy was optimised against, not by people. Ties count one half.</p>
+<h2>The reward model's accuracy on held-out picks</h2>
+{% if plot %}<figure id="accuracy-plot">{{ plot|safe }}</figure>{% else %}<p id="accuracy-plot">No reward-model update has run
+yet: one runs after every {{ p.update_every }} new A/B picks on training documents.</p>{% endif %}
+{% if p.baselines %}<p class="muted" id="baselines">On the {{ p.num_held_out }} held-out picks, trivial judges score:
+{% for name, acc in p.baselines.items() %}{{ name }} {{ '%.2f' % acc }}{{ '; ' if not loop.last }}{% endfor %}. A reward model below them has learned nothing yet.</p>{% endif %}
+{% endblock %}""",
 }
 _jinja = Environment(loader=DictLoader(TEMPLATES), autoescape=True)
+_jinja.filters['when'] = lambda t: time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t)) if t else ''
+_jinja.globals.update(
+    labels={'a': 'A is better', 'b': 'B is better', 'tie': 'Tie', 'both_bad': 'Both bad', 'skip': 'Skip'},
+    buttons=[('a', '1a', '1'), ('b', '2b', '2'), ('tie', '3t', '3'), ('both_bad', '4x', '4'), ('skip', '5s', '5')],
+    held_out_note="Picks on it measure each reward-model update (its held-out accuracy) and never train it, "
+                  "so they do not count as new training picks.")
 
 def render(name: str, status_code: int = 200, **context) -> HTMLResponse:
     "An HTML response from template `name`."
@@ -209,6 +279,11 @@ class Service:
         key = self.settings.secret_key
         self._secret = key.get_secret_value().encode() if key else secrets.token_bytes(32)
         self._tokens = {tok.get_secret_value(): name for name, tok in self.settings.annotator_tokens.items()}
+        path = self.settings.guidelines_file
+        if path is not None and not Path(path).is_file(): raise FileNotFoundError(f"guidelines_file {path} does not exist")
+        text = Path(path).read_text(encoding='utf-8') if path is not None else DEFAULT_GUIDELINES
+        self.guidelines = [' '.join(p.split()) for p in re.split(r'\n\s*\n', text) if p.strip()]
+        "The deployment's guidelines, one string per paragraph."
 
     def annotator_for(self, token: str | None) -> str | None:
         "The annotator a token belongs to (constant-time comparison), or None."
@@ -281,6 +356,7 @@ class DocumentOut(BaseModel):
     num_sections: int
     num_pairs: int = Field(description="sections whose two summaries are ready")
     num_answered: int = Field(description="pairs the requesting annotator has answered")
+    split: str = Field('train', description="'valid' for a held-out document: its picks check reward updates and never train them")
 
 class PairOut(BaseModel):
     "A pair as the annotator sees it: blind, no version names."
@@ -301,6 +377,19 @@ class PickOut(BaseModel):
     pair_id: int
     pick: str
     annotator: str
+    revision: int = Field(0, description="0 for a first answer, n after n changes")
+
+class AnnotatorOut(BaseModel):
+    "One annotator's progress and agreement (`Store.annotator_stats`)."
+    annotator: str
+    picks: int
+    decisive: int
+    skips: int
+    documents: int
+    changed: int
+    shared: int = Field(description="pairs this annotator and someone else answered (skips left out)")
+    agreement: float | None = Field(description="share of the others' answers on shared pairs equal to this annotator's")
+    last: float | None
 
 class PairCountOut(BaseModel):
     policies: tuple[str, str]
@@ -328,6 +417,47 @@ class StatsOut(BaseModel):
     update_running: bool
     pairs: list[PairCountOut]
     updates: list[UpdateOut]
+    num_held_out: int = Field(0, description="decisive picks on held-out documents (they check updates, never train)")
+    annotators: list[AnnotatorOut] = Field([], description="everyone's for admins, one's own otherwise")
+    is_admin: bool = False
+
+class VersionOut(BaseModel):
+    "A policy version and what made it current."
+    name: str
+    created: float
+    parents: dict[str, str]
+    notes: str
+    current: bool
+    promoted: float | None = Field(None, description="when it was last made current")
+    reason: str = ''
+    win_rate: float | None = None
+    win_low: float | None = None
+    win_high: float | None = None
+    n: int | None = Field(None, description="sections the win rate was measured on")
+    against: str | None = None
+    judge: str | None = Field(None, description="the reward model that scored the summaries")
+
+class AccuracyPoint(BaseModel):
+    "One finished reward-update round."
+    picks: int = Field(description="training picks seen up to this round")
+    status: str
+    accuracy_before: float | None
+    accuracy: float | None
+    finished: float | None
+    reward_after: str
+
+class ProgressOut(BaseModel):
+    current_policy: str | None
+    current_reward: str | None
+    picks_since: int = Field(description="A/B picks since the current policy became current")
+    picks_since_mine: int
+    picks_since_reward: int = Field(description="A/B picks since the current reward model became current")
+    versions: list[VersionOut]
+    accuracy: list[AccuracyPoint]
+    baselines: dict[str, float] = Field({}, description="trivial judges' accuracy on the held-out picks")
+    num_held_out: int
+    update_every: int
+    is_admin: bool
 
 # %% ../nbs/13_serve.ipynb
 auth = APIRouter(tags=['auth'])
@@ -453,7 +583,8 @@ def document_page(service: ServiceDep, who: PageAnnotator, document_id: int):
     doc = _document_out(service, document_id, who)
     pair = service.store.next_pair(document_id, who.name)
     if pair is not None: return RedirectResponse(f'/pairs/{pair.id}', 303)
-    return _page(service, who, 'document.html', title=doc.title or 'Document', doc=doc)
+    return _page(service, who, 'document.html', title=doc.title or 'Document', doc=doc,
+                 last=service.store.last_pick(who.name, document_id))
 
 # %% ../nbs/13_serve.ipynb
 pairs = APIRouter(tags=['pairs'])
@@ -462,14 +593,18 @@ def _pair_out(p) -> PairOut:
     return PairOut(id=p.id, document_id=p.document_id, position=p.position, section_heading=p.section_heading,
                    section_text=p.section_text, summary_a=p.summary_a, summary_b=p.summary_b)
 
-def record_pick(service: Service, who: Annotator, pair_id: int, pick: str, confidence: int | None = None) -> PickOut:
-    "Store a pick and wake the online loop."
-    try: comparison_id = service.store.add_comparison(pair_id, who.name, pick, confidence)
-    except LookupError as e: raise HTTPException(404, str(e))
-    except DuplicatePick as e: raise HTTPException(409, str(e))
+def record_pick(service: Service, who: Annotator, pair_id: int, pick: str, confidence: int | None = None,
+                change: bool = False) -> PickOut:
+    "Store a pick (or, with `change`, a new pick superseding the annotator's current one) and wake the online loop."
+    try:
+        if change: service.store.change_comparison(pair_id, who.name, pick, confidence)
+        else: service.store.add_comparison(pair_id, who.name, pick, confidence)
+    except LookupError as e: raise HTTPException(404 if 'No pair' in str(e) else 409, str(e))
+    except DuplicatePick as e: raise HTTPException(409, f"{e}; PUT the pick to change it")
     except ValueError as e: raise HTTPException(422, str(e))
     if service.online is not None: service.online.notify()
-    return PickOut(id=comparison_id, pair_id=pair_id, pick=pick, annotator=who.name)
+    mine = service.store.pick_of(pair_id, who.name)
+    return PickOut(id=mine.id, pair_id=pair_id, pick=mine.pick, annotator=who.name, revision=mine.revision)
 
 @pairs.get('/api/documents/{document_id}/next', response_model=PairOut | None)
 def next_pair(service: ServiceDep, who: ApiAnnotator, document_id: int):
@@ -480,20 +615,36 @@ def next_pair(service: ServiceDep, who: ApiAnnotator, document_id: int):
 
 @pairs.post('/api/pairs/{pair_id}/pick', response_model=PickOut, status_code=201)
 def pick_pair(service: ServiceDep, who: FormAnnotator, pair_id: int, body: PickIn):
+    "Answer a pair (409 if this annotator already did: PUT changes an answer)."
     return record_pick(service, who, pair_id, body.pick, body.confidence)
+
+@pairs.put('/api/pairs/{pair_id}/pick', response_model=PickOut)
+def change_pick(service: ServiceDep, who: FormAnnotator, pair_id: int, body: PickIn):
+    "Change this annotator's answer to a pair: a new pick that supersedes the old one (which is kept); 409 if there is none."
+    return record_pick(service, who, pair_id, body.pick, body.confidence, change=True)
+
+@pairs.get('/guidelines', response_class=HTMLResponse)
+def guidelines_page(service: ServiceDep, who: PageAnnotator):
+    return _page(service, who, 'guidelines.html', title='Guidelines', guidelines=service.guidelines)
 
 @pairs.get('/pairs/{pair_id}', response_class=HTMLResponse)
 def pair_page(service: ServiceDep, who: PageAnnotator, pair_id: int):
     try: p = service.store.pair(pair_id)
     except LookupError as e: raise HTTPException(404, str(e))
     doc = _document_out(service, p.document_id, who)
-    return _page(service, who, 'pair.html', title=p.section_heading or 'Compare', pair=_pair_out(p), doc=doc)
+    last = service.store.last_pick(who.name, p.document_id)
+    same_version = p.policy_a.removesuffix(GREEDY_SUFFIX) == p.policy_b.removesuffix(GREEDY_SUFFIX)
+    return _page(service, who, 'pair.html', title=p.section_heading or 'Compare', pair=_pair_out(p), doc=doc,
+                 mine=service.store.pick_of(pair_id, who.name), last=last if last and last.pair_id != pair_id else None,
+                 same_version=same_version, guidelines=service.guidelines, first_time=service.store.last_pick(who.name) is None)
 
 @pairs.post('/pairs/{pair_id}/pick')
 def pick_form(service: ServiceDep, who: FormAnnotator, pair_id: int, pick: Annotated[str, Form()]):
+    "The page's buttons: answer a pair, or change the answer when the annotator came back to it (undo)."
     try: record_pick(service, who, pair_id, pick)
-    except HTTPException as e:  # a second post of the same pick (double click, back button) just moves on
+    except HTTPException as e:  # answered already: the page showed the answer and offered to change it
         if e.status_code != 409: raise
+        record_pick(service, who, pair_id, pick, change=True)
     document_id = service.store.pair(pair_id).document_id
     return RedirectResponse(f'/documents/{document_id}', 303)
 
@@ -501,7 +652,7 @@ def pick_form(service: ServiceDep, who: FormAnnotator, pair_id: int, pick: Annot
 stats = APIRouter(tags=['stats'])
 
 def collect_stats(service: Service, who: Annotator) -> StatsOut:
-    "Current versions, counts per version pair (admins only: they would unblind A and B) and the online updates."
+    "Current versions, counts per version pair (admins only: they would unblind A and B), the online updates, and annotators' progress and agreement (one's own; admins: everyone's)."
     cur, reward = service.registry.current('policy'), service.registry.current('reward')
     partner = service.registry.partner(service.config.partner) if cur else None
     return StatsOut(current_policy=cur.name if cur else None, partner_policy=partner.name if partner else None,
@@ -510,7 +661,10 @@ def collect_stats(service: Service, who: Annotator) -> StatsOut:
                     pairs=[PairCountOut(policies=c.policies, wins=c.wins, tie=c.tie, both_bad=c.both_bad, skip=c.skip,
                                         total=c.total) for c in service.store.counts()] if _is_admin(service, who) else [],
                     updates=[UpdateOut(**{k: u[k] for k in ('id', 'status', 'num_new', 'reward_before', 'reward_after', 'error')},
-                                       accuracy=u['metrics'].get('eval/rm/accuracy')) for u in service.store.updates()[:20]])
+                                       accuracy=u['metrics'].get('eval/rm/accuracy')) for u in service.store.updates()[:20]],
+                    num_held_out=len(service.store.export_rows('valid')), is_admin=_is_admin(service, who),
+                    annotators=[AnnotatorOut(**a.__dict__) for a in
+                                service.store.annotator_stats(None if _is_admin(service, who) else who.name)])
 
 def _is_admin(service: Service, who: Annotator) -> bool: return who.name in service.settings.admins
 
@@ -533,6 +687,65 @@ def stats_page(service: ServiceDep, who: PageAnnotator):
 def health(): return {'status': 'ok'}
 
 # %% ../nbs/13_serve.ipynb
+progress = APIRouter(tags=['progress'])
+
+def accuracy_plot(points: list[AccuracyPoint], baselines: dict[str, float]) -> str:
+    "Inline SVG: held-out accuracy of the reward model after each update (by training picks seen), the trivial judges as lines."
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(6.4, 3.2), dpi=100)
+    ax = fig.add_subplot()
+    start = [] if points[0].accuracy_before is None else [(0, points[0].accuracy_before)]   # before any pick
+    xs, ys = zip(*(start + [(p.picks, p.accuracy) for p in points]))
+    ax.plot(xs, ys, '-', color='#2b6cb0', label='reward model (current after each round)')
+    for status, marker in (('accepted', 'o'), ('rejected', 'x')):
+        sel = [p for p in points if p.status == status]
+        if sel: ax.plot([p.picks for p in sel], [p.accuracy for p in sel], marker, color='#2b6cb0', label=f'update {status}')
+    for (name, acc), style in zip(baselines.items(), ('--', ':')):
+        ax.axhline(acc, linestyle=style, color='#888', label=name)
+    ax.set_xlabel('training picks seen'); ax.set_ylabel('accuracy on held-out picks'); ax.set_ylim(-0.02, 1.02)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=7, loc='lower right'); fig.tight_layout()
+    buf = io.StringIO(); fig.savefig(buf, format='svg')
+    return buf.getvalue()[buf.getvalue().index('<svg'):]
+
+def collect_progress(service: Service, who: Annotator) -> ProgressOut:
+    "Versions and what promoted each, the reward model's held-out accuracy over time, and picks since the current versions."
+    from rlhf_summ.evaluate import trivial_judges
+    reg = service.registry
+    cur, reward = reg.current('policy'), reg.current('reward')
+    versions = []
+    for v in reversed(reg.versions('policy')):
+        promo = reg.promotion('policy', v.version) or {}
+        evidence = promo.get('evidence') or {}
+        versions.append(VersionOut(name=v.name, created=v.created, parents=v.parents, notes=v.notes, current=cur is not None and v.version == cur.version,
+                                   promoted=promo.get('time'), reason=promo.get('reason', ''),
+                                   **{k: evidence.get(k) for k in ('win_rate', 'win_low', 'win_high', 'n', 'against', 'judge')}))
+    def since(info):
+        if info is None: return 0.0
+        promo = reg.promotion(info.kind, info.version)
+        return promo['time'] if promo else info.created
+    held_out = service.store.comparisons('valid')
+    decisive = [c for c in held_out if c.choice != 0.5]
+    return ProgressOut(current_policy=cur.name if cur else None, current_reward=reward.name if reward else None,
+                       picks_since=service.store.num_picks_since(since(cur)), picks_since_mine=service.store.num_picks_since(since(cur), who.name),
+                       picks_since_reward=service.store.num_picks_since(since(reward)), versions=versions,
+                       accuracy=[AccuracyPoint(**{k: h[k] for k in AccuracyPoint.model_fields}) for h in service.store.accuracy_history()],
+                       baselines={f"{k} wins" if k == 'longer' else f"more {k} wins": v for k, v in trivial_judges(decisive).items()} if decisive else {},
+                       num_held_out=len(decisive), update_every=service.config.update_every, is_admin=_is_admin(service, who))
+
+@progress.get('/api/progress', response_model=ProgressOut)
+def read_progress(service: ServiceDep, who: ApiAnnotator): return collect_progress(service, who)
+
+@progress.get('/progress', response_class=HTMLResponse)
+def progress_page(service: ServiceDep, who: PageAnnotator):
+    p = collect_progress(service, who)
+    points = [a for a in p.accuracy if a.accuracy is not None]
+    return _page(service, who, 'progress.html', title='What your picks did', p=p,
+                 plot=accuracy_plot(points, p.baselines) if points else '')
+
+# %% ../nbs/13_serve.ipynb
 def create_app(service: Service) -> FastAPI:
     "The FastAPI app serving `service`."
     @asynccontextmanager
@@ -548,7 +761,7 @@ def create_app(service: Service) -> FastAPI:
 
     app = FastAPI(title='rlhf-summ feedback', lifespan=lifespan)
     app.state.service = service
-    for router in (auth, documents, pairs, stats): app.include_router(router)
+    for router in (auth, documents, pairs, stats, progress): app.include_router(router)
     app.add_middleware(UploadGuard, service=service)
 
     @app.exception_handler(LoginRequired)

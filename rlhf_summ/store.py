@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from sqlalchemy import (JSON, Float, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint, create_engine,
-                        delete, event, func, select, update)
+                        delete, event, func, inspect, select, update)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
@@ -22,7 +22,7 @@ from .data import Comparison, Document, Section, comparison_from_row
 # %% auto 0
 __all__ = ['PICKS', 'NulFreeText', 'NulFreeString', 'Base', 'DocumentRow', 'SectionRow', 'SummaryRow', 'PairRow', 'ComparisonRow',
            'RewardUpdateRow', 'SessionRow', 'split_for', 'document_key', 'PairView', 'DocumentStatus', 'PairCount',
-           'DuplicatePick', 'Store']
+           'PickView', 'AnnotatorStats', 'DuplicatePick', 'Store']
 
 # %% ../nbs/10_store.ipynb
 PICKS = ('a', 'b', 'tie', 'both_bad', 'skip')
@@ -87,9 +87,9 @@ class PairRow(Base):
     right: Mapped[SummaryRow] = relationship(foreign_keys=[right_id])
 
 class ComparisonRow(Base):
-    "An annotator's response to a pair: the pick, both versions in the order shown, and when."
+    "An annotator's response to a pair: the pick, both versions in the order shown, and when; a changed pick is a new row (`revision` + 1) and the old one points to it."
     __tablename__ = 'comparisons'
-    __table_args__ = (UniqueConstraint('pair_id', 'annotator'),)
+    __table_args__ = (UniqueConstraint('pair_id', 'annotator', 'revision'),)
     id: Mapped[int] = mapped_column(primary_key=True)
     pair_id: Mapped[int] = mapped_column(ForeignKey('pairs.id'), index=True)
     annotator: Mapped[str] = mapped_column(NulFreeString(128))
@@ -99,6 +99,8 @@ class ComparisonRow(Base):
     confidence: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created: Mapped[float] = mapped_column(Float, default=time.time)
     update_id: Mapped[int | None] = mapped_column(ForeignKey('reward_updates.id'), nullable=True, index=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)  # 0: first answer; n: the n-th change
+    replaced_by: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)  # id of the pick that superseded it
     pair: Mapped[PairRow] = relationship()
 
 class RewardUpdateRow(Base):
@@ -161,6 +163,8 @@ class DocumentStatus:
     "Sections whose two summaries are ready."
     num_answered: int = 0
     "Pairs the asking annotator has answered (0 when no annotator is given)."
+    split: str = 'train'
+    "'train', or 'valid' for a held-out document: its picks check reward updates and never train them."
 
 @dataclass
 class PairCount:
@@ -172,6 +176,39 @@ class PairCount:
     skip: int = 0
     @property
     def total(self) -> int: return sum(self.wins) + self.tie + self.both_bad + self.skip
+
+@dataclass
+class PickView:
+    "An annotator's current answer to a pair (the latest revision)."
+    id: int
+    pair_id: int
+    document_id: int
+    position: int
+    "0-based position of the pair's section in its document."
+    pick: str
+    revision: int
+    "0 for a first answer, n after n changes."
+    created: float
+
+@dataclass
+class AnnotatorStats:
+    "One annotator's progress, and how often they agree with others on the pairs they share (current picks only)."
+    annotator: str
+    picks: int
+    "Pairs answered (skips included)."
+    decisive: int
+    "Answers A or B: the ones that train the reward model."
+    skips: int
+    documents: int
+    "Documents with at least one answer."
+    changed: int
+    "Answers changed after they were first given."
+    shared: int
+    "Pairs that this annotator and at least one other answered (skips left out)."
+    agreement: float | None
+    "Share of (pair, other annotator) answers equal to this annotator's, on shared pairs; None when nothing is shared."
+    last: float | None
+    "Unix time of the latest answer."
 
 class DuplicatePick(ValueError):
     "The annotator already answered this pair."
@@ -192,6 +229,25 @@ _WRITE_LOCK = 0x726c6866  # PostgreSQL advisory lock key taken by every write tr
 def _postgres_begin(conn):
     if conn.get_execution_options().get('immediate'): conn.exec_driver_sql(f'SELECT pg_advisory_xact_lock({_WRITE_LOCK})')
 
+def _upgrade_comparisons(engine) -> bool:
+    "Give a `comparisons` table made before picks could be changed its `revision` and `replaced_by` columns (rows kept); True if it did."
+    if 'revision' in {c['name'] for c in inspect(engine).get_columns('comparisons')}: return False
+    columns = 'id, pair_id, annotator, pick, policy_a, policy_b, confidence, created, update_id'
+    with engine.begin() as conn:
+        conn.exec_driver_sql('ALTER TABLE comparisons RENAME TO comparisons_v0')
+        for ix in inspect(conn).get_indexes('comparisons_v0'):   # their names would clash with the new table's
+            if ix['name'] and not ix.get('duplicates_constraint'): conn.exec_driver_sql(f'DROP INDEX {ix["name"]}')
+        if engine.dialect.name == 'postgresql':                 # the primary key and unique constraint own index names too
+            for name in conn.exec_driver_sql("SELECT conname FROM pg_constraint WHERE conrelid = 'comparisons_v0'::regclass "
+                                             "AND contype IN ('p', 'u')").scalars().all():
+                conn.exec_driver_sql(f'ALTER TABLE comparisons_v0 RENAME CONSTRAINT {name} TO {name}_v0')
+        ComparisonRow.__table__.create(conn)
+        conn.exec_driver_sql(f'INSERT INTO comparisons ({columns}, revision) SELECT {columns}, 0 FROM comparisons_v0')
+        conn.exec_driver_sql('DROP TABLE comparisons_v0')
+        if engine.dialect.name == 'postgresql':
+            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('comparisons', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM comparisons")
+    return True
+
 def _check_id(kind: str, value: int):
     "`LookupError` for an id no row can have (a 64-bit integer column: SQLite overflows on larger ones)."
     if not 0 < value < 2**63: raise LookupError(f"No {kind} {value}")
@@ -207,6 +263,8 @@ class Store:
             event.listen(self.engine, 'begin', _sqlite_begin)
         elif self.engine.dialect.name == 'postgresql': event.listen(self.engine, 'begin', _postgres_begin)
         Base.metadata.create_all(self.engine)
+        self.upgraded = _upgrade_comparisons(self.engine)
+        "Whether opening it upgraded a database from before picks could be changed."
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(immediate=True), expire_on_commit=False)
 
@@ -265,8 +323,8 @@ class Store:
             num_sections = s.scalar(select(func.count()).where(SectionRow.document_id == document_id))
             num_pairs = s.scalar(select(func.count()).select_from(in_doc.subquery()))
             answered = 0 if annotator is None else s.scalar(select(func.count(ComparisonRow.id)).where(
-                ComparisonRow.annotator == annotator, ComparisonRow.pair_id.in_(in_doc)))
-            return DocumentStatus(doc.id, doc.title, doc.status, doc.error, num_sections, num_pairs, answered)
+                ComparisonRow.annotator == annotator, ComparisonRow.pair_id.in_(in_doc), ComparisonRow.replaced_by.is_(None)))
+            return DocumentStatus(doc.id, doc.title, doc.status, doc.error, num_sections, num_pairs, answered, doc.split)
 
     def documents(self, limit: int = 20) -> list[DocumentStatus]:
         "The most recent documents, newest first."
@@ -338,20 +396,56 @@ class Store:
                 pair = s.get(PairRow, pair_id)
                 if pair is None: raise LookupError(f"No pair {pair_id}")
                 row = ComparisonRow(pair_id=pair_id, annotator=annotator, pick=pick, policy_a=pair.left.policy,
-                                    policy_b=pair.right.policy, confidence=confidence)
+                                    policy_b=pair.right.policy, confidence=confidence, revision=0)
                 s.add(row); s.flush()
                 return row.id
         except IntegrityError as e:
             raise DuplicatePick(f"{annotator!r} already answered pair {pair_id}") from e
 
+    def change_comparison(self, pair_id: int, annotator: str, pick: str, confidence: int | None = None) -> int:
+        "Replace `annotator`'s current pick on a pair by a new one (the old row stays, pointing to it); the same answer again changes nothing. Returns the current pick's id."
+        if pick not in PICKS: raise ValueError(f"Unknown pick {pick!r}; expected one of {PICKS}")
+        if confidence is not None and not 1 <= confidence <= 9: raise ValueError(f"confidence must be 1-9, got {confidence}")
+        _check_id('pair', pair_id)
+        with self.writing() as s:
+            if s.get(PairRow, pair_id) is None: raise LookupError(f"No pair {pair_id}")
+            old = s.scalars(select(ComparisonRow).where(ComparisonRow.pair_id == pair_id, ComparisonRow.annotator == annotator,
+                                                        ComparisonRow.replaced_by.is_(None))).first()
+            if old is None: raise LookupError(f"{annotator!r} has not answered pair {pair_id}: nothing to change")
+            if (old.pick, old.confidence) == (pick, confidence): return old.id
+            row = ComparisonRow(pair_id=pair_id, annotator=annotator, pick=pick, policy_a=old.policy_a, policy_b=old.policy_b,
+                                confidence=confidence, revision=old.revision + 1)
+            s.add(row); s.flush()
+            old.replaced_by = row.id
+            return row.id
+
+    def _pick_view(self, s: Session, row: ComparisonRow | None) -> PickView | None:
+        if row is None: return None
+        return PickView(row.id, row.pair_id, row.pair.section.document_id, row.pair.section.position, row.pick, row.revision, row.created)
+
+    def pick_of(self, pair_id: int, annotator: str) -> PickView | None:
+        "`annotator`'s current answer to a pair, if any."
+        with self.reading() as s:
+            return self._pick_view(s, s.scalars(select(ComparisonRow).where(
+                ComparisonRow.pair_id == pair_id, ComparisonRow.annotator == annotator, ComparisonRow.replaced_by.is_(None))).first())
+
+    def last_pick(self, annotator: str, document_id: int | None = None) -> PickView | None:
+        "The answer `annotator` gave or changed last (in one document when given): what an undo goes back to."
+        with self.reading() as s:
+            q = select(ComparisonRow).where(ComparisonRow.annotator == annotator, ComparisonRow.replaced_by.is_(None))
+            if document_id is not None:
+                q = q.join(PairRow).join(SectionRow).where(SectionRow.document_id == document_id)
+            return self._pick_view(s, s.scalars(q.order_by(ComparisonRow.id.desc()).limit(1)).first())
+
     def num_comparisons(self) -> int:
-        with self.reading() as s: return s.scalar(select(func.count(ComparisonRow.id)))
+        "Current answers (a changed pick counts once)."
+        with self.reading() as s: return s.scalar(select(func.count(ComparisonRow.id)).where(ComparisonRow.replaced_by.is_(None)))
 
     def counts(self) -> list[PairCount]:
-        "Picks per unordered version pair (versions sorted by name), most-compared first."
+        "Current picks per unordered version pair (versions sorted by name), most-compared first."
         with self.reading() as s:
             rows = s.execute(select(ComparisonRow.policy_a, ComparisonRow.policy_b, ComparisonRow.pick,
-                                    func.count()).group_by(ComparisonRow.policy_a, ComparisonRow.policy_b,
+                                    func.count()).where(ComparisonRow.replaced_by.is_(None)).group_by(ComparisonRow.policy_a, ComparisonRow.policy_b,
                                                            ComparisonRow.pick)).all()
         acc: dict[tuple[str, str], dict] = {}
         for a, b, pick, n in rows:
@@ -375,12 +469,12 @@ def _row_dict(c: ComparisonRow, doc: DocumentRow, sec: SectionRow, left: Summary
 def _decisive_rows(session: Session, where=()):
     q = (select(ComparisonRow, DocumentRow, SectionRow, PairRow).join(PairRow, ComparisonRow.pair_id == PairRow.id)
          .join(SectionRow, PairRow.section_id == SectionRow.id).join(DocumentRow, SectionRow.document_id == DocumentRow.id)
-         .where(ComparisonRow.pick.in_(('a', 'b')), *where).order_by(ComparisonRow.id))
+         .where(ComparisonRow.pick.in_(('a', 'b')), ComparisonRow.replaced_by.is_(None), *where).order_by(ComparisonRow.id))
     for c, doc, sec, pair in session.execute(q): yield c, _row_dict(c, doc, sec, pair.left, pair.right)
 
 @patch
 def export_rows(self: Store, split: str | None = None) -> list[dict]:
-    "Decisive picks as OpenAI-schema dicts, oldest first (optionally one split)."
+    "Current decisive picks (the latest answer of each annotator to each pair) as OpenAI-schema dicts, oldest first (optionally one split)."
     with self.reading() as s:
         return [d for _, d in _decisive_rows(s, () if split is None else (DocumentRow.split == split,))]
 
@@ -404,7 +498,8 @@ def num_new(self: Store) -> int:
     "Decisive picks in the training split that no reward update has used yet."
     with self.reading() as s:
         return s.scalar(select(func.count(ComparisonRow.id)).join(PairRow).join(SectionRow).join(DocumentRow).where(
-            ComparisonRow.update_id.is_(None), ComparisonRow.pick.in_(('a', 'b')), DocumentRow.split == 'train'))
+            ComparisonRow.update_id.is_(None), ComparisonRow.pick.in_(('a', 'b')), ComparisonRow.replaced_by.is_(None),
+            DocumentRow.split == 'train'))
 
 @patch
 def start_update(self: Store, reward_before: str) -> tuple[int, list[Comparison]]:
@@ -450,6 +545,48 @@ def updates(self: Store) -> list[dict]:
         return [dict(id=r.id, started=r.started, finished=r.finished, status=r.status, num_new=r.num_new,
                      reward_before=r.reward_before, reward_after=r.reward_after, metrics=r.metrics, error=r.error)
                 for r in rows]
+
+# %% ../nbs/10_store.ipynb
+@patch
+def annotator_stats(self: Store, annotator: str | None = None) -> list[AnnotatorStats]:
+    "Progress and agreement of every annotator (or one), most answers first."
+    with self.reading() as s:
+        rows = s.execute(select(ComparisonRow.annotator, ComparisonRow.pair_id, ComparisonRow.pick, ComparisonRow.revision,
+                                ComparisonRow.created, SectionRow.document_id).join(PairRow, ComparisonRow.pair_id == PairRow.id)
+                         .join(SectionRow, PairRow.section_id == SectionRow.id).where(ComparisonRow.replaced_by.is_(None))).all()
+    by_pair: dict[int, dict[str, str]] = {}
+    for name, pair_id, pick, *_ in rows:
+        if pick != 'skip': by_pair.setdefault(pair_id, {})[name] = pick
+    out = []
+    for name in sorted({r[0] for r in rows}):
+        if annotator is not None and name != annotator: continue
+        mine = [r for r in rows if r[0] == name]
+        shared = [answers for answers in by_pair.values() if name in answers and len(answers) > 1]
+        same = [answers[name] == other for answers in shared for who, other in answers.items() if who != name]
+        out.append(AnnotatorStats(name, len(mine), sum(r[2] in ('a', 'b') for r in mine), sum(r[2] == 'skip' for r in mine),
+                                  len({r[5] for r in mine}), sum(r[3] > 0 for r in mine), len(shared),
+                                  sum(same) / len(same) if same else None, max(r[4] for r in mine)))
+    return sorted(out, key=lambda a: -a.picks)
+
+@patch
+def accuracy_history(self: Store) -> list[dict]:
+    "Finished reward-update rounds, oldest first, with the training picks seen up to each (`picks`) and the held-out accuracy before and after."
+    out, seen = [], 0
+    for u in reversed(self.updates()):
+        if u['status'] not in ('accepted', 'rejected'): continue
+        seen += u['num_new']
+        out.append(dict(id=u['id'], finished=u['finished'], status=u['status'], picks=seen, reward_after=u['reward_after'],
+                        accuracy_before=u['metrics'].get('eval/rm/accuracy_before'), accuracy=u['metrics'].get('eval/rm/accuracy')))
+    return out
+
+@patch
+def num_picks_since(self: Store, since: float, annotator: str | None = None, decisive: bool = True) -> int:
+    "Current answers given after Unix time `since` (only A/B when `decisive`; one annotator's when given)."
+    with self.reading() as s:
+        q = select(func.count(ComparisonRow.id)).where(ComparisonRow.replaced_by.is_(None), ComparisonRow.created > since)
+        if decisive: q = q.where(ComparisonRow.pick.in_(('a', 'b')))
+        if annotator is not None: q = q.where(ComparisonRow.annotator == annotator)
+        return s.scalar(q)
 
 # %% ../nbs/10_store.ipynb
 def _session_hash(session_id: str) -> str: return hashlib.sha256(session_id.encode()).hexdigest()

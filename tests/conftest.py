@@ -137,3 +137,15 @@ def tiny_pdf(tmp_path_factory) -> Path:
             y -= 0.02
         pdf.savefig(fig)
     return path
+
+
+@pytest.fixture(scope='session')
+def trained_default(tmp_path_factory, shared_data) -> Path:
+    "A small default extractive policy trained once per session by the CLI (`train-extractive` into a temporary cache); its folder."
+    from rlhf_summ.cli import run_command
+    cache = tmp_path_factory.mktemp('extractive-cache')
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv('RLHF_SUMM_CACHE', str(cache))
+        return run_command(['train-extractive', '--data', str(shared_data / 'scitldr'), '--data_limit', '24', '--epochs', '2',
+                            '--batch_size', '8', '--d_model', '32', '--layers', '1', '--heads', '2', '--eval_limit', '4',
+                            '--progress', 'false'])

@@ -94,6 +94,36 @@ def test_registry_round_trip(tmp_path):
     assert loaded.summarize(DOCS) == policy.summarize(DOCS)
 
 
+def test_no_summary_ends_mid_sentence_on_the_shared_pdfs(trained_default, shared_data, tmp_path, capsys):
+    "`summarize` and the picking page's summarizer (a sample and the greedy summary) on every section of the 9 modern PDFs."
+    from rlhf_summ.cli import SummarizeConfig, summarize_paper
+    from rlhf_summ.extractive import ends_sentence, split_sentences
+    from rlhf_summ.online import PolicySummarizer
+    from rlhf_summ.pdf import read_paper, sections_to_summarize
+    from rlhf_summ.registry import Registry
+    pdfs = sorted((shared_data/'pdfs').glob('*.pdf'))
+    assert len(pdfs) == 9
+    registry = Registry(tmp_path/'registry')
+    version = registry.register('policy', src_dir=trained_default)
+    page = PolicySummarizer(registry, temperature=0.7)                      # what `serve` writes into each pair
+    seen, cut, total = 0, 0, 0
+    for pdf in pdfs:
+        rows = summarize_paper(SummarizeConfig(input=str(pdf), model=str(trained_default)))
+        sections = [s.text for s in sections_to_summarize(read_paper(pdf))]
+        summaries = [r['summary'] for r in rows] + page(version, sections, seed=0) + page(version, sections, seed=1, greedy=True)
+        for summary, section in zip(summaries, sections * 3):
+            assert ends_sentence(summary), f'{pdf.name}: {summary[-80:]!r} ends mid-sentence'
+            assert len(summary.split()) <= 60
+            text = ' '.join(section.split())
+            for sentence in split_sentences(summary.removesuffix('\u2026')):    # the section's own words, cut at most at the end
+                assert ' '.join(sentence.split()[:-1]) in text, f'{sentence!r} is not from the section'
+            seen, cut = seen + 1, cut + summary.endswith('\u2026')
+        total += len(sections)
+    capsys.readouterr()                                                     # summarize's JSON lines
+    print(f'{seen} summaries, {cut} cut at a clause')
+    assert seen == 3 * total > 0 and cut < seen / 2, (seen, cut)
+
+
 def test_shipped_default_policy_holds_its_floor(tmp_path, monkeypatch, one_thread):
     "The default policy ships with the package: loaded with nothing retrained, it keeps its held-out ROUGE on 50 SciTLDR dev papers."
     import json

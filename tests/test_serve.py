@@ -109,7 +109,7 @@ def test_upload_pick_export_with_tiny_policies(tmp_path, tiny_policies, shared_d
 def test_security_and_errors(tmp_path):
     root = tmp_path/'registry'
     Registry(root).register('policy', StandIn())
-    service = make_service(tmp_path, root, summarize=lambda v, texts, seed: ['s'] * len(texts), max_upload_mb=0.01)
+    service = make_service(tmp_path, root, summarize=lambda v, texts, seed, greedy=False: ['s'] * len(texts), max_upload_mb=0.01)
     with TestClient(create_app(service)) as client:
         assert client.get('/api/stats').status_code == 401
         assert client.get('/api/stats', headers={'Authorization': 'Bearer wrong'}).status_code == 401
@@ -145,7 +145,7 @@ def test_security_and_errors(tmp_path):
 def test_app_start_sets_the_torch_threads_generation_runs_with(tmp_path):
     import torch
     before, seen = torch.get_num_threads(), []
-    def summarize(version, texts, seed):
+    def summarize(version, texts, seed, greedy=False):
         seen.append(torch.get_num_threads()); return ['s'] * len(texts)
     root = tmp_path/'registry'
     Registry(root).register('policy', StandIn())
@@ -164,7 +164,7 @@ def stand_in_service(tmp_path, **config):
     "A service with a never-loaded policy and a stand-in summarizer (for the HTTP layer alone)."
     root = tmp_path/'registry'
     Registry(root).register('policy', StandIn())
-    return make_service(tmp_path, root, summarize=lambda v, texts, seed: ['s'] * len(texts),
+    return make_service(tmp_path, root, summarize=lambda v, texts, seed, greedy=False: ['s'] * len(texts),
                         service_settings=settings(annotator_tokens={**TOKENS, 'carol': 'tok-carol'}), **config)
 
 

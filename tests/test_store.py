@@ -129,3 +129,40 @@ def test_nul_characters_are_dropped_on_both_databases(database_url):
     assert [r['worker'] for r in store.export_rows()] == ['bob']
     with pytest.raises(DuplicatePick): store.add_comparison(pair, 'bob', 'b')   # the NUL-free name is the same annotator
     store.close()
+
+
+def test_database_from_before_changeable_picks_is_upgraded_with_nothing_lost(database_url):
+    "A `comparisons` table with the old one-pick-per-annotator constraint gets `revision`/`replaced_by`; its rows, ids and counts stay."
+    from sqlalchemy import Column, Float, ForeignKey, Integer, MetaData, String, Table, UniqueConstraint, create_engine, insert
+    from rlhf_summ.store import Base
+    engine, old = create_engine(database_url), MetaData()
+    for table in Base.metadata.sorted_tables:
+        if table.name != 'comparisons': table.to_metadata(old)
+    comparisons = Table('comparisons', old, Column('id', Integer, primary_key=True),
+                        Column('pair_id', Integer, ForeignKey('pairs.id'), index=True), Column('annotator', String(128)),
+                        Column('pick', String(16)), Column('policy_a', String(64)), Column('policy_b', String(64)),
+                        Column('confidence', Integer, nullable=True), Column('created', Float),
+                        Column('update_id', Integer, ForeignKey('reward_updates.id'), nullable=True, index=True),
+                        UniqueConstraint('pair_id', 'annotator'))
+    old.create_all(engine)
+    t = old.tables
+    with engine.begin() as c:
+        c.execute(insert(t['documents']).values(id=1, key='doc-1', title='Old', source='upload', filename='', uploader='',
+                                                split='train', status='ready', error='', created=0.0))
+        for i in (1, 2):
+            c.execute(insert(t['sections']).values(id=i, document_id=1, position=i - 1, heading='', text=f'Section {i}.', kind='body'))
+            c.execute(insert(t['summaries']).values(id=2 * i - 1, section_id=i, policy='policy/v2', text=f'new {i}', created=0.0))
+            c.execute(insert(t['summaries']).values(id=2 * i, section_id=i, policy='policy/v1', text=f'old {i}', created=0.0))
+            c.execute(insert(t['pairs']).values(id=i, section_id=i, left_id=2 * i - 1, right_id=2 * i, created=0.0))
+        for pair, who, pick in ((1, 'alice', 'a'), (2, 'alice', 'b'), (1, 'bob', 'tie')):
+            c.execute(insert(comparisons).values(pair_id=pair, annotator=who, pick=pick, policy_a='policy/v2',
+                                                 policy_b='policy/v1', created=1.0))
+    engine.dispose()
+    store = Store(database_url)
+    assert store.upgraded and store.num_comparisons() == 3
+    assert [r['choice'] for r in store.export_rows()] == [0, 1]
+    new_id = store.change_comparison(1, 'alice', 'b')            # the old unique constraint is gone ...
+    assert new_id == 4 and store.pick_of(1, 'alice').revision == 1   # ... and new ids follow the old ones
+    with pytest.raises(DuplicatePick): store.add_comparison(1, 'bob', 'a')
+    store.close()
+    assert not Store(database_url).upgraded                      # once only
