@@ -91,7 +91,7 @@ def drawable(values: Sequence[float]) -> bool:
 
 def plot_metrics(records: Iterable[dict], out_dir: str | Path, smoothing: float = 0.0, groups: Sequence[str] | None = None,
                  charts: dict[str, dict] | None = None, limit: int | None = None) -> dict[str, Path]:
-    "Plot `charts` (`{title: {'keys': [...], 'ylabel': ...}}`; default: each metric group, or only `groups`) to `out_dir/<title>.png`, skipping series of one point or one value, at most `limit` charts; return `{title: png path}`."
+    "Plot `charts` (`{title: {'keys': [...], 'ylabel': ..., 'xlabel': ...}}`; default: each metric group, or only `groups`) to `out_dir/<title>.png`, at most `limit` charts, none without a series of two distinct values, no one-point series; return `{title: png path}`."
     import matplotlib
     matplotlib.use('Agg', force=False)
     from matplotlib.figure import Figure
@@ -104,8 +104,8 @@ def plot_metrics(records: Iterable[dict], out_dir: str | Path, smoothing: float 
     paths = {}
     for title, chart in charts.items():
         series = [(key, *metric_series(records, key)) for key in chart['keys']]
-        series = [s for s in series if drawable(s[2])]
-        if not series: continue
+        if not any(drawable(s[2]) for s in series): continue              # a chart needs a curve; a constant may join one as a reference
+        series = [s for s in series if len(s[2]) >= 2]
         if limit is not None and len(paths) >= limit: break
         fig = Figure(figsize=(6, 3.6), dpi=100)
         ax = fig.add_subplot()
@@ -206,8 +206,6 @@ def write_report(run_dir: str | Path, title: str | None = None, smoothing: float
     if lead is None and (run_dir / LEAD_FILE).is_file(): lead = (run_dir / LEAD_FILE).read_text()
     if charts is None and (run_dir / CHARTS_FILE).is_file(): charts = json.loads((run_dir / CHARTS_FILE).read_text())
     records = read_metrics(run_dir) if (run_dir / 'metrics.jsonl').exists() else []
-    if (run_dir / 'plots').is_dir():
-        for old in (run_dir / 'plots').glob('*.png'): old.unlink()
     pngs = plot_metrics(records, run_dir / 'plots', smoothing=smoothing, charts=charts, limit=max_charts)
     esc = html.escape
     banners = ''.join(f"<p class='banner{' failed' if b.startswith('FAILED') else ''}'>{esc(b)}</p>" for b in report_banners(run_dir))
