@@ -8,6 +8,8 @@ import argparse, ast, dataclasses, importlib, inspect, sys, typing
 from pathlib import Path
 from typing import Any, Sequence
 
+from .config import check_ranges
+
 # %% auto 0
 __all__ = ['FORMATS', 'COMMANDS', 'BAD_INPUT', 'field_docs', 'flag_names', 'add_config_arguments', 'config_from_args',
            'SummarizeConfig', 'paper_sections', 'format_summaries', 'summarize_paper', 'policy_kind', 'build_parser',
@@ -92,14 +94,20 @@ class SummarizeConfig:
     num_beams: int = dataclasses.field(default=4, metadata={'kind': 'seq2seq'})
     "Beam width, 1: greedy (seq2seq policies)."
 
+    def __post_init__(self):
+        check_ranges(self, max_new_tokens='>=1', num_beams='>=1', max_pages='>=1')
+
 def paper_sections(path: str | Path, max_pages: int = 60) -> list[tuple[str, str]]:
     "`(heading, text)` of each section of a PDF meant for summarizing, or one section holding a UTF-8 text file."
-    from rlhf_summ.pdf import read_paper, sections_to_summarize
+    from rlhf_summ.pdf import read_paper_bounded, sections_to_summarize
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"No input file at {path}")
-    if path.suffix.lower() == '.pdf': return [(s.heading, s.text) for s in sections_to_summarize(read_paper(path, max_pages=max_pages))]
-    try: return [(path.stem, path.read_text(encoding='utf-8'))]
-    except UnicodeDecodeError as e: raise ValueError(f"{path}: not a PDF and not UTF-8 text (byte {e.start}: {e.reason})") from None
+    if path.suffix.lower() == '.pdf': sections = [(s.heading, s.text) for s in sections_to_summarize(read_paper_bounded(path, max_pages=max_pages))]
+    else:
+        try: sections = [(path.stem, path.read_text(encoding='utf-8'))]
+        except UnicodeDecodeError as e: raise ValueError(f"{path}: not a PDF and not UTF-8 text (byte {e.start}: {e.reason})") from None
+    if not any(text.strip() for _, text in sections): raise ValueError(f"{path} has no text to summarize")
+    return sections
 
 def format_summaries(rows: Sequence[dict], format: str) -> str:
     "Rows of `{'paper', 'heading', 'summary'}` as text (a heading line, the summary, a blank line; a paper's name above its sections when there are several papers), JSON lines, or Markdown."
@@ -143,6 +151,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     'summarize': ('rlhf_summ.cli', 'SummarizeConfig', 'summarize_paper', 'summarize each section of PDFs (or text files) with one policy'),
     'train-extractive': ('rlhf_summ.extractive', 'ExtractiveConfig', 'train_default_extractive',
                          'train the default extractive summarizer (minutes on CPU) into the cache folder'),
+    'simulate': ('rlhf_summ.simulate', 'SimConfig', 'simulate',
+                 'run the feedback loop against a simulated annotator and print its learning curve on held-out papers'),
 }
 "Sub-command -> (module, config class, function, help)."
 

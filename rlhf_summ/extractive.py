@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import make_run_dir, save_config, set_seed
+from .config import check_ranges, make_run_dir, save_config, set_seed
 from .train import (TrainState, adamw, append_metrics, batch_at, load_checkpoint, make_scheduler,
                              resolve_checkpoint, reuse_freed_memory, save_checkpoint, truncate_metrics)
 
@@ -630,6 +630,12 @@ class ExtractiveConfig:
     def steps(self, n_examples: int) -> int:
         "Optimizer steps of the whole run."
         return self.epochs * max(n_examples // self.batch_size, 1)
+
+    def __post_init__(self):
+        check_ranges(self, data_limit='>=1', val_fraction='[0,1)', sections_per_document='>=1', max_oracle='>=1', k='>=1',
+                     max_words='>=1', d_model='>=1', layers='>=0', heads='>=1', dropout='[0,1)', soft_weight='>=0',
+                     soft_temperature='>0', epochs='>=1', batch_size='>=1', lr='>0', weight_decay='>=0', warmup_steps='>=0',
+                     eval_limit='>=0', save_every='>=1', keep_checkpoints='>=1')
 
 # %% ../nbs/07_extractive.ipynb
 def load_oracle_examples(config: ExtractiveConfig) -> tuple[list[OracleExample], list[OracleExample]]:

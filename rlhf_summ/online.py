@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
-from .config import runs_root
+from .config import check_ranges, runs_root
 from .data import Document
 from .evaluate import win_rate, win_rate_interval
 from .registry import Registry, VersionInfo
@@ -19,8 +19,8 @@ from .store import Store
 logger = logging.getLogger(__name__)
 
 # %% auto 0
-__all__ = ['logger', 'DATABASE_URL_ENV', 'GREEDY_SUFFIX', 'open_store', 'Summarize', 'PolicySummarizer', 'GenerationWorker',
-           'OnlineLoop', 'promote_if_better', 'train_policy_version', 'gate_policy', 'online_round',
+__all__ = ['logger', 'DATABASE_URL_ENV', 'GREEDY_SUFFIX', 'PAIR_RULES', 'open_store', 'Summarize', 'PolicySummarizer',
+           'GenerationWorker', 'OnlineLoop', 'promote_if_better', 'train_policy_version', 'gate_policy', 'online_round',
            'PolicyRoundConfig', 'policy_round']
 
 # %% ../nbs/12_online.ipynb
@@ -64,12 +64,20 @@ class PolicySummarizer:
         kwargs = {**self.kwargs, 'do_sample': False} if greedy else self.kwargs
         return [end_at_sentence(s) for s in self.policy(version).generate(texts, seed=seed, **kwargs).summaries]
 
+PAIR_RULES = ('random', 'uncertainty')
+"How a section's pair is chosen: one sample of each version, or the least certain of `candidates` x `candidates` under the current reward model."
+
 class GenerationWorker:
     "A thread that writes the two summaries of every section of queued documents."
     def __init__(self, store: Store, registry: Registry, summarize: Summarize, partner: str = 'previous',
-                 batch_size: int = 4, seed: int = 0):
+                 batch_size: int = 4, seed: int = 0, pairs: str = 'random', candidates: int = 4,
+                 load_reward: Callable[[VersionInfo], Any] | None = None):
+        if pairs not in PAIR_RULES: raise ValueError(f"pairs must be one of {PAIR_RULES}, got {pairs!r}")
         self.store, self.registry, self.summarize = store, registry, summarize
         self.partner, self.batch_size, self.seed = partner, batch_size, seed
+        self.pairs, self.candidates = pairs, max(1, int(candidates))
+        self.load_reward = load_reward or (lambda info: registry.load('reward', info.version))
+        self._reward: tuple[str, Any] | None = None
         self.queue: queue.Queue[int | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
@@ -104,19 +112,47 @@ class GenerationWorker:
         done = self.store.sections_with_pairs(document_id)
         todo = [(sid, sec) for sid, sec in self.store.sections(document_id) if sid not in done]
         rng = random.Random(f"{self.seed}-{document_id}")
+        title = self.store.document_status(document_id).title if self.pairs == 'uncertainty' else ''
         for i in range(0, len(todo), self.batch_size):
             batch = todo[i:i + self.batch_size]
             texts = [sec.text for _, sec in batch]
             seed = self.seed + 1000 * document_id + i
-            ours = self.summarize(current, texts, seed)
-            theirs = self.summarize(partner, texts, seed + 1, greedy=True) if same else self.summarize(partner, texts, seed + 1)
-            for retry in range(1, 4 if same else 1):   # a sample equal to the greedy summary is drawn again (at most 3 times)
-                again = [j for j, (a, b) in enumerate(zip(ours, theirs)) if a == b]
-                if not again: break
-                for j, s in zip(again, self.summarize(current, [texts[j] for j in again], seed + 7919 * retry)): ours[j] = s
+            if self.pairs == 'uncertainty':
+                scored = [f"{' | '.join(t for t in (title, sec.heading) if t)}\n\n{sec.text}".lstrip() for _, sec in batch]
+                ours, theirs = self.uncertain_pairs(current, partner, texts, scored, seed, same)
+            else:
+                ours = self.summarize(current, texts, seed)
+                theirs = self.summarize(partner, texts, seed + 1, greedy=True) if same else self.summarize(partner, texts, seed + 1)
+                for retry in range(1, 4 if same else 1):   # a sample equal to the greedy summary is drawn again (at most 3 times)
+                    again = [j for j, (a, b) in enumerate(zip(ours, theirs)) if a == b]
+                    if not again: break
+                    for j, s in zip(again, self.summarize(current, [texts[j] for j in again], seed + 7919 * retry)): ours[j] = s
             for (sid, _), a, b in zip(batch, ours, theirs):
                 self.store.add_pair(sid, (a, names[0]), (b, names[1]), rng)
         self.store.set_status(document_id, 'ready')
+
+    def reward(self):
+        "The current reward model (loaded again only when the current version changes)."
+        info = self.registry.current('reward')
+        if info is None: raise LookupError("no reward model is registered: uncertainty-chosen pairs need one")
+        if self._reward is None or self._reward[0] != info.name: self._reward = (info.name, self.load_reward(info))
+        return self._reward[1]
+
+    def uncertain_pairs(self, current: VersionInfo, partner: VersionInfo, texts: list[str], scored: list[str],
+                        seed: int, same: bool = False) -> tuple[list[str], list[str]]:
+        "For each text, of `candidates` samples by each version (the partner's greedy summary when it is the same version), the pair of two different summaries whose reward-model preference is closest to a coin (the most informative pick); the first candidates when all are equal. `scored`: what the reward model reads (title, then text)."
+        ours = [self.summarize(current, texts, seed + 2 * j) for j in range(self.candidates)]     # (C, B)
+        theirs = ([self.summarize(partner, texts, seed + 1, greedy=True)] if same else
+                  [self.summarize(partner, texts, seed + 2 * j + 1) for j in range(self.candidates)])
+        keys = [(b, s) for b in range(len(texts)) for s in sorted({r[b] for r in ours + theirs})]
+        score = dict(zip(keys, map(float, self.reward().score([scored[b] for b, _ in keys], [s for _, s in keys]))))
+        out_a, out_b = [], []
+        for b in range(len(texts)):
+            options = [(abs(score[(b, a[b])] - score[(b, t[b])]), i, j) for i, a in enumerate(ours) for j, t in enumerate(theirs)
+                       if ' '.join(a[b].split()) != ' '.join(t[b].split())]
+            _, i, j = min(options) if options else (0.0, 0, 0)
+            out_a.append(ours[i][b]); out_b.append(theirs[j][b])
+        return out_a, out_b
 
     def wait(self):
         "Block until every queued document is processed (for tests and scripts)."
@@ -208,14 +244,15 @@ def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Do
 
 # %% ../nbs/12_online.ipynb
 def train_policy_version(registry: Registry, store: Store, rl_config, max_documents: int | None = None,
-                         promote: bool = False, progress: Callable | None = None) -> VersionInfo:
-    "Train a policy with RL on stored training sections against the current reward model; register it."
+                         promote: bool = False, progress: Callable | None = None, start: str = 'current') -> VersionInfo:
+    "Train a policy with RL on stored training sections against the current reward model; register it. `start`: 'current' (RL from the current version, KL to it) or 'first' (from the first version, the SFT policy, KL to it)."
     import dataclasses
     from rlhf_summ.rl import train_rl
-    policy, reward = registry.get('policy'), registry.get('reward')
+    if start not in ('current', 'first'): raise ValueError(f"start must be 'current' or 'first', got {start!r}")
+    policy, reward = registry.get('policy') if start == 'current' else registry.versions('policy')[0], registry.get('reward')
     documents = store.section_documents('train', max_documents)
     if not documents: raise ValueError("the store has no training sections yet: upload documents first")
-    with tempfile.TemporaryDirectory(dir=registry.root) as tmp:
+    with registry.workspace() as tmp:
         config = dataclasses.replace(rl_config, sft_model=str(policy.model_dir), reward_model=str(reward.model_dir),
                                      output_dir=str(Path(tmp)/'run'))
         run_dir = train_rl(config, documents=documents, progress=progress)
@@ -237,14 +274,14 @@ def gate_policy(registry: Registry, store: Store, candidate: str, min_win_rate: 
 
 def online_round(store: Store, registry: Registry, rl_config=None, promote: str = 'gate', update_reward: bool = True,
                  update_kwargs: dict | None = None, max_documents: int | None = None, min_win_rate: float = 0.55,
-                 gate_sections: int = 32, max_new_tokens: int = 96, seed: int = 0) -> dict[str, Any]:
-    "One round of the online loop: a reward update on the new picks (if any), then with `rl_config` a policy version by RL and the gate."
+                 gate_sections: int = 32, max_new_tokens: int = 96, seed: int = 0, start: str = 'current') -> dict[str, Any]:
+    "One round of the online loop: a reward update on the new picks (if any), then with `rl_config` a policy version by RL (from `start`, see `train_policy_version`) and the gate."
     if promote not in ('gate', 'yes', 'no'): raise ValueError(f"promote must be 'gate', 'yes' or 'no', got {promote!r}")
     out: dict[str, Any] = {'reward_update': None, 'policy': None, 'win_rate': None}
     if update_reward and store.num_new() > 0:
         out['reward_update'] = OnlineLoop(store, registry, update_kwargs=update_kwargs).run_round()
     if rl_config is not None:
-        out['policy'] = train_policy_version(registry, store, rl_config, max_documents, promote=promote == 'yes')
+        out['policy'] = train_policy_version(registry, store, rl_config, max_documents, promote=promote == 'yes', start=start)
         if promote == 'gate':
             out['win_rate'] = gate_policy(registry, store, out['policy'].version, min_win_rate, gate_sections, max_new_tokens, seed)
     return out
@@ -272,6 +309,10 @@ class PolicyRoundConfig:
     "Summary length limit for the gate's summaries."
     seed: int = 0
     "Seeds the RL run and the gate's generation."
+
+    def __post_init__(self):
+        check_ranges(self, total_steps='>=0', max_documents='>=0', promote=('gate', 'yes', 'no'), min_win_rate='[0,1]',
+                     gate_sections='>=1', max_new_tokens='>=1')
 
 def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> tuple[VersionInfo, float | None]:
     "The policy half of `online_round` on the service's store (at `database_url`, default `$RLHF_SUMM_DATABASE_URL`) and registry; returns the new version and the gate's win rate."

@@ -23,7 +23,7 @@ __all__ = ['PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'CAPTION_LA
            'open_pdf', 'Line', 'utf16_char', 'page_lines', 'drop_margins', 'reading_order', 'heading_key', 'known_kind',
            'heading_level', 'body_size', 'find_headings', 'pdf_outline', 'Paper', 'read_paper', 'sections_to_summarize',
            'to_document', 'top_headings', 'caption_lines', 'figure_lines', 'heading_match', 'reader_lines',
-           'real_line_decisions']
+           'real_line_decisions', 'PDFTooLargeError', 'PDFLimits', 'read_paper_bounded', 'flate_bomb', 'bomb_pdf']
 
 # %% ../nbs/02_pdf.ipynb
 def render_test_pdf(pages: list[list[tuple[float, float, str, float, bool]]], width: float = 595, height: float = 842) -> bytes:
@@ -71,6 +71,8 @@ def open_pdf(source: str | Path | bytes, password: str | None = None) -> tuple[p
         raise CorruptPDFError(f'{name} is truncated or corrupt: it has no %%EOF end marker')
     try: doc = pdfium.PdfDocument(str(source) if isinstance(source, Path) else source, password=password)
     except pdfium.PdfiumError as e:
+        if getattr(e, 'err_code', None) == pdfium_c.FPDF_ERR_SUCCESS:   # pdfium's way of saying the page tree is empty
+            raise CorruptPDFError(f'{name} has no pages: there is nothing to read') from e
         if getattr(e, 'err_code', None) == pdfium_c.FPDF_ERR_PASSWORD:
             raise EncryptedPDFError(f'{name} is encrypted: it needs a password to open (pass password=...)') from e
         raise CorruptPDFError(f'{name} is corrupt and cannot be parsed ({e})') from e
@@ -408,6 +410,7 @@ def _assign_kinds(sections: list[Section]) -> None:
 # %% ../nbs/02_pdf.ipynb
 def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations: bool = True, password: str | None = None) -> Paper:
     "Parse a paper PDF (path or bytes) into a `Paper`; raises a `PDFError` subclass on bad input."
+    if max_pages < 1: raise ValueError(f"max_pages must be >= 1, got {max_pages}")
     with PDFIUM_LOCK:                                   # pdfium is not thread-safe (the web app parses uploads in a thread pool)
         doc, name = open_pdf(source, password=password)
         try:
@@ -578,3 +581,115 @@ def real_line_decisions(rows: Sequence[dict], data_root: str | Path) -> list[boo
         out.append((line.page, round(line.top, 1), round(line.x0, 1)) not in kept)
     return out
 
+
+# %% ../nbs/02_pdf.ipynb
+import contextlib, multiprocessing, sys
+
+class PDFTooLargeError(PDFError):
+    "Reading the PDF needs more memory, time or page objects than `PDFLimits` allow (a decompression bomb, or an enormous file)."
+
+@dataclass
+class PDFLimits:
+    "Bounds on the work of reading one untrusted PDF."
+    max_memory_mb: int = 1024
+    "Memory the reading process may add (inflated streams, pages, text), as address space."
+    max_seconds: float = 120.0
+    "Wall-clock time of one read."
+    max_objects: int = 500_000
+    "Page objects (text runs, paths, images) on the pages read."
+
+    def __post_init__(self):
+        from rlhf_summ.config import check_ranges
+        check_ranges(self, max_memory_mb='>=64', max_seconds='>0', max_objects='>=1')
+
+_READ_SLOTS = threading.BoundedSemaphore(2)   # at most two bounded reads at once per process: memory stays <= 2 limits
+
+def _count_objects_as_read(max_objects: int) -> None:
+    "In the child only: make `read_paper` count each page's objects as it loads the page (free once pdfium parsed it), and stop past the limit."
+    this, page_lines = sys.modules[__name__], globals()['page_lines']
+    seen = 0
+    def counted(page, page_no: int):
+        nonlocal seen
+        seen += pdfium_c.FPDFPage_CountObjects(page.raw)
+        if seen > max_objects: raise PDFTooLargeError(f"more than {max_objects:,} page objects by page {page_no}")
+        return page_lines(page, page_no)
+    this.page_lines = counted
+
+@contextlib.contextmanager
+def _quiet_main():
+    "Hide `__main__`'s file and spec while a child starts, so it does not re-run the caller's script (the target lives in this package)."
+    main = sys.modules['__main__']
+    with _START_LOCK:
+        saved = {k: main.__dict__.pop(k) for k in ('__file__', '__spec__') if k in main.__dict__}
+        main.__spec__ = None
+        try: yield
+        finally: main.__dict__.update(saved)
+
+_START_LOCK = threading.Lock()
+
+def _read_child(conn, source, max_pages: int, kwargs: dict, max_memory_mb: int, max_objects: int) -> None:
+    "Child process: limit the address space, count page objects while reading, and send back ('ok', paper) or ('error', exception)."
+    import resource
+    vm_size = int(next(l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmSize')).split()[1]) * 1024
+    cap = vm_size + max_memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    try:
+        _count_objects_as_read(max_objects)
+        conn.send(('ok', read_paper(source, max_pages, **kwargs)))
+    except MemoryError: conn.send(('memory', None))
+    except (PDFError, ValueError, OSError) as e: conn.send(('error', e))
+    finally: conn.close()
+
+def read_paper_bounded(source: str | Path | bytes, max_pages: int = 60, limits: PDFLimits | None = None, **kwargs) -> Paper:
+    "`read_paper` in a child process held to `limits` (memory, time, page objects); `PDFTooLargeError` past them. For untrusted uploads."
+    from rlhf_summ import pdf as this   # the child imports the function from the package (also when called from a notebook)
+    limits = limits or PDFLimits()
+    if max_pages < 1: raise ValueError(f"max_pages must be >= 1, got {max_pages}")
+    name = Path(source).name if isinstance(source, (str, Path)) else 'the PDF'
+    if isinstance(source, (str, Path)): source = str(source)
+    ctx = multiprocessing.get_context('forkserver')
+    ctx.set_forkserver_preload(['rlhf_summ.pdf'])
+    with _READ_SLOTS:
+        receiver, sender = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=this._read_child, args=(sender, source, max_pages, kwargs, limits.max_memory_mb, limits.max_objects),
+                            daemon=True)
+        with _quiet_main(): child.start()
+        sender.close()
+        try:
+            answer = receiver.recv() if receiver.poll(limits.max_seconds) else ('time', None)
+        except EOFError: answer = ('died', None)   # pdfium may abort when an allocation fails
+        finally:
+            if child.is_alive(): child.kill()
+            child.join(); receiver.close()
+    if answer[0] == 'died' and child.exitcode >= 0:
+        raise PDFError(f"{name}: the PDF reader process failed (exit status {child.exitcode})")
+    kind, value = answer
+    if kind == 'ok': return value
+    if kind == 'error': raise value
+    if kind == 'time': raise PDFTooLargeError(f"{name} took longer than {limits.max_seconds:g} s to read")
+    raise PDFTooLargeError(f"{name} needs more than {limits.max_memory_mb} MB of memory to read (compressed streams that inflate "
+                           f"to gigabytes?)")
+
+# %% ../nbs/02_pdf.ipynb
+def flate_bomb(inflated_mib: int, fill: bytes = b' ') -> bytes:
+    "A valid zlib stream inflating to `inflated_mib` MiB of `fill`, built without compressing them all: one fully flushed block repeated."
+    import zlib
+    chunk, co = fill * 2**20, zlib.compressobj(9)
+    head = co.compress(chunk) + co.flush(zlib.Z_FULL_FLUSH)
+    block = co.compress(chunk) + co.flush(zlib.Z_FULL_FLUSH)   # after a full flush the state repeats: so does the block
+    adler = 1
+    for _ in range(inflated_mib): adler = zlib.adler32(chunk, adler)
+    return head + block * (inflated_mib - 1) + b'\x03\x00' + adler.to_bytes(4, 'big')   # an empty final block, the checksum
+
+def bomb_pdf(inflated_mib: int = 1100) -> bytes:
+    "A one-page PDF whose content stream is a `flate_bomb` (for tests of `read_paper_bounded`)."
+    data = flate_bomb(inflated_mib)
+    objs = [b'<</Type/Catalog/Pages 2 0 R>>', b'<</Type/Pages/Kids[3 0 R]/Count 1>>',
+            b'<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Contents 4 0 R>>',
+            b'<</Length %d/Filter/FlateDecode>>stream\n' % len(data) + data + b'\nendstream']
+    out, offsets = bytearray(b'%PDF-1.7\n'), []
+    for i, o in enumerate(objs, 1):
+        offsets.append(len(out)); out += b'%d 0 obj\n' % i + o + b'\nendobj\n'
+    xref = len(out)
+    out += b'xref\n0 %d\n0000000000 65535 f \n' % (len(objs) + 1) + b''.join(b'%010d 00000 n \n' % o for o in offsets)
+    return bytes(out + b'trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n' % (len(objs) + 1, xref))

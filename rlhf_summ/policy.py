@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .config import default_device, save_config, set_seed
+from .config import check_ranges, default_device, model_load_error, save_config, set_seed
 from .evaluate import rouge_scores
 from .train import (TrainState, adamw, append_metrics, batch_at, load_checkpoint, make_scheduler,
                              make_shared_run_dir, resolve_checkpoint, reuse_freed_memory, save_checkpoint, truncate_metrics)
@@ -163,8 +163,7 @@ class Policy:
         try:
             tokenizer = AutoTokenizer.from_pretrained(source)
             model = AutoModelForSeq2SeqLM.from_pretrained(source, **({'dtype': dtype} if dtype else {}))
-        except OSError as e:
-            raise FileNotFoundError(f"{name}: not a local folder, and not loadable as a Hub model id ({e})") from e
+        except (OSError, ValueError) as e: raise model_load_error('policy', name, e) from e   # ValueError: not even a possible Hub id
         saved = json.loads((path/POLICY_CONFIG).read_text()) if (path/POLICY_CONFIG).is_file() else {}
         policy = cls(model, tokenizer, max_source_length or saved.get('max_source_length'),
                      max_target_length or saved.get('max_target_length') or 256, parents=saved.get('parents'))
@@ -448,6 +447,13 @@ class SFTConfig:
     def effective_batch_size(self, num_processes: int = 1) -> int:
         "Pairs per optimizer step."
         return self.batch_size * self.grad_accum * num_processes
+
+    def __post_init__(self):
+        check_ranges(self, data_limit='>=1', val_fraction='[0,1)', max_source_length='>=1', max_target_length='>=1', steps='>=1',
+                     stop_at_step='>=0', batch_size='>=1', grad_accum='>=1', lr='>0', weight_decay='>=0', warmup_steps='>=0',
+                     min_lr_ratio='[0,1]', max_grad_norm='>=0', eval_every='>=0', eval_limit='>=0', rouge_samples='>=0',
+                     eval_batch_size='>=1', save_every='>=0', keep_checkpoints='>=0', log_every='>=1', tiny_vocab_size='>=1',
+                     tiny_d_model='>=1', tiny_layers='>=1')
 
 # %% ../nbs/06_policy.ipynb
 def _texts(pair) -> tuple[str, str]:

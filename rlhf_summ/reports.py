@@ -13,11 +13,11 @@ from .config import run_name, runs_root as default_runs_root
 from .train import read_metrics
 
 # %% auto 0
-__all__ = ['METRIC_AXES', 'LEAD_FILE', 'FAILED_FILE', 'DATA_LOG_FILE', 'CHARTS_FILE', 'MAX_CHARTS', 'metric_keys',
-           'metric_series', 'metric_group', 'metric_groups', 'final_metrics', 'smooth', 'metric_change', 'axis_label',
-           'drawable', 'plot_metrics', 'run_configs', 'lead_html', 'data_sources', 'report_banners', 'write_report',
-           'jobs_dir', 'list_jobs', 'job_notebook', 'job_parameters', 'coerce_param', 'parse_params', 'gather_metrics',
-           'job_cwd', 'JobFailed', 'prune_checkpoints', 'run_job']
+__all__ = ['METRIC_AXES', 'LEAD_FILE', 'FAILED_FILE', 'DATA_LOG_FILE', 'CHARTS_FILE', 'MAX_CHARTS', 'BAD_INPUT_ERRORS',
+           'metric_keys', 'metric_series', 'metric_group', 'metric_groups', 'final_metrics', 'smooth', 'metric_change',
+           'axis_label', 'drawable', 'plot_metrics', 'run_configs', 'lead_html', 'data_sources', 'report_banners',
+           'write_report', 'jobs_dir', 'list_jobs', 'job_notebook', 'job_parameters', 'coerce_param', 'parse_params',
+           'gather_metrics', 'job_cwd', 'JobFailed', 'JobInputError', 'prune_checkpoints', 'run_job']
 
 # %% ../nbs/14_reports.ipynb
 def metric_keys(records: Iterable[dict]) -> list[str]:
@@ -254,8 +254,8 @@ def list_jobs(nb_dir: str | Path | None = None) -> list[str]:
 
 def job_notebook(job: str, nb_dir: str | Path | None = None) -> Path:
     "Path of job `job`'s notebook, naming the known jobs when it does not exist."
+    if job not in list_jobs(nb_dir): raise ValueError(f"Unknown job {job!r}; known jobs: {list_jobs(nb_dir)}")
     path = jobs_dir(nb_dir) / f"{job}.ipynb"
-    if not path.exists(): raise ValueError(f"Unknown job {job!r}; known jobs: {list_jobs(nb_dir)}")
     return path
 
 def job_parameters(job: str, nb_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
@@ -333,6 +333,13 @@ def job_cwd(notebook: str | Path) -> Path:
 class JobFailed(RuntimeError):
     "A job notebook stopped with an error; the message is the notebook's own one-line error."
 
+BAD_INPUT_ERRORS = ('ValueError', 'ConfigError', 'LookupError', 'KeyError', 'FileNotFoundError', 'NotADirectoryError',
+                    'IsADirectoryError', 'FileExistsError', 'JSONDecodeError', 'UnicodeDecodeError', 'PDFError')
+"Exceptions that, raised inside a job, mean bad parameters or input: `run_job` raises them as `JobInputError`, also a `ValueError`."
+
+class JobInputError(JobFailed, ValueError):
+    "A job notebook stopped on bad parameters or input (one of `BAD_INPUT_ERRORS`, e.g. a config's range check or a missing data source)."
+
 def prune_checkpoints(run_dir: str | Path) -> int:
     "Delete every `checkpoints/` folder under a finished run folder (the final models stay beside them); return the bytes freed."
     freed = 0
@@ -357,6 +364,8 @@ def run_job(job: str, params: dict[str, Any] | None = None, runs_root: str | Pat
         model_keys = ['model', 'policy', 'sft_model'] + sorted(k for k in resolved if k.endswith('_model'))
         model = next((str(resolved[k]) for k in model_keys if resolved.get(k)), job)
         name = run_name(job, model, resolved.get('seed', 0))
+    if not name or name in ('.', '..') or any(sep in name for sep in ('/', '\\', '\0')):
+        raise ValueError(f"run name {name!r} must be a plain folder name (no path separators)")
     run_dir = (default_runs_root(runs_root) / name).resolve()
     if run_dir.exists() and any(run_dir.iterdir()): raise FileExistsError(f"Run folder {run_dir} exists and is not empty")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -372,7 +381,7 @@ def run_job(job: str, params: dict[str, Any] | None = None, runs_root: str | Pat
         pm.execute_notebook(str(nb), str(run_dir / f"{job}.ipynb"), parameters=params, cwd=str(job_cwd(nb)),
                             progress_bar=progress, kernel_name=kernel_name or 'python3', **stream)
     except pm.PapermillExecutionError as e:
-        failure = ' '.join(f"{e.evalue}".split()) or e.ename
+        failure, bad_input = ' '.join(f"{e.evalue}".split()) or e.ename, e.ename in BAD_INPUT_ERRORS
         (run_dir / FAILED_FILE).write_text(f"{e.ename}: {failure}\n")
     finally:
         if previous_log is None: os.environ.pop(DATA_LOG_ENV, None)
@@ -382,5 +391,5 @@ def run_job(job: str, params: dict[str, Any] | None = None, runs_root: str | Pat
         report = write_report(run_dir, title=f"{job}: {name}", smoothing=smoothing)
     if failure is not None:
         print(f"report (failed run): {report}", file=sys.stderr, flush=True)
-        raise JobFailed(failure)
+        raise (JobInputError if bad_input else JobFailed)(failure)
     return run_dir

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_reward.ipynb 2
 from __future__ import annotations
-import hashlib, inspect, json, math, random, warnings
+import functools, hashlib, inspect, json, math, random, warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +17,17 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig
 
-from .config import default_device, minilm_path, resolve_model_name, save_config, set_seed
+from .config import (check_ranges, default_device, minilm_path, model_load_error, resolve_model_name, save_config,
+                              set_seed)
 from .data import Comparison, Document, SummaryPair, load_comparison_files
 from .evaluate import Judge, words
 from .train import (TrainState, adamw, append_metrics, batch_at, last_checkpoint, load_checkpoint, make_scheduler,
                              make_shared_run_dir, reuse_freed_memory, save_checkpoint, truncate_metrics)
 
 # %% auto 0
-__all__ = ['TEXT_FEATURES', 'REWARD_CONFIG_NAME', 'FEATURES', 'ZERO_SHOT_WEIGHT', 'DEFAULT_FEATURE_SCALE', 'CACHE_SIZE',
-           'HUMAN_COMPARISONS', 'document_text', 'encode_pair', 'tiny_backbone_config', 'text_features', 'mean_pool',
+__all__ = ['TEXT_FEATURES', 'REWARD_CONFIG_NAME', 'FEATURES', 'ZERO_SHOT_WEIGHT', 'DEFAULT_FEATURE_SCALE', 'CONTENT_BUCKETS',
+           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'document_text', 'encode_pair',
+           'tiny_backbone_config', 'text_features', 'content_dim', 'word_buckets', 'sentence_positions', 'mean_pool',
            'RewardModel', 'tiny_reward_model', 'preference_loss', 'comparison_targets', 'pairwise_accuracy',
            'expected_calibration_error', 'comparison_metrics', 'length_metrics', 'evaluate_reward', 'flatten_metrics',
            'toy_comparisons', 'baseline_features', 'fit_pairwise_logistic', 'fit_feature_judge', 'RewardConfig',
@@ -69,6 +71,10 @@ ZERO_SHOT_WEIGHT = 8.0
 "The new head's weight on the raw cosine (the others start at 0): a logistic fit of the human picks on the cosine alone gives 8.1."
 DEFAULT_FEATURE_SCALE = (0.12, 0.35, 0.35, 0.66)
 "A new head's `feature_scale`: the features' std over the human comparisons' summaries (`train_reward` refits it to its data)."
+CONTENT_BUCKETS = 1024
+"Hashed word buckets of the content head's lexical cues (numbers share one token, `<num>`)."
+CONTENT_POSITION = ('lead', 'relative_position', 'found')
+"Where the summary's sentences sit in the document: one is the document's first sentence, their mean relative position, the share found in the document."
 CACHE_SIZE = 50_000
 "Embeddings kept in the process-wide cache (384 floats each for MiniLM: about 75 MB when full)."
 _EMBEDDINGS: OrderedDict[tuple[str, str, int, str], torch.Tensor] = OrderedDict()
@@ -85,6 +91,32 @@ def _backbone_from_pretrained(name: str) -> nn.Module:
     model = AutoModel.from_pretrained(name)
     return model.get_encoder() if getattr(config, 'is_encoder_decoder', False) else model
 
+def content_dim(hidden: int, buckets: int = CONTENT_BUCKETS) -> int:
+    "Width of the content features for sentence vectors of size `hidden`."
+    return 2 * hidden + len(CONTENT_POSITION) + buckets
+
+def word_buckets(summary: str, buckets: int = CONTENT_BUCKETS) -> set[int]:
+    "The hashed buckets (stable CRC32) of the distinct words of `summary` (`evaluate.words`), a word with a digit counting as `<num>`."
+    import zlib
+    tokens = {'<num>' if any(ch.isdigit() for ch in w) else w for w in words(summary)}
+    return {zlib.crc32(t.encode()) % buckets for t in tokens}
+
+@functools.lru_cache(maxsize=4096)
+def _sentence_index(document: str) -> dict[str, int]:
+    from rlhf_summ.extractive import split_sentences
+    sentences = split_sentences(document)
+    index = {}
+    for i, s in enumerate(sentences): index.setdefault(' '.join(s.split()), i)
+    return index | {'': len(sentences)}
+
+def sentence_positions(document: str, sentences: Sequence[str]) -> list[float]:
+    "`CONTENT_POSITION` of a summary's `sentences` in `document`: [one is its first sentence, mean relative position of those found, share found]."
+    index = _sentence_index(document)
+    n = max(index[''] - 1, 1)
+    found = [index[k] for k in (' '.join(s.split()) for s in sentences) if k and k in index]
+    if not found: return [0.0, 0.0, 0.0]
+    return [float(min(found) == 0), sum(found) / len(found) / n, len(found) / len(sentences)]
+
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     "Mean of `hidden` (B, T, H) over positions where `mask` (B, T) is 1; returns (B, H)."
     mask = mask.to(hidden.dtype).unsqueeze(-1)                      # (B, T, 1)
@@ -94,7 +126,7 @@ class RewardModel(nn.Module):
     "Embedding reward model: a frozen `backbone` embeds document and summary, `head` scores their cosine and word features."
     def __init__(self, backbone: nn.Module, tokenizer, max_length: int = 512, pooling: str = 'mean',
                  norm_mean: float = 0.0, norm_std: float = 1.0, base_model: str = '', metadata: dict | None = None,
-                 summary_max_length: int = 128):
+                 summary_max_length: int = 128, content_buckets: int = CONTENT_BUCKETS):
         super().__init__()
         if pooling not in ('mean', 'first'): raise ValueError(f"pooling must be 'mean' or 'first', got {pooling!r}")
         self.backbone, self.tokenizer, self.pooling = backbone.requires_grad_(False).eval(), tokenizer, pooling
@@ -105,6 +137,10 @@ class RewardModel(nn.Module):
         self.register_buffer('feature_scale', torch.tensor(DEFAULT_FEATURE_SCALE))
         nn.init.zeros_(self.head.weight); nn.init.zeros_(self.head.bias)
         with torch.no_grad(): self.head.weight[0, 0] = ZERO_SHOT_WEIGHT * self.feature_scale[0]   # step 0: the zero-shot cosine judge
+        self.content_buckets = int(content_buckets)
+        hidden = backbone.config.hidden_size
+        self.content = nn.Linear(content_dim(hidden, self.content_buckets), 1, bias=False)   # step 0: zero, today's judge
+        nn.init.zeros_(self.content.weight)
         self._accepts = set(inspect.signature(backbone.forward).parameters)
         self._fingerprint: str | None = None
 
@@ -136,13 +172,16 @@ class RewardModel(nn.Module):
                                  f"it was saved by an older version, retrain it with train_reward")
             backbone = _backbone_from_config(AutoConfig.from_pretrained(path/'backbone'))
             model = cls(backbone, AutoTokenizer.from_pretrained(path), meta['max_length'], meta['pooling'], meta['norm_mean'],
-                        meta['norm_std'], meta.get('base_model', ''), meta.get('metadata'), meta['summary_max_length'])
+                        meta['norm_std'], meta.get('base_model', ''), meta.get('metadata'), meta['summary_max_length'],
+                        meta.get('content_buckets', CONTENT_BUCKETS))
             load_model(model.backbone, path/'backbone'/'model.safetensors')
             head = load_file(path/'head.safetensors')
             model.head.load_state_dict({'weight': head['weight'], 'bias': head['bias']})
             model.feature_scale.copy_(head['feature_scale'])
+            if 'content' in head: model.content.weight.data.copy_(head['content'])   # older folders: no content head (zero)
         else:
-            model = cls(_backbone_from_pretrained(name), AutoTokenizer.from_pretrained(name), max_length, pooling, base_model=name)
+            try: model = cls(_backbone_from_pretrained(name), AutoTokenizer.from_pretrained(name), max_length, pooling, base_model=name)
+            except (OSError, ValueError) as e: raise model_load_error('reward model', name, e) from e   # ValueError: not even a possible Hub id
         return model.to(default_device(str(device) if device is not None else None)).eval()
 
     def save(self, path: str | Path) -> Path:
@@ -152,11 +191,12 @@ class RewardModel(nn.Module):
         self.backbone.config.save_pretrained(path/'backbone')
         save_model(self.backbone, str(path/'backbone'/'model.safetensors'))
         save_file({'weight': self.head.weight.detach().cpu().contiguous(), 'bias': self.head.bias.detach().cpu().contiguous(),
-                   'feature_scale': self.feature_scale.cpu().contiguous()}, str(path/'head.safetensors'))
+                   'feature_scale': self.feature_scale.cpu().contiguous(),
+                   'content': self.content.weight.detach().cpu().contiguous()}, str(path/'head.safetensors'))
         self.tokenizer.save_pretrained(path)
         meta = dict(features=list(FEATURES), max_length=self.max_length, summary_max_length=self.summary_max_length,
                     pooling=self.pooling, norm_mean=self.norm_mean, norm_std=self.norm_std, base_model=self.base_model,
-                    metadata=self.metadata)
+                    metadata=self.metadata, content_buckets=self.content_buckets)
         (path/REWARD_CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True))
         return path
 
@@ -205,13 +245,34 @@ class RewardModel(nn.Module):
         words_ = torch.tensor([text_features(d, s) for d, s in zip(documents, summaries)])          # (B, 3)
         return torch.cat([(u * v).sum(-1, keepdim=True), words_], dim=1)                             # (B, F)
 
-    def batch(self, documents: Sequence[str], summaries: Sequence[str]) -> dict[str, torch.Tensor]:
-        "`{'features': (B, F)}` for `forward`, on the model's device."
-        return {'features': self.features(documents, summaries).to(self.device)}
+    def content_features(self, documents: Sequence[str], summaries: Sequence[str]) -> torch.Tensor:
+        "(B, C) content features on CPU (`content_dim`): the mean over the summary's sentences of their vector v and of v * the document's vector, then `CONTENT_POSITION`, then hashed word presence (`CONTENT_BUCKETS`)."
+        from rlhf_summ.extractive import split_sentences
+        if len(documents) != len(summaries): raise ValueError(f"{len(documents)} documents but {len(summaries)} summaries")
+        hidden = self.backbone.config.hidden_size
+        out = torch.zeros(len(summaries), content_dim(hidden, self.content_buckets))
+        if not summaries: return out
+        sentences = [split_sentences(s) or [s] for s in summaries]
+        v = self.embed([x for ss in sentences for x in ss], self.summary_max_length)              # (N, H) sentence vectors
+        u = self.embed(documents, self.max_length)                                                # (B, H) document vectors
+        start = 0
+        for b, (doc, ss) in enumerate(zip(documents, sentences)):
+            vb = v[start:start + len(ss)]; start += len(ss)
+            out[b, :hidden], out[b, hidden:2 * hidden] = vb.mean(0), (vb * u[b]).mean(0)
+            out[b, 2 * hidden:2 * hidden + len(CONTENT_POSITION)] = torch.tensor(sentence_positions(doc, ss))
+            for bucket in word_buckets(summaries[b], self.content_buckets):
+                out[b, 2 * hidden + len(CONTENT_POSITION) + bucket] = 1.0
+        return out
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        "Raw scores (B,) from features (B, F)."
-        return self.head(features / self.feature_scale).squeeze(-1)
+    def batch(self, documents: Sequence[str], summaries: Sequence[str]) -> dict[str, torch.Tensor]:
+        "`{'features': (B, F), 'content': (B, C)}` for `forward`, on the model's device."
+        return {'features': self.features(documents, summaries).to(self.device),
+                'content': self.content_features(documents, summaries).to(self.device)}
+
+    def forward(self, features: torch.Tensor, content: torch.Tensor | None = None) -> torch.Tensor:
+        "Raw scores (B,) from features (B, F) and content features (B, C) (None: the head alone)."
+        scores = self.head(features / self.feature_scale).squeeze(-1)
+        return scores if content is None else scores + self.content(content).squeeze(-1)
 
     def set_feature_scale(self, scale: torch.Tensor) -> None:
         "Divide the head's inputs by `scale` (F,) from now on, rescaling its weights so that no score changes; a feature (nearly) constant in the data (scale < 1e-3) keeps its scale, since dividing by ~0 would blow up any later value."
@@ -452,6 +513,8 @@ class RewardConfig:
     "torch CPU threads (0: leave torch's default)."
     progress: bool = True
     "Show a tqdm progress bar."
+    train_content: bool = False
+    "Also train the content head (sentence vectors in document context, word cues); off: it stays at zero and the model is today's feature judge (online updates from picks train it)."
 
     def effective_batch_size(self) -> int:
         "Comparisons per optimizer step."
@@ -460,6 +523,12 @@ class RewardConfig:
     def real_steps(self, n_train: int) -> int:
         "Optimizer steps on real comparisons for `n_train` training comparisons."
         return self.max_steps or max(1, math.ceil(self.epochs * n_train / self.effective_batch_size()))
+
+    def __post_init__(self):
+        check_ranges(self, val_fraction='[0,1)', max_length='>=1', pooling=('mean', 'first'), batch_size='>=1', grad_accum='>=1',
+                     lr='>0', weight_decay='>=0', warmup_ratio='[0,1]', max_grad_norm='>=0', epochs='>0', max_steps='>=0',
+                     synthetic_steps='>=0', margin_scale='>=0', eval_every='>=1', save_every='>=1', keep_checkpoints='>=0',
+                     log_every='>=1', eval_batch_size='>=1', norm_samples='>=1', num_threads='>=0')
 
 # %% ../nbs/08_reward.ipynb
 def reward_batch_loss(model: nn.Module, comparisons: Sequence[Comparison], margin_scale: float = 0.0) -> tuple[torch.Tensor, float]:
@@ -507,6 +576,7 @@ def train_reward(config: RewardConfig, train: Sequence[Comparison] | None = None
     set_seed(config.seed)
     model = RewardModel.from_pretrained(resume if resume else config.model, config.max_length, accelerator.device, config.pooling)
     model.max_length = config.max_length   # also when continuing from a saved reward model
+    model.content.requires_grad_(config.train_content)
     if not resume:   # the optimizer sees features of one scale; no score changes
         model.set_feature_scale(model.features(*normalization_pool(train, config.norm_samples, config.seed)).std(0))
     synthetic = []
@@ -606,7 +676,7 @@ class UpdateResult:
 def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison], replay: Sequence[Comparison] | None = None,
                         heldout: Sequence[Comparison] | None = None, tolerance: float = 0.02, steps: int = 20,
                         lr: float = 0.02, seed: int = 0, batch_size: int = 8, replay_ratio: float = 1.0,
-                        margin_scale: float = 0.0, eval_batch_size: int = 32) -> UpdateResult:
+                        margin_scale: float = 0.0, eval_batch_size: int = 32, weight_decay: float = 0.0) -> UpdateResult:
     "Train `model`'s head in place on new + replayed comparisons; undo it if held-out accuracy drops by more than `tolerance`."
     new = list(new_comparisons)
     if not new: raise ValueError("update needs at least one new comparison")
@@ -621,7 +691,8 @@ def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison
     before = evaluate_reward(model, heldout, eval_batch_size, margin_scale)
     snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
     stats, was_training = (model.norm_mean, model.norm_std), model.training
-    optimizer = adamw(model, lr, weight_decay=0.0)
+    model.content.requires_grad_(True)                                  # picks teach the content head too
+    optimizer = adamw(model, lr, weight_decay=weight_decay)
     model.train()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -672,7 +743,7 @@ def uncertainty_sampling_curve(model: RewardModel, pool: Sequence[Comparison], h
     "Held-out accuracy after training on N picks from `pool` for each N in `sizes`, asked by the model's uncertainty (entropy) or at random."
     if strategy not in ('uncertainty', 'random'): raise ValueError(f"strategy must be 'uncertainty' or 'random', got {strategy!r}")
     if max(sizes) > len(pool): raise ValueError(f"the largest size {max(sizes)} exceeds the pool of {len(pool)} comparisons")
-    start = {k: v.detach().clone() for k, v in model.head.state_dict().items()}
+    start = {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith('backbone.')}   # head and content head
     remaining = list(range(len(pool)))
     random.Random(seed).shuffle(remaining)                  # random order; also breaks uncertainty ties
     asked, curve = [], {}
@@ -687,10 +758,10 @@ def uncertainty_sampling_curve(model: RewardModel, pool: Sequence[Comparison], h
         asked += take
         taken = set(take)
         remaining = [i for i in remaining if i not in taken]
-        model.head.load_state_dict(start)
+        model.load_state_dict(start, strict=False)
         steps = max(1, math.ceil(epochs * n / batch_size))
         result = update_reward_model(model, [pool[i] for i in asked], heldout=heldout, tolerance=1.0, steps=steps, lr=lr,
                                      seed=seed, batch_size=batch_size)
         curve[n] = result.accuracy_after
-    model.head.load_state_dict(start)
+    model.load_state_dict(start, strict=False)
     return curve

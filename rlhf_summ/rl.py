@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import save_config, set_seed
+from .config import check_ranges, save_config, set_seed
 from .data import Comparison, Document
 from .policy import Policy, response_logprobs, unwrap
 from .train import adamw, append_metrics, batch_at, make_scheduler, make_shared_run_dir, reuse_freed_memory
@@ -338,7 +338,11 @@ class RLConfig:
     "Run on CPU even when a GPU is visible."
 
     def __post_init__(self):
-        if self.algo not in ('ppo', 'rloo'): raise ValueError(f"algo must be 'ppo' or 'rloo', got {self.algo!r}")
+        check_ranges(self, algo=('ppo', 'rloo'), data_limit='>=1', val_fraction='[0,1)', total_steps='>=1', batch_size='>=1',
+                     minibatch_size='>=1', num_epochs='>=1', learning_rate='>0', adam_eps='>0', max_grad_norm='>=0',
+                     temperature='>0', max_new_tokens='>=1', kl_coef='>=0', target_kl='>0', kl_horizon='>=1', gamma='[0,1]',
+                     gae_lambda='[0,1]', clip_coef='>0', clip_coef_value='>0', vf_coef='>=0', rloo_k='>=1',
+                     rollout_batch_size='>=1', reward_batch_size='>=1', mixed_precision=('no', 'fp16', 'bf16'))
         if self.algo == 'rloo' and self.rloo_k < 2: raise ValueError(f"RLOO needs rloo_k >= 2, got {self.rloo_k}")
 
     def derived(self, num_processes: int = 1) -> dict[str, int]:
@@ -566,6 +570,10 @@ class DPOConfig:
     "accelerate mixed precision: 'no', 'fp16' or 'bf16'."
     cpu: bool = False
     "Run on CPU even when a GPU is visible."
+
+    def __post_init__(self):
+        check_ranges(self, val_fraction='[0,1)', steps='>=1', batch_size='>=1', learning_rate='>0', max_grad_norm='>=0', beta='>0',
+                     label_smoothing='[0,0.5)', mixed_precision=('no', 'fp16', 'bf16'))
 
 def train_dpo(config: DPOConfig, comparisons: Sequence[Comparison] | None = None) -> Path:
     "Train the SFT policy with DPO on decisive comparisons; return the run folder (a loadable policy folder)."

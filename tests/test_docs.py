@@ -111,3 +111,15 @@ def test_readme_says_what_the_default_does_and_names_the_docs_site():
     first = readme.split('\n\n')[2]                                        # title, tagline, then the first paragraph
     assert 'extractive' in first and 'MiniLM' in first and 'shipped with the package' in first
     assert 'docs site' in readme and 'https://rlhf-summ.github.io/rlhf_summ' in readme
+
+
+def test_serve_page_shows_the_app_screenshots(site, browser):
+    "The picking, stats and progress pages' screenshots (nbs/images, made by docs_site/screenshots.py) load on the serve page."
+    page = browser.new_page()
+    page.goto((site / 'serve.html').as_uri())
+    for alt in ('The picking page', 'The stats page', 'What your picks did'):
+        img = page.locator(f'article img[alt="{alt}"]')
+        assert img.count() == 1, f'no {alt!r} screenshot on the serve page'
+        img.scroll_into_view_if_needed()
+        assert img.evaluate('i => i.complete && i.naturalWidth') > 400, f'{alt!r} screenshot did not load'
+    page.close()

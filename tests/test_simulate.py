@@ -1,0 +1,91 @@
+"""The simulated-annotator harness through the real loop: a tiny end-to-end run (a few uploads, picks, a reward update,
+a policy round, the gate) on the real store (SQLite and PostgreSQL), registry and OnlineLoop, deterministic under a seed."""
+import json
+
+import pytest
+import torch
+
+from rlhf_summ.extractive import ExtractivePolicy, ExtractiveScorer
+from rlhf_summ.reward import tiny_reward_model
+from rlhf_summ.simulate import SimConfig, load_papers, make_annotator, run_simulation
+
+pytestmark = pytest.mark.usefixtures('one_thread')
+
+TOPICS = ['cats', 'dogs', 'trees', 'rivers', 'songs', 'bread', 'clouds', 'boats', 'roads', 'lamps', 'birds', 'coins']
+
+
+def write_papers(path, n, offset=0):
+    "SciTLDR-shaped papers whose references say what the paper's result sentence says."
+    rows = []
+    for i in range(offset, offset + n):
+        t = TOPICS[i % len(TOPICS)]
+        source = [f"We study {t} in paper {i}.", f"Prior work on {t} is reviewed in detail here.",
+                  f"Our method improves {t} accuracy by {i % 7 + 2} points.", f"The weather was pleasant during that {t} study."]
+        rows.append({'paper_id': f'p{i}', 'title': f'On {t} {i}', 'source': source,
+                     'target': [f"A method that improves {t} accuracy.", f"We improve {t} accuracy by {i % 7 + 2} points."]})
+    path.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    return path
+
+
+def tiny_setup(tmp_path):
+    "A random tiny extractive SFT policy and a tiny reward model, saved; the keyword arguments of a tiny `SimConfig`."
+    torch.manual_seed(0)
+    ExtractivePolicy(ExtractiveScorer(d_model=16, layers=1, heads=2, dropout=0.0), k=1).save(tmp_path / 'sft')
+    tiny_reward_model(max_length=64).save(tmp_path / 'rm')
+    return dict(data=str(write_papers(tmp_path / 'train.jsonl', 16)), eval_data=str(write_papers(tmp_path / 'dev.jsonl', 6, offset=100)),
+                eval_limit=6, picks=12, checkpoints='0,6', seed=3, pairs='uncertainty', round_every=6, update_every=4,
+                sft_model=str(tmp_path / 'sft'), reward_model=str(tmp_path / 'rm'), threads=1)
+
+
+TINY = dict(tau=0.05, calibration_pairs=8, candidates=2, rl_steps=2, rl_batch_size=2, rl_k=2, min_win_rate=0.0, gate_sections=4,
+            valid_fraction=0.25, best_of_n=2, dpo_steps=2, embedding_cache='none', progress=False)
+"The cost knobs of a tiny run (the gate at 0 promotes every round)."
+
+
+def test_tiny_loop_and_its_job_run_through_the_real_store_and_registry_deterministically(tmp_path):
+    from rlhf_summ.registry import Registry
+    from rlhf_summ.reports import run_job
+    setup = tiny_setup(tmp_path)
+    first = run_simulation(SimConfig(**setup, **TINY, output_dir=str(tmp_path / 'a')), log=lambda line: None)
+    assert [row['picks'] for row in first['curve']] == [0, 6, 12]
+    assert first['final']['picks'] == 12 and set(first['baselines']) == {'sft', 'lead1', 'oracle', 'best_of_n', 'dpo'}
+    updates = first['reward_updates']
+    assert updates and all(u['status'] in ('accepted', 'rejected') for u in updates)
+    assert [r['version'] for r in first['rounds']] == ['v2', 'v3'] and all(r['promoted'] for r in first['rounds'])
+    registry = Registry(tmp_path / 'a' / 'registry')
+    evidence = registry.promotion('policy', 'v3')['evidence']                   # what promoted v3: the gate's win rate and interval
+    assert evidence['judge'].startswith('reward/') and 0 <= evidence['win_low'] <= evidence['win_rate'] <= evidence['win_high']
+    assert registry.versions('policy')[-1].parents == {'policy': 'v1', 'reward': registry.current('reward').version}
+    assert 0.0 <= first['calibration']['agreement_measured'] <= 1.0
+    assert (tmp_path / 'a' / 'metrics.jsonl').read_text().count('\n') == 3
+    # the same run as a papermill job: the same curve (same seed), and a report that leads with the curve plot
+    run = run_job('simulate', dict(setup, compare_random=False, overrides=TINY), runs_root=tmp_path, name='job')
+    report = (run / 'report.html').read_text()
+    assert report.index("alt='learning curve'") < report.index('Final metrics')
+    assert 'version 0 (SFT)' in report and (run / 'curve.png').stat().st_size > 1000
+    second = json.loads((run / 'result.json').read_text())['uncertainty pairs']
+    timeless = lambda curve: json.dumps([{k: v for k, v in r.items() if not k.endswith('_minutes')} for r in curve])
+    assert timeless(first['curve']) == timeless(second['curve'])                 # same seed, same curve (NaN included)
+    assert json.loads(json.dumps(first['rounds'])) == second['rounds']
+
+
+def test_tiny_loop_on_postgresql(tmp_path, postgres_server):
+    import psycopg, secrets
+    name, port = f'sim_{secrets.token_hex(4)}', postgres_server.rsplit(':', 1)[1]
+    with psycopg.connect(f'host=127.0.0.1 port={port} user=rlhf dbname=postgres', autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE {name}')
+    config = SimConfig(**tiny_setup(tmp_path), **{**TINY, 'baselines': False}, database_url=f'{postgres_server}/{name}',
+                       output_dir=str(tmp_path / 'pg'))
+    result = run_simulation(config, log=lambda line: None)
+    assert result['final']['picks'] == 12 and len(result['rounds']) == 2 and result['reward_updates']
+
+
+def test_annotators_read_every_reference_and_are_seeded(tmp_path):
+    papers = load_papers(write_papers(tmp_path / 'p.jsonl', 2))
+    assert [len(p.references) for p in papers] == [2, 2]
+    a, b = 'Prior work on cats is reviewed in detail here.', 'Our method improves cats accuracy by 2 points.'
+    picks = {s: make_annotator('reference', tau=0.05, epsilon=0.1, seed=s).pick(a, b, papers[0].references) for s in range(20)}
+    assert picks == {s: make_annotator('reference', tau=0.05, epsilon=0.1, seed=s).pick(a, b, papers[0].references) for s in range(20)}
+    assert list(picks.values()).count('b') >= 16                               # the closer summary wins but for lapses
+    assert make_annotator('short', epsilon=0.0).pick(' '.join([b] * 4), 'Cats improve.', papers[0].references) == 'b'
+
