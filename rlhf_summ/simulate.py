@@ -29,9 +29,10 @@ class Paper:
 
 def _all_targets(source: str | Path, split: str | None) -> dict[str, list[str]]:
     "paper_id -> every non-empty `target` of a local SciTLDR file (empty for other sources)."
-    from rlhf_summ.data import _is_local, _resolve_local
-    if not _is_local(source): return {}
-    path = _resolve_local(source, split)
+    from rlhf_summ.data import _resolve_local, resolve_data
+    location = resolve_data(source, split)                  # where `load_summary_pairs` read it: a local file, or the Hub
+    if location.path is None: return {}
+    path = _resolve_local(location.path, split)
     if path.suffix != '.jsonl' or not path.is_file(): return {}
     out = {}
     with open(path) as f:
@@ -176,9 +177,9 @@ def measured_agreement(first: Annotator, second: Annotator, pairs: Sequence[tupl
 @dataclass
 class SimConfig:
     "A simulated run of the feedback loop: uploads, pairs, picks by a simulated annotator, reward updates, policy rounds and the gate, measured on held-out papers."
-    data: str = '../shared/data/scitldr'
+    data: str = 'scitldr'
     "Uploads: summary-pair sources separated by commas (folders use their train.jsonl), read in order after a seeded shuffle."
-    eval_data: str = '../shared/data/scitldr/dev.jsonl'
+    eval_data: str = 'scitldr/dev.jsonl'
     "Held-out papers (never uploaded, never picked on): a summary-pair file or folder."
     eval_limit: int = 200
     "Evaluate on the first this many held-out papers."
