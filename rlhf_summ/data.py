@@ -88,8 +88,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-import datasets
-
 log = logging.getLogger(__name__)
 
 COMPARISONS_HUB_ID = 'openai/summarize_from_feedback'
@@ -189,6 +187,7 @@ class DataLocation:
     "The Hub's rows (a `datasets.Dataset`), loaded while resolving."
 
 def _hub_rows(hub_id: str, config: str | None, split: str | None, keep: dict[str, str]) -> datasets.Dataset:
+    import datasets                                        # imported here: reading a PDF or summarizing never needs it
     if split is None: rows = datasets.concatenate_datasets(list(datasets.load_dataset(hub_id, config).values()))
     else: rows = datasets.load_dataset(hub_id, config, split=split)
     for key, value in keep.items(): rows = rows.filter(lambda r: r[key] == value)
@@ -239,6 +238,7 @@ def _resolve_local(source: str | Path, split: str | None) -> Path:
 
 def _local_rows(path: Path) -> tuple[datasets.Dataset, str]:
     "Rows of a local .json/.jsonl/.parquet file, through `datasets.load_dataset`, with a one-line error naming the file (and line) when it cannot be read."
+    import datasets
     if not path.is_file(): raise FileNotFoundError(f"No data file at {path}")
     builder = LOCAL_SUFFIXES.get(path.suffix.lower())
     if builder is None: raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .json, .jsonl or .parquet")
@@ -389,6 +389,7 @@ def to_preference_rows(comparisons: Iterable[Comparison]) -> Records:
 
 def to_preference_dataset(comparisons: Iterable[Comparison]) -> datasets.Dataset:
     "The same rows as a `datasets.Dataset`."
+    import datasets
     return datasets.Dataset.from_list(list(to_preference_rows(comparisons)))
 
 # %% ../nbs/01_data.ipynb

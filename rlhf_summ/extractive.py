@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_extractive.ipynb 3
 from __future__ import annotations
-import dataclasses, functools, hashlib, json, logging, math, os, re, time
+import dataclasses, functools, json, logging, math, re, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import check_ranges, make_run_dir, save_config, set_seed
+from .config import check_ranges, default_cache_dir, make_run_dir, resolve_model_name, save_config, set_seed
+from .encoder import SentenceEncoder, length_batches, sentence_encoder, sentence_key
 from .train import (TrainState, adamw, append_metrics, batch_at, load_checkpoint, make_scheduler,
                              resolve_checkpoint, reuse_freed_memory, save_checkpoint, truncate_metrics)
 
@@ -21,13 +22,12 @@ _logger = logging.getLogger(__name__)
 
 # %% auto 0
 __all__ = ['ABBREVIATIONS', 'FEATURES', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'SHIPPED_EXTRACTIVE_DIR', 'split_sentences',
-           'is_prose', 'rouge_ngrams', 'greedy_oracle', 'sentence_key', 'SentenceEncoder', 'sentence_encoder',
-           'lexical_centrality', 'sentence_features', 'SentenceBatch', 'make_batch', 'allowed_sentences',
-           'ExtractiveScorer', 'Selection', 'ends_sentence', 'end_at_sentence', 'compose_summary', 'ExtractivePolicy',
-           'is_extractive', 'OracleExample', 'oracle_examples', 'sft_loss', 'ExtractiveConfig', 'load_oracle_examples',
-           'example_batch', 'lead_summaries', 'evaluate_extractive', 'train_extractive', 'default_cache_dir',
-           'default_extractive_dir', 'default_extractive_path', 'default_extractive_policy', 'train_default_extractive',
-           'load_policy']
+           'is_prose', 'rouge_ngrams', 'greedy_oracle', 'lexical_centrality', 'sentence_features', 'SentenceBatch',
+           'make_batch', 'stack_batches', 'allowed_sentences', 'ExtractiveScorer', 'Selection', 'ends_sentence',
+           'end_at_sentence', 'compose_summary', 'ExtractivePolicy', 'is_extractive', 'OracleExample',
+           'oracle_examples', 'sft_loss', 'ExtractiveConfig', 'load_oracle_examples', 'example_batch', 'lead_summaries',
+           'evaluate_extractive', 'train_extractive', 'default_extractive_dir', 'default_extractive_path',
+           'default_extractive_policy', 'train_default_extractive', 'load_policy']
 
 # %% ../nbs/07_extractive.ipynb
 ABBREVIATIONS = frozenset('e.g i.e et al fig figs eq eqs vs cf etc sec secs no nos dr mr mrs ms prof resp approx tab ref refs ch vol pp st jr sr inc ltd co corp dept univ viz ca'.split())
@@ -39,6 +39,18 @@ def _ends_with_abbreviation(piece: str) -> bool:
     last = piece.rsplit(None, 1)[-1].rstrip('.').lower().lstrip('(["\'')
     return last in ABBREVIATIONS or last.endswith(('e.g', 'i.e')) or (len(last) == 1 and last.isalpha())
 
+def _open_brackets(text: str) -> int:
+    "How many '(' and '[' in `text` are left open."
+    depth = 0
+    for ch in text:
+        if ch in '([': depth += 1
+        elif ch in ')]' and depth: depth -= 1
+    return depth
+
+def _closes_soon(text: str, limit: int = 300) -> bool:
+    "Whether a bracket closes within the first `limit` characters of `text`."
+    return bool(re.search(r'[)\]]', text[:limit]))
+
 def _chunk_words(piece: str, max_words: int) -> list[str]:
     "`piece` cut into the fewest equal chunks of at most `max_words` words."
     words = piece.split()
@@ -47,7 +59,7 @@ def _chunk_words(piece: str, max_words: int) -> list[str]:
     return [' '.join(words[i:i + size]) for i in range(0, len(words), size)]
 
 def split_sentences(text: str, max_words: int = 60) -> list[str]:
-    "Sentences of `text`: split at sentence punctuation (not after abbreviations), blank lines and heading lines; long pieces cut by length."
+    "Sentences of `text`: split at sentence punctuation (not after abbreviations, never inside brackets that close soon), blank lines and heading lines; long pieces cut by length."
     blocks = []
     for para in re.split(r'\n\s*\n', text or ''):
         lines = [l.strip() for l in para.split('\n') if l.strip()]
@@ -58,12 +70,17 @@ def split_sentences(text: str, max_words: int = 60) -> list[str]:
                 blocks.append(line)
             else: current.append(line)
         if current: blocks.append(' '.join(current))
-    sentences = []
+    joined = []                                # a block left inside brackets goes on in the next one ('(Etzioni,' / '2011) ...')
     for block in blocks:
+        if joined and _open_brackets(joined[-1]) and _closes_soon(block): joined[-1] += ' ' + block
+        else: joined.append(block)
+    sentences = []
+    for block in joined:
         start, pieces = 0, []
         for m in _BOUNDARY.finditer(block):
             candidate = block[start:m.start()].strip()
-            if candidate and not _ends_with_abbreviation(candidate): pieces.append(candidate); start = m.end()
+            inside = _open_brackets(candidate) and _closes_soon(block[m.start():])
+            if candidate and not _ends_with_abbreviation(candidate) and not inside: pieces.append(candidate); start = m.end()
         pieces.append(block[start:].strip())
         for piece in pieces:
             piece = ' '.join(piece.split())
@@ -79,8 +96,12 @@ def is_prose(sentence: str, min_words: int = 3) -> bool:
 # %% ../nbs/07_extractive.ipynb
 @functools.lru_cache(maxsize=1)
 def _rouge_tokenizer():
+    "ROUGE's tokenizer with its Porter stemmer memoized (pure Python, it was most of the time of labelling a corpus)."
+    from types import SimpleNamespace
     from rouge_score.tokenizers import DefaultTokenizer
-    return DefaultTokenizer(use_stemmer=True)
+    tokenizer = DefaultTokenizer(use_stemmer=True)
+    tokenizer._stemmer = SimpleNamespace(stem=functools.lru_cache(maxsize=500_000)(tokenizer._stemmer.stem))
+    return tokenizer
 
 def rouge_ngrams(text: str) -> tuple[dict, dict]:
     "Unigram and bigram counts of `text` under ROUGE's tokenizer (lowercased, stemmed)."
@@ -109,63 +130,6 @@ def greedy_oracle(sentences: Sequence[str], summary: str, max_sentences: int = 3
         chosen.append(-neg_i); best = score
         sel1, sel2 = sel1 + grams[-neg_i][0], sel2 + grams[-neg_i][1]
     return chosen, gains
-
-# %% ../nbs/07_extractive.ipynb
-def sentence_key(sentence: str) -> str:
-    "The cache key of a sentence."
-    return hashlib.sha1(sentence.encode('utf-8')).hexdigest()[:20]
-
-class SentenceEncoder:
-    "Frozen all-MiniLM-L6-v2 sentence vectors (mean pooled, L2-normalized), cached in memory and optionally on disk."
-    def __init__(self, model_path: str | Path | None = None, cache_dir: str | Path | None = None,
-                 batch_size: int = 64, max_length: int = 128, device='cpu'):
-        from transformers import AutoModel, AutoTokenizer
-        from rlhf_summ.reward import minilm_path
-        self.model_path = str(model_path or minilm_path())
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        self.model = AutoModel.from_pretrained(self.model_path).eval().requires_grad_(False).to(device)
-        self.batch_size, self.max_length = batch_size, max_length
-        self.dim = self.model.config.hidden_size
-        self.cache: dict[str, Tensor] = {}
-        self._pending: dict[str, Tensor] = {}
-        self.cache_dir = Path(cache_dir) if cache_dir else None
-        if self.cache_dir and self.cache_dir.is_dir():
-            for shard in sorted(self.cache_dir.glob('shard_*.pt')):
-                saved = torch.load(shard, weights_only=True)
-                self.cache.update(zip(saved['keys'], saved['vectors'].float()))
-
-    @torch.no_grad()
-    def encode(self, sentences: Sequence[str], progress: bool = False) -> Tensor:
-        "(N, H) unit vectors of `sentences`, embedding only those not cached yet."
-        from tqdm.auto import tqdm
-        from rlhf_summ.reward import mean_pool
-        keys = [sentence_key(s) for s in sentences]
-        todo = sorted({k: s for k, s in zip(keys, sentences) if k not in self.cache}.items(), key=lambda kv: len(kv[1]))
-        device = next(self.model.parameters()).device
-        for i in tqdm(range(0, len(todo), self.batch_size), disable=not progress, desc='embed sentences'):
-            chunk = todo[i:i + self.batch_size]
-            batch = self.tokenizer([s for _, s in chunk], padding=True, truncation=True, max_length=self.max_length,
-                                   return_tensors='pt').to(device)
-            hidden = self.model(**batch).last_hidden_state                                  # (b, T, H)
-            vectors = F.normalize(mean_pool(hidden, batch['attention_mask']), dim=-1).float().cpu()
-            for (key, _), v in zip(chunk, vectors):
-                self.cache[key] = v
-                if self.cache_dir: self._pending[key] = v
-        if len(self._pending) >= 5000: self.flush()
-        return torch.stack([self.cache[k] for k in keys]) if keys else torch.zeros(0, self.dim)
-
-    def flush(self) -> None:
-        "Write the vectors embedded since the last flush to a new shard of `cache_dir`."
-        if not (self.cache_dir and self._pending): return
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        shard = self.cache_dir/f'shard_{time.time_ns()}_{os.getpid()}.pt'
-        torch.save({'keys': list(self._pending), 'vectors': torch.stack(list(self._pending.values())).half()}, shard)
-        self._pending = {}
-
-@functools.lru_cache(maxsize=2)
-def sentence_encoder(model_path: str | None = None, device: str = 'cpu') -> SentenceEncoder:
-    "The process-wide `SentenceEncoder` of `model_path` (default: the packaged all-MiniLM-L6-v2)."
-    return SentenceEncoder(model_path, device=device)
 
 # %% ../nbs/07_extractive.ipynb
 FEATURES = ('relative_position', 'inverse_position', 'is_first', 'is_last', 'centroid_similarity', 'title_similarity',
@@ -235,6 +199,19 @@ def make_batch(documents: Sequence[Sequence[str]], vectors: Sequence[Tensor], ti
         out.words[b, :n] = torch.tensor(words)
         out.candidates[b, :n] = torch.tensor(prose) if any(prose) else True
     return out
+
+def _pad_sentences(t: Tensor, n: int) -> Tensor:
+    "`t` (B, N, ...) zero-padded (False for bool) to (B, n, ...)."
+    out = t.new_zeros((t.shape[0], n, *t.shape[2:]))
+    out[:, :t.shape[1]] = t
+    return out
+
+def stack_batches(batches: Sequence[SentenceBatch]) -> SentenceBatch:
+    "One `SentenceBatch` of the documents of `batches`, padded to the longest: what `make_batch` of all their documents gives."
+    n = max(b.mask.shape[1] for b in batches)
+    tensors = {f: torch.cat([_pad_sentences(getattr(b, f), n) for b in batches]) for f in ('vectors', 'features', 'mask', 'candidates', 'words')}
+    budget = None if any(b.budget is None for b in batches) else torch.cat([b.budget for b in batches])
+    return SentenceBatch([s for b in batches for s in b.sentences], **tensors, budget=budget)
 
 # %% ../nbs/07_extractive.ipynb
 def allowed_sentences(candidates: Tensor, chosen: Tensor, words: Tensor, used: Tensor, max_words: int | Tensor | None, first: bool) -> Tensor:
@@ -406,7 +383,6 @@ class ExtractivePolicy:
     def encoder(self) -> SentenceEncoder:
         "The sentence encoder (the process-wide one of `encoder_name` unless one was given)."
         if self._encoder is None:
-            from rlhf_summ.reward import resolve_model_name
             self._encoder = sentence_encoder(resolve_model_name(self.encoder_name))
         return self._encoder
 
@@ -651,9 +627,10 @@ def load_oracle_examples(config: ExtractiveConfig) -> tuple[list[OracleExample],
     if not train: raise ValueError(f"no training examples with a non-empty oracle in {config.data!r}")
     return train, val
 
-def example_batch(policy: ExtractivePolicy, examples: Sequence[OracleExample]) -> tuple[SentenceBatch, Tensor, Tensor]:
-    "A `SentenceBatch` of `examples`, their (B, K) oracle actions (-1 padded) and (B, N) gains."
-    batch = policy.batch([e.sentences for e in examples], [e.title for e in examples])
+def example_batch(policy: ExtractivePolicy, examples: Sequence[OracleExample],
+                  batches: Sequence[SentenceBatch] | None = None) -> tuple[SentenceBatch, Tensor, Tensor]:
+    "A `SentenceBatch` of `examples` (stacked from their one-document `batches` when given), their (B, K) oracle actions (-1 padded) and (B, N) gains."
+    batch = stack_batches(batches) if batches else policy.batch([e.sentences for e in examples], [e.title for e in examples])
     oracle = _pad_rows([e.oracle for e in examples], max(len(e.oracle) for e in examples), -1).to(policy.device)
     gains = _pad_rows([e.gains for e in examples], batch.mask.shape[1], 0.0).to(policy.device)
     return batch, oracle, gains
@@ -686,6 +663,13 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
     from tqdm.auto import tqdm
     reuse_freed_memory()
     set_seed(config.seed)
+    parts = ('read', 'embed', 'features', 'train', 'evaluate', 'save')
+    seconds, cpu_seconds, clock = dict.fromkeys(parts, 0.0), dict.fromkeys(parts, 0.0), (time.perf_counter(), time.process_time())
+    def lap(part: str) -> None:
+        "Add the wall and CPU time since the last lap to `part`."
+        nonlocal clock
+        now = (time.perf_counter(), time.process_time())
+        seconds[part] += now[0] - clock[0]; cpu_seconds[part] += now[1] - clock[1]; clock = now
     data_label = config.data if train_examples is None else f'{len(train_examples)} examples passed to train_extractive'
     if train_examples is None:
         train_examples, val_examples = load_oracle_examples(config)
@@ -714,47 +698,60 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
     parents = {'init': 'random', 'encoder': 'minilm', 'data': data_label}
     print(f"extractive SFT: {len(train_examples)} examples, {len(val_pairs)} held-out pairs, {total} steps of "
           f"{config.batch_size}; {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params; run {run_dir}")
-    policy.encoder.encode([s for e in train_examples for s in e.sentences] + [e.title for e in train_examples if e.title],
-                          progress=config.progress)
+    lap('read')
+    sentences = [s for e in train_examples for s in e.sentences] + [e.title for e in train_examples if e.title]
+    if val_pairs: sentences += [s for p in val_pairs for s in split_sentences(p.document.text)] + [p.document.title for p in val_pairs if p.document.title]
+    policy.encoder.encode(sentences, progress=config.progress)                # every sentence once, in one call
     policy.encoder.flush()
-    if val_pairs:
-        policy.encoder.encode([s for p in val_pairs for s in split_sentences(p.document.text)], progress=config.progress)
-        policy.encoder.flush()
+    lap('embed')
+    prepared = [policy.batch([e.sentences], [e.title]) for e in train_examples]   # each document's tensors, built once
+    lengths = [len(e.sentences) for e in train_examples]
+    lap('features')
     model.train()
     bar = tqdm(total=total, initial=state.step, disable=not config.progress, desc='extractive sft')
     while state.step < total:
         state.epoch, idx = batch_at(len(train_examples), config.batch_size, config.seed, state.step)
-        batch, oracle, gains = example_batch(policy, [train_examples[i] for i in idx])
-        loss = sft_loss(model, batch, oracle, gains, config.soft_weight, config.soft_temperature)
         optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
+        loss = 0.0
+        # the batch's documents in groups of similar length, gradients summed: a 300-sentence document no longer pads
+        # the other 31 to 300 (the same gradient as the whole batch at once, up to dropout's draws)
+        for group in length_batches([lengths[i] for i in idx], max_tokens=24 * config.batch_size):
+            rows = [idx[j] for j in group]
+            batch, oracle, gains = example_batch(policy, [train_examples[i] for i in rows], [prepared[i] for i in rows])
+            part = sft_loss(model, batch, oracle, gains, config.soft_weight, config.soft_temperature) * (len(rows) / len(idx))
+            accelerator.backward(part)
+            loss += part.item()
         accelerator.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step(); scheduler.step()
         state.step += 1
-        bar.update(1); bar.set_postfix(loss=f'{loss.item():.3f}')
+        bar.update(1); bar.set_postfix(loss=f'{loss:.3f}')
         if state.step % 10 == 0 or state.step == total:
-            append_metrics(metrics_path, state.step, **{'train/extractive/loss': loss.item(), 'train/extractive/lr': scheduler.get_last_lr()[0]})
+            append_metrics(metrics_path, state.step, **{'train/extractive/loss': loss, 'train/extractive/lr': scheduler.get_last_lr()[0]})
         if state.step % config.save_every == 0 or state.step == total:
+            lap('train')
             if val_pairs:
                 ev = evaluate_extractive(policy, val_pairs)
                 append_metrics(metrics_path, state.step, **{f'eval/extractive/{k}': v for k, v in ev.items()})
                 bar.write(f"step {state.step}: " + ', '.join(f'{k} {v:.4f}' for k, v in ev.items()))
                 model.train()
+                lap('evaluate')
             save_checkpoint(accelerator, run_dir, state.step, lambda folder: policy.save(folder, parents=parents),
                             config.keep_checkpoints)
+            lap('save')
     bar.close()
     model.eval()
     policy.save(run_dir, parents={**parents, 'checkpoint': f'checkpoints/step_{state.step:06d}'})
+    lap('save')
+    (run_dir/'timings.json').write_text(json.dumps({'wall_s': {k: round(v, 2) for k, v in seconds.items()},
+                                                    'cpu_s': {k: round(v, 2) for k, v in cpu_seconds.items()}}, indent=2))
+    print(f"extractive SFT took {sum(seconds.values()):.1f} s ({sum(cpu_seconds.values()):.1f} s of CPU): "
+          + ', '.join(f'{k} {seconds[k]:.1f} s ({cpu_seconds[k]:.1f})' for k in parts))
     return run_dir
 
 # %% ../nbs/07_extractive.ipynb
 import rlhf_summ
 
 TRAIN_DEFAULT_COMMAND = 'rlhf-summ train-extractive'
-
-def default_cache_dir() -> Path:
-    "The user-visible cache folder of trained defaults: `$RLHF_SUMM_CACHE`, else `~/.cache/rlhf_summ`."
-    return Path(os.environ.get('RLHF_SUMM_CACHE') or Path.home()/'.cache'/'rlhf_summ').expanduser()
 
 def default_extractive_dir() -> Path:
     "Where `train-extractive` writes the user's own default extractive policy (in the cache folder)."

@@ -268,8 +268,8 @@ yet: one runs after every {{ p.update_every }} new A/B picks on training documen
 _jinja = Environment(loader=DictLoader(TEMPLATES), autoescape=True)
 _jinja.filters['when'] = lambda t: time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t)) if t else ''
 _jinja.globals.update(
-    labels={'a': 'A is better', 'b': 'B is better', 'tie': 'Tie', 'both_bad': 'Both bad', 'skip': 'Skip'},
-    buttons=[('a', '1a', '1'), ('b', '2b', '2'), ('tie', '3t', '3'), ('both_bad', '4x', '4'), ('skip', '5s', '5')],
+    labels=dict(zip(PICKS, ('A is better', 'B is better', 'Tie', 'Both bad', 'Skip'), strict=True)),
+    buttons=list(zip(PICKS, ('1a', '2b', '3t', '4x', '5s'), '12345', strict=True)),     # (pick, its keys, the key shown)
     held_out_note="Picks on it measure each reward-model update (its held-out accuracy) and never train it, "
                   "so they do not count as new training picks.")
 
@@ -804,7 +804,10 @@ class RequestGuard:
         def refuse(status: int, detail: str, headers: dict | None = None):
             return JSONResponse({'detail': detail}, status, headers=headers)(scope, receive, send)
         if wait := service.failed_logins.wait(_client(scope)):
-            return await refuse(429, f"too many wrong tokens from this client: try again in {wait} s", {'Retry-After': str(wait)})
+            message, headers = f"too many wrong tokens from this client: try again in {wait} s", {'Retry-After': str(wait)}
+            if path == '/login':   # a person at the login form reads it on the form
+                return await render('login.html', 429, headers, title='Log in', annotator=None, error=message[0].upper() + message[1:] + '.')(scope, receive, send)
+            return await refuse(429, message, headers)
         request = Request(scope)
         if path not in PUBLIC_PATHS:
             authorization = request.headers.get('authorization')

@@ -1,5 +1,5 @@
 """The `rlhf-summ` command line end to end: train a tiny policy with `sft`, then `summarize` a real PDF with it."""
-import json, subprocess, sys
+import json, os, subprocess, sys
 
 import pytest
 
@@ -86,7 +86,7 @@ def test_train_extractive_then_summarize_with_the_default(shared_data, tmp_path,
                 '--progress', 'false'])
     assert run == default_extractive_dir() == default_extractive_path() and (run / 'extractive_config.json').is_file()
     assert load_policy('').model.config['d_model'] == 32                      # the retrained one takes precedence
-    assert any((run.parent / 'embeddings').glob('shard_*.pt'))            # sentence vectors cached beside it
+    assert any((run.parent / 'embeddings').glob('*/shard_*.pt'))          # sentence vectors cached beside it
     capsys.readouterr()
     rows = run_command(['summarize', '--input', pdf])
     sections = sections_to_summarize(read_paper(pdf))
@@ -94,6 +94,13 @@ def test_train_extractive_then_summarize_with_the_default(shared_data, tmp_path,
     for row, section in zip(rows + shipped_rows, sections + sections):
         assert row['summary'].strip()                                      # a non-empty summary for every section
         assert row['summary'] in ' '.join(split_sentences(section.text))   # made of the section's own sentences
+    # a cold process summarizes without importing what it does not use (seconds of a user's wait)
+    probe = ("import json, sys; from rlhf_summ.cli import run_command; rows = run_command(sys.argv[1:]); "
+             "print(json.dumps([sorted(m for m in ('transformers', 'datasets', 'accelerate', 'matplotlib') if m in sys.modules), rows]))")
+    out = subprocess.run([sys.executable, '-c', probe, 'summarize', '--input', pdf], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, 'RLHF_SUMM_CACHE': str(tmp_path / 'cache')})
+    imported, cold_rows = json.loads(out.stdout.strip().splitlines()[-1])
+    assert imported == [] and cold_rows == rows, out.stderr[-2000:]
 
 
 def test_summarize_formats_and_flags(tiny_pdf, tmp_path, monkeypatch, capsys):
