@@ -5,18 +5,19 @@ share of section text (references left out) in caption or table lines.
 Usage: python bench/pdf.py [DIR ...]   (default: ../shared/data/pdfs and ../shared/data/pdfs_old relative to the repo root)
 Last line: seconds_per_page=X heading_recall=R heading_precision=P old_heading_recall=R old_heading_precision=P
            old_caption_lines=N old_figure_lines=N gold_heading_recall=R gold_heading_precision=P worst_paper_f1=F
-           abstracts_found=K/N titles_found=K/N leak_share=S empty_papers=N
+           abstracts_found=K/N titles_found=K/N leak_share=S empty_papers=N labelled_junk_kept=K/N
            (heading_* are top-level headings on pdfs, old_* on pdfs_old; a folder's keys are printed only when it was
            benchmarked; gold_* and the keys after it pool every folder benchmarked, all heading levels)
 `caption_lines` counts kept body lines that lie inside a hand-copied caption (tests/fixtures/pdf_captions.json) or start like
 one; `figure_lines` counts kept lines outside the references that are mostly not words (figure debris, table cells);
-`leak_share` (and `leak` per paper) is the characters of kept lines outside the references that are caption lines or table rows
+`labelled_junk_kept` counts the hand-labelled table, figure and caption lines of tests/fixtures/denoise_lines.jsonl (five
+papers) that the reader keeps. `leak_share` (and `leak` per paper) is the characters of kept lines outside the references that are caption lines or table rows
 (`table_like`: half the tokens numbers) over all kept characters outside the references.
 """
 import json, sys, time
 from pathlib import Path
 
-from rlhf_summ.pdf import read_paper, top_headings, heading_match, caption_lines, figure_lines, score_paper, PDFError
+from rlhf_summ.pdf import read_paper, top_headings, heading_match, caption_lines, figure_lines, score_paper, real_line_decisions, PDFError
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / 'tests' / 'fixtures'
@@ -72,6 +73,9 @@ def main(folders: list[Path]) -> None:
                 f"abstracts_found={sum(s['abstract_ok'] for s in scores.values() if s['has_abstract'])}/{sum(s['has_abstract'] for s in scores.values())} "
                 f"titles_found={sum(s['title_ok'] for s in scores.values())}/{len(scores)} "
                 f"leak_share={tot['leak_chars'] / max(tot['chars'], 1):.4f} empty_papers={sum(s['sections'] == 0 for s in scores.values())}")
+    rows = [json.loads(l) for l in (FIXTURES / 'denoise_lines.jsonl').read_text().splitlines() if l.strip()]
+    rows = [r for r in rows if r['label'] == 'junk' and r['kind'] in ('table', 'figure', 'caption') and (DATA / r['source']).parent in folders]
+    if rows: keys.append(f"labelled_junk_kept={sum(not removed for removed in real_line_decisions(rows, DATA))}/{len(rows)}")
     print(f'seconds_per_page={seconds / max(pages, 1):.4f} ' + ' '.join(keys))
 
 

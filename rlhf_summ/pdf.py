@@ -398,8 +398,8 @@ def _caps(text: str) -> bool:
     return len(letters) >= 4 and sum(c.isupper() for c in letters) > 0.85 * len(letters)
 
 def _sequence_headings(lines: list[Line], size: float, heads: dict[int, tuple[str, int, int]], footnotes: set[int] = frozenset()) -> dict[int, tuple[str, int, int]]:
-    "`heads` with the numbered headings the font rules missed (OCR layers drift in size and weight): walking in reading order, a line numbered as the next section ('4' after '3.2') or the next subsection ('3.3' after '3.2', '4.1' after '4', 'A.1' after appendix 'A') is a heading when it reads like one (`_plain_line`) and stands out: bold, larger than the body, in capitals, or set off by a gap above. A bold one may start in lower case ('3.1 k-means clustering')."
-    out, top, sub, letter, i = dict(heads), 0, 0, None, 0
+    "`heads` with the numbered headings the font rules missed (OCR layers drift in size and weight): walking in reading order, a line numbered as the next section ('4' after '3.2') or the next subsection ('3.3' after '3.2', '4.1' after '4', 'A.1' after appendix 'A') is a heading when it reads like one (`_plain_line`) and stands out: bold, larger than the body, in capitals, or set off by a gap above. A bold one may start in lower case ('3.1 k-means clustering'). After the references, the first subsection of the next appendix letter counts even when the appendix's own heading was missed ('B.1' after 'A.3')."
+    out, top, sub, letter, after_refs, i = dict(heads), 0, 0, None, False, 0
     def stands_out(k):
         ln = lines[k]
         return ln.size >= (0.8 if ln.bold else 0.93) * size and (ln.bold or ln.size >= 1.05 * size or _caps(SEQUENCE_NUMBER.match(ln.text)['name']) or _gap_above(lines, k) >= 0.6 * ln.size)
@@ -411,16 +411,19 @@ def _sequence_headings(lines: list[Line], size: float, heads: dict[int, tuple[st
                 top, sub, letter = parts[0], (parts[1] if len(parts) > 1 else 0), None
             elif m and m['num'][0].isalpha():
                 letter, sub = m['num'].split('.')[0], (int(m['num'].split('.')[1]) if '.' in m['num'] else 0)
+            after_refs = after_refs or known_kind(t) == 'references'
             i = max(end, i + 1); continue
         m = SEQUENCE_NUMBER.match(lines[i].text)
         if m and (m['name'][0].isupper() or lines[i].bold):
             num = m['num'].split('.')
             fits = ((len(num) == 1 and num[0].isdigit() and int(num[0]) == top + 1)
                     or (len(num) == 2 and num[0] == str(top) and top and int(num[1]) == sub + 1)
-                    or (len(num) == 2 and num[0] == letter and int(num[1]) == sub + 1))
+                    or (len(num) == 2 and num[0] == letter and int(num[1]) == sub + 1)
+                    or (len(num) == 2 and after_refs and num[0] == (chr(ord(letter) + 1) if letter else 'A') and num[1] == '1'))
             if fits and stands_out(i) and (p := _plain_line(lines, i, size, footnotes)):
                 out[i] = (p[0], len(num), p[1]); sub = int(num[-1]) if len(num) > 1 else 0
                 if num[0].isdigit(): top = int(num[0])
+                else: letter = num[0]
                 i = p[1]; continue
         i += 1
     return {k: out[k] for k in sorted(out)}
