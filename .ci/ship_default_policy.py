@@ -16,7 +16,8 @@ from pathlib import Path
 
 from rlhf_summ.data import load_summary_pairs
 from rlhf_summ.evaluate import rouge_scores
-from rlhf_summ.extractive import ExtractivePolicy, SHIPPED_EXTRACTIVE_DIR, lead_summaries
+from rlhf_summ.extractive import ExtractivePolicy, SHIPPED_EXTRACTIVE_DIR
+from rlhf_summ.text import lead_k
 
 N = 50
 
@@ -25,7 +26,7 @@ def heldout_scores(policy: ExtractivePolicy, n: int = N) -> dict:
     "ROUGE x100 of `policy`, lead-1 and the title on the first `n` SciTLDR dev papers."
     pairs = load_summary_pairs('scitldr/dev.jsonl', limit=n)
     documents, references = [p.document for p in pairs], [p.summary for p in pairs]
-    summaries = {'policy': policy.summarize(documents), 'lead-1': lead_summaries(documents, 1, policy.max_words),
+    summaries = {'policy': policy.summarize(documents), 'lead-1': [lead_k(d, 1, policy.max_words) for d in documents],
                  'title': [d.title for d in documents]}
     return {name: {k: round(100 * v, 2) for k, v in rouge_scores(s, references).items()} for name, s in summaries.items()}
 

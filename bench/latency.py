@@ -80,7 +80,7 @@ import json, sys, time
 start = time.perf_counter()
 from rlhf_summ.cli import SummarizeConfig
 from rlhf_summ.pdf import read_paper, sections_to_summarize
-from rlhf_summ.extractive import load_policy
+from rlhf_summ.policies import load_policy
 t_import = time.perf_counter()
 policy = load_policy(sys.argv[2])
 encoder = policy.encoder

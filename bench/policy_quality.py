@@ -32,8 +32,8 @@ from pathlib import Path
 import torch
 
 from rlhf_summ.data import load_summary_pairs, resolve_data, split_by_document
-from rlhf_summ.extractive import (ExtractivePolicy, SentenceEncoder, compose_summary, default_extractive_policy, is_extractive,
-                                  is_prose, lead_summaries, split_sentences)
+from rlhf_summ.extractive import ExtractivePolicy, SentenceEncoder, default_extractive_policy, is_extractive
+from rlhf_summ.text import compose_summary, is_prose, lead_k, split_sentences
 
 
 class WordTokenizer:
@@ -156,7 +156,7 @@ def main():
     if encoder is not None: encoder.flush()
 
     ours = best_rouge(outputs, doc_targets)
-    lead = best_rouge(lead_summaries(documents, 1, budget), doc_targets)
+    lead = best_rouge([lead_k(d, 1, budget) for d in documents], doc_targets)
     k = args.k or getattr(policy, 'k', 1)
     title = best_rouge([d.title for d in documents], doc_targets) if all(d.title for d in documents) else None
     peers = {}
@@ -172,8 +172,8 @@ def main():
         else: print(f"{name}: not installed (Debian package `ots`)")
     if title: print('title: ' + ' / '.join(f"{v:.2f}" for v in title.values()))
     if k > 1:                                       # the same number of leading sentences, same budget
-        lead_k = best_rouge(lead_summaries(documents, k, budget), doc_targets)
-        print(' '.join(f'lead{k}_{m}={v:.2f}' for m, v in lead_k.items()))
+        lead_more = best_rouge([lead_k(d, k, budget) for d in documents], doc_targets)
+        print(' '.join(f'lead{k}_{m}={v:.2f}' for m, v in lead_more.items()))
     for doc, out, refs in list(zip(documents, outputs, doc_targets))[:args.show]:
         print(f"--- {doc.id}\nsummary:   {out}\nreference: {refs[0]}")
     print(f"{len(documents)} documents from {args.data}{' (held out)' if args.heldout else ''}, "

@@ -82,7 +82,7 @@ FORMATS = ('text', 'jsonl', 'markdown')
 class SummarizeConfig:
     "Summarize each section of one or more papers with one policy."
     input: list[str] = dataclasses.field(default_factory=list, metadata={'positional': 'PAPER'})
-    "PDFs or text files (a text file is summarized as one section): positional, or `--input PATH` (repeatable)."
+    "PDFs or text files (a text file is cut into sections as text pasted into the web app is: `text.split_text`): positional, or `--input PATH` (repeatable)."
     model: str = ''
     "Policy folder (`rlhf-summ sft` or `train-extractive` run, a registry version's `model/`) or Hub id; empty: the default extractive policy (shipped with the package)."
     format: str = ''
@@ -98,13 +98,14 @@ class SummarizeConfig:
         check_ranges(self, max_new_tokens='>=1', num_beams='>=1', max_pages='>=1')
 
 def paper_sections(path: str | Path, max_pages: int = 60) -> list[tuple[str, str]]:
-    "`(heading, text)` of each section of a PDF meant for summarizing, or one section holding a UTF-8 text file."
+    "`(heading, text)` of each section of a PDF meant for summarizing, or of a UTF-8 text file (`text.split_text`)."
     from rlhf_summ.pdf import read_paper_bounded, sections_to_summarize
+    from rlhf_summ.text import split_text
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"No input file at {path}")
     if path.suffix.lower() == '.pdf': sections = [(s.heading, s.text) for s in sections_to_summarize(read_paper_bounded(path, max_pages=max_pages))]
     else:
-        try: sections = [(path.stem, path.read_text(encoding='utf-8'))]
+        try: sections = [(s.heading, s.text) for s in split_text(path.read_text(encoding='utf-8'))]
         except UnicodeDecodeError as e: raise ValueError(f"{path}: not a PDF and not UTF-8 text (byte {e.start}: {e.reason})") from None
     if not any(text.strip() for _, text in sections): raise ValueError(f"{path} has no text to summarize")
     return sections
@@ -125,7 +126,7 @@ def format_summaries(rows: Sequence[dict], format: str) -> str:
 
 def summarize_paper(config: SummarizeConfig) -> list[dict]:
     "One `{'paper', 'heading', 'summary'}` dict per section of each paper in `config.input`, printed in `config.format`."
-    from rlhf_summ.extractive import load_policy
+    from rlhf_summ.policies import load_policy
     inputs = [config.input] if isinstance(config.input, (str, Path)) else list(config.input)      # one path, or several
     if not inputs: raise ValueError("no paper given: rlhf-summ summarize PAPER [PAPER ...] (PDF or text files)")
     format = config.format or ('text' if sys.stdout.isatty() else 'jsonl')

@@ -15,83 +15,19 @@ from torch import Tensor, nn
 
 from .config import check_ranges, default_cache_dir, make_run_dir, resolve_model_name, save_config, set_seed
 from .encoder import SentenceEncoder, length_batches, sentence_encoder, sentence_key
+from .text import alpha_words, compose_summary, document_parts, end_at_sentence, is_prose, lead_k, split_sentences
 from .train import (TrainState, adamw, append_metrics, batch_at, load_checkpoint, make_scheduler,
                              resolve_checkpoint, reuse_freed_memory, save_checkpoint, truncate_metrics)
 
 _logger = logging.getLogger(__name__)
 
 # %% auto 0
-__all__ = ['ABBREVIATIONS', 'FEATURES', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'SHIPPED_EXTRACTIVE_DIR', 'split_sentences',
-           'is_prose', 'rouge_ngrams', 'greedy_oracle', 'lexical_centrality', 'sentence_features', 'SentenceBatch',
-           'make_batch', 'stack_batches', 'allowed_sentences', 'ExtractiveScorer', 'Selection', 'ends_sentence',
-           'end_at_sentence', 'compose_summary', 'ExtractivePolicy', 'is_extractive', 'OracleExample',
-           'oracle_examples', 'sft_loss', 'ExtractiveConfig', 'load_oracle_examples', 'example_batch', 'lead_summaries',
+__all__ = ['FEATURES', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'SHIPPED_EXTRACTIVE_DIR', 'rouge_ngrams', 'greedy_oracle',
+           'lexical_centrality', 'sentence_features', 'SentenceBatch', 'make_batch', 'stack_batches',
+           'allowed_sentences', 'ExtractiveScorer', 'Selection', 'ExtractivePolicy', 'is_extractive', 'OracleExample',
+           'oracle_examples', 'sft_loss', 'ExtractiveConfig', 'load_oracle_examples', 'example_batch',
            'evaluate_extractive', 'train_extractive', 'default_extractive_dir', 'default_extractive_path',
-           'default_extractive_policy', 'train_default_extractive', 'load_policy']
-
-# %% ../nbs/07_extractive.ipynb
-ABBREVIATIONS = frozenset('e.g i.e et al fig figs eq eqs vs cf etc sec secs no nos dr mr mrs ms prof resp approx tab ref refs ch vol pp st jr sr inc ltd co corp dept univ viz ca'.split())
-_BOUNDARY = re.compile(r'(?<=[.!?])["\')\]]*\s+')
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
-
-def _ends_with_abbreviation(piece: str) -> bool:
-    "Whether `piece` ends with an abbreviation or an initial, so its final period does not end a sentence."
-    last = piece.rsplit(None, 1)[-1].rstrip('.').lower().lstrip('(["\'')
-    return last in ABBREVIATIONS or last.endswith(('e.g', 'i.e')) or (len(last) == 1 and last.isalpha())
-
-def _open_brackets(text: str) -> int:
-    "How many '(' and '[' in `text` are left open."
-    depth = 0
-    for ch in text:
-        if ch in '([': depth += 1
-        elif ch in ')]' and depth: depth -= 1
-    return depth
-
-def _closes_soon(text: str, limit: int = 300) -> bool:
-    "Whether a bracket closes within the first `limit` characters of `text`."
-    return bool(re.search(r'[)\]]', text[:limit]))
-
-def _chunk_words(piece: str, max_words: int) -> list[str]:
-    "`piece` cut into the fewest equal chunks of at most `max_words` words."
-    words = piece.split()
-    n = math.ceil(len(words) / max_words)
-    size = math.ceil(len(words) / n)
-    return [' '.join(words[i:i + size]) for i in range(0, len(words), size)]
-
-def split_sentences(text: str, max_words: int = 60) -> list[str]:
-    "Sentences of `text`: split at sentence punctuation (not after abbreviations, never inside brackets that close soon), blank lines and heading lines; long pieces cut by length."
-    blocks = []
-    for para in re.split(r'\n\s*\n', text or ''):
-        lines = [l.strip() for l in para.split('\n') if l.strip()]
-        current = []
-        for line in lines:                     # a short line without final punctuation is a heading: its own piece
-            if len(line.split()) <= 8 and not line.endswith(('.', ',', ';', ':')) and not (current and not current[-1].endswith('.') and line[:1].islower()):
-                if current: blocks.append(' '.join(current)); current = []
-                blocks.append(line)
-            else: current.append(line)
-        if current: blocks.append(' '.join(current))
-    joined = []                                # a block left inside brackets goes on in the next one ('(Etzioni,' / '2011) ...')
-    for block in blocks:
-        if joined and _open_brackets(joined[-1]) and _closes_soon(block): joined[-1] += ' ' + block
-        else: joined.append(block)
-    sentences = []
-    for block in joined:
-        start, pieces = 0, []
-        for m in _BOUNDARY.finditer(block):
-            candidate = block[start:m.start()].strip()
-            inside = _open_brackets(candidate) and _closes_soon(block[m.start():])
-            if candidate and not _ends_with_abbreviation(candidate) and not inside: pieces.append(candidate); start = m.end()
-        pieces.append(block[start:].strip())
-        for piece in pieces:
-            piece = ' '.join(piece.split())
-            if piece: sentences.extend(_chunk_words(piece, max_words) if len(piece.split()) > max_words else [piece])
-    return sentences
-
-def is_prose(sentence: str, min_words: int = 3) -> bool:
-    "Whether `sentence` reads as prose: at least `min_words` words, and at least half its tokens alphabetic words."
-    tokens = sentence.split()
-    words = sum(bool(_WORD.fullmatch(t.strip('.,;:()[]"\''))) for t in tokens)
-    return words >= min_words and words >= 0.5 * len(tokens)
+           'default_extractive_policy', 'train_default_extractive']
 
 # %% ../nbs/07_extractive.ipynb
 @functools.lru_cache(maxsize=1)
@@ -138,7 +74,7 @@ FEATURES = ('relative_position', 'inverse_position', 'is_first', 'is_last', 'cen
 
 def lexical_centrality(sentences: Sequence[str]) -> Tensor:
     "(N,) each sentence's mean Jaccard overlap of content words (4+ letters, lowercased) with the other sentences, x5 (LexRank's idea in one step)."
-    bags = [{w.lower() for w in _WORD.findall(s) if len(w) > 3} for s in sentences]
+    bags = [{w.lower() for w in alpha_words(s) if len(w) > 3} for s in sentences]
     out = torch.zeros(len(bags))
     if len(bags) < 2: return out
     for i, a in enumerate(bags):
@@ -256,9 +192,6 @@ class ExtractiveScorer(nn.Module):
         step = torch.full_like(mean_all[:, :1], t / max(k, 1))
         return self.value_head(torch.cat([mean_all, mean_chosen, step], dim=-1)).squeeze(-1)
 
-    scores_actions = True
-    "It scores given actions itself (`rl.policy_forward` calls it with the rollout's inputs and actions)."
-
     def forward(self, batch: SentenceBatch | dict, actions: Tensor | None = None, k: int = 1, max_words: int | None = None,
                 temperature: float = 1.0, do_sample: bool = False, top_k: int = 0,
                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -326,39 +259,6 @@ class Selection:
         "The actions, under the name the RL code reads for any policy's output."
         return self.actions
 
-def _document_parts(document) -> tuple[str, str]:
-    "(text, title) of a `Document` or a plain string."
-    return (document.text, document.title or '') if hasattr(document, 'text') else (str(document), '')
-
-_SENTENCE_END = re.compile(r'[.!?…]["\'”’)\]]*$')
-_CLAUSE_WORDS = frozenset('and but or nor so yet which while whereas because although though where when whose that if since unless until as'.split())
-
-def ends_sentence(text: str) -> bool:
-    "Whether `text` ends at a sentence end: final `.`, `!`, `?` or an ellipsis, closing quotes and brackets allowed after it."
-    return bool(_SENTENCE_END.search(text.strip()))
-
-def end_at_sentence(text: str, max_words: int | None = None) -> str:
-    "`text` unchanged when it ends a sentence within `max_words` words; else cut at its last clause boundary that fits (after `,;:` or a dash, or before a conjunction) and ended with an ellipsis."
-    words = text.split()
-    if not words: return ''
-    limit = min(len(words), max_words) if max_words else len(words)
-    if limit == len(words) and ends_sentence(text): return ' '.join(words)
-    cuts = [j for j in range(max(2, limit // 2), limit + 1)                         # keep at least half of what fits
-            if words[j - 1].lower() not in _CLAUSE_WORDS and (words[j - 1][-1] in ',;:—–' or words[j - 1] in ('-', '--')
-                                                               or (j < len(words) and words[j].lower() in _CLAUSE_WORDS))]
-    kept = ' '.join(words[:cuts[-1] if cuts else limit]).rstrip(',;:—–- ')
-    return kept + '…'
-
-def compose_summary(sentences: Sequence[str], actions: Sequence[int], max_words: int | None = None) -> str:
-    "The selected `sentences` in document order that fit `max_words` words, joined; every one ends at a sentence end (an over-long or cut sentence ends at a clause, with an ellipsis)."
-    parts, used = [], 0
-    for a in sorted(a for a in actions if a >= 0):
-        n = len(sentences[a].split())
-        if max_words and parts and used + n > max_words: continue                   # only the first may exceed: it is cut
-        parts.append(end_at_sentence(sentences[a], max_words - used if max_words else None))
-        used += len(parts[-1].split())
-    return ' '.join(parts)
-
 def _pad_rows(rows: Sequence[Sequence], width: int, value) -> Tensor:
     "Rows of different lengths as a (B, width) tensor right-padded with `value`."
     out = torch.full((len(rows), width), value, dtype=torch.float32 if isinstance(value, float) else torch.long)
@@ -388,7 +288,7 @@ class ExtractivePolicy:
 
     def split(self, documents: Sequence) -> tuple[list[list[str]], list[str], int]:
         "Each document's sentences (cut at `max_sentences`), titles, and how many documents were cut."
-        parts = [_document_parts(d) for d in documents]
+        parts = [document_parts(d) for d in documents]
         sentences = [split_sentences(text, self.max_sentence_words) for text, _ in parts]
         truncated = sum(len(s) > self.max_sentences for s in sentences)
         if truncated: _logger.info(f"cut {truncated}/{len(sentences)} documents to {self.max_sentences} sentences")
@@ -454,11 +354,31 @@ class ExtractivePolicy:
             rows.append(picked)
         return _pad_rows(rows, max(len(r) for r in rows), -1).to(self.device)
 
-    def logprobs(self, documents: Sequence, actions: Tensor, max_words: int | None = None, temperature: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
-        "Teacher-forced (B, K) log-probs and (B, K) values of the selections `actions` (B, K), and the (B, K) mask of real steps."
-        actions = actions.to(self.device)
-        _, _, _, (_, logprobs, values) = self._run(documents, actions=actions, max_words=max_words, temperature=temperature)
-        return logprobs, values, actions >= 0
+    def action_logprobs(self, inputs: dict, actions: Tensor, mask: Tensor, temperature: float = 1.0,
+                        model: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+        "Teacher-forced (B, K) log-probs and (B, K) values of the selections `actions` (B, K) given `encode_sources` output `inputs` (its budget included), under `model` (default: this policy's scorer; RL passes its trained copy or the frozen reference); 0 where `mask` is False."
+        actions = actions.to(self.device).masked_fill(~mask.to(self.device).bool(), -1)
+        _, logprobs, values = (self.model if model is None else model)(inputs, actions=actions, temperature=temperature)
+        return logprobs, values
+
+    def logprobs(self, documents: Sequence, summaries: Sequence[str], temperature: float = 1.0,
+                 model: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+        "Teacher-forced (B, K) log-probs of the selections that make up `summaries` (`actions_of`, no word budget), and the (B, K) mask of real steps."
+        actions = self.actions_of(documents, summaries)
+        return self.action_logprobs(self.encode_sources(documents, max_words=0), actions, actions >= 0, temperature, model)[0], actions >= 0
+
+    def finished(self, actions: Tensor, mask: Tensor) -> Tensor:
+        "(B,) all True: a selection always ends (it has no EOS to miss)."
+        return torch.ones(len(actions), dtype=torch.bool, device=actions.device)
+
+    def actor(self, value_head: bool = False) -> nn.Module:
+        "The module RL trains: the scorer, whose value head is built in (so `value_head` changes nothing)."
+        return self.model
+
+    def shares_actions(self, other) -> bool:
+        "Whether `other` takes the same actions (an extractive policy splitting sentences the same way), so a log-prob ratio between the two is defined."
+        return (getattr(other, 'kind', None) == self.kind and other.max_sentence_words == self.max_sentence_words
+                and other.max_sentences == self.max_sentences)
 
     def summarize(self, documents: Sequence, **kwargs) -> list[str]:
         "Greedy summaries of `documents` (strings or `Document`s)."
@@ -490,6 +410,11 @@ class ExtractivePolicy:
                      info['max_sentence_words'], info.get('parents'), encoder)
         if device is not None: model.to(device)
         return policy
+
+    @classmethod
+    def load(cls, path, device=None) -> 'ExtractivePolicy':
+        "The policy in a folder written by `save` (`from_pretrained` with the process-wide sentence encoder)."
+        return cls.from_pretrained(path, device=device)
 
 def is_extractive(path) -> bool:
     "Whether the folder `path` holds an extractive policy (as opposed to a seq2seq one)."
@@ -635,15 +560,6 @@ def example_batch(policy: ExtractivePolicy, examples: Sequence[OracleExample],
     gains = _pad_rows([e.gains for e in examples], batch.mask.shape[1], 0.0).to(policy.device)
     return batch, oracle, gains
 
-def lead_summaries(documents: Sequence, k: int = 1, max_words: int | None = None) -> list[str]:
-    "The lead-k baseline: the first `k` prose sentences of each document (string or `Document`; headings skipped as the policy skips them) that fit `max_words` words (see `compose_summary`)."
-    out = []
-    for d in documents:
-        sentences = split_sentences(_document_parts(d)[0])
-        prose = [i for i, s in enumerate(sentences) if is_prose(s)] or list(range(len(sentences)))
-        out.append(compose_summary(sentences, prose[:k], max_words))
-    return out
-
 @torch.no_grad()
 def evaluate_extractive(policy: ExtractivePolicy, pairs: Sequence, batch_size: int = 64) -> dict[str, float]:
     "ROUGE-1/2/L of the policy's greedy summaries and of lead-1 on `pairs` (`SummaryPair`s), and the share of empty summaries."
@@ -651,7 +567,7 @@ def evaluate_extractive(policy: ExtractivePolicy, pairs: Sequence, batch_size: i
     documents, references = [p.document for p in pairs], [p.summary for p in pairs]
     summaries = [s for i in range(0, len(documents), batch_size) for s in policy.summarize(documents[i:i + batch_size])]
     metrics = rouge_scores(summaries, references)
-    metrics |= {f'lead1_{k}': v for k, v in rouge_scores(lead_summaries(documents, 1, policy.max_words), references).items()}
+    metrics |= {f'lead1_{k}': v for k, v in rouge_scores([lead_k(d, 1, policy.max_words) for d in documents], references).items()}
     metrics['empty'] = sum(not s for s in summaries) / max(len(summaries), 1)
     return metrics
 
@@ -777,11 +693,3 @@ def train_default_extractive(config: ExtractiveConfig | None = None) -> Path:
     target = Path(config.output_dir) if config.output_dir else default_extractive_dir()
     resume = config.resume_from or (str(target) if (target/'checkpoints'/'last').is_file() and not is_extractive(target) else None)
     return train_extractive(dataclasses.replace(config, output_dir=str(target), resume_from=resume))
-
-# %% ../nbs/07_extractive.ipynb
-def load_policy(name_or_path: str | Path = '', device=None):
-    "An `ExtractivePolicy` for an extractive folder, a seq2seq `Policy` for any other folder or Hub id, the default extractive policy for ''."
-    if not str(name_or_path): return default_extractive_policy(device)
-    if is_extractive(Path(name_or_path).expanduser()): return ExtractivePolicy.from_pretrained(name_or_path, device=device)
-    from rlhf_summ.policy import Policy
-    return Policy.from_pretrained(name_or_path, device=device)

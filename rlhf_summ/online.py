@@ -60,7 +60,7 @@ class PolicySummarizer:
             return self._cache[version.name]
 
     def __call__(self, version: VersionInfo, texts: list[str], seed: int, greedy: bool = False) -> list[str]:
-        from rlhf_summ.extractive import end_at_sentence
+        from rlhf_summ.text import end_at_sentence
         kwargs = {**self.kwargs, 'do_sample': False} if greedy else self.kwargs
         return [end_at_sentence(s) for s in self.policy(version).generate(texts, seed=seed, **kwargs).summaries]
 
@@ -229,10 +229,10 @@ class OnlineLoop:
 def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Document | str], summarize: Summarize, reward,
                       threshold: float = 0.55, seed: int = 0) -> tuple[bool, float]:
     "Promote policy `candidate` when the reward model prefers its summaries of `documents` over the current policy's."
-    from rlhf_summ.rl import document_texts, reward_texts
+    from rlhf_summ.text import document_text
     new, old = registry.get('policy', candidate), registry.get('policy')
     if new.version == old.version: raise ValueError(f"{candidate} is already the current policy")
-    texts, scored = document_texts(documents), reward_texts(documents)       # the policy reads the text, the reward model title + text
+    texts, scored = list(documents), [document_text(d) for d in documents]   # policies read the document, the reward model title + text
     rate = win_rate(reward.score(scored, summarize(new, texts, seed)), reward.score(scored, summarize(old, texts, seed)))
     low, high = win_rate_interval(rate, len(texts))
     judge = registry.current('reward')

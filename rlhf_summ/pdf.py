@@ -14,6 +14,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from .data import Section, Document
+from .text import sections_text
 from .denoise import (SOFT_HYPHEN, fix_ligatures, fix_accents, join_lines, word_vocab, english_lexicon, strip_citations,
                                is_page_number, repeat_key, is_caption_start, is_numeric_row, clean_text)
 
@@ -773,7 +774,7 @@ def sections_to_summarize(paper: Paper, kinds: tuple[str, ...] = ('body',)) -> l
 
 def to_document(paper: Paper, id: str | None = None, kinds: tuple[str, ...] = ('abstract', 'body')) -> Document:
     "`paper` as an `rlhf_summ.data.Document`: text is the sections of `kinds` with their headings; all sections are kept; `id` defaults to the file name, else the title."
-    text = '\n\n'.join(f'{s.heading}\n\n{s.text}' if s.heading else s.text for s in paper.sections if s.kind in kinds and s.text)
+    text = sections_text(paper.sections, kinds)
     if id is None:
         id = Path(paper.source).stem if paper.source not in ('', '<bytes>') else (re.sub(r'[^a-z0-9]+', '-', paper.title.lower()).strip('-')[:64] or 'paper')
     return Document(id=id, text=text, title=paper.title, sections=list(paper.sections), source='pdf')

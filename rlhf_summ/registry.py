@@ -213,10 +213,10 @@ class Registry:
         raise LookupError(f"{kind} {cur.version} was never promoted over another version: nothing to roll back to")
 
     def load(self, kind: str, version: str | None = None, loader: Callable[[Path], Any] | None = None):
-        "Load a version with `loader(model_dir)` (default: `extractive.load_policy` / `RewardModel.from_pretrained`)."
+        "Load a version with `loader(model_dir)` (default: `policies.load_policy` / `RewardModel.from_pretrained`)."
         info = self.get(kind, version)
         if loader is None:
-            if kind == 'policy': from rlhf_summ.extractive import load_policy as loader       # extractive or seq2seq
+            if kind == 'policy': from rlhf_summ.policies import load_policy as loader        # extractive or seq2seq
             else: from rlhf_summ.reward import RewardModel; loader = RewardModel.from_pretrained
         return loader(info.model_dir)
 

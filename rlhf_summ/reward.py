@@ -20,25 +20,22 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig
 from .config import (check_ranges, default_device, minilm_path, model_load_error, resolve_model_name, save_config,
                               set_seed)
 from .data import Comparison, Document, SummaryPair, load_comparison_files
-from .evaluate import Judge, words
+from .evaluate import Judge
+from .text import document_text, words
 from .train import (TrainState, adamw, append_metrics, batch_at, last_checkpoint, load_checkpoint, make_scheduler,
                              make_shared_run_dir, reuse_freed_memory, save_checkpoint, truncate_metrics)
 
 # %% auto 0
 __all__ = ['TEXT_FEATURES', 'REWARD_CONFIG_NAME', 'FEATURES', 'ZERO_SHOT_WEIGHT', 'DEFAULT_FEATURE_SCALE', 'CONTENT_BUCKETS',
-           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'document_text', 'encode_pair',
-           'tiny_backbone_config', 'text_features', 'content_dim', 'word_buckets', 'sentence_positions', 'mean_pool',
-           'RewardModel', 'tiny_reward_model', 'preference_loss', 'comparison_targets', 'pairwise_accuracy',
+           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'encode_pair', 'tiny_backbone_config',
+           'text_features', 'content_dim', 'word_buckets', 'sentence_positions', 'mean_pool', 'RewardModel',
+           'tiny_reward_model', 'preference_loss', 'comparison_targets', 'pairwise_accuracy',
            'expected_calibration_error', 'comparison_metrics', 'length_metrics', 'evaluate_reward', 'flatten_metrics',
            'toy_comparisons', 'baseline_features', 'fit_pairwise_logistic', 'fit_feature_judge', 'RewardConfig',
            'reward_batch_loss', 'normalization_pool', 'reference_pairs', 'train_reward', 'UpdateResult',
            'update_reward_model', 'preference_uncertainty', 'most_uncertain', 'uncertainty_sampling_curve']
 
 # %% ../nbs/08_reward.ipynb
-def document_text(document: Document) -> str:
-    "The text the reward model reads for a document: its title (when any) on the first line, then the text."
-    return f"{document.title}\n\n{document.text}" if document.title else document.text
-
 def encode_pair(tokenizer, document: str, summary: str, max_length: int) -> dict[str, list[int]]:
     "Token ids of `document` and `summary` as one pair sequence; the document is truncated so the summary stays whole."
     n_summary = len(tokenizer(summary, add_special_tokens=False)['input_ids'])
@@ -103,7 +100,7 @@ def word_buckets(summary: str, buckets: int = CONTENT_BUCKETS) -> set[int]:
 
 @functools.lru_cache(maxsize=4096)
 def _sentence_index(document: str) -> dict[str, int]:
-    from rlhf_summ.extractive import split_sentences
+    from rlhf_summ.text import split_sentences
     sentences = split_sentences(document)
     index = {}
     for i, s in enumerate(sentences): index.setdefault(' '.join(s.split()), i)
@@ -247,7 +244,7 @@ class RewardModel(nn.Module):
 
     def content_features(self, documents: Sequence[str], summaries: Sequence[str]) -> torch.Tensor:
         "(B, C) content features on CPU (`content_dim`): the mean over the summary's sentences of their vector v and of v * the document's vector, then `CONTENT_POSITION`, then hashed word presence (`CONTENT_BUCKETS`)."
-        from rlhf_summ.extractive import split_sentences
+        from rlhf_summ.text import split_sentences
         if len(documents) != len(summaries): raise ValueError(f"{len(documents)} documents but {len(summaries)} summaries")
         hidden = self.backbone.config.hidden_size
         out = torch.zeros(len(summaries), content_dim(hidden, self.content_buckets))

@@ -22,21 +22,21 @@ from .data import Document, Section
 from .online import GREEDY_SUFFIX, GenerationWorker, OnlineLoop, PolicySummarizer, Summarize, open_store
 from .registry import PARTNER_RULES, Registry, VersionInfo
 from .store import PICKS, DuplicatePick, Store, token_fingerprint
+from .text import split_text
 
 logger = logging.getLogger(__name__)
 
 # %% auto 0
 __all__ = ['logger', 'DEFAULT_GUIDELINES', 'TEMPLATES', 'COOKIE', 'ANNOTATOR_KEY', 'ServiceDep', 'ApiAnnotator', 'PageAnnotator',
            'FormAnnotator', 'auth', 'SESSION_MAX_AGE', 'documents', 'Upload', 'pairs', 'stats', 'progress',
-           'PUBLIC_PATHS', 'UPLOAD_PATHS', 'BODY_LIMIT', 'SECURITY_HEADERS', 'ServeConfig', 'ServiceSettings',
-           'split_text', 'render', 'Throttle', 'Service', 'Annotator', 'LoginRequired', 'get_service', 'api_annotator',
-           'page_annotator', 'form_annotator', 'DocumentOut', 'PairOut', 'PickIn', 'PickOut', 'AnnotatorOut',
-           'PairCountOut', 'UpdateOut', 'StatsOut', 'VersionOut', 'AccuracyPoint', 'ProgressOut', 'login_page', 'login',
-           'logout', 'ingest', 'create_document', 'read_document', 'home_page', 'upload_form', 'document_page',
-           'record_pick', 'next_pair', 'pick_pair', 'change_pick', 'guidelines_page', 'pair_page', 'pick_form',
-           'collect_stats', 'read_stats', 'export', 'stats_page', 'health', 'accuracy_plot', 'collect_progress',
-           'read_progress', 'progress_page', 'RequestGuard', 'create_app', 'build_service', 'default_policy',
-           'bootstrap_registry', 'serve']
+           'PUBLIC_PATHS', 'UPLOAD_PATHS', 'BODY_LIMIT', 'SECURITY_HEADERS', 'ServeConfig', 'ServiceSettings', 'render',
+           'Throttle', 'Service', 'Annotator', 'LoginRequired', 'get_service', 'api_annotator', 'page_annotator',
+           'form_annotator', 'DocumentOut', 'PairOut', 'PickIn', 'PickOut', 'AnnotatorOut', 'PairCountOut', 'UpdateOut',
+           'StatsOut', 'VersionOut', 'AccuracyPoint', 'ProgressOut', 'login_page', 'login', 'logout', 'ingest',
+           'create_document', 'read_document', 'home_page', 'upload_form', 'document_page', 'record_pick', 'next_pair',
+           'pick_pair', 'change_pick', 'guidelines_page', 'pair_page', 'pick_form', 'collect_stats', 'read_stats',
+           'export', 'stats_page', 'health', 'accuracy_plot', 'collect_progress', 'read_progress', 'progress_page',
+           'RequestGuard', 'create_app', 'build_service', 'default_policy', 'bootstrap_registry', 'serve']
 
 # %% ../nbs/13_serve.ipynb
 @dataclass
@@ -117,26 +117,6 @@ Tie: both are about equally good. Both bad: neither is usable (wrong, empty or u
 Skip: you cannot judge (the section is garbled, or outside what you know).
 
 Keys: 1 or A, 2 or B, 3 tie, 4 both bad, 5 skip; U goes back to your last pick to change it."""
-
-# %% ../nbs/13_serve.ipynb
-_HEADING = re.compile(r'^(#{1,6}\s+\S.*|\d+(\.\d+)*\.?\s+[A-Z][^.!?]{0,80})$')
-
-def split_text(text: str, max_words: int = 400) -> list[Section]:
-    "Sections of pasted text: at headings when there are any, else paragraph chunks of <= `max_words` words."
-    lines, sections, heading, body = text.strip().splitlines(), [], '', []
-    def flush():
-        if '\n'.join(body).strip(): sections.append(Section(heading, '\n'.join(body).strip()))
-    for line in lines:
-        if _HEADING.match(line.strip()) and len(line.split()) <= 12:
-            flush(); heading, body = line.strip().lstrip('#').strip(), []
-        else: body.append(line)
-    flush()
-    if len(sections) > 1 or (sections and sections[0].heading): return sections
-    paragraphs, chunks = [p.strip() for p in re.split(r'\n\s*\n', text) if p.strip()], []
-    for p in paragraphs:
-        if chunks and len(chunks[-1].split()) + len(p.split()) <= max_words: chunks[-1] += '\n\n' + p
-        else: chunks.append(p)
-    return [Section(f'Part {i + 1}', c) for i, c in enumerate(chunks)]
 
 # %% ../nbs/13_serve.ipynb
 TEMPLATES = {
@@ -890,7 +870,8 @@ def default_policy(seed: int = 0):
 def bootstrap_registry(registry: Registry, config: ServeConfig) -> None:
     "Register `config.policy` / `config.reward` (or the offline defaults) as v1 when a kind has no version."
     if registry.current('policy') is None:
-        from rlhf_summ.extractive import default_extractive_path, load_policy
+        from rlhf_summ.extractive import default_extractive_path
+        from rlhf_summ.policies import load_policy
         if config.policy == 'tiny-bart': policy, source = default_policy(config.seed), 'untrained tiny BART (tests only)'
         else: policy, source = load_policy(config.policy), config.policy or f'default extractive policy ({default_extractive_path()})'
         registry.register('policy', policy, data={'source': source}, notes='registered by serve', promote=True)

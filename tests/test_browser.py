@@ -81,7 +81,8 @@ def test_browser_upload_and_two_picks(tmp_path, shared_data):
 @pytest.mark.skipif(not CHROMIUM.exists(), reason='/usr/bin/chromium is absent: `apt-get install -y chromium` to run the browser test')
 def test_browser_default_extractive_summaries_of_an_uploaded_pdf(tmp_path, shared_data, trained_default, monkeypatch):
     "With the small default trained by the CLI (the session's `trained_default`), `serve` without naming a policy, upload a PDF: two readable summaries made of the section's sentences."
-    from rlhf_summ.extractive import default_extractive_dir, split_sentences
+    from rlhf_summ.extractive import default_extractive_dir
+    from rlhf_summ.text import split_sentences
     from rlhf_summ.pdf import read_paper, sections_to_summarize
     monkeypatch.setenv('RLHF_SUMM_CACHE', str(trained_default.parent))       # the server subprocess inherits it
     assert default_extractive_dir() == trained_default

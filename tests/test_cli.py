@@ -73,8 +73,9 @@ def test_bad_input_and_flags(tmp_path, capsys):
 
 
 def test_train_extractive_then_summarize_with_the_default(shared_data, tmp_path, monkeypatch, capsys):
-    from rlhf_summ.extractive import (SHIPPED_EXTRACTIVE_DIR, default_extractive_dir, default_extractive_path, load_policy,
-                                      split_sentences)
+    from rlhf_summ.extractive import SHIPPED_EXTRACTIVE_DIR, default_extractive_dir, default_extractive_path
+    from rlhf_summ.policies import load_policy
+    from rlhf_summ.text import split_sentences
     from rlhf_summ.pdf import read_paper, sections_to_summarize
     monkeypatch.setenv('RLHF_SUMM_CACHE', str(tmp_path / 'cache'))
     pdf = str(shared_data / 'pdfs/N18-3011.pdf')
@@ -112,7 +113,7 @@ def test_summarize_formats_and_flags(tiny_pdf, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert f'== {tiny_pdf} ==' in out and '1 Introduction\n  ' in out and f'== {text} ==' in out
     assert main(['summarize', str(text), '--format', 'markdown']) == 0
-    assert capsys.readouterr().out.startswith('# notes.txt\n\n## notes\n\n')
+    assert capsys.readouterr().out.startswith('# notes.txt\n\n## Part 1\n\n')           # text.split_text's sections
     assert main(['summarize', '--input', str(text)]) == 0                      # not a terminal: JSON lines
     assert json.loads(capsys.readouterr().out)['paper'] == str(text)
     with pytest.raises(SystemExit):

@@ -8,7 +8,7 @@ import pytest
 
 from rlhf_summ.data import Document
 from rlhf_summ.denoise import is_page_number, is_caption_start, repeat_key
-from rlhf_summ.extractive import split_sentences
+from rlhf_summ.text import split_sentences
 from rlhf_summ.pdf import (PDFError, NotPDFError, EncryptedPDFError, CorruptPDFError, NoTextError, read_paper,
                            render_test_pdf, top_headings, heading_match, sections_to_summarize, to_document, open_pdf, page_lines,
                            caption_lines, figure_lines, score_paper, glyph_char)
