@@ -49,7 +49,7 @@ def main():
     p.add_argument('--reward-model', default=defaults.reward_model)
     p.add_argument('--sft-model', default=defaults.sft_model)
     p.add_argument('--database-url', default='')
-    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--threads', type=int, default=defaults.threads)
     p.add_argument('--no-baselines', action='store_true')
     p.add_argument('--out', default='', help='run folder (default: a temporary folder, removed at the end)')
     args = p.parse_args()

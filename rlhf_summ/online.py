@@ -141,9 +141,13 @@ class GenerationWorker:
     def uncertain_pairs(self, current: VersionInfo, partner: VersionInfo, texts: list[str], scored: list[str],
                         seed: int, same: bool = False) -> tuple[list[str], list[str]]:
         "For each text, of `candidates` samples by each version (the partner's greedy summary when it is the same version), the pair of two different summaries whose reward-model preference is closest to a coin (the most informative pick); the first candidates when all are equal. `scored`: what the reward model reads (title, then text)."
-        ours = [self.summarize(current, texts, seed + 2 * j) for j in range(self.candidates)]     # (C, B)
-        theirs = ([self.summarize(partner, texts, seed + 1, greedy=True)] if same else
-                  [self.summarize(partner, texts, seed + 2 * j + 1) for j in range(self.candidates)])
+        B, C = len(texts), self.candidates
+        flat = self.summarize(current, texts * C, seed)                                       # one batch: C samples of each text
+        ours = [flat[j * B:(j + 1) * B] for j in range(C)]                                    # (C, B)
+        if same: theirs = [self.summarize(partner, texts, seed + 1, greedy=True)]
+        else:
+            flat = self.summarize(partner, texts * C, seed + 1)
+            theirs = [flat[j * B:(j + 1) * B] for j in range(C)]
         keys = [(b, s) for b in range(len(texts)) for s in sorted({r[b] for r in ours + theirs})]
         score = dict(zip(keys, map(float, self.reward().score([scored[b] for b, _ in keys], [s for _, s in keys]))))
         out_a, out_b = [], []

@@ -203,7 +203,7 @@ class SimConfig:
     "Samples per version for uncertainty-chosen pairs."
     partner: str = 'previous'
     "Comparison partner rule (`registry.PARTNER_RULES`)."
-    pair_temperature: float = 0.5
+    pair_temperature: float = 0.3
     "Sampling temperature of the pairs (and of best-of-n and the reward model's held-out pairs)."
     update_every: int = 100
     "Reward update after this many new decisive training picks."
@@ -229,7 +229,7 @@ class SimConfig:
     "Passes over each rollout."
     rl_lr: float = 3e-4
     "RL learning rate."
-    rl_temperature: float = 0.5
+    rl_temperature: float = 0.3
     "RL sampling temperature (log-probs at the same temperature)."
     kl_coef: float = 0.05
     "KL penalty to the SFT policy."
@@ -259,8 +259,8 @@ class SimConfig:
     "DPO beta."
     embedding_cache: str = ''
     "Folder of cached sentence vectors the policies' shared encoder reads and extends ('': `embeddings/` of `default_cache_dir()` when it exists; 'none': memory only)."
-    threads: int = 2
-    "torch CPU threads (0: leave torch's default)."
+    threads: int = 1
+    "torch CPU threads (0: leave torch's default). One: the policy and the reward head are tiny, and on a shared machine a second thread spin-waits (profiled: the extractive scorer's 0.24 s per layer call with 2 threads under load)."
     progress: bool = True
     "Show a progress bar."
 
@@ -462,8 +462,9 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
     checkpoints, curve, picks, since_round, rounds = config.checkpoint_list(), [], 0, 0, []
     curve.append(measure(0)); checkpoints = [c for c in checkpoints if c > 0]
     bar = tqdm(total=config.picks, disable=not config.progress, desc='picks')
-    for paper in uploads:
+    for n, paper in enumerate(uploads):
         if picks >= config.picks: break
+        if n % 64 == 0: _prefetch(uploads[n:n + 64], sft, worker.reward())
         doc_id, created = store.add_document(dataclasses.replace(paper.document, sections=upload_sections(paper.document), source='upload'),
                                              uploader='simulation', valid_fraction=config.valid_fraction)
         if not created: continue
@@ -520,6 +521,14 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
 def simulate(config: SimConfig) -> str:
     "`run_simulation` for the command line (`rlhf-summ simulate`): prints the calibration and the curve, returns the benchmark's last line."
     return final_line(run_simulation(config)['final'])
+
+def _prefetch(papers: Sequence[Paper], policy, reward) -> None:
+    "Embed the next uploads in a few large batches (the policy's sentence vectors, the reward model's document and sentence vectors): what the service would embed one paper at a time, cached for the whole run."
+    sections = [(p.document.title, s) for p in papers for s in upload_sections(p.document)]
+    sentences, _, _ = policy.split([s.text for _, s in sections])
+    policy.encoder.encode([x for doc in sentences for x in doc])
+    reward.embed([f"{' | '.join(t for t in (title, s.heading) if t)}\n\n{s.text}".lstrip() for title, s in sections], reward.max_length)
+    reward.embed([x for doc in sentences for x in doc], reward.summary_max_length)
 
 def _ties(store) -> int:
     "Picks that are not decisive (tie, both bad, skip)."
