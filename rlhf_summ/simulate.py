@@ -207,14 +207,14 @@ class SimConfig:
     "Sampling temperature of the pairs (and of best-of-n and the reward model's held-out pairs)."
     update_every: int = 100
     "Reward update after this many new decisive training picks."
-    update_epochs: float = 3.0
+    update_epochs: float = 2.0
     "Passes over the new and replayed picks in one reward update."
-    update_lr: float = 0.02
+    update_lr: float = 0.01
     "Learning rate of the reward updates."
     update_weight_decay: float = 0.05
     "AdamW weight decay of the reward updates (keeps the content head small)."
-    update_tolerance: float = 0.02
-    "A reward update is refused when held-out accuracy falls by more than this."
+    update_tolerance: float = -1.0
+    "A reward update is refused when held-out accuracy falls by more than this; < 0: by more than the held-out picks' sampling error (1.96 x sqrt(0.25 / n), at least 0.02; with 29 held-out picks a fixed 0.02 refused the first updates on noise)."
     replay_ratio: float = 3.0
     "Older picks replayed per new pick in a reward update."
     round_every: int = 250
@@ -437,10 +437,12 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
                          learning_rate=config.rl_lr, temperature=config.rl_temperature, kl_coef=config.kl_coef,
                          anneal_lr=False, seed=config.seed, cpu=True)
     def update_kwargs() -> dict:
-        n = store.num_new() + round(config.replay_ratio * store.num_new())
-        steps = max(1, math.ceil(config.update_epochs * n / 16))
+        new, used = store.num_new(), len(store.comparisons(split='train')) - store.num_new()
+        steps = max(1, math.ceil(config.update_epochs * (new + min(used, round(config.replay_ratio * new))) / 16))
+        heldout = max(len([c for c in store.comparisons(split='valid') if c.choice != 0.5]), 1)
+        tolerance = config.update_tolerance if config.update_tolerance >= 0 else max(0.02, 1.96 * (0.25 / heldout) ** 0.5)
         return dict(steps=steps, lr=config.update_lr, seed=config.seed, batch_size=16, replay_ratio=config.replay_ratio,
-                    weight_decay=config.update_weight_decay, tolerance=config.update_tolerance)
+                    weight_decay=config.update_weight_decay, tolerance=tolerance)
 
     def measure(picks: int) -> dict:
         policy = registry.load('policy')
