@@ -1,17 +1,23 @@
-"""Benchmark PDF ingestion: seconds per page, top-level heading recall/precision against the hand-written fixture, and
-caption/figure lines left in the section text.
+"""Benchmark PDF ingestion against the hand-read gold (tests/fixtures/pdf_gold.json): seconds per page; per paper and pooled,
+heading precision/recall (all levels, and top level as before), levels right, title and abstract found, sections, and the
+share of section text (references left out) in caption or table lines.
 
 Usage: python bench/pdf.py [DIR ...]   (default: ../shared/data/pdfs and ../shared/data/pdfs_old relative to the repo root)
 Last line: seconds_per_page=X heading_recall=R heading_precision=P old_heading_recall=R old_heading_precision=P
-           old_caption_lines=N old_figure_lines=N   (heading_* on pdfs, old_* on pdfs_old; a folder's keys are
-           printed only when it was benchmarked)
-`caption_lines` counts kept body lines that lie inside a hand-copied caption (tests/fixtures/pdf_captions.json);
-`figure_lines` counts kept lines outside the references that are mostly not words (figure debris, table cells).
+           old_caption_lines=N old_figure_lines=N gold_heading_recall=R gold_heading_precision=P worst_paper_f1=F
+           abstracts_found=K/N titles_found=K/N leak_share=S empty_papers=N labelled_junk_kept=K/N
+           (heading_* are top-level headings on pdfs, old_* on pdfs_old; a folder's keys are printed only when it was
+           benchmarked; gold_* and the keys after it pool every folder benchmarked, all heading levels)
+`caption_lines` counts kept body lines that lie inside a hand-copied caption (tests/fixtures/pdf_captions.json) or start like
+one; `figure_lines` counts kept lines outside the references that are mostly not words (figure debris, table cells);
+`labelled_junk_kept` counts the hand-labelled table, figure and caption lines of tests/fixtures/denoise_lines.jsonl (five
+papers) that the reader keeps. `leak_share` (and `leak` per paper) is the characters of kept lines outside the references that are caption lines or table rows
+(`table_like`: half the tokens numbers) over all kept characters outside the references.
 """
 import json, sys, time
 from pathlib import Path
 
-from rlhf_summ.pdf import read_paper, top_headings, heading_match, caption_lines, figure_lines, PDFError
+from rlhf_summ.pdf import read_paper, top_headings, heading_match, caption_lines, figure_lines, score_paper, real_line_decisions, PDFError
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / 'tests' / 'fixtures'
@@ -22,7 +28,7 @@ def bench_folder(folder: Path, gold: dict, captions: dict) -> dict:
     "Parse every PDF in `folder`, print a line per paper; return the folder's totals."
     pdfs = sorted(folder.glob('*.pdf'))
     if not pdfs: sys.exit(f'no PDFs in {folder}')
-    t = dict(seconds=0.0, pages=0, matched=0, found=0, wanted=0, caption_lines=0, figure_lines=0)
+    t = dict(seconds=0.0, pages=0, matched=0, found=0, wanted=0, caption_lines=0, figure_lines=0, papers={})
     for path in pdfs:
         start = time.perf_counter()
         try: paper = read_paper(path)
@@ -33,31 +39,43 @@ def bench_folder(folder: Path, gold: dict, captions: dict) -> dict:
         heads = top_headings(paper)
         cap, fig = caption_lines(paper, captions.get(path.name, [])), figure_lines(paper)
         t['caption_lines'] += len(cap); t['figure_lines'] += len(fig)
-        line = (f'{path.name}: {paper.pages_read} pages {took / paper.pages_read:.3f} s/page {len(heads)} headings '
-                f'abstract={len(paper.abstract)} chars caption_lines={len(cap)} figure_lines={len(fig)}')
+        line = f'{path.name}: {paper.pages_read} pages {took / paper.pages_read:.3f} s/page {len(paper.sections)} sections'
         if path.name in gold:
-            m, f, g = heading_match(heads, gold[path.name])
-            t['matched'] += m; t['found'] += f; t['wanted'] += g
-            line += f' recall={m / g:.2f} precision={m / max(f, 1):.2f}'
-            missing = [h for h in gold[path.name] if heading_match([h], heads)[0] == 0]
-            extra = [h for h in heads if heading_match([h], gold[path.name])[0] == 0]
-            if missing or extra: line += f' missing={missing} extra={extra}'
+            g = gold[path.name]
+            m, f, w = heading_match(heads, [h for h, lvl in g['headings'] if lvl == 1])
+            t['matched'] += m; t['found'] += f; t['wanted'] += w
+            s = t['papers'][path.name] = score_paper(paper, g, captions.get(path.name, []))
+            line += (f" P={s['matched'] / max(s['found'], 1):.2f} R={s['matched'] / s['gold']:.2f} ({s['matched']}/{s['found']}/{s['gold']})"
+                     f" levels_ok={s['level_ok']}/{s['matched']} title={'ok' if s['title_ok'] else 'MISS'}"
+                     f" abstract={'ok' if s['abstract_ok'] else 'MISS'}{'' if s['has_abstract'] else '(none)'}"
+                     f" leak={s['leak_chars'] / max(s['chars'], 1):.2%}")
+            if s['missing'] or s['extra']: line += f" missing={s['missing']} extra={s['extra']}"
         print(line)
     return t
 
 
 def main(folders: list[Path]) -> None:
-    gold = json.loads((FIXTURES / 'pdf_headings.json').read_text())
+    gold = json.loads((FIXTURES / 'pdf_gold.json').read_text())
     captions = json.loads((FIXTURES / 'pdf_captions.json').read_text())
-    keys, seconds, pages = [], 0.0, 0
+    keys, seconds, pages, scores = [], 0.0, 0, {}
     for folder in folders:
         t = bench_folder(folder, gold.get(folder.name, {}), captions.get(folder.name, {}))
-        seconds += t['seconds']; pages += t['pages']
+        seconds += t['seconds']; pages += t['pages']; scores.update(t['papers'])
         recall = t['matched'] / t['wanted'] if t['wanted'] else float('nan')
         precision = t['matched'] / t['found'] if t['found'] else float('nan')
         prefix = 'old_' if folder.name == 'pdfs_old' else ''
         keys.append(f'{prefix}heading_recall={recall:.3f} {prefix}heading_precision={precision:.3f}')
         if prefix: keys.append(f"old_caption_lines={t['caption_lines']} old_figure_lines={t['figure_lines']}")
+    tot = {k: sum(s[k] for s in scores.values()) for k in ('matched', 'found', 'gold', 'leak_chars', 'chars')}
+    f1 = [2 * s['matched'] / max(s['found'] + s['gold'], 1) for s in scores.values()]
+    keys.append(f"gold_heading_recall={tot['matched'] / max(tot['gold'], 1):.3f} gold_heading_precision={tot['matched'] / max(tot['found'], 1):.3f} "
+                f"worst_paper_f1={min(f1, default=float('nan')):.3f} "
+                f"abstracts_found={sum(s['abstract_ok'] for s in scores.values() if s['has_abstract'])}/{sum(s['has_abstract'] for s in scores.values())} "
+                f"titles_found={sum(s['title_ok'] for s in scores.values())}/{len(scores)} "
+                f"leak_share={tot['leak_chars'] / max(tot['chars'], 1):.4f} empty_papers={sum(s['sections'] == 0 for s in scores.values())}")
+    rows = [json.loads(l) for l in (FIXTURES / 'denoise_lines.jsonl').read_text().splitlines() if l.strip()]
+    rows = [r for r in rows if r['label'] == 'junk' and r['kind'] in ('table', 'figure', 'caption') and (DATA / r['source']).parent.resolve() in {f.resolve() for f in folders}]
+    if rows: keys.append(f"labelled_junk_kept={sum(not removed for removed in real_line_decisions(rows, DATA))}/{len(rows)}")
     print(f'seconds_per_page={seconds / max(pages, 1):.4f} ' + ' '.join(keys))
 
 

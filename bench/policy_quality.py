@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from rlhf_summ.data import load_summary_pairs, split_by_document
-from rlhf_summ.extractive import (ExtractivePolicy, SentenceEncoder, default_extractive_policy, is_extractive,
-                                  lead_summaries)
+from rlhf_summ.extractive import ExtractivePolicy, SentenceEncoder, default_extractive_policy, is_extractive
+from rlhf_summ.text import lead_k
 
 
 def references(path: Path, pairs) -> list[list[str]]:
@@ -93,11 +93,11 @@ def main():
     if encoder is not None: encoder.flush()
 
     ours = best_rouge(outputs, doc_targets)
-    lead = best_rouge(lead_summaries(documents, 1, budget), doc_targets)
+    lead = best_rouge([lead_k(d, 1, budget) for d in documents], doc_targets)
     k = args.k or getattr(policy, 'k', 1)
     if k > 1:                                       # the same number of leading sentences, same budget
-        lead_k = best_rouge(lead_summaries(documents, k, budget), doc_targets)
-        print(' '.join(f'lead{k}_{m}={v:.2f}' for m, v in lead_k.items()))
+        lead_more = best_rouge([lead_k(d, k, budget) for d in documents], doc_targets)
+        print(' '.join(f'lead{k}_{m}={v:.2f}' for m, v in lead_more.items()))
     for doc, out, refs in list(zip(documents, outputs, doc_targets))[:args.show]:
         print(f"--- {doc.id}\nsummary:   {out}\nreference: {refs[0]}")
     print(f"{len(documents)} documents from {args.data}{' (held out)' if args.heldout else ''}, "

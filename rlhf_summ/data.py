@@ -86,8 +86,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-import datasets
-
 log = logging.getLogger(__name__)
 
 COMPARISONS_HUB_ID = 'openai/summarize_from_feedback'
@@ -131,6 +129,7 @@ def _json_problem(path: Path) -> str:
 
 def _load_rows(source: str | Path, hub_config: str | None = None, split: str | None = None) -> tuple[datasets.Dataset, str]:
     "Rows of a local file or a Hub dataset, through `datasets.load_dataset`; also returns a label for error messages."
+    import datasets                                        # imported here: reading a PDF or summarizing never needs it (a second of a cold start)
     if _is_local(source):
         path = Path(source)
         if not path.is_file(): raise FileNotFoundError(f"No data file at {path}")
@@ -298,6 +297,7 @@ def to_preference_rows(comparisons: Iterable[Comparison]) -> Records:
 
 def to_preference_dataset(comparisons: Iterable[Comparison]) -> datasets.Dataset:
     "The same rows as a `datasets.Dataset`."
+    import datasets
     return datasets.Dataset.from_list(list(to_preference_rows(comparisons)))
 
 # %% ../nbs/01_data.ipynb

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from .config import check_ranges
+
 # %% auto 0
 __all__ = ['LIGATURES', 'SOFT_HYPHEN', 'CAPTION_RE', 'NOISE_LINE_KINDS', 'NOISE_INLINE_KINDS', 'SURNAMES', 'VENUES', 'UNIT_RE',
            'DENOISER_CONFIG', 'DISTRACTORS', 'DEFAULT_DENOISER_DATA', 'LINE_LABELS', 'WORD_RE', 'fix_ligatures',
@@ -468,6 +470,11 @@ class DenoiserConfig:
     def steps(self) -> int:
         "Optimizer steps: one pass over the training examples."
         return max(1, math.ceil(self.train_examples / self.batch_size))
+
+    def __post_init__(self):
+        check_ranges(self, docs_per_source='>=0', val_fraction='[0,1)', train_examples='>=1', val_examples='>=0', noise_rate='[0,1]',
+                     distractor_rate='[0,1]', max_length='>=1', batch_size='>=1', lr='>0', weight_decay='>=0', warmup_ratio='[0,1]',
+                     max_grad_norm='>=0', threshold='[0,1]', layers='>=0', log_every='>=1', num_threads='>=0')
 
 def denoiser_passages(config: DenoiserConfig) -> tuple[list[str], list[str]]:
     "(train, held-out) clean passages from `config.data`, split by document within each source."

@@ -9,10 +9,11 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from .text import document_parts, document_text, lead_k, title_summary, words
+
 # %% auto 0
-__all__ = ['Judge', 'rouge_scores', 'lead_k', 'baseline_rouge', 'sequence_kl', 'win_rate', 'win_rate_interval',
-           'compare_policies', 'words', 'word_overlap', 'longer_judge', 'overlap_judge', 'judge_accuracy',
-           'trivial_judges', 'judge_accuracies']
+__all__ = ['Judge', 'rouge_scores', 'baseline_rouge', 'sequence_kl', 'win_rate', 'win_rate_interval', 'compare_policies',
+           'word_overlap', 'longer_judge', 'overlap_judge', 'judge_accuracy', 'trivial_judges', 'judge_accuracies']
 
 # %% ../nbs/05_evaluate.ipynb
 def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
@@ -25,17 +26,11 @@ def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[
     return {k: sum(s[k].fmeasure for s in scores) / len(scores) for k in ('rouge1', 'rouge2', 'rougeL')}
 
 # %% ../nbs/05_evaluate.ipynb
-_SENTENCE_END = re.compile(r'(?<=[.!?])\s+')
-
-def lead_k(text: str, k: int = 1) -> str:
-    "The first `k` sentences of `text`."
-    return ' '.join(_SENTENCE_END.split(text.strip())[:k])
-
-def baseline_rouge(documents: Sequence, references: Sequence[str], ks: Sequence[int] = (1, 3)) -> dict[str, dict[str, float]]:
-    "ROUGE of lead-k for each k in `ks`, and of the title when the documents (with `.text`/`.title`, or strings) have titles."
-    texts = [d if isinstance(d, str) else d.text for d in documents]
-    out = {f'lead-{k}': rouge_scores([lead_k(t, k) for t in texts], references) for k in ks}
-    titles = ['' if isinstance(d, str) else d.title or '' for d in documents]
+def baseline_rouge(documents: Sequence, references: Sequence[str], ks: Sequence[int] = (1, 3),
+                   max_words: int | None = None) -> dict[str, dict[str, float]]:
+    "ROUGE of lead-k (`text.lead_k`, cut to `max_words`) for each k in `ks`, and of the title when the documents (`Document`s or strings) have titles."
+    out = {f'lead-{k}': rouge_scores([lead_k(d, k, max_words) for d in documents], references) for k in ks}
+    titles = [title_summary(d) for d in documents]
     if any(titles): out['title'] = rouge_scores(titles, references)
     return out
 
@@ -58,10 +53,12 @@ def win_rate_interval(rate: float, n: int, z: float = 1.96) -> tuple[float, floa
     return max(0.0, (centre - half) / (1 + z * z / n)), min(1.0, (centre + half) / (1 + z * z / n))
 
 # %% ../nbs/05_evaluate.ipynb
-def _batched_kl(policy, reference, documents: Sequence[str], max_new_tokens: int | None, batch_size: int,
+def _batched_kl(policy, reference, documents: Sequence, max_new_tokens: int | None, batch_size: int,
                 seed: int) -> torch.Tensor:
-    if len(policy.tokenizer) != len(reference.tokenizer) or policy.tokenizer.get_vocab() != reference.tokenizer.get_vocab():
-        raise ValueError("KL needs the policy and the reference to share one tokenizer")
+    "(B,) KL estimates of `policy` to `reference` on one seeded sample (temperature 1) per document, teacher-forced through both."
+    if not policy.shares_actions(reference):
+        raise ValueError(f"KL needs the policy and the reference to take the same actions (one tokenizer, or one sentence "
+                         f"splitter); got a {policy.kind} policy and a {reference.kind} reference that differ")
     sample = policy.generate(documents, max_new_tokens=max_new_tokens, do_sample=True, temperature=1.0,
                              seed=seed, batch_size=batch_size)
     kls = []
@@ -70,30 +67,32 @@ def _batched_kl(policy, reference, documents: Sequence[str], max_new_tokens: int
         ids, mask = sample.sequences[i:i + batch_size], sample.mask[i:i + batch_size]   # (b, T)
         width = max(int(mask.sum(1).max()), 1)
         ids, mask = ids[:, :width], mask[:, :width]
-        lp, ref_lp = policy.token_logprobs(docs, ids, mask), reference.token_logprobs(docs, ids, mask)
+        lp = policy.action_logprobs(policy.encode_sources(docs), ids, mask)[0]
+        ref_lp = reference.action_logprobs(reference.encode_sources(docs), ids, mask)[0]
         kls.append(sequence_kl(lp.cpu(), ref_lp.cpu(), mask.cpu()))
     return torch.cat(kls)
 
 @torch.no_grad()
-def compare_policies(policy, documents: Sequence[str], references: Sequence[str] | None = None, reward_model=None,
+def compare_policies(policy, documents: Sequence, references: Sequence[str] | None = None, reward_model=None,
                      reference=None, other=None, batch_size: int = 8, max_new_tokens: int | None = None,
                      seed: int = 0, temperature: float = 0.0) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    "ROUGE, reward-model score, KL to `reference` and win rate over `other` of `policy`'s summaries (greedy, or sampled at `temperature` > 0); and per-document rows."
+    "ROUGE, reward-model score, KL to `reference` and win rate over `other` of `policy`'s summaries of `documents` (`Document`s or strings; greedy, or sampled at `temperature` > 0), for any kind of policy; and per-document rows."
     documents = list(documents)
+    scored = [document_text(d) for d in documents]                           # what the reward model reads: title first
     models = [m for m in (policy, reference, other) if m is not None]
     modes = [m.model.training for m in models]
     for m in models: m.model.eval()
     try:
         decoding = dict(do_sample=True, temperature=temperature, seed=seed) if temperature > 0 else {}
         gen = policy.generate(documents, max_new_tokens=max_new_tokens, batch_size=batch_size, **decoding)
-        rows = [{'document': d, 'summary': s} for d, s in zip(documents, gen.summaries)]
+        rows = [{'document': document_parts(d)[0], 'summary': s} for d, s in zip(documents, gen.summaries)]
         metrics = {'summary_tokens': gen.mask.sum(1).float().mean().item()}
         if references is not None:
             references = list(references)
             metrics.update(rouge_scores(gen.summaries, references))
             for row, r in zip(rows, references): row['reference'] = r
         if reward_model is not None:
-            scores = reward_model.score(documents, gen.summaries, batch_size=batch_size, normalize=True)
+            scores = reward_model.score(scored, gen.summaries, batch_size=batch_size, normalize=True)
             metrics['reward'] = scores.mean().item()
             for row, sc in zip(rows, scores.tolist()): row['reward'] = sc
         if reference is not None:
@@ -102,7 +101,7 @@ def compare_policies(policy, documents: Sequence[str], references: Sequence[str]
             for row, k in zip(rows, kl.tolist()): row['kl'] = k
         if other is not None and reward_model is not None:
             other_gen = other.generate(documents, max_new_tokens=max_new_tokens, batch_size=batch_size, **decoding)
-            other_scores = reward_model.score(documents, other_gen.summaries, batch_size=batch_size, normalize=True)
+            other_scores = reward_model.score(scored, other_gen.summaries, batch_size=batch_size, normalize=True)
             metrics['other_reward'] = other_scores.mean().item()
             metrics['win_rate'] = win_rate(scores, other_scores)
             for row, s, sc in zip(rows, other_gen.summaries, other_scores.tolist()): row.update(other_summary=s, other_reward=sc)
@@ -111,12 +110,6 @@ def compare_policies(policy, documents: Sequence[str], references: Sequence[str]
     return metrics, rows
 
 # %% ../nbs/05_evaluate.ipynb
-_WORD = re.compile(r'\w+')
-
-def words(text: str) -> list[str]:
-    "Lower-cased word tokens (`\\w+`) of `text`: what the trivial judges and the reward model's word features count."
-    return _WORD.findall(text.lower())
-
 def word_overlap(document: str, summary: str) -> int:
     "How many distinct words of `summary` also occur in `document` (lower-cased)."
     return len(set(words(summary)) & set(words(document)))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_extractive.ipynb 3
 from __future__ import annotations
-import dataclasses, functools, hashlib, json, logging, math, os, re, time
+import dataclasses, functools, json, logging, math, re, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -13,73 +13,30 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import make_run_dir, save_config, set_seed
+from .config import check_ranges, default_cache_dir, make_run_dir, resolve_model_name, save_config, set_seed
+from .encoder import SentenceEncoder, length_batches, sentence_encoder, sentence_key
+from .text import alpha_words, compose_summary, document_parts, end_at_sentence, is_prose, lead_k, split_sentences
 from .train import (TrainState, adamw, append_metrics, batch_at, load_checkpoint, make_scheduler,
                              resolve_checkpoint, reuse_freed_memory, save_checkpoint, truncate_metrics)
 
 _logger = logging.getLogger(__name__)
 
 # %% auto 0
-__all__ = ['ABBREVIATIONS', 'FEATURES', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'split_sentences', 'is_prose',
-           'rouge_ngrams', 'greedy_oracle', 'sentence_key', 'SentenceEncoder', 'sentence_encoder', 'lexical_centrality',
-           'sentence_features', 'SentenceBatch', 'make_batch', 'allowed_sentences', 'ExtractiveScorer', 'Selection',
-           'ends_sentence', 'end_at_sentence', 'compose_summary', 'ExtractivePolicy', 'is_extractive', 'OracleExample',
-           'oracle_examples', 'sft_loss', 'ExtractiveConfig', 'load_oracle_examples', 'example_batch', 'lead_summaries',
-           'evaluate_extractive', 'train_extractive', 'default_cache_dir', 'default_extractive_dir',
-           'default_extractive_policy', 'train_default_extractive', 'load_policy']
-
-# %% ../nbs/07_extractive.ipynb
-ABBREVIATIONS = frozenset('e.g i.e et al fig figs eq eqs vs cf etc sec secs no nos dr mr mrs ms prof resp approx tab ref refs ch vol pp st jr sr inc ltd co corp dept univ viz ca'.split())
-_BOUNDARY = re.compile(r'(?<=[.!?])["\')\]]*\s+')
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
-
-def _ends_with_abbreviation(piece: str) -> bool:
-    "Whether `piece` ends with an abbreviation or an initial, so its final period does not end a sentence."
-    last = piece.rsplit(None, 1)[-1].rstrip('.').lower().lstrip('(["\'')
-    return last in ABBREVIATIONS or last.endswith(('e.g', 'i.e')) or (len(last) == 1 and last.isalpha())
-
-def _chunk_words(piece: str, max_words: int) -> list[str]:
-    "`piece` cut into the fewest equal chunks of at most `max_words` words."
-    words = piece.split()
-    n = math.ceil(len(words) / max_words)
-    size = math.ceil(len(words) / n)
-    return [' '.join(words[i:i + size]) for i in range(0, len(words), size)]
-
-def split_sentences(text: str, max_words: int = 60) -> list[str]:
-    "Sentences of `text`: split at sentence punctuation (not after abbreviations), blank lines and heading lines; long pieces cut by length."
-    blocks = []
-    for para in re.split(r'\n\s*\n', text or ''):
-        lines = [l.strip() for l in para.split('\n') if l.strip()]
-        current = []
-        for line in lines:                     # a short line without final punctuation is a heading: its own piece
-            if len(line.split()) <= 8 and not line.endswith(('.', ',', ';', ':')) and not (current and not current[-1].endswith('.') and line[:1].islower()):
-                if current: blocks.append(' '.join(current)); current = []
-                blocks.append(line)
-            else: current.append(line)
-        if current: blocks.append(' '.join(current))
-    sentences = []
-    for block in blocks:
-        start, pieces = 0, []
-        for m in _BOUNDARY.finditer(block):
-            candidate = block[start:m.start()].strip()
-            if candidate and not _ends_with_abbreviation(candidate): pieces.append(candidate); start = m.end()
-        pieces.append(block[start:].strip())
-        for piece in pieces:
-            piece = ' '.join(piece.split())
-            if piece: sentences.extend(_chunk_words(piece, max_words) if len(piece.split()) > max_words else [piece])
-    return sentences
-
-def is_prose(sentence: str, min_words: int = 3) -> bool:
-    "Whether `sentence` reads as prose: at least `min_words` words, and at least half its tokens alphabetic words."
-    tokens = sentence.split()
-    words = sum(bool(_WORD.fullmatch(t.strip('.,;:()[]"\''))) for t in tokens)
-    return words >= min_words and words >= 0.5 * len(tokens)
+__all__ = ['FEATURES', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'rouge_ngrams', 'greedy_oracle', 'lexical_centrality',
+           'sentence_features', 'SentenceBatch', 'make_batch', 'stack_batches', 'allowed_sentences', 'ExtractiveScorer',
+           'Selection', 'ExtractivePolicy', 'is_extractive', 'OracleExample', 'oracle_examples', 'sft_loss',
+           'ExtractiveConfig', 'load_oracle_examples', 'example_batch', 'evaluate_extractive', 'train_extractive',
+           'default_extractive_dir', 'default_extractive_policy', 'train_default_extractive']
 
 # %% ../nbs/07_extractive.ipynb
 @functools.lru_cache(maxsize=1)
 def _rouge_tokenizer():
+    "ROUGE's tokenizer with its Porter stemmer memoized (pure Python, it was most of the time of labelling a corpus)."
+    from types import SimpleNamespace
     from rouge_score.tokenizers import DefaultTokenizer
-    return DefaultTokenizer(use_stemmer=True)
+    tokenizer = DefaultTokenizer(use_stemmer=True)
+    tokenizer._stemmer = SimpleNamespace(stem=functools.lru_cache(maxsize=500_000)(tokenizer._stemmer.stem))
+    return tokenizer
 
 def rouge_ngrams(text: str) -> tuple[dict, dict]:
     "Unigram and bigram counts of `text` under ROUGE's tokenizer (lowercased, stemmed)."
@@ -110,70 +67,13 @@ def greedy_oracle(sentences: Sequence[str], summary: str, max_sentences: int = 3
     return chosen, gains
 
 # %% ../nbs/07_extractive.ipynb
-def sentence_key(sentence: str) -> str:
-    "The cache key of a sentence."
-    return hashlib.sha1(sentence.encode('utf-8')).hexdigest()[:20]
-
-class SentenceEncoder:
-    "Frozen all-MiniLM-L6-v2 sentence vectors (mean pooled, L2-normalized), cached in memory and optionally on disk."
-    def __init__(self, model_path: str | Path | None = None, cache_dir: str | Path | None = None,
-                 batch_size: int = 64, max_length: int = 128, device='cpu'):
-        from transformers import AutoModel, AutoTokenizer
-        from rlhf_summ.reward import minilm_path
-        self.model_path = str(model_path or minilm_path())
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        self.model = AutoModel.from_pretrained(self.model_path).eval().requires_grad_(False).to(device)
-        self.batch_size, self.max_length = batch_size, max_length
-        self.dim = self.model.config.hidden_size
-        self.cache: dict[str, Tensor] = {}
-        self._pending: dict[str, Tensor] = {}
-        self.cache_dir = Path(cache_dir) if cache_dir else None
-        if self.cache_dir and self.cache_dir.is_dir():
-            for shard in sorted(self.cache_dir.glob('shard_*.pt')):
-                saved = torch.load(shard, weights_only=True)
-                self.cache.update(zip(saved['keys'], saved['vectors'].float()))
-
-    @torch.no_grad()
-    def encode(self, sentences: Sequence[str], progress: bool = False) -> Tensor:
-        "(N, H) unit vectors of `sentences`, embedding only those not cached yet."
-        from tqdm.auto import tqdm
-        from rlhf_summ.reward import mean_pool
-        keys = [sentence_key(s) for s in sentences]
-        todo = sorted({k: s for k, s in zip(keys, sentences) if k not in self.cache}.items(), key=lambda kv: len(kv[1]))
-        device = next(self.model.parameters()).device
-        for i in tqdm(range(0, len(todo), self.batch_size), disable=not progress, desc='embed sentences'):
-            chunk = todo[i:i + self.batch_size]
-            batch = self.tokenizer([s for _, s in chunk], padding=True, truncation=True, max_length=self.max_length,
-                                   return_tensors='pt').to(device)
-            hidden = self.model(**batch).last_hidden_state                                  # (b, T, H)
-            vectors = F.normalize(mean_pool(hidden, batch['attention_mask']), dim=-1).float().cpu()
-            for (key, _), v in zip(chunk, vectors):
-                self.cache[key] = v
-                if self.cache_dir: self._pending[key] = v
-        if len(self._pending) >= 5000: self.flush()
-        return torch.stack([self.cache[k] for k in keys]) if keys else torch.zeros(0, self.dim)
-
-    def flush(self) -> None:
-        "Write the vectors embedded since the last flush to a new shard of `cache_dir`."
-        if not (self.cache_dir and self._pending): return
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        shard = self.cache_dir/f'shard_{time.time_ns()}_{os.getpid()}.pt'
-        torch.save({'keys': list(self._pending), 'vectors': torch.stack(list(self._pending.values())).half()}, shard)
-        self._pending = {}
-
-@functools.lru_cache(maxsize=2)
-def sentence_encoder(model_path: str | None = None, device: str = 'cpu') -> SentenceEncoder:
-    "The process-wide `SentenceEncoder` of `model_path` (default: the packaged all-MiniLM-L6-v2)."
-    return SentenceEncoder(model_path, device=device)
-
-# %% ../nbs/07_extractive.ipynb
 FEATURES = ('relative_position', 'inverse_position', 'is_first', 'is_last', 'centroid_similarity', 'title_similarity',
             'has_title', 'log_words', 'prose', 'log_sentences', 'lexical_centrality')
 "Names of the per-sentence features `sentence_features` computes, in order."
 
 def lexical_centrality(sentences: Sequence[str]) -> Tensor:
     "(N,) each sentence's mean Jaccard overlap of content words (4+ letters, lowercased) with the other sentences, x5 (LexRank's idea in one step)."
-    bags = [{w.lower() for w in _WORD.findall(s) if len(w) > 3} for s in sentences]
+    bags = [{w.lower() for w in alpha_words(s) if len(w) > 3} for s in sentences]
     out = torch.zeros(len(bags))
     if len(bags) < 2: return out
     for i, a in enumerate(bags):
@@ -235,6 +135,19 @@ def make_batch(documents: Sequence[Sequence[str]], vectors: Sequence[Tensor], ti
         out.candidates[b, :n] = torch.tensor(prose) if any(prose) else True
     return out
 
+def _pad_sentences(t: Tensor, n: int) -> Tensor:
+    "`t` (B, N, ...) zero-padded (False for bool) to (B, n, ...)."
+    out = t.new_zeros((t.shape[0], n, *t.shape[2:]))
+    out[:, :t.shape[1]] = t
+    return out
+
+def stack_batches(batches: Sequence[SentenceBatch]) -> SentenceBatch:
+    "One `SentenceBatch` of the documents of `batches`, padded to the longest: what `make_batch` of all their documents gives."
+    n = max(b.mask.shape[1] for b in batches)
+    tensors = {f: torch.cat([_pad_sentences(getattr(b, f), n) for b in batches]) for f in ('vectors', 'features', 'mask', 'candidates', 'words')}
+    budget = None if any(b.budget is None for b in batches) else torch.cat([b.budget for b in batches])
+    return SentenceBatch([s for b in batches for s in b.sentences], **tensors, budget=budget)
+
 # %% ../nbs/07_extractive.ipynb
 def allowed_sentences(candidates: Tensor, chosen: Tensor, words: Tensor, used: Tensor, max_words: int | Tensor | None, first: bool) -> Tensor:
     "(B, N) bool: `candidates` (B, N) not `chosen` (B, N) that fit the budget (an int or (B,)) left after `used` (B,) words (all fit at the first step)."
@@ -277,9 +190,6 @@ class ExtractiveScorer(nn.Module):
         mean_chosen = (h * chosen[..., None]).sum(1) / chosen.sum(1, keepdim=True).clamp(min=1)
         step = torch.full_like(mean_all[:, :1], t / max(k, 1))
         return self.value_head(torch.cat([mean_all, mean_chosen, step], dim=-1)).squeeze(-1)
-
-    scores_actions = True
-    "It scores given actions itself (`rl.policy_forward` calls it with the rollout's inputs and actions)."
 
     def forward(self, batch: SentenceBatch | dict, actions: Tensor | None = None, k: int = 1, max_words: int | None = None,
                 temperature: float = 1.0, do_sample: bool = False, top_k: int = 0,
@@ -348,39 +258,6 @@ class Selection:
         "The actions, under the name the RL code reads for any policy's output."
         return self.actions
 
-def _document_parts(document) -> tuple[str, str]:
-    "(text, title) of a `Document` or a plain string."
-    return (document.text, document.title or '') if hasattr(document, 'text') else (str(document), '')
-
-_SENTENCE_END = re.compile(r'[.!?…]["\'”’)\]]*$')
-_CLAUSE_WORDS = frozenset('and but or nor so yet which while whereas because although though where when whose that if since unless until as'.split())
-
-def ends_sentence(text: str) -> bool:
-    "Whether `text` ends at a sentence end: final `.`, `!`, `?` or an ellipsis, closing quotes and brackets allowed after it."
-    return bool(_SENTENCE_END.search(text.strip()))
-
-def end_at_sentence(text: str, max_words: int | None = None) -> str:
-    "`text` unchanged when it ends a sentence within `max_words` words; else cut at its last clause boundary that fits (after `,;:` or a dash, or before a conjunction) and ended with an ellipsis."
-    words = text.split()
-    if not words: return ''
-    limit = min(len(words), max_words) if max_words else len(words)
-    if limit == len(words) and ends_sentence(text): return ' '.join(words)
-    cuts = [j for j in range(max(2, limit // 2), limit + 1)                         # keep at least half of what fits
-            if words[j - 1].lower() not in _CLAUSE_WORDS and (words[j - 1][-1] in ',;:—–' or words[j - 1] in ('-', '--')
-                                                               or (j < len(words) and words[j].lower() in _CLAUSE_WORDS))]
-    kept = ' '.join(words[:cuts[-1] if cuts else limit]).rstrip(',;:—–- ')
-    return kept + '…'
-
-def compose_summary(sentences: Sequence[str], actions: Sequence[int], max_words: int | None = None) -> str:
-    "The selected `sentences` in document order that fit `max_words` words, joined; every one ends at a sentence end (an over-long or cut sentence ends at a clause, with an ellipsis)."
-    parts, used = [], 0
-    for a in sorted(a for a in actions if a >= 0):
-        n = len(sentences[a].split())
-        if max_words and parts and used + n > max_words: continue                   # only the first may exceed: it is cut
-        parts.append(end_at_sentence(sentences[a], max_words - used if max_words else None))
-        used += len(parts[-1].split())
-    return ' '.join(parts)
-
 def _pad_rows(rows: Sequence[Sequence], width: int, value) -> Tensor:
     "Rows of different lengths as a (B, width) tensor right-padded with `value`."
     out = torch.full((len(rows), width), value, dtype=torch.float32 if isinstance(value, float) else torch.long)
@@ -405,13 +282,12 @@ class ExtractivePolicy:
     def encoder(self) -> SentenceEncoder:
         "The sentence encoder (the process-wide one of `encoder_name` unless one was given)."
         if self._encoder is None:
-            from rlhf_summ.reward import resolve_model_name
             self._encoder = sentence_encoder(resolve_model_name(self.encoder_name))
         return self._encoder
 
     def split(self, documents: Sequence) -> tuple[list[list[str]], list[str], int]:
         "Each document's sentences (cut at `max_sentences`), titles, and how many documents were cut."
-        parts = [_document_parts(d) for d in documents]
+        parts = [document_parts(d) for d in documents]
         sentences = [split_sentences(text, self.max_sentence_words) for text, _ in parts]
         truncated = sum(len(s) > self.max_sentences for s in sentences)
         if truncated: _logger.info(f"cut {truncated}/{len(sentences)} documents to {self.max_sentences} sentences")
@@ -477,11 +353,31 @@ class ExtractivePolicy:
             rows.append(picked)
         return _pad_rows(rows, max(len(r) for r in rows), -1).to(self.device)
 
-    def logprobs(self, documents: Sequence, actions: Tensor, max_words: int | None = None, temperature: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
-        "Teacher-forced (B, K) log-probs and (B, K) values of the selections `actions` (B, K), and the (B, K) mask of real steps."
-        actions = actions.to(self.device)
-        _, _, _, (_, logprobs, values) = self._run(documents, actions=actions, max_words=max_words, temperature=temperature)
-        return logprobs, values, actions >= 0
+    def action_logprobs(self, inputs: dict, actions: Tensor, mask: Tensor, temperature: float = 1.0,
+                        model: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+        "Teacher-forced (B, K) log-probs and (B, K) values of the selections `actions` (B, K) given `encode_sources` output `inputs` (its budget included), under `model` (default: this policy's scorer; RL passes its trained copy or the frozen reference); 0 where `mask` is False."
+        actions = actions.to(self.device).masked_fill(~mask.to(self.device).bool(), -1)
+        _, logprobs, values = (self.model if model is None else model)(inputs, actions=actions, temperature=temperature)
+        return logprobs, values
+
+    def logprobs(self, documents: Sequence, summaries: Sequence[str], temperature: float = 1.0,
+                 model: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+        "Teacher-forced (B, K) log-probs of the selections that make up `summaries` (`actions_of`, no word budget), and the (B, K) mask of real steps."
+        actions = self.actions_of(documents, summaries)
+        return self.action_logprobs(self.encode_sources(documents, max_words=0), actions, actions >= 0, temperature, model)[0], actions >= 0
+
+    def finished(self, actions: Tensor, mask: Tensor) -> Tensor:
+        "(B,) all True: a selection always ends (it has no EOS to miss)."
+        return torch.ones(len(actions), dtype=torch.bool, device=actions.device)
+
+    def actor(self, value_head: bool = False) -> nn.Module:
+        "The module RL trains: the scorer, whose value head is built in (so `value_head` changes nothing)."
+        return self.model
+
+    def shares_actions(self, other) -> bool:
+        "Whether `other` takes the same actions (an extractive policy splitting sentences the same way), so a log-prob ratio between the two is defined."
+        return (getattr(other, 'kind', None) == self.kind and other.max_sentence_words == self.max_sentence_words
+                and other.max_sentences == self.max_sentences)
 
     def summarize(self, documents: Sequence, **kwargs) -> list[str]:
         "Greedy summaries of `documents` (strings or `Document`s)."
@@ -513,6 +409,11 @@ class ExtractivePolicy:
                      info['max_sentence_words'], info.get('parents'), encoder)
         if device is not None: model.to(device)
         return policy
+
+    @classmethod
+    def load(cls, path, device=None) -> 'ExtractivePolicy':
+        "The policy in a folder written by `save` (`from_pretrained` with the process-wide sentence encoder)."
+        return cls.from_pretrained(path, device=device)
 
 def is_extractive(path) -> bool:
     "Whether the folder `path` holds an extractive policy (as opposed to a seq2seq one)."
@@ -630,6 +531,12 @@ class ExtractiveConfig:
         "Optimizer steps of the whole run."
         return self.epochs * max(n_examples // self.batch_size, 1)
 
+    def __post_init__(self):
+        check_ranges(self, data_limit='>=1', val_fraction='[0,1)', sections_per_document='>=1', max_oracle='>=1', k='>=1',
+                     max_words='>=1', d_model='>=1', layers='>=0', heads='>=1', dropout='[0,1)', soft_weight='>=0',
+                     soft_temperature='>0', epochs='>=1', batch_size='>=1', lr='>0', weight_decay='>=0', warmup_steps='>=0',
+                     eval_limit='>=0', save_every='>=1', keep_checkpoints='>=1')
+
 # %% ../nbs/07_extractive.ipynb
 def load_oracle_examples(config: ExtractiveConfig) -> tuple[list[OracleExample], list[OracleExample]]:
     "Train and validation examples of every source in `config.data`, split by document (validation: every source's first `eval_limit` // sources)."
@@ -644,21 +551,13 @@ def load_oracle_examples(config: ExtractiveConfig) -> tuple[list[OracleExample],
     if not train: raise ValueError(f"no training examples with a non-empty oracle in {config.data!r}")
     return train, val
 
-def example_batch(policy: ExtractivePolicy, examples: Sequence[OracleExample]) -> tuple[SentenceBatch, Tensor, Tensor]:
-    "A `SentenceBatch` of `examples`, their (B, K) oracle actions (-1 padded) and (B, N) gains."
-    batch = policy.batch([e.sentences for e in examples], [e.title for e in examples])
+def example_batch(policy: ExtractivePolicy, examples: Sequence[OracleExample],
+                  batches: Sequence[SentenceBatch] | None = None) -> tuple[SentenceBatch, Tensor, Tensor]:
+    "A `SentenceBatch` of `examples` (stacked from their one-document `batches` when given), their (B, K) oracle actions (-1 padded) and (B, N) gains."
+    batch = stack_batches(batches) if batches else policy.batch([e.sentences for e in examples], [e.title for e in examples])
     oracle = _pad_rows([e.oracle for e in examples], max(len(e.oracle) for e in examples), -1).to(policy.device)
     gains = _pad_rows([e.gains for e in examples], batch.mask.shape[1], 0.0).to(policy.device)
     return batch, oracle, gains
-
-def lead_summaries(documents: Sequence, k: int = 1, max_words: int | None = None) -> list[str]:
-    "The lead-k baseline: the first `k` prose sentences of each document (string or `Document`; headings skipped as the policy skips them) that fit `max_words` words (see `compose_summary`)."
-    out = []
-    for d in documents:
-        sentences = split_sentences(_document_parts(d)[0])
-        prose = [i for i, s in enumerate(sentences) if is_prose(s)] or list(range(len(sentences)))
-        out.append(compose_summary(sentences, prose[:k], max_words))
-    return out
 
 @torch.no_grad()
 def evaluate_extractive(policy: ExtractivePolicy, pairs: Sequence, batch_size: int = 64) -> dict[str, float]:
@@ -667,7 +566,7 @@ def evaluate_extractive(policy: ExtractivePolicy, pairs: Sequence, batch_size: i
     documents, references = [p.document for p in pairs], [p.summary for p in pairs]
     summaries = [s for i in range(0, len(documents), batch_size) for s in policy.summarize(documents[i:i + batch_size])]
     metrics = rouge_scores(summaries, references)
-    metrics |= {f'lead1_{k}': v for k, v in rouge_scores(lead_summaries(documents, 1, policy.max_words), references).items()}
+    metrics |= {f'lead1_{k}': v for k, v in rouge_scores([lead_k(d, 1, policy.max_words) for d in documents], references).items()}
     metrics['empty'] = sum(not s for s in summaries) / max(len(summaries), 1)
     return metrics
 
@@ -679,6 +578,13 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
     from tqdm.auto import tqdm
     reuse_freed_memory()
     set_seed(config.seed)
+    parts = ('read', 'embed', 'features', 'train', 'evaluate', 'save')
+    seconds, cpu_seconds, clock = dict.fromkeys(parts, 0.0), dict.fromkeys(parts, 0.0), (time.perf_counter(), time.process_time())
+    def lap(part: str) -> None:
+        "Add the wall and CPU time since the last lap to `part`."
+        nonlocal clock
+        now = (time.perf_counter(), time.process_time())
+        seconds[part] += now[0] - clock[0]; cpu_seconds[part] += now[1] - clock[1]; clock = now
     data_label = config.data if train_examples is None else f'{len(train_examples)} examples passed to train_extractive'
     if train_examples is None:
         train_examples, val_examples = load_oracle_examples(config)
@@ -707,45 +613,58 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
     parents = {'init': 'random', 'encoder': 'minilm', 'data': data_label}
     print(f"extractive SFT: {len(train_examples)} examples, {len(val_pairs)} held-out pairs, {total} steps of "
           f"{config.batch_size}; {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params; run {run_dir}")
-    policy.encoder.encode([s for e in train_examples for s in e.sentences] + [e.title for e in train_examples if e.title],
-                          progress=config.progress)
+    lap('read')
+    sentences = [s for e in train_examples for s in e.sentences] + [e.title for e in train_examples if e.title]
+    if val_pairs: sentences += [s for p in val_pairs for s in split_sentences(p.document.text)] + [p.document.title for p in val_pairs if p.document.title]
+    policy.encoder.encode(sentences, progress=config.progress)                # every sentence once, in one call
     policy.encoder.flush()
-    if val_pairs:
-        policy.encoder.encode([s for p in val_pairs for s in split_sentences(p.document.text)], progress=config.progress)
-        policy.encoder.flush()
+    lap('embed')
+    prepared = [policy.batch([e.sentences], [e.title]) for e in train_examples]   # each document's tensors, built once
+    lengths = [len(e.sentences) for e in train_examples]
+    lap('features')
     model.train()
     bar = tqdm(total=total, initial=state.step, disable=not config.progress, desc='extractive sft')
     while state.step < total:
         state.epoch, idx = batch_at(len(train_examples), config.batch_size, config.seed, state.step)
-        batch, oracle, gains = example_batch(policy, [train_examples[i] for i in idx])
-        loss = sft_loss(model, batch, oracle, gains, config.soft_weight, config.soft_temperature)
         optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
+        loss = 0.0
+        # the batch's documents in groups of similar length, gradients summed: a 300-sentence document no longer pads
+        # the other 31 to 300 (the same gradient as the whole batch at once, up to dropout's draws)
+        for group in length_batches([lengths[i] for i in idx], max_tokens=24 * config.batch_size):
+            rows = [idx[j] for j in group]
+            batch, oracle, gains = example_batch(policy, [train_examples[i] for i in rows], [prepared[i] for i in rows])
+            part = sft_loss(model, batch, oracle, gains, config.soft_weight, config.soft_temperature) * (len(rows) / len(idx))
+            accelerator.backward(part)
+            loss += part.item()
         accelerator.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step(); scheduler.step()
         state.step += 1
-        bar.update(1); bar.set_postfix(loss=f'{loss.item():.3f}')
+        bar.update(1); bar.set_postfix(loss=f'{loss:.3f}')
         if state.step % 10 == 0 or state.step == total:
-            append_metrics(metrics_path, state.step, **{'train/extractive/loss': loss.item(), 'train/extractive/lr': scheduler.get_last_lr()[0]})
+            append_metrics(metrics_path, state.step, **{'train/extractive/loss': loss, 'train/extractive/lr': scheduler.get_last_lr()[0]})
         if state.step % config.save_every == 0 or state.step == total:
+            lap('train')
             if val_pairs:
                 ev = evaluate_extractive(policy, val_pairs)
                 append_metrics(metrics_path, state.step, **{f'eval/extractive/{k}': v for k, v in ev.items()})
                 bar.write(f"step {state.step}: " + ', '.join(f'{k} {v:.4f}' for k, v in ev.items()))
                 model.train()
+                lap('evaluate')
             save_checkpoint(accelerator, run_dir, state.step, lambda folder: policy.save(folder, parents=parents),
                             config.keep_checkpoints)
+            lap('save')
     bar.close()
     model.eval()
     policy.save(run_dir, parents={**parents, 'checkpoint': f'checkpoints/step_{state.step:06d}'})
+    lap('save')
+    (run_dir/'timings.json').write_text(json.dumps({'wall_s': {k: round(v, 2) for k, v in seconds.items()},
+                                                    'cpu_s': {k: round(v, 2) for k, v in cpu_seconds.items()}}, indent=2))
+    print(f"extractive SFT took {sum(seconds.values()):.1f} s ({sum(cpu_seconds.values()):.1f} s of CPU): "
+          + ', '.join(f'{k} {seconds[k]:.1f} s ({cpu_seconds[k]:.1f})' for k in parts))
     return run_dir
 
 # %% ../nbs/07_extractive.ipynb
 TRAIN_DEFAULT_COMMAND = 'rlhf-summ train-extractive'
-
-def default_cache_dir() -> Path:
-    "The user-visible cache folder of trained defaults: `$RLHF_SUMM_CACHE`, else `~/.cache/rlhf_summ`."
-    return Path(os.environ.get('RLHF_SUMM_CACHE') or Path.home()/'.cache'/'rlhf_summ').expanduser()
 
 def default_extractive_dir() -> Path:
     "Where the default extractive policy lives."
@@ -765,11 +684,3 @@ def train_default_extractive(config: ExtractiveConfig | None = None) -> Path:
     target = Path(config.output_dir) if config.output_dir else default_extractive_dir()
     resume = config.resume_from or (str(target) if (target/'checkpoints'/'last').is_file() and not is_extractive(target) else None)
     return train_extractive(dataclasses.replace(config, output_dir=str(target), resume_from=resume))
-
-# %% ../nbs/07_extractive.ipynb
-def load_policy(name_or_path: str | Path = '', device=None):
-    "An `ExtractivePolicy` for an extractive folder, a seq2seq `Policy` for any other folder or Hub id, the default extractive policy for ''."
-    if not str(name_or_path): return default_extractive_policy(device)
-    if is_extractive(Path(name_or_path).expanduser()): return ExtractivePolicy.from_pretrained(name_or_path, device=device)
-    from rlhf_summ.policy import Policy
-    return Policy.from_pretrained(name_or_path, device=device)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
-from .config import runs_root
+from .config import check_ranges, runs_root
 from .data import Document
 from .evaluate import win_rate, win_rate_interval
 from .registry import Registry, VersionInfo
@@ -60,7 +60,7 @@ class PolicySummarizer:
             return self._cache[version.name]
 
     def __call__(self, version: VersionInfo, texts: list[str], seed: int, greedy: bool = False) -> list[str]:
-        from rlhf_summ.extractive import end_at_sentence
+        from rlhf_summ.text import end_at_sentence
         kwargs = {**self.kwargs, 'do_sample': False} if greedy else self.kwargs
         return [end_at_sentence(s) for s in self.policy(version).generate(texts, seed=seed, **kwargs).summaries]
 
@@ -233,10 +233,10 @@ class OnlineLoop:
 def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Document | str], summarize: Summarize, reward,
                       threshold: float = 0.55, seed: int = 0) -> tuple[bool, float]:
     "Promote policy `candidate` when the reward model prefers its summaries of `documents` over the current policy's."
-    from rlhf_summ.rl import document_texts, reward_texts
+    from rlhf_summ.text import document_text
     new, old = registry.get('policy', candidate), registry.get('policy')
     if new.version == old.version: raise ValueError(f"{candidate} is already the current policy")
-    texts, scored = document_texts(documents), reward_texts(documents)       # the policy reads the text, the reward model title + text
+    texts, scored = list(documents), [document_text(d) for d in documents]   # policies read the document, the reward model title + text
     rate = win_rate(reward.score(scored, summarize(new, texts, seed)), reward.score(scored, summarize(old, texts, seed)))
     low, high = win_rate_interval(rate, len(texts))
     judge = registry.current('reward')
@@ -256,7 +256,7 @@ def train_policy_version(registry: Registry, store: Store, rl_config, max_docume
     policy, reward = registry.get('policy') if start == 'current' else registry.versions('policy')[0], registry.get('reward')
     documents = store.section_documents('train', max_documents)
     if not documents: raise ValueError("the store has no training sections yet: upload documents first")
-    with tempfile.TemporaryDirectory(dir=registry.root) as tmp:
+    with registry.workspace() as tmp:
         config = dataclasses.replace(rl_config, sft_model=str(policy.model_dir), reward_model=str(reward.model_dir),
                                      output_dir=str(Path(tmp)/'run'))
         run_dir = train_rl(config, documents=documents, progress=progress)
@@ -313,6 +313,10 @@ class PolicyRoundConfig:
     "Summary length limit for the gate's summaries."
     seed: int = 0
     "Seeds the RL run and the gate's generation."
+
+    def __post_init__(self):
+        check_ranges(self, total_steps='>=0', max_documents='>=0', promote=('gate', 'yes', 'no'), min_win_rate='[0,1]',
+                     gate_sections='>=1', max_new_tokens='>=1')
 
 def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> tuple[VersionInfo, float | None]:
     "The policy half of `online_round` on the service's store (at `database_url`, default `$RLHF_SUMM_DATABASE_URL`) and registry; returns the new version and the gate's win rate."

@@ -4,16 +4,18 @@
 
 # %% ../nbs/06_policy.ipynb 3
 from __future__ import annotations
-import contextlib, json, logging, time
+import contextlib, json, logging, math, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from .config import default_device, save_config, set_seed
+from .config import check_ranges, default_device, model_load_error, save_config, set_seed
 from .evaluate import rouge_scores
+from .text import document_parts
 from .train import (TrainState, adamw, append_metrics, batch_at, load_checkpoint, make_scheduler,
                              make_shared_run_dir, resolve_checkpoint, reuse_freed_memory, save_checkpoint, truncate_metrics)
 
@@ -21,9 +23,9 @@ _logger = logging.getLogger(__name__)
 
 # %% auto 0
 __all__ = ['SPECIAL_TOKENS', 'POLICY_CONFIG', 'train_bpe_tokenizer', 'source_length_limit', 'Generation', 'response_mask',
-           'unwrap', 'response_logprobs', 'NonEmptySummary', 'Policy', 'build_tiny_policy',
-           'build_minilm_encoder_decoder', 'tokenize_pairs', 'collate_pairs', 'encode_pairs', 'sequence_nll',
-           'SFTConfig', 'evaluate_policy', 'cpu_has_bf16', 'sft_step', 'train_sft']
+           'contains_eos', 'unwrap', 'response_logprobs', 'NonEmptySummary', 'Policy', 'PolicyWithValueHead',
+           'build_tiny_policy', 'build_minilm_encoder_decoder', 'tokenize_pairs', 'collate_pairs', 'encode_pairs',
+           'sequence_nll', 'SFTConfig', 'evaluate_policy', 'cpu_has_bf16', 'sft_step', 'train_sft']
 
 # %% ../nbs/06_policy.ipynb
 SPECIAL_TOKENS = ('<s>', '<pad>', '</s>', '<unk>', '<mask>')
@@ -70,6 +72,10 @@ def response_mask(sequences: torch.Tensor, eos_token_id: int) -> torch.Tensor:
     "(B, T) True up to and including the first `eos_token_id` of each row of `sequences` (B, T)."
     is_eos = (sequences == eos_token_id).long()
     return (is_eos.cumsum(1) - is_eos) == 0
+
+def contains_eos(sequences: torch.Tensor, mask: torch.Tensor, eos_token_id: int) -> torch.Tensor:
+    "(B,) True where a (B, T) response emitted `eos_token_id` among its real tokens."
+    return ((sequences == eos_token_id) & mask).any(dim=1)
 
 # %% ../nbs/06_policy.ipynb
 def unwrap(model):
@@ -135,10 +141,13 @@ def _pad_cat(tensors: Sequence[torch.Tensor], value) -> torch.Tensor:
     return torch.cat([torch.nn.functional.pad(t, (0, width - t.shape[1]), value=value) for t in tensors])
 
 class Policy:
-    "A seq2seq summarizer: a transformers `AutoModelForSeq2SeqLM` and its tokenizer."
+    "A seq2seq summarizer: a transformers `AutoModelForSeq2SeqLM` and its tokenizer (`rlhf_summ.policies.Policy`'s seq2seq kind; an action is a token)."
+    kind = 'seq2seq'
+
     def __init__(self, model, tokenizer, max_source_length: int | None = None, max_target_length: int = 256,
                  parents: dict | None = None):
         self.model, self.tokenizer = model, tokenizer
+        self._actor: PolicyWithValueHead | None = None
         self.max_source_length = int(max_source_length or source_length_limit(model.config, tokenizer))
         self.max_target_length = int(max_target_length)
         self.parents = dict(parents or {})
@@ -163,16 +172,20 @@ class Policy:
         try:
             tokenizer = AutoTokenizer.from_pretrained(source)
             model = AutoModelForSeq2SeqLM.from_pretrained(source, **({'dtype': dtype} if dtype else {}))
-        except OSError as e:
-            raise FileNotFoundError(f"{name}: not a local folder, and not loadable as a Hub model id ({e})") from e
+        except (OSError, ValueError) as e: raise model_load_error('policy', name, e) from e   # ValueError: not even a possible Hub id
         saved = json.loads((path/POLICY_CONFIG).read_text()) if (path/POLICY_CONFIG).is_file() else {}
         policy = cls(model, tokenizer, max_source_length or saved.get('max_source_length'),
                      max_target_length or saved.get('max_target_length') or 256, parents=saved.get('parents'))
         model.to(default_device(device))
         return policy
 
+    @classmethod
+    def load(cls, name_or_path, device=None) -> 'Policy':
+        "The policy in a folder written by `save`, or a Hub id (`from_pretrained` with the saved lengths)."
+        return cls.from_pretrained(name_or_path, device=device)
+
     def save(self, path, parents: dict | None = None) -> Path:
-        "Write weights (safetensors), config, tokenizer and `policy_config.json` into the folder `path`."
+        "Write weights (safetensors), config, tokenizer and `policy_config.json` into the folder `path`; with the value head of `actor(value_head=True)`, `value_head.safetensors` too."
         path = Path(path); path.mkdir(parents=True, exist_ok=True)
         unwrap(self.model).save_pretrained(path)
         self.tokenizer.save_pretrained(path)
@@ -180,6 +193,9 @@ class Policy:
                 'max_target_length': self.max_target_length, 'parents': {**self.parents, **(parents or {})},
                 'num_parameters': sum(p.numel() for p in self.model.parameters())}
         (path/POLICY_CONFIG).write_text(json.dumps(info, indent=2, sort_keys=True))
+        if self._actor is not None:
+            from safetensors.torch import save_model
+            save_model(self._actor.value_head, str(path/'value_head.safetensors'))
         return path
 
     def _suffix_length(self, target: bool) -> int:
@@ -211,9 +227,9 @@ class Policy:
             enc['global_attention_mask'][:, 0] = 1
         return enc
 
-    def encode_sources(self, texts: Sequence[str], return_num_truncated: bool = False):
-        "Tokenized sources (`input_ids`, `attention_mask`, LED: `global_attention_mask`) on the policy's device, truncated to `max_source_length`."
-        ids, truncated = self.tokenize(texts, self.max_source_length)
+    def encode_sources(self, texts: Sequence, return_num_truncated: bool = False):
+        "Tokenized sources (`input_ids`, `attention_mask`, LED: `global_attention_mask`) on the policy's device, truncated to `max_source_length`; `texts` may be strings or `Document`s (their text: `text.document_parts`)."
+        ids, truncated = self.tokenize([document_parts(t)[0] for t in texts], self.max_source_length)
         num_truncated = sum(truncated)
         if num_truncated:   # a warning the first time, then at INFO level; callers get the count either way
             log = _logger.info if getattr(self, '_warned_truncation', False) else _logger.warning
@@ -230,14 +246,31 @@ class Policy:
         mask = torch.arange(out.shape[1])[None] < torch.tensor([len(x) for x in ids])[:, None]
         return out.to(self.device), mask.to(self.device)
 
-    def token_logprobs(self, texts: Sequence[str], ids: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-        "Teacher-forced log-probs (B, T) of the response tokens `ids` (B, T) given `texts`; 0 where `mask` is False."
-        return response_logprobs(self.model, self.encode_sources(texts), ids.to(self.device), mask.to(self.device), temperature)
+    def action_logprobs(self, inputs: dict, actions: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0,
+                        model: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        "Teacher-forced (B, T) log-probs of the tokens `actions` (B, T) given `encode_sources` output `inputs`, and (B, T) values (None without a value head), under `model` (default: this policy's; RL passes its trained actor or the frozen reference); 0 where `mask` is False."
+        model = self.model if model is None else model
+        actions, mask = actions.to(self.device), mask.to(self.device)
+        if isinstance(unwrap(model), PolicyWithValueHead): return model(inputs, actions, mask, temperature)
+        return response_logprobs(model, inputs, actions, mask, temperature), None
 
-    def logprobs(self, texts: Sequence[str], summaries: Sequence[str], temperature: float = 1.0):
-        "Teacher-forced per-token log-probs (B, T) of `summaries` given `texts`, and the (B, T) mask of real tokens."
+    def logprobs(self, texts: Sequence, summaries: Sequence[str], temperature: float = 1.0, model: nn.Module | None = None):
+        "Teacher-forced per-token log-probs (B, T) of `summaries` given `texts` (tokenized as SFT frames targets), and the (B, T) mask of real tokens."
         ids, mask = self.encode_targets(summaries)
-        return self.token_logprobs(texts, ids, mask, temperature), mask
+        return self.action_logprobs(self.encode_sources(texts), ids, mask, temperature, model)[0], mask
+
+    def finished(self, actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        "(B,) True where a sampled summary ended by itself (emitted EOS) rather than running out of tokens."
+        return contains_eos(actions, mask, self.tokenizer.eos_token_id)
+
+    def actor(self, value_head: bool = False) -> nn.Module:
+        "The module RL trains: the model, inside a `PolicyWithValueHead` when `value_head` (PPO's critic; `save` then writes the head too)."
+        self._actor = PolicyWithValueHead(self.model).to(self.device) if value_head else None
+        return self._actor if value_head else self.model
+
+    def shares_actions(self, other) -> bool:
+        "Whether `other` takes the same actions (the same tokenizer vocabulary), so a log-prob ratio between the two is defined."
+        return getattr(other, 'kind', None) == self.kind and other.tokenizer.get_vocab() == self.tokenizer.get_vocab()
 
     @torch.no_grad()
     def generate(self, texts: Sequence[str], max_new_tokens: int | None = None, do_sample: bool = False,
@@ -296,6 +329,28 @@ class Policy:
                                                                           normalize_logits=num_beams == 1).float()
             token_logprobs = token_logprobs[:, :sequences.shape[1]].masked_fill(~mask, 0.0).cpu()
         return sequences.masked_fill(~mask, config.pad_token_id).cpu(), token_logprobs, mask.cpu(), num_truncated
+
+# %% ../nbs/06_policy.ipynb
+class PolicyWithValueHead(nn.Module):
+    "A seq2seq policy model plus a linear value head on its last decoder hidden state."
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        d = model.config.hidden_size
+        self.value_head = nn.Linear(d, 1)
+        nn.init.normal_(self.value_head.weight, std=1 / math.sqrt(d + 1))
+        nn.init.zeros_(self.value_head.bias)
+
+    def forward(self, encoder_inputs: dict[str, Tensor], response_ids: Tensor, response_mask: Tensor,
+                temperature: float = 1.0) -> tuple[Tensor, Tensor]:
+        "(B, T) log-probs of `response_ids` and (B, T) values of the states before each token; both 0 at pads."
+        hidden = []
+        hook = self.model.get_decoder().register_forward_hook(lambda module, args, output: hidden.append(output[0]))
+        try: logprobs = response_logprobs(self.model, encoder_inputs, response_ids, response_mask, temperature)
+        finally: hook.remove()
+        values = self.value_head(hidden[-1].to(self.value_head.weight.dtype)).squeeze(-1)   # (B, T)
+        return logprobs, values.masked_fill(~response_mask.bool(), 0.0)
+
 
 # %% ../nbs/06_policy.ipynb
 def build_tiny_policy(kind: str = 'bart', texts: Sequence[str] = (), vocab_size: int = 2000, d_model: int = 64,
@@ -448,6 +503,13 @@ class SFTConfig:
     def effective_batch_size(self, num_processes: int = 1) -> int:
         "Pairs per optimizer step."
         return self.batch_size * self.grad_accum * num_processes
+
+    def __post_init__(self):
+        check_ranges(self, data_limit='>=1', val_fraction='[0,1)', max_source_length='>=1', max_target_length='>=1', steps='>=1',
+                     stop_at_step='>=0', batch_size='>=1', grad_accum='>=1', lr='>0', weight_decay='>=0', warmup_steps='>=0',
+                     min_lr_ratio='[0,1]', max_grad_norm='>=0', eval_every='>=0', eval_limit='>=0', rouge_samples='>=0',
+                     eval_batch_size='>=1', save_every='>=0', keep_checkpoints='>=0', log_every='>=1', tiny_vocab_size='>=1',
+                     tiny_d_model='>=1', tiny_layers='>=1')
 
 # %% ../nbs/06_policy.ipynb
 def _texts(pair) -> tuple[str, str]:

@@ -7,7 +7,10 @@ from __future__ import annotations
 import dataclasses, errno, json, os, random, secrets, shutil, time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from .config import check_ranges
 
 # %% auto 0
 __all__ = ['KINDS', 'PARTNER_RULES', 'VersionInfo', 'choose_partner', 'Registry', 'PromoteConfig', 'promote_version']
@@ -73,6 +76,11 @@ def _write_atomic(path: Path, text: str):
     os.replace(tmp, path)
 
 _STAGING = '.staging-'
+_WORK = '.work-'
+
+def _newest_mtime(d: Path) -> float:
+    "The latest modification time of `d` and everything under it."
+    return max([d.stat().st_mtime, *(p.stat().st_mtime for p in d.rglob('*') if not p.is_symlink())], default=0.0)
 
 def _pid_alive(pid: int) -> bool:
     "Whether process `pid` exists (on this machine)."
@@ -90,8 +98,13 @@ class Registry:
         "Leftovers of killed registrations removed when this registry was opened."
 
     def clean(self) -> list[Path]:
-        "Remove staging folders of processes that no longer run and numbered folders without `version.json`."
+        "Remove leftovers of killed processes: staging and scratch folders whose process is gone, numbered folders without `version.json`, and old-style `tmp*` folders idle for an hour."
         removed = []
+        for d in self.root.iterdir():
+            owner = d.name[len(_WORK):].split('-')[0] if d.name.startswith(_WORK) else ''
+            legacy = d.name.startswith('tmp') and time.time() - _newest_mtime(d) > 3600   # `tempfile` folders of earlier versions
+            if d.is_dir() and ((owner.isdigit() and not _pid_alive(int(owner))) or legacy):
+                shutil.rmtree(d, ignore_errors=True); removed.append(d)
         for kind in KINDS:
             for d in self._kind_dir(kind).iterdir():
                 owner = d.name[len(_STAGING):].split('-')[0] if d.name.startswith(_STAGING) else ''
@@ -100,6 +113,14 @@ class Registry:
                 if d.is_dir() and (dead_staging or half_written):
                     shutil.rmtree(d, ignore_errors=True); removed.append(d)
         return removed
+
+    @contextmanager
+    def workspace(self) -> Iterator[Path]:
+        "A scratch folder under the root for work that ends in a registration (an RL round); removed on exit, and by `clean` once its process is dead."
+        d = self.root/f"{_WORK}{os.getpid()}-{secrets.token_hex(4)}"
+        d.mkdir()
+        try: yield d
+        finally: shutil.rmtree(d, ignore_errors=True)
 
     def _kind_dir(self, kind: str) -> Path:
         if kind not in KINDS: raise ValueError(f"Unknown kind {kind!r}; expected one of {KINDS}")
@@ -192,10 +213,10 @@ class Registry:
         raise LookupError(f"{kind} {cur.version} was never promoted over another version: nothing to roll back to")
 
     def load(self, kind: str, version: str | None = None, loader: Callable[[Path], Any] | None = None):
-        "Load a version with `loader(model_dir)` (default: `extractive.load_policy` / `RewardModel.from_pretrained`)."
+        "Load a version with `loader(model_dir)` (default: `policies.load_policy` / `RewardModel.from_pretrained`)."
         info = self.get(kind, version)
         if loader is None:
-            if kind == 'policy': from rlhf_summ.extractive import load_policy as loader       # extractive or seq2seq
+            if kind == 'policy': from rlhf_summ.policies import load_policy as loader        # extractive or seq2seq
             else: from rlhf_summ.reward import RewardModel; loader = RewardModel.from_pretrained
         return loader(info.model_dir)
 
@@ -218,6 +239,9 @@ class PromoteConfig:
     "Version to promote ('v3'); empty: roll back to the version current before the last promotion."
     reason: str = ''
     "Recorded in `history.jsonl`."
+
+    def __post_init__(self):
+        check_ranges(self, kind=KINDS)
 
 def promote_version(config: PromoteConfig) -> VersionInfo:
     "Promote `config.version` (or roll back) in the service's registry; returns the new current version."

@@ -13,9 +13,10 @@ from .config import run_name, runs_root as default_runs_root
 from .train import read_metrics
 
 # %% auto 0
-__all__ = ['LEAD_FILE', 'metric_keys', 'metric_series', 'metric_group', 'metric_groups', 'final_metrics', 'smooth',
-           'metric_change', 'plot_metrics', 'run_configs', 'lead_html', 'write_report', 'jobs_dir', 'list_jobs',
-           'job_notebook', 'job_parameters', 'coerce_param', 'parse_params', 'gather_metrics', 'job_cwd', 'run_job']
+__all__ = ['LEAD_FILE', 'BAD_INPUT_ERRORS', 'metric_keys', 'metric_series', 'metric_group', 'metric_groups', 'final_metrics',
+           'smooth', 'metric_change', 'plot_metrics', 'run_configs', 'lead_html', 'write_report', 'jobs_dir',
+           'list_jobs', 'job_notebook', 'job_parameters', 'coerce_param', 'parse_params', 'gather_metrics', 'job_cwd',
+           'run_job']
 
 # %% ../nbs/14_reports.ipynb
 def metric_keys(records: Iterable[dict]) -> list[str]:
@@ -192,8 +193,8 @@ def list_jobs(nb_dir: str | Path | None = None) -> list[str]:
 
 def job_notebook(job: str, nb_dir: str | Path | None = None) -> Path:
     "Path of job `job`'s notebook, naming the known jobs when it does not exist."
+    if job not in list_jobs(nb_dir): raise ValueError(f"Unknown job {job!r}; known jobs: {list_jobs(nb_dir)}")
     path = jobs_dir(nb_dir) / f"{job}.ipynb"
-    if not path.exists(): raise ValueError(f"Unknown job {job!r}; known jobs: {list_jobs(nb_dir)}")
     return path
 
 def job_parameters(job: str, nb_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
@@ -268,6 +269,10 @@ def job_cwd(notebook: str | Path) -> Path:
     nb = Path(notebook).resolve()
     return nb.parents[2] if (nb.parent.name, nb.parent.parent.name) == ('jobs', 'nbs') else nb.parent
 
+BAD_INPUT_ERRORS = ('ValueError', 'ConfigError', 'LookupError', 'KeyError', 'FileNotFoundError', 'NotADirectoryError',
+                    'IsADirectoryError', 'FileExistsError', 'JSONDecodeError', 'UnicodeDecodeError', 'PDFError')
+"Exceptions that, raised inside a job, mean bad parameters or input: `run_job` reports them as a one-line `ValueError`."
+
 def run_job(job: str, params: dict[str, Any] | None = None, runs_root: str | Path | None = None,
             name: str | None = None, nb_dir: str | Path | None = None, smoothing: float = 0.6,
             log_output: bool = False, kernel_name: str | None = None) -> Path:
@@ -283,6 +288,8 @@ def run_job(job: str, params: dict[str, Any] | None = None, runs_root: str | Pat
         model_keys = ['model', 'policy', 'sft_model'] + sorted(k for k in resolved if k.endswith('_model'))
         model = next((str(resolved[k]) for k in model_keys if resolved.get(k)), job)
         name = run_name(job, model, resolved.get('seed', 0))
+    if not name or name in ('.', '..') or any(sep in name for sep in ('/', '\\', '\0')):
+        raise ValueError(f"run name {name!r} must be a plain folder name (no path separators)")
     run_dir = (default_runs_root(runs_root) / name).resolve()
     if run_dir.exists() and any(run_dir.iterdir()): raise FileExistsError(f"Run folder {run_dir} exists and is not empty")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -291,8 +298,11 @@ def run_job(job: str, params: dict[str, Any] | None = None, runs_root: str | Pat
     print(f"{job}: executing {nb} into {run_dir}", flush=True)
     start = time.time()
     try:
-        pm.execute_notebook(str(nb), str(run_dir / f"{job}.ipynb"), parameters=params, cwd=str(job_cwd(nb)),
-                            progress_bar=False, log_output=log_output, kernel_name=kernel_name or 'python3')
+        try: pm.execute_notebook(str(nb), str(run_dir / f"{job}.ipynb"), parameters=params, cwd=str(job_cwd(nb)),
+                                 progress_bar=False, log_output=log_output, kernel_name=kernel_name or 'python3')
+        except pm.PapermillExecutionError as e:   # a bad parameter (a config's range check, a missing file) in one line
+            if e.ename not in BAD_INPUT_ERRORS: raise
+            raise ValueError(f"job {job}: {e.ename}: {e.evalue} (see {run_dir / f'{job}.ipynb'})") from None
     finally:
         (run_dir / 'timing.json').write_text(json.dumps({'wall_seconds': round(time.time() - start, 2)}))
         gather_metrics(run_dir)

@@ -17,27 +17,25 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig
 
-from .config import default_device, minilm_path, resolve_model_name, save_config, set_seed
+from .config import (check_ranges, default_device, minilm_path, model_load_error, resolve_model_name, save_config,
+                              set_seed)
 from .data import Comparison, Document, SummaryPair, load_comparison_files
-from .evaluate import Judge, words
+from .evaluate import Judge
+from .text import document_text, words
 from .train import (TrainState, adamw, append_metrics, batch_at, last_checkpoint, load_checkpoint, make_scheduler,
                              make_shared_run_dir, reuse_freed_memory, save_checkpoint, truncate_metrics)
 
 # %% auto 0
 __all__ = ['TEXT_FEATURES', 'REWARD_CONFIG_NAME', 'FEATURES', 'ZERO_SHOT_WEIGHT', 'DEFAULT_FEATURE_SCALE', 'CONTENT_BUCKETS',
-           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'document_text', 'encode_pair',
-           'tiny_backbone_config', 'text_features', 'content_dim', 'word_buckets', 'sentence_positions', 'mean_pool',
-           'RewardModel', 'tiny_reward_model', 'preference_loss', 'comparison_targets', 'pairwise_accuracy',
+           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'encode_pair', 'tiny_backbone_config',
+           'text_features', 'content_dim', 'word_buckets', 'sentence_positions', 'mean_pool', 'RewardModel',
+           'tiny_reward_model', 'preference_loss', 'comparison_targets', 'pairwise_accuracy',
            'expected_calibration_error', 'comparison_metrics', 'length_metrics', 'evaluate_reward', 'flatten_metrics',
            'toy_comparisons', 'baseline_features', 'fit_pairwise_logistic', 'fit_feature_judge', 'RewardConfig',
            'reward_batch_loss', 'normalization_pool', 'reference_pairs', 'train_reward', 'UpdateResult',
            'update_reward_model', 'preference_uncertainty', 'most_uncertain', 'uncertainty_sampling_curve']
 
 # %% ../nbs/08_reward.ipynb
-def document_text(document: Document) -> str:
-    "The text the reward model reads for a document: its title (when any) on the first line, then the text."
-    return f"{document.title}\n\n{document.text}" if document.title else document.text
-
 def encode_pair(tokenizer, document: str, summary: str, max_length: int) -> dict[str, list[int]]:
     "Token ids of `document` and `summary` as one pair sequence; the document is truncated so the summary stays whole."
     n_summary = len(tokenizer(summary, add_special_tokens=False)['input_ids'])
@@ -102,7 +100,7 @@ def word_buckets(summary: str, buckets: int = CONTENT_BUCKETS) -> set[int]:
 
 @functools.lru_cache(maxsize=4096)
 def _sentence_index(document: str) -> dict[str, int]:
-    from rlhf_summ.extractive import split_sentences
+    from rlhf_summ.text import split_sentences
     sentences = split_sentences(document)
     index = {}
     for i, s in enumerate(sentences): index.setdefault(' '.join(s.split()), i)
@@ -179,7 +177,8 @@ class RewardModel(nn.Module):
             model.feature_scale.copy_(head['feature_scale'])
             if 'content' in head: model.content.weight.data.copy_(head['content'])   # older folders: no content head (zero)
         else:
-            model = cls(_backbone_from_pretrained(name), AutoTokenizer.from_pretrained(name), max_length, pooling, base_model=name)
+            try: model = cls(_backbone_from_pretrained(name), AutoTokenizer.from_pretrained(name), max_length, pooling, base_model=name)
+            except (OSError, ValueError) as e: raise model_load_error('reward model', name, e) from e   # ValueError: not even a possible Hub id
         return model.to(default_device(str(device) if device is not None else None)).eval()
 
     def save(self, path: str | Path) -> Path:
@@ -245,7 +244,7 @@ class RewardModel(nn.Module):
 
     def content_features(self, documents: Sequence[str], summaries: Sequence[str]) -> torch.Tensor:
         "(B, C) content features on CPU (`content_dim`): the mean over the summary's sentences of their vector v and of v * the document's vector, then `CONTENT_POSITION`, then hashed word presence (`CONTENT_BUCKETS`)."
-        from rlhf_summ.extractive import split_sentences
+        from rlhf_summ.text import split_sentences
         if len(documents) != len(summaries): raise ValueError(f"{len(documents)} documents but {len(summaries)} summaries")
         hidden = self.backbone.config.hidden_size
         out = torch.zeros(len(summaries), content_dim(hidden, self.content_buckets))
@@ -521,6 +520,12 @@ class RewardConfig:
     def real_steps(self, n_train: int) -> int:
         "Optimizer steps on real comparisons for `n_train` training comparisons."
         return self.max_steps or max(1, math.ceil(self.epochs * n_train / self.effective_batch_size()))
+
+    def __post_init__(self):
+        check_ranges(self, val_fraction='[0,1)', max_length='>=1', pooling=('mean', 'first'), batch_size='>=1', grad_accum='>=1',
+                     lr='>0', weight_decay='>=0', warmup_ratio='[0,1]', max_grad_norm='>=0', epochs='>0', max_steps='>=0',
+                     synthetic_steps='>=0', margin_scale='>=0', eval_every='>=1', save_every='>=1', keep_checkpoints='>=0',
+                     log_every='>=1', eval_batch_size='>=1', norm_samples='>=1', num_threads='>=0')
 
 # %% ../nbs/08_reward.ipynb
 def reward_batch_loss(model: nn.Module, comparisons: Sequence[Comparison], margin_scale: float = 0.0) -> tuple[torch.Tensor, float]:

@@ -4,7 +4,8 @@
 
 # %% ../nbs/13_serve.ipynb 2
 from __future__ import annotations
-import hashlib, hmac, io, logging, re, secrets, time
+import hashlib, hmac, io, logging, math, re, secrets, threading, time
+from collections import deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,25 +17,26 @@ from jinja2 import DictLoader, Environment
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .config import runs_root, save_config
+from .config import check_ranges, runs_root, save_config
 from .data import Document, Section
 from .online import GREEDY_SUFFIX, GenerationWorker, OnlineLoop, PolicySummarizer, Summarize, open_store
 from .registry import PARTNER_RULES, Registry, VersionInfo
-from .store import PICKS, DuplicatePick, Store
+from .store import PICKS, DuplicatePick, Store, token_fingerprint
+from .text import split_text
 
 logger = logging.getLogger(__name__)
 
 # %% auto 0
-__all__ = ['logger', 'DEFAULT_GUIDELINES', 'TEMPLATES', 'COOKIE', 'ServiceDep', 'ApiAnnotator', 'PageAnnotator', 'FormAnnotator',
-           'auth', 'SESSION_MAX_AGE', 'documents', 'UPLOAD_PATHS', 'Upload', 'pairs', 'stats', 'progress',
-           'ServeConfig', 'ServiceSettings', 'split_text', 'render', 'Service', 'Annotator', 'LoginRequired',
-           'get_service', 'api_annotator', 'page_annotator', 'form_annotator', 'DocumentOut', 'PairOut', 'PickIn',
-           'PickOut', 'AnnotatorOut', 'PairCountOut', 'UpdateOut', 'StatsOut', 'VersionOut', 'AccuracyPoint',
-           'ProgressOut', 'login_page', 'login', 'logout', 'ingest', 'UploadGuard', 'create_document', 'read_document',
-           'home_page', 'upload_form', 'document_page', 'record_pick', 'next_pair', 'pick_pair', 'change_pick',
-           'guidelines_page', 'pair_page', 'pick_form', 'collect_stats', 'read_stats', 'export', 'stats_page', 'health',
-           'accuracy_plot', 'collect_progress', 'read_progress', 'progress_page', 'create_app', 'build_service',
-           'default_policy', 'bootstrap_registry', 'serve']
+__all__ = ['logger', 'DEFAULT_GUIDELINES', 'TEMPLATES', 'COOKIE', 'ANNOTATOR_KEY', 'ServiceDep', 'ApiAnnotator', 'PageAnnotator',
+           'FormAnnotator', 'auth', 'SESSION_MAX_AGE', 'documents', 'Upload', 'pairs', 'stats', 'progress',
+           'PUBLIC_PATHS', 'UPLOAD_PATHS', 'BODY_LIMIT', 'SECURITY_HEADERS', 'ServeConfig', 'ServiceSettings', 'render',
+           'Throttle', 'Service', 'Annotator', 'LoginRequired', 'get_service', 'api_annotator', 'page_annotator',
+           'form_annotator', 'DocumentOut', 'PairOut', 'PickIn', 'PickOut', 'AnnotatorOut', 'PairCountOut', 'UpdateOut',
+           'StatsOut', 'VersionOut', 'AccuracyPoint', 'ProgressOut', 'login_page', 'login', 'logout', 'ingest',
+           'create_document', 'read_document', 'home_page', 'upload_form', 'document_page', 'record_pick', 'next_pair',
+           'pick_pair', 'change_pick', 'guidelines_page', 'pair_page', 'pick_form', 'collect_stats', 'read_stats',
+           'export', 'stats_page', 'health', 'accuracy_plot', 'collect_progress', 'read_progress', 'progress_page',
+           'RequestGuard', 'create_app', 'build_service', 'default_policy', 'bootstrap_registry', 'serve']
 
 # %% ../nbs/13_serve.ipynb
 @dataclass
@@ -78,6 +80,16 @@ class ServeConfig:
     "Share of documents (by hash) whose picks are held out to gate updates."
     seed: int = 0
     "Seeds the left/right order, sampling and updates."
+    max_failed_logins: int = 20
+    "Wrong login tokens or unknown bearer tokens one client may send in 10 minutes; more get 429 until the window passes."
+    max_logins: int = 30
+    "Logins (new sessions) per annotator per hour; more get 429."
+
+    def __post_init__(self):
+        check_ranges(self, port='port', partner=PARTNER_RULES, max_sections='>=1', max_upload_mb='>0', max_new_tokens='>=1',
+                     temperature='>=0', generation_batch='>=1', num_threads='>=0', update_every='>=0', update_steps='>=1',
+                     update_lr='>0', update_tolerance='>=0', valid_fraction='[0,1]',
+                     max_failed_logins='>=1', max_logins='>=1')
 
 class ServiceSettings(BaseSettings):
     "Deployment settings read from `RLHF_SUMM_*` environment variables (never from code)."
@@ -105,26 +117,6 @@ Tie: both are about equally good. Both bad: neither is usable (wrong, empty or u
 Skip: you cannot judge (the section is garbled, or outside what you know).
 
 Keys: 1 or A, 2 or B, 3 tie, 4 both bad, 5 skip; U goes back to your last pick to change it."""
-
-# %% ../nbs/13_serve.ipynb
-_HEADING = re.compile(r'^(#{1,6}\s+\S.*|\d+(\.\d+)*\.?\s+[A-Z][^.!?]{0,80})$')
-
-def split_text(text: str, max_words: int = 400) -> list[Section]:
-    "Sections of pasted text: at headings when there are any, else paragraph chunks of <= `max_words` words."
-    lines, sections, heading, body = text.strip().splitlines(), [], '', []
-    def flush():
-        if '\n'.join(body).strip(): sections.append(Section(heading, '\n'.join(body).strip()))
-    for line in lines:
-        if _HEADING.match(line.strip()) and len(line.split()) <= 12:
-            flush(); heading, body = line.strip().lstrip('#').strip(), []
-        else: body.append(line)
-    flush()
-    if len(sections) > 1 or (sections and sections[0].heading): return sections
-    paragraphs, chunks = [p.strip() for p in re.split(r'\n\s*\n', text) if p.strip()], []
-    for p in paragraphs:
-        if chunks and len(chunks[-1].split()) + len(p.split()) <= max_words: chunks[-1] += '\n\n' + p
-        else: chunks.append(p)
-    return [Section(f'Part {i + 1}', c) for i, c in enumerate(chunks)]
 
 # %% ../nbs/13_serve.ipynb
 TEMPLATES = {
@@ -235,6 +227,8 @@ Human labelers of summaries agree about 72-77% of the time (Stiennon et al. 2020
 ({{ p.picks_since_mine }} of them yours{% if p.is_admin %}; you see everyone's{% endif %}); <b>{{ p.picks_since_reward }}</b> since the
 current reward model <b>{{ p.current_reward or 'none' }}</b>. Picks train the reward model online; a new policy version is trained
 against it with RL and made current when it wins the gate below.</p>
+{% if p.picks_since_by %}<table id="picks-by"><tr><th>Annotator</th><th>A/B picks since {{ p.current_policy }}</th></tr>
+{% for name, n in p.picks_since_by.items() %}<tr data-annotator="{{ name }}"><td>{{ name }}</td><td>{{ n }}</td></tr>{% endfor %}</table>{% endif %}
 <h2>Policy versions</h2>
 <table id="versions"><tr><th>Version</th><th>Registered</th><th>Made from</th><th>Made current</th><th>Win rate over the version before (95% interval)</th><th>Why</th></tr>
 {% for v in p.versions %}<tr data-version="{{ v.name }}"><td>{{ v.name }}{% if v.current %} <span class="badge">current</span>{% endif %}</td>
@@ -254,17 +248,41 @@ yet: one runs after every {{ p.update_every }} new A/B picks on training documen
 _jinja = Environment(loader=DictLoader(TEMPLATES), autoescape=True)
 _jinja.filters['when'] = lambda t: time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t)) if t else ''
 _jinja.globals.update(
-    labels={'a': 'A is better', 'b': 'B is better', 'tie': 'Tie', 'both_bad': 'Both bad', 'skip': 'Skip'},
-    buttons=[('a', '1a', '1'), ('b', '2b', '2'), ('tie', '3t', '3'), ('both_bad', '4x', '4'), ('skip', '5s', '5')],
+    labels=dict(zip(PICKS, ('A is better', 'B is better', 'Tie', 'Both bad', 'Skip'), strict=True)),
+    buttons=list(zip(PICKS, ('1a', '2b', '3t', '4x', '5s'), '12345', strict=True)),     # (pick, its keys, the key shown)
     held_out_note="Picks on it measure each reward-model update (its held-out accuracy) and never train it, "
                   "so they do not count as new training picks.")
 
-def render(name: str, status_code: int = 200, **context) -> HTMLResponse:
+def render(name: str, status_code: int = 200, headers: dict[str, str] | None = None, **context) -> HTMLResponse:
     "An HTML response from template `name`."
-    return HTMLResponse(_jinja.get_template(name).render(**context), status_code=status_code)
+    return HTMLResponse(_jinja.get_template(name).render(**context), status_code=status_code, headers=headers)
 
 # %% ../nbs/13_serve.ipynb
 COOKIE = 'rlhf_summ_session'
+
+class Throttle:
+    "At most `limit` events per key in any `window` seconds (in memory, for one server process)."
+    def __init__(self, limit: int, window: float):
+        self.limit, self.window, self._events, self._lock = limit, window, {}, threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque:
+        events = self._events.get(key, deque())
+        while events and events[0] <= now - self.window: events.popleft()
+        return events
+
+    def wait(self, key: str) -> int:
+        "Seconds until `key` may act again (0: now)."
+        with self._lock:
+            now = time.monotonic(); events = self._recent(key, now)
+            if not events: self._events.pop(key, None)
+            return math.ceil(events[0] + self.window - now) if len(events) >= self.limit else 0
+
+    def hit(self, key: str) -> None:
+        "Count one event of `key` (keys with no recent events are forgotten, so memory stays bounded by the window)."
+        with self._lock:
+            now = time.monotonic()
+            if len(self._events) > 10_000: self._events = {k: e for k in list(self._events) if (e := self._recent(k, now))}
+            events = self._events.setdefault(key, self._recent(key, now)); events.append(now)
 
 @dataclass
 class Service:
@@ -280,6 +298,9 @@ class Service:
         key = self.settings.secret_key
         self._secret = key.get_secret_value().encode() if key else secrets.token_bytes(32)
         self._tokens = {tok.get_secret_value(): name for name, tok in self.settings.annotator_tokens.items()}
+        self.fingerprints = {name: token_fingerprint(tok.get_secret_value()) for name, tok in self.settings.annotator_tokens.items()}
+        self.failed_logins = Throttle(self.config.max_failed_logins, 600)
+        self.logins = Throttle(self.config.max_logins, 3600)
         path = self.settings.guidelines_file
         if path is not None and not Path(path).is_file(): raise FileNotFoundError(f"guidelines_file {path} does not exist")
         text = Path(path).read_text(encoding='utf-8') if path is not None else DEFAULT_GUIDELINES
@@ -306,17 +327,22 @@ class Annotator:
 
 class LoginRequired(Exception): pass
 
+ANNOTATOR_KEY = 'rlhf_summ.annotator'
+"Where `RequestGuard` leaves the annotator it found in the ASGI scope, so the route's dependencies need not look again."
+
 def get_service(request: Request) -> Service: return request.app.state.service
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 def _annotator(request: Request, service: Service, authorization: str | None) -> Annotator | None:
+    "Who sent `request`: the guard's answer when it ran, else a bearer token or a session made with the annotator's current token."
+    if ANNOTATOR_KEY in request.scope: return request.scope[ANNOTATOR_KEY]
     if authorization and authorization.lower().startswith('bearer '):
         token = authorization[7:].strip()
         name = service.annotator_for(token)
         return Annotator(name, token, via_cookie=False) if name else None
     session = request.cookies.get(COOKIE)
-    name = service.store.session_annotator(session)
-    return Annotator(name, session, via_cookie=True) if name in service.settings.annotator_tokens else None
+    name = service.store.session_annotator(session, service.fingerprints)
+    return Annotator(name, session, via_cookie=True) if name else None
 
 def api_annotator(request: Request, service: ServiceDep, authorization: Annotated[str | None, Header()] = None) -> Annotator:
     who = _annotator(request, service, authorization)
@@ -453,6 +479,7 @@ class ProgressOut(BaseModel):
     picks_since: int = Field(description="A/B picks since the current policy became current")
     picks_since_mine: int
     picks_since_reward: int = Field(description="A/B picks since the current reward model became current")
+    picks_since_by: dict[str, int] = Field({}, description="A/B picks since the current policy, per annotator (everyone's for admins, one's own otherwise)")
     versions: list[VersionOut]
     accuracy: list[AccuracyPoint]
     baselines: dict[str, float] = Field({}, description="trivial judges' accuracy on the held-out picks")
@@ -470,17 +497,23 @@ def login_page():
 
 SESSION_MAX_AGE = 30 * 24 * 3600
 
-def _login(service: Service, token: str) -> Response:
+def _login(service: Service, token: str, client: str) -> Response:
     name = service.annotator_for(token)
-    if name is None: return render('login.html', 401, title='Log in', annotator=None, error='Unknown token.')
+    if name is None:
+        service.failed_logins.hit(client)
+        return render('login.html', 401, title='Log in', annotator=None, error='Unknown token.')
+    if wait := service.logins.wait(name):
+        return render('login.html', 429, title='Log in', annotator=None,
+                      error=f'Too many logins for {name} in the last hour: try again in {wait} s.', headers={'Retry-After': str(wait)})
+    service.logins.hit(name)
     response = RedirectResponse('/', 303)
-    response.set_cookie(COOKIE, service.store.create_session(name, SESSION_MAX_AGE), httponly=True, samesite='strict',
+    response.set_cookie(COOKIE, service.store.create_session(name, SESSION_MAX_AGE, token=token), httponly=True, samesite='strict',
                         secure=service.settings.cookie_secure, max_age=SESSION_MAX_AGE)
     return response
 
 @auth.post('/login')
-def login(service: ServiceDep, token: Annotated[str, Form()]):
-    return _login(service, token)
+def login(request: Request, service: ServiceDep, token: Annotated[str, Form()]):
+    return _login(service, token, _client(request.scope))
 
 @auth.post('/logout')
 def logout(service: ServiceDep, who: FormAnnotator):
@@ -502,8 +535,9 @@ def ingest(service: Service, who: Annotator, data: bytes | None, filename: str, 
     limit = int(service.config.max_upload_mb * 2**20)
     if data:
         if len(data) > limit: raise HTTPException(413, f"upload is larger than {service.config.max_upload_mb} MB")
-        from rlhf_summ.pdf import PDFError, read_paper, sections_to_summarize
-        try: paper = read_paper(data)
+        from rlhf_summ.pdf import PDFError, PDFTooLargeError, read_paper_bounded, sections_to_summarize
+        try: paper = read_paper_bounded(data)   # a child process with memory, time and object limits: uploads are untrusted
+        except PDFTooLargeError as e: raise HTTPException(413, f"refused {filename or 'the PDF'}: {e}")
         except PDFError as e: raise HTTPException(422, f"could not read {filename or 'the PDF'}: {e}")
         sections = list(sections_to_summarize(paper))
         title = title or paper.title or filename
@@ -520,32 +554,6 @@ def ingest(service: Service, who: Annotator, data: bytes | None, filename: str, 
         service.store.set_status(doc_id, 'queued')
         service.worker.submit(doc_id)
     return _document_out(service, doc_id, who)
-
-UPLOAD_PATHS = ('/api/documents', '/documents')
-
-class UploadGuard:
-    "ASGI middleware: refuse an upload from an unknown annotator, or beyond the size limit, before its body is read or spooled."
-    def __init__(self, app, service: Service): self.app, self.service = app, service
-
-    async def __call__(self, scope, receive, send):
-        if scope['type'] != 'http' or scope['method'] != 'POST' or scope['path'] not in UPLOAD_PATHS:
-            return await self.app(scope, receive, send)
-        from starlette.responses import JSONResponse
-        request, limit = Request(scope), int(self.service.config.max_upload_mb * 2**20) + 64 * 1024  # + multipart framing
-        too_large = HTTPException(413, f"upload is larger than {self.service.config.max_upload_mb} MB")
-        if _annotator(request, self.service, request.headers.get('authorization')) is None:
-            return await JSONResponse({'detail': "missing or unknown annotator token"}, 401)(scope, receive, send)
-        length = request.headers.get('content-length')
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return await JSONResponse({'detail': too_large.detail}, 413)(scope, receive, send)
-        received = 0
-        async def bounded_receive():  # a chunked body without Content-Length is cut off at the limit
-            nonlocal received
-            message = await receive()
-            received += len(message.get('body', b''))
-            if received > limit: raise too_large
-            return message
-        await self.app(scope, bounded_receive, send)
 
 Upload = Annotated[UploadFile | None, File(description="a PDF")]
 
@@ -732,6 +740,8 @@ def collect_progress(service: Service, who: Annotator) -> ProgressOut:
     return ProgressOut(current_policy=cur.name if cur else None, current_reward=reward.name if reward else None,
                        picks_since=service.store.num_picks_since(since(cur)), picks_since_mine=service.store.num_picks_since(since(cur), who.name),
                        picks_since_reward=service.store.num_picks_since(since(reward)), versions=versions,
+                       picks_since_by={a.annotator: service.store.num_picks_since(since(cur), a.annotator) for a in
+                                       service.store.annotator_stats(None if _is_admin(service, who) else who.name)},
                        accuracy=[AccuracyPoint(**{k: h[k] for k in AccuracyPoint.model_fields}) for h in service.store.accuracy_history()],
                        baselines={f"{k} wins" if k == 'longer' else f"more {k} wins": v for k, v in trivial_judges(decisive).items()} if decisive else {},
                        num_held_out=len(decisive), update_every=service.config.update_every, is_admin=_is_admin(service, who))
@@ -745,6 +755,74 @@ def progress_page(service: ServiceDep, who: PageAnnotator):
     points = [a for a in p.accuracy if a.accuracy is not None]
     return _page(service, who, 'progress.html', title='What your picks did', p=p,
                  plot=accuracy_plot(points, p.baselines) if points else '')
+
+# %% ../nbs/13_serve.ipynb
+PUBLIC_PATHS = ('/login', '/api/health', '/docs', '/docs/oauth2-redirect', '/redoc', '/openapi.json')
+"Paths served without a login; every other path, present or added later, needs an annotator."
+UPLOAD_PATHS = ('/api/documents', '/documents')
+"POST paths that take a paper: their body limit is `max_upload_mb`."
+BODY_LIMIT = 2**20
+"Largest body of any other request (a pick, a login, a form): 1 MiB."
+SECURITY_HEADERS = {
+    'X-Frame-Options': 'DENY', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer',
+    'Content-Security-Policy': "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"}
+"Headers added to every response (the API docs pages, which load Swagger from a CDN, get all but the CSP)."
+
+def _client(scope) -> str: return (scope.get('client') or ('unknown',))[0]
+
+class RequestGuard:
+    "ASGI middleware: authentication, body-size limits, login throttling and security headers for every route, before any body is read."
+    def __init__(self, app, service: Service): self.app, self.service = app, service
+
+    async def __call__(self, scope, receive, send):
+        if scope['type'] != 'http': return await self.app(scope, receive, send)
+        from starlette.concurrency import run_in_threadpool
+        from starlette.responses import JSONResponse
+        service, path, method = self.service, scope['path'], scope['method']
+        send = self._with_headers(send, path)
+        def refuse(status: int, detail: str, headers: dict | None = None):
+            return JSONResponse({'detail': detail}, status, headers=headers)(scope, receive, send)
+        if wait := service.failed_logins.wait(_client(scope)):
+            message, headers = f"too many wrong tokens from this client: try again in {wait} s", {'Retry-After': str(wait)}
+            if path == '/login':   # a person at the login form reads it on the form
+                return await render('login.html', 429, headers, title='Log in', annotator=None, error=message[0].upper() + message[1:] + '.')(scope, receive, send)
+            return await refuse(429, message, headers)
+        request = Request(scope)
+        if path not in PUBLIC_PATHS:
+            authorization = request.headers.get('authorization')
+            who = await run_in_threadpool(_annotator, request, service, authorization)
+            if who is None:
+                if authorization: service.failed_logins.hit(_client(scope))
+                if method in ('GET', 'HEAD') and not path.startswith('/api/'):
+                    return await RedirectResponse('/login', 303)(scope, receive, send)
+                return await refuse(401, "missing or unknown annotator token", {'WWW-Authenticate': 'Bearer'})
+            scope[ANNOTATOR_KEY] = who
+        upload = method == 'POST' and path in UPLOAD_PATHS
+        limit = int(service.config.max_upload_mb * 2**20) + 64 * 1024 if upload else BODY_LIMIT   # + multipart framing
+        too_large = HTTPException(413, f"upload is larger than {service.config.max_upload_mb} MB" if upload
+                                  else f"request body is larger than {BODY_LIMIT // 1024} KiB")
+        length = request.headers.get('content-length')
+        if length is not None and (not length.isdigit() or int(length) > limit): return await refuse(413, too_large.detail)
+        received = 0
+        async def bounded_receive():  # a chunked body without Content-Length is cut off at the limit
+            nonlocal received
+            message = await receive()
+            received += len(message.get('body', b''))
+            if received > limit: raise too_large
+            return message
+        await self.app(scope, bounded_receive, send)
+
+    def _with_headers(self, send, path: str):
+        headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()
+                   if not (k == 'Content-Security-Policy' and path in ('/docs', '/redoc'))]
+        if self.service.settings.cookie_secure: headers.append((b'strict-transport-security', b'max-age=31536000'))
+        async def send_with_headers(message):
+            if message['type'] == 'http.response.start':
+                present = {k.lower() for k, _ in message.get('headers', [])}
+                message = {**message, 'headers': [*message.get('headers', []), *(h for h in headers if h[0] not in present)]}
+            await send(message)
+        return send_with_headers
 
 # %% ../nbs/13_serve.ipynb
 def create_app(service: Service) -> FastAPI:
@@ -763,7 +841,7 @@ def create_app(service: Service) -> FastAPI:
     app = FastAPI(title='rlhf-summ feedback', lifespan=lifespan)
     app.state.service = service
     for router in (auth, documents, pairs, stats, progress): app.include_router(router)
-    app.add_middleware(UploadGuard, service=service)
+    app.add_middleware(RequestGuard, service=service)
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired):
@@ -772,9 +850,9 @@ def create_app(service: Service) -> FastAPI:
 
 def build_service(config: ServeConfig, settings: ServiceSettings, registry: Registry, summarize: Summarize,
                   store: Store | None = None, load_reward: Callable[[VersionInfo], Any] | None = None) -> Service:
-    "A `Service` from a config: the store (from settings, else SQLite under the runs folder), worker and online loop."
-    if config.partner not in PARTNER_RULES: raise ValueError(f"partner must be one of {PARTNER_RULES}, got {config.partner!r}")
+    "A `Service` from a config: the store (from settings, else SQLite under the runs folder; refused unless reachable and writable), worker and online loop."
     if store is None: store = open_store(config.runs_dir, settings.database_url.get_secret_value() if settings.database_url else None)
+    store.check_writable()   # a read-only or full database is refused now, not at the first pick or login
     worker = GenerationWorker(store, registry, summarize, config.partner, config.generation_batch, config.seed)
     online = OnlineLoop(store, registry, config.update_every, load_reward,
                         dict(steps=config.update_steps, lr=config.update_lr, tolerance=config.update_tolerance,
@@ -792,7 +870,8 @@ def default_policy(seed: int = 0):
 def bootstrap_registry(registry: Registry, config: ServeConfig) -> None:
     "Register `config.policy` / `config.reward` (or the offline defaults) as v1 when a kind has no version."
     if registry.current('policy') is None:
-        from rlhf_summ.extractive import default_extractive_dir, load_policy
+        from rlhf_summ.extractive import default_extractive_dir
+        from rlhf_summ.policies import load_policy
         if config.policy == 'tiny-bart': policy, source = default_policy(config.seed), 'untrained tiny BART (tests only)'
         else: policy, source = load_policy(config.policy), config.policy or f'default extractive policy ({default_extractive_dir()})'
         registry.register('policy', policy, data={'source': source}, notes='registered by serve', promote=True)
@@ -807,6 +886,8 @@ def serve(config: ServeConfig, settings: ServiceSettings | None = None) -> None:
     settings = settings or ServiceSettings()
     runs_dir = Path(config.runs_dir or runs_root()/'serve')
     config = dataclasses.replace(config, runs_dir=str(runs_dir), registry_dir=str(config.registry_dir or runs_dir/'registry'))
+    store = open_store(runs_dir, settings.database_url.get_secret_value() if settings.database_url else None)
+    store.check_writable()   # before loading models: a bad database is reported in seconds, in one line
     registry = Registry(config.registry_dir)
     bootstrap_registry(registry, config)
     if not settings.annotator_tokens:
@@ -817,5 +898,5 @@ def serve(config: ServeConfig, settings: ServiceSettings | None = None) -> None:
               flush=True)
     save_config(config, runs_dir/'serve_config.json')
     summarize = PolicySummarizer(registry, config.max_new_tokens, config.temperature, config.generation_batch)
-    service = build_service(config, settings, registry, summarize)
+    service = build_service(config, settings, registry, summarize, store=store)
     uvicorn.run(create_app(service), host=config.host, port=config.port, log_level='info')

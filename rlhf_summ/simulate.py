@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .config import check_ranges
 from .data import Document, Section, load_summary_pairs
 
 # %% auto 0
@@ -269,6 +270,16 @@ class SimConfig:
         points = {int(x) for x in str(self.checkpoints).split(',') if x.strip()}
         return sorted({p for p in points if 0 <= p < self.picks} | {self.picks})
 
+    def __post_init__(self):
+        from rlhf_summ.registry import PARTNER_RULES
+        check_ranges(self, eval_limit='>=1', annotator=('reference', 'result', 'short'), picks='>=1', tau='>=0', epsilon='[0,1]',
+                     target_agreement='(0.5,1)', calibration_pairs='>=1', pairs=('random', 'uncertainty'), candidates='>=1',
+                     partner=PARTNER_RULES, pair_temperature='>=0', update_every='>=1', update_epochs='>0', update_lr='>0',
+                     update_weight_decay='>=0', replay_ratio='>=0', round_every='>=1', rl_steps='>=1',
+                     rl_batch_size='>=1', rl_k='>=2', rl_epochs='>=1', rl_lr='>0', rl_temperature='>0', kl_coef='>=0',
+                     min_win_rate='[0,1]', gate_sections='>=1', valid_fraction='[0,1)', best_of_n='>=1', dpo_steps='>=1', dpo_lr='>0',
+                     dpo_beta='>0', threads='>=0')
+
 # %% ../nbs/16_simulate.ipynb
 def upload_sections(document: Document) -> list[Section]:
     "The sections the service stores for `document`: its abstract and body sections when it has any, else the pasted-text split (`serve.split_text`)."
@@ -300,7 +311,8 @@ def persona_property(annotator: Annotator) -> Callable[[str], bool]:
 
 def oracle_summary(text: str, reference: str, max_words: int | None = 60) -> str:
     "The single prose sentence of `text` closest to `reference` (greedy ROUGE oracle, one sentence): the ceiling of a one-sentence extractive summary."
-    from rlhf_summ.extractive import compose_summary, greedy_oracle, is_prose, split_sentences
+    from rlhf_summ.extractive import greedy_oracle
+    from rlhf_summ.text import compose_summary, is_prose, split_sentences
     sentences = split_sentences(text)
     _, gains = greedy_oracle(sentences, reference, 1)
     prose = [i for i, s in enumerate(sentences) if is_prose(s)] or list(range(len(sentences)))
@@ -311,17 +323,17 @@ class HeldOut:
     "Held-out papers and what every checkpoint is measured against: the SFT policy's greedy summaries, a fresh annotator (its own seed), lead-1 and the oracle sentence."
     def __init__(self, papers: Sequence[Paper], sft, annotator: Annotator, pair_temperature: float = 0.5, seed: int = 0):
         from rlhf_summ.evaluate import rouge_scores
-        from rlhf_summ.extractive import lead_summaries
+        from rlhf_summ.text import document_text, lead_k
         self.papers, self.sft, self.pair_temperature, self.seed = list(papers), sft, pair_temperature, seed
         self.texts = [p.document.text for p in self.papers]                   # what the service's policy reads
-        self.scored = [_reward_text(p.document) for p in self.papers]         # what the reward model reads
+        self.scored = [document_text(p.document) for p in self.papers]        # what the reward model reads: title, then text
         self.references = [p.references[0] for p in self.papers]              # ROUGE against the first reference (as SFT is evaluated)
         self.judge = dataclasses.replace(annotator, seed=annotator.seed + 10_000, name=f"{annotator.name}-heldout")
         self.has_property = persona_property(annotator)
         self.sft_summaries = sft.summarize(self.texts)
         max_words = getattr(sft, 'max_words', None)
         self.baselines = {'sft': self.summary_metrics(self.sft_summaries),
-                          'lead1': self.summary_metrics(lead_summaries(self.texts, 1, max_words)),
+                          'lead1': self.summary_metrics([lead_k(t, 1, max_words) for t in self.texts]),
                           'oracle': self.summary_metrics([oracle_summary(t, r, max_words) for t, r in zip(self.texts, self.references)])}
 
     def summary_metrics(self, summaries: Sequence[str]) -> dict[str, float]:
@@ -362,10 +374,6 @@ class HeldOut:
         scores = [reward.score(self.scored, s) for s in samples]                 # n x (B,)
         return [samples[max(range(n), key=lambda j: float(scores[j][i]))][i] for i in range(len(self.texts))]
 
-def _reward_text(document: Document) -> str:
-    "What the reward model reads for a held-out paper: title, then text (`reward.document_text`)."
-    from rlhf_summ.reward import document_text
-    return document_text(document)
 
 # %% ../nbs/16_simulate.ipynb
 def _calibrate(config: SimConfig, papers: Sequence[Paper], sft, annotator: Annotator) -> dict[str, float]:
@@ -394,7 +402,8 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
     import torch
     from tqdm.auto import tqdm
     from rlhf_summ.config import make_run_dir, save_config, set_seed
-    from rlhf_summ.extractive import default_extractive_dir, load_policy
+    from rlhf_summ.extractive import default_extractive_dir
+    from rlhf_summ.policies import load_policy
     from rlhf_summ.online import GenerationWorker, OnlineLoop, PolicySummarizer, online_round, open_store
     from rlhf_summ.registry import Registry
     from rlhf_summ.reward import RewardModel

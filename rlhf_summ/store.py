@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_store.ipynb 2
 from __future__ import annotations
-import hashlib, json, random, secrets, time
+import hashlib, hmac, json, random, secrets, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +12,8 @@ from typing import IO, Iterator
 
 from sqlalchemy import (JSON, Float, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint, create_engine,
                         delete, event, func, inspect, select, update)
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from fastcore.basics import patch
@@ -22,7 +23,7 @@ from .data import Comparison, Document, Section, comparison_from_row
 # %% auto 0
 __all__ = ['PICKS', 'NulFreeText', 'NulFreeString', 'Base', 'DocumentRow', 'SectionRow', 'SummaryRow', 'PairRow', 'ComparisonRow',
            'RewardUpdateRow', 'SessionRow', 'split_for', 'document_key', 'PairView', 'DocumentStatus', 'PairCount',
-           'PickView', 'AnnotatorStats', 'DuplicatePick', 'Store']
+           'PickView', 'AnnotatorStats', 'DuplicatePick', 'Store', 'token_fingerprint']
 
 # %% ../nbs/10_store.ipynb
 PICKS = ('a', 'b', 'tie', 'both_bad', 'skip')
@@ -117,12 +118,13 @@ class RewardUpdateRow(Base):
     error: Mapped[str] = mapped_column(NulFreeText, default='')
 
 class SessionRow(Base):
-    "A browser login: the SHA-256 of the random session id its cookie holds (never the id itself), whose it is, until when."
+    "A browser login: the SHA-256 of the random session id its cookie holds (never the id itself), whose it is, until when, and a fingerprint of the token it was made with."
     __tablename__ = 'sessions'
     id_hash: Mapped[str] = mapped_column(NulFreeString(64), primary_key=True)
     annotator: Mapped[str] = mapped_column(NulFreeString(128))
     created: Mapped[float] = mapped_column(Float, default=time.time)
     expires: Mapped[float] = mapped_column(Float)
+    token_hash: Mapped[str] = mapped_column(NulFreeString(64), default='')  # `token_fingerprint` of the token that logged in
 
 # %% ../nbs/10_store.ipynb
 def split_for(key: str, valid_fraction: float = 0.2) -> str:
@@ -248,6 +250,15 @@ def _upgrade_comparisons(engine) -> bool:
             conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('comparisons', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM comparisons")
     return True
 
+def _reason(e: Exception) -> str:
+    "The first line of a database error's cause, without SQLAlchemy's boilerplate."
+    return (str(getattr(e, 'orig', None) or e).strip().splitlines() or [type(e).__name__])[0]
+
+def _add_missing_columns(engine) -> None:
+    "Columns added since a database was created (`sessions.token_hash`: older sessions get '' and so end at their next request)."
+    if 'token_hash' not in {c['name'] for c in inspect(engine).get_columns('sessions')}:
+        with engine.begin() as conn: conn.exec_driver_sql("ALTER TABLE sessions ADD COLUMN token_hash VARCHAR(64) DEFAULT ''")
+
 def _check_id(kind: str, value: int):
     "`LookupError` for an id no row can have (a 64-bit integer column: SQLite overflows on larger ones)."
     if not 0 < value < 2**63: raise LookupError(f"No {kind} {value}")
@@ -256,15 +267,23 @@ class Store:
     "The feedback database at `url` (SQLAlchemy URL; `Store.sqlite(path)` for a file)."
     def __init__(self, url: str, **engine_kwargs):
         self.url = url
+        try: self.safe_url = make_url(url).render_as_string(hide_password=True)
+        except ArgumentError: raise ValueError("the database URL is malformed: expected dialect+driver://user:password@host/database "
+                                               "(e.g. postgresql+psycopg://...) or sqlite:///path") from None
         if url.startswith('sqlite'): engine_kwargs.setdefault('connect_args', {'check_same_thread': False, 'timeout': 30})
-        self.engine = create_engine(url, **engine_kwargs)
-        if self.engine.dialect.name == 'sqlite':
-            event.listen(self.engine, 'connect', _sqlite_pragmas)
-            event.listen(self.engine, 'begin', _sqlite_begin)
-        elif self.engine.dialect.name == 'postgresql': event.listen(self.engine, 'begin', _postgres_begin)
-        Base.metadata.create_all(self.engine)
-        self.upgraded = _upgrade_comparisons(self.engine)
-        "Whether opening it upgraded a database from before picks could be changed."
+        elif url.startswith('postgresql'): engine_kwargs.setdefault('connect_args', {'connect_timeout': 10})
+        try:
+            self.engine = create_engine(url, **engine_kwargs)
+            if self.engine.dialect.name == 'sqlite':
+                event.listen(self.engine, 'connect', _sqlite_pragmas)
+                event.listen(self.engine, 'begin', _sqlite_begin)
+            elif self.engine.dialect.name == 'postgresql': event.listen(self.engine, 'begin', _postgres_begin)
+            Base.metadata.create_all(self.engine)
+            self.upgraded = _upgrade_comparisons(self.engine)
+            "Whether opening it upgraded a database from before picks could be changed."
+            _add_missing_columns(self.engine)
+        except ImportError as e: raise ValueError(f"database {self.safe_url}: its driver is not installed ({e})") from None
+        except SQLAlchemyError as e: raise ConnectionError(f"database {self.safe_url} is not reachable: {_reason(e)}") from None
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(immediate=True), expire_on_commit=False)
 
@@ -285,6 +304,15 @@ class Store:
         with self._read() as session: yield session
 
     def close(self): self.engine.dispose()
+
+    def check_writable(self) -> None:
+        "Write and delete a row in one committed transaction; `PermissionError` naming the database when it cannot be written."
+        probe = '.write-check-' + secrets.token_hex(8)
+        try:
+            with self.writing() as s:
+                s.add(SessionRow(id_hash=probe, annotator='', expires=0.0)); s.flush()
+                s.execute(delete(SessionRow).where(SessionRow.id_hash == probe))
+        except SQLAlchemyError as e: raise PermissionError(f"database {self.safe_url} is not writable: {_reason(e)}") from None
 
     # documents --------------------------------------------------------------------------------------------
     def add_document(self, document: Document, *, uploader: str = '', filename: str = '',
@@ -591,20 +619,29 @@ def num_picks_since(self: Store, since: float, annotator: str | None = None, dec
 # %% ../nbs/10_store.ipynb
 def _session_hash(session_id: str) -> str: return hashlib.sha256(session_id.encode()).hexdigest()
 
+def token_fingerprint(token: str) -> str:
+    "What a session remembers of the token that made it: a SHA-256 under its own prefix (not the hash of anything else stored)."
+    return hashlib.sha256(b'rlhf-summ-session-token\0' + token.encode()).hexdigest()
+
 @patch
-def create_session(self: Store, annotator: str, max_age: float = 30 * 24 * 3600) -> str:
-    "A new random session id for `annotator`, valid `max_age` seconds; only its hash is stored."
+def create_session(self: Store, annotator: str, max_age: float = 30 * 24 * 3600, token: str = '') -> str:
+    "A new random session id for `annotator`, valid `max_age` seconds, bound to the `token` that logged in; only hashes are stored."
     session_id = secrets.token_urlsafe(32)
-    with self.writing() as s: s.add(SessionRow(id_hash=_session_hash(session_id), annotator=annotator, expires=time.time() + max_age))
+    with self.writing() as s: s.add(SessionRow(id_hash=_session_hash(session_id), annotator=annotator, expires=time.time() + max_age,
+                                               token_hash=token_fingerprint(token) if token else ''))
     return session_id
 
 @patch
-def session_annotator(self: Store, session_id: str | None) -> str | None:
-    "The annotator of a live session, or None (unknown, ended or expired)."
+def session_annotator(self: Store, session_id: str | None, current: dict[str, str] | None = None) -> str | None:
+    """The annotator of a live session, or None (unknown, ended or expired). With `current` (annotator -> fingerprint of
+    their token now), a session made with another token, or of an annotator no longer in it, is deleted: None."""
     if not session_id: return None
     with self.reading() as s:
         row = s.get(SessionRow, _session_hash(session_id))
-        return row.annotator if row is not None and row.expires > time.time() else None
+        if row is None or row.expires <= time.time(): return None
+        if current is None or hmac.compare_digest(current.get(row.annotator, '-'), row.token_hash): return row.annotator
+    self.end_session(session_id)
+    return None
 
 @patch
 def end_session(self: Store, session_id: str | None) -> bool:

@@ -1,5 +1,7 @@
 """A real browser (Debian's chromium, driven by Playwright) logs in, uploads a real PDF, answers two sections with
-the keyboard shortcuts, and the two picks are in the database.
+the keyboard shortcuts, and the two picks are in the database; the default extractive policy's summaries of an
+uploaded PDF; and the picking page's undo, guidelines, held-out label, one-version note, per-annotator agreement and
+the progress page (one served app for all of those).
 
 CI needs the apt package `chromium` (at /usr/bin/chromium) and the Python package `playwright`; never
 `playwright install`: the browser is the system one."""
@@ -77,16 +79,13 @@ def test_browser_upload_and_two_picks(tmp_path, shared_data):
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason='/usr/bin/chromium is absent: `apt-get install -y chromium` to run the browser test')
-def test_browser_default_extractive_summaries_of_an_uploaded_pdf(tmp_path, shared_data, monkeypatch):
-    "From a fresh cache: train the small default with the CLI, `serve` without naming a policy, upload a PDF: two readable summaries made of the section's sentences."
-    from rlhf_summ.cli import run_command
-    from rlhf_summ.extractive import default_extractive_dir, split_sentences
+def test_browser_default_extractive_summaries_of_an_uploaded_pdf(tmp_path, shared_data, trained_default, monkeypatch):
+    "With the small default trained by the CLI (the session's `trained_default`), `serve` without naming a policy, upload a PDF: two readable summaries made of the section's sentences."
+    from rlhf_summ.extractive import default_extractive_dir
+    from rlhf_summ.text import split_sentences
     from rlhf_summ.pdf import read_paper, sections_to_summarize
-    monkeypatch.setenv('RLHF_SUMM_CACHE', str(tmp_path/'cache'))            # the server subprocess inherits it
-    trained = run_command(['train-extractive', '--data', str(shared_data/'scitldr'), '--data_limit', '24', '--epochs', '2',
-                           '--batch_size', '8', '--d_model', '32', '--layers', '1', '--heads', '2', '--eval_limit', '4',
-                           '--progress', 'false'])
-    assert trained == default_extractive_dir()
+    monkeypatch.setenv('RLHF_SUMM_CACHE', str(trained_default.parent))       # the server subprocess inherits it
+    assert default_extractive_dir() == trained_default
     pdf = shared_data/'pdfs'/'1703.00317.pdf'
     first_section = ' '.join(split_sentences(sections_to_summarize(read_paper(pdf))[0].text))
     runs, port, log = tmp_path/'serve', free_port(), tmp_path/'server.log'
@@ -97,7 +96,7 @@ def test_browser_default_extractive_summaries_of_an_uploaded_pdf(tmp_path, share
         summaries = [' '.join(page.inner_text(f'#summary-{s}').split()) for s in 'ab']
     for summary in summaries:
         assert len(summary.split()) >= 5                                    # a readable sentence, not a fragment
-        assert summary in first_section, f'{summary!r} is not made of the section\'s own sentences'
+        assert summary.removesuffix('\u2026') in first_section, f'{summary!r} is not made of the section\'s own sentences'
 
 
 def pasted(i: int, split: str, sections: int) -> str:
@@ -183,6 +182,10 @@ def test_browser_picking_page_undo_guidelines_agreement_progress(tmp_path, monke
             assert 'held-out documents' in page.inner_text('#new-picks')
             rows = {r.get_attribute('data-annotator'): r.inner_text() for r in page.locator('#annotators tr[data-annotator]').all()}
             assert set(rows) == {'alice', 'bob'} and '80%' in rows['alice'], rows             # 4 of 5 shared answers equal
+            page.goto(f'{base}/progress')                                                 # before any promotion
+            assert '10 A/B picks since the current policy policy/v1' in ' '.join(page.inner_text('#since').split())
+            assert {r.get_attribute('data-annotator'): r.inner_text().split()[-1]
+                    for r in page.locator('#picks-by tr[data-annotator]').all()} == {'alice': '5', 'bob': '5'}
             # a gate promotes a second version (threshold 0: always), with its win rate and interval
             registry.register('policy', build_tiny_policy('bart', seed=1, **tiny), parents={'policy': 'v1'})
             promote_if_better(registry, 'v2', TEXTS[:4], PolicySummarizer(registry, 12, 0.0), registry.load('reward'), threshold=0.0)

@@ -1,5 +1,5 @@
 """The `rlhf-summ` command line end to end: train a tiny policy with `sft`, then `summarize` a real PDF with it."""
-import json, subprocess, sys
+import json, os, subprocess, sys
 
 import pytest
 
@@ -73,7 +73,8 @@ def test_bad_input_and_flags(tmp_path, capsys):
 
 
 def test_train_extractive_then_summarize_with_the_default(shared_data, tmp_path, monkeypatch, capsys):
-    from rlhf_summ.extractive import TRAIN_DEFAULT_COMMAND, default_extractive_dir, split_sentences
+    from rlhf_summ.extractive import TRAIN_DEFAULT_COMMAND, default_extractive_dir
+    from rlhf_summ.text import split_sentences
     from rlhf_summ.pdf import read_paper, sections_to_summarize
     monkeypatch.setenv('RLHF_SUMM_CACHE', str(tmp_path / 'cache'))
     pdf = str(shared_data / 'pdfs/N18-3011.pdf')
@@ -84,7 +85,7 @@ def test_train_extractive_then_summarize_with_the_default(shared_data, tmp_path,
                 '--batch_size', '8', '--d_model', '32', '--layers', '1', '--heads', '2', '--eval_limit', '4',
                 '--progress', 'false'])
     assert run == default_extractive_dir() and (run / 'extractive_config.json').is_file()
-    assert any((run.parent / 'embeddings').glob('shard_*.pt'))            # sentence vectors cached beside it
+    assert any((run.parent / 'embeddings').glob('*/shard_*.pt'))          # sentence vectors cached beside it
     capsys.readouterr()
     rows = run_command(['summarize', '--input', pdf])
     sections = sections_to_summarize(read_paper(pdf))
@@ -92,3 +93,10 @@ def test_train_extractive_then_summarize_with_the_default(shared_data, tmp_path,
     for row, section in zip(rows, sections):
         assert row['summary'].strip()                                      # a non-empty summary for every section
         assert row['summary'] in ' '.join(split_sentences(section.text))   # made of the section's own sentences
+    # a cold process summarizes without importing what it does not use (seconds of a user's wait)
+    probe = ("import json, sys; from rlhf_summ.cli import run_command; rows = run_command(sys.argv[1:]); "
+             "print(json.dumps([sorted(m for m in ('transformers', 'datasets', 'accelerate', 'matplotlib') if m in sys.modules), rows]))")
+    out = subprocess.run([sys.executable, '-c', probe, 'summarize', '--input', pdf], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, 'RLHF_SUMM_CACHE': str(tmp_path / 'cache')})
+    imported, cold_rows = json.loads(out.stdout.strip().splitlines()[-1])
+    assert imported == [] and cold_rows == rows, out.stderr[-2000:]

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from rlhf_summ.evaluate import (baseline_rouge, compare_policies, judge_accuracies, judge_accuracy, lead_k, longer_judge, overlap_judge,
+from rlhf_summ.evaluate import (baseline_rouge, compare_policies, judge_accuracies, judge_accuracy, longer_judge, overlap_judge,
                                 sequence_kl, trivial_judges, win_rate)
 
 
@@ -63,8 +63,10 @@ def test_trivial_judges_by_hand():
 
 def test_lead_k_and_title_baselines():
     from rlhf_summ.data import Document
-    docs = [Document('1', 'Alpha beta gamma. Delta epsilon. Zeta.', title='alpha beta'), Document('2', 'One two. Three four.')]
-    assert lead_k(docs[0].text, 2) == 'Alpha beta gamma. Delta epsilon.'
+    from rlhf_summ.text import lead_k
+    docs = [Document('1', 'Alpha beta gamma. Delta epsilon iota. Zeta.', title='alpha beta'), Document('2', 'One two. Three four.')]
+    assert lead_k(docs[0], 2) == 'Alpha beta gamma. Delta epsilon iota.'     # prose sentences ('Zeta.' is not one)
+    assert lead_k(docs[1], 1) == 'One two.'                                      # no prose at all: the first sentences
     scores = baseline_rouge(docs, ['alpha beta gamma', 'one two'], ks=(1, 2))
     assert set(scores) == {'lead-1', 'lead-2', 'title'}
     assert scores['lead-1']['rouge1'] > scores['lead-2']['rouge1']       # the longer lead only adds words the references lack

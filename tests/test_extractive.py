@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from rlhf_summ.data import Comparison, Document
-from rlhf_summ.extractive import ExtractivePolicy, ExtractiveScorer, load_policy
-from rlhf_summ.rl import DPOConfig, RLConfig, collect_rollout, policy_forward, train_dpo, train_rl
+from rlhf_summ.extractive import ExtractivePolicy, ExtractiveScorer
+from rlhf_summ.policies import load_policy
+from rlhf_summ.rl import DPOConfig, RLConfig, collect_rollout, train_dpo, train_rl
 
 DOCS = ["We study the summarization of papers. The cat sat on the mat all day. Results improve on three datasets.",
         "Transformers read long inputs slowly. A cat chased the mouse around the house. We release our code.",
@@ -32,7 +33,7 @@ def cat_probability(policy):
     sentences, _, _ = policy.split(DOCS)
     cat = torch.tensor([[next(i for i, s in enumerate(doc) if 'cat' in s)] for doc in sentences])
     with torch.no_grad():
-        logprobs, _, _ = policy.logprobs(DOCS, cat)
+        logprobs, _ = policy.action_logprobs(policy.encode_sources(DOCS), cat, cat >= 0)
     return logprobs[:, 0].exp().mean().item()
 
 
@@ -43,11 +44,11 @@ def test_rollout_logprobs_are_reproduced_by_the_update_forward():
     assert rollout.response_ids.shape == rollout.mask.shape == rollout.logprobs.shape == (6, 2)
     assert rollout.has_eos.all() and (rollout.logprobs[rollout.mask] < 0).all() and (rollout.logprobs[~rollout.mask] == 0).all()
     assert torch.allclose(rollout.kl, torch.zeros_like(rollout.kl))            # policy == reference: KL exactly 0
-    logprobs, values = policy_forward(policy.model, rollout.encoder_inputs, rollout.response_ids, rollout.mask, 0.7)
+    logprobs, values = policy.action_logprobs(rollout.encoder_inputs, rollout.response_ids, rollout.mask, 0.7)
     torch.testing.assert_close(logprobs, rollout.logprobs)                     # PPO's first ratio is exactly 1
     torch.testing.assert_close(values, rollout.values)
     mb = rollout.select(torch.tensor([4, 1]))
-    torch.testing.assert_close(policy_forward(policy.model, mb.encoder_inputs, mb.response_ids, mb.mask, 0.7)[0], mb.logprobs)
+    torch.testing.assert_close(policy.action_logprobs(mb.encoder_inputs, mb.response_ids, mb.mask, 0.7)[0], mb.logprobs)
     assert rollout.summaries == [' '.join(s for s in policy.split([d])[0][0] if s in summary) for d, summary in
                                  zip(DOCS * 2, rollout.summaries)]            # summaries are the selected sentences
 
@@ -97,7 +98,7 @@ def test_registry_round_trip(tmp_path):
 def test_no_summary_ends_mid_sentence_on_the_shared_pdfs(trained_default, shared_data, tmp_path, capsys):
     "`summarize` and the picking page's summarizer (a sample and the greedy summary) on every section of the 9 modern PDFs."
     from rlhf_summ.cli import SummarizeConfig, summarize_paper
-    from rlhf_summ.extractive import ends_sentence, split_sentences
+    from rlhf_summ.text import ends_sentence, split_sentences
     from rlhf_summ.online import PolicySummarizer
     from rlhf_summ.pdf import read_paper, sections_to_summarize
     from rlhf_summ.registry import Registry

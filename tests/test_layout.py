@@ -1,6 +1,7 @@
 """The house plan: no import cycle between the package's modules (imports inside functions included), the web app
-free of training code, and evaluation free of model modules."""
-import ast
+free of training code, evaluation free of model modules, RL talking to policies only through their contract, and
+each text builder, sentence splitter and lead baseline defined once."""
+import ast, re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / 'rlhf_summ'
@@ -35,8 +36,8 @@ GRAPH = {m: imported_modules(m) for m in MODULES}
 
 
 def test_parser_sees_lazy_and_relative_imports(tmp_path):
-    assert 'policy' in GRAPH['rl'] and 'train' in GRAPH['policy']          # `from .policy import`, `from .train import`
-    assert 'reward' in GRAPH['rl']                                          # only imported inside functions
+    assert 'policies' in GRAPH['rl'] and 'train' in GRAPH['policy']        # `from .policies import`, `from .train import`
+    assert 'extractive' in GRAPH['policies']                                # only imported inside functions
 
 
 def test_no_import_cycle():
@@ -65,3 +66,36 @@ def test_evaluation_and_toolkit_import_no_model_module():
     assert not GRAPH['evaluate'] & {'policy', 'reward', 'rl', 'extractive', 'online', 'serve', 'reports'}
     assert not GRAPH['train'] & {'policy', 'reward', 'rl', 'extractive', 'evaluate', 'reports'}
     assert not GRAPH['reports'] & {'policy', 'reward', 'rl'}
+
+
+def test_rl_talks_to_policies_only_through_the_contract():
+    "rl.py never asks a policy what kind it is (getattr/hasattr/isinstance on kinds) and imports neither kind's module."
+    source = (PACKAGE / 'rl.py').read_text()
+    tree = ast.parse(source)
+    probes = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+              and n.func.id in ('getattr', 'hasattr')]
+    assert not probes, [ast.get_source_segment(source, n) for n in probes]
+    kinds = ('scores_actions', 'actions_of', 'tokenizer', 'PolicyWithValueHead', 'ExtractivePolicy', 'is_extractive', '.kind')
+    assert not [k for k in kinds if k in source], [k for k in kinds if k in source]
+    assert not GRAPH['rl'] & {'policy', 'extractive'} and 'policies' in GRAPH['rl']
+
+
+def _definitions(pattern: str) -> list[str]:
+    "`module.name` of every module-level function or class, and method, in the package whose name matches `pattern`."
+    found = []
+    for m in MODULES:
+        body = ast.parse((PACKAGE / f'{m}.py').read_text()).body
+        nodes = body + [n for c in body if isinstance(c, ast.ClassDef) for n in c.body]
+        found += [f'{m}.{n.name}' for n in nodes if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and re.fullmatch(pattern, n.name)]
+    return found
+
+
+def test_text_builders_splitters_and_baselines_are_defined_once():
+    assert _definitions(r'_?lead(_k|_\d+|_summar\w*|_sentences?|s)?') == ['text.lead_k']
+    assert _definitions(r'_?(document_texts?|reward_texts?|_?document_parts|policy_texts?|sections_text)') == \
+        ['text.document_parts', 'text.document_text', 'text.sections_text']
+    assert _definitions(r'_?split_(sentences|text)|_?sentences?_split.*') == ['text.split_text', 'text.split_sentences']
+    assert _definitions(r'(alpha_)?words') == ['text.alpha_words', 'text.words']     # (pdf._words, the lab scorer's ligature-folding tokens, is left)
+    assert _definitions(r'_?load_policy') == ['policies.load_policy']
+    regex_splitters = [m for m in MODULES if m != 'text' and re.search(r"re\.(split|compile)\(r?'\(\?<=\[\.!\?\]\)", (PACKAGE / f'{m}.py').read_text())]
+    assert not regex_splitters, regex_splitters                    # no second sentence-end regex outside text.py

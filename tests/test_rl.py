@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from rlhf_summ.data import Comparison, Document
-from rlhf_summ.policy import build_tiny_policy, response_mask
-from rlhf_summ.rl import (KLController, PolicyWithValueHead, RLConfig, collect_rollout, compute_gae, contains_eos,
+from rlhf_summ.policy import PolicyWithValueHead, build_tiny_policy, contains_eos, response_mask
+from rlhf_summ.rl import (KLController, RLConfig, collect_rollout, compute_gae,
                           apply_missing_eos_penalty, dpo_batch_loss, dpo_loss, kl_penalized_rewards, last_token_index,
-                          masked_mean, masked_whiten, policy_forward, ppo_policy_loss, ppo_value_loss, rl_update,
+                          masked_mean, masked_whiten, ppo_policy_loss, ppo_value_loss, rl_update,
                           rloo_advantages, rollout_advantages, train_rl)
 
 TEXTS = ["the cat sat on the mat and looked at the dog.", "the dog ran in the park after the ball.",
@@ -91,7 +91,7 @@ def test_dpo_batch_loss_on_a_pair_matches_hand_computation():
     loss, stats = dpo_batch_loss(policy.model, ref, policy, [pair], beta=0.3)
     def total(model, summary):
         ids, mask = policy.encode_targets([summary])
-        with torch.no_grad(): return policy_forward(model, policy.encode_sources([TEXTS[0]]), ids, mask)[0].sum().item()
+        with torch.no_grad(): return policy.action_logprobs(policy.encode_sources([TEXTS[0]]), ids, mask, model=model)[0].sum().item()
     h = 0.3 * ((total(policy.model, 'the cat sat.') - total(ref, 'the cat sat.')) - (total(policy.model, 'a dog ran.') - total(ref, 'a dog ran.')))
     assert loss.item() == pytest.approx(math.log(1 + math.exp(-h)), abs=1e-5)
     assert stats['margin'] == pytest.approx(h, abs=1e-5)
@@ -171,7 +171,7 @@ def test_kl_and_ratio_are_exactly_neutral_when_policy_is_reference():
     # the ratio of a fresh forward to the rollout is exactly 1, so the clipped loss is exactly -mean(A)
     cfg = RLConfig(algo='ppo')
     advantages, returns = rollout_advantages(rollout, cfg, kl_coef=0.5)
-    logprobs, values = policy_forward(actor, rollout.encoder_inputs, rollout.response_ids, rollout.mask, 0.7)
+    logprobs, values = policy.action_logprobs(rollout.encoder_inputs, rollout.response_ids, rollout.mask, 0.7, model=actor)
     assert torch.equal(logprobs, rollout.logprobs) and torch.equal(values, rollout.values)
     loss, stats = ppo_policy_loss(logprobs, rollout.logprobs, advantages, rollout.mask, clip_coef=0.2)
     assert stats['ratio'].item() == 1.0 and stats['clipfrac'].item() == 0.0 and stats['approx_kl'].item() == 0.0
@@ -188,7 +188,7 @@ def test_one_update_changes_parameters_and_keeps_losses_finite(algo):
     policy = tiny_policy()
     ref = copy.deepcopy(policy.model).requires_grad_(False)
     cfg = RLConfig(algo=algo, minibatch_size=4, num_epochs=2, rloo_k=2, learning_rate=1e-3, max_grad_norm=1.0)
-    module = PolicyWithValueHead(policy.model).eval() if algo == 'ppo' else policy.model
+    module = policy.actor(value_head=algo == 'ppo').eval()
     docs = TEXTS if algo == 'ppo' else [t for t in TEXTS for _ in range(2)]
     rollout = collect_rollout(policy, module, ref, length_reward, docs, temperature=1.0, max_new_tokens=6, missing_eos_penalty=None)
     if algo == 'rloo': assert (rollout.values == 0).all()
@@ -196,7 +196,7 @@ def test_one_update_changes_parameters_and_keeps_losses_finite(algo):
     assert torch.isfinite(advantages).all() and (advantages[~rollout.mask] == 0).all()
     before = {n: p.detach().clone() for n, p in module.named_parameters()}
     optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.learning_rate)
-    stats = rl_update(module, optimizer, accelerator(), rollout, advantages, returns, cfg, torch.Generator().manual_seed(0))
+    stats = rl_update(policy, module, optimizer, accelerator(), rollout, advantages, returns, cfg, torch.Generator().manual_seed(0))
     assert all(math.isfinite(v) for v in stats.values())
     assert ('value_loss' in stats) == (algo == 'ppo')
     changed = [n for n, p in module.named_parameters() if not torch.equal(p, before[n])]

@@ -406,6 +406,8 @@ def test_online_update_registers_reward_version_without_blocking(tmp_path, tiny_
         new = registry.current('reward')
         assert new.name == 'reward/v2' and new.parent == 'v1' and new.data['num_new'] == 6
         assert 'eval/rm/accuracy' in new.metrics
+        while client.get('/api/stats', headers=bearer('bob')).json()['updates'][0]['status'] == 'running' and time.time() < deadline:
+            time.sleep(0.1)                 # the round registers the version, then closes its row
         assert client.get('/api/stats', headers=bearer('bob')).json()['updates'][0]['reward_after'] == 'reward/v2'
     # the registered version is a complete reward model folder
     from rlhf_summ.reward import RewardModel
