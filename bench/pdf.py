@@ -74,7 +74,7 @@ def main(folders: list[Path]) -> None:
                 f"titles_found={sum(s['title_ok'] for s in scores.values())}/{len(scores)} "
                 f"leak_share={tot['leak_chars'] / max(tot['chars'], 1):.4f} empty_papers={sum(s['sections'] == 0 for s in scores.values())}")
     rows = [json.loads(l) for l in (FIXTURES / 'denoise_lines.jsonl').read_text().splitlines() if l.strip()]
-    rows = [r for r in rows if r['label'] == 'junk' and r['kind'] in ('table', 'figure', 'caption') and (DATA / r['source']).parent in folders]
+    rows = [r for r in rows if r['label'] == 'junk' and r['kind'] in ('table', 'figure', 'caption') and (DATA / r['source']).parent.resolve() in {f.resolve() for f in folders}]
     if rows: keys.append(f"labelled_junk_kept={sum(not removed for removed in real_line_decisions(rows, DATA))}/{len(rows)}")
     print(f'seconds_per_page={seconds / max(pages, 1):.4f} ' + ' '.join(keys))
 

@@ -93,6 +93,27 @@ def test_evaluate_job(tmp_path, tiny_models):
     assert json.loads((run / 'eval.json').read_text())['n'] == 3
 
 
+def test_evaluate_job_on_extractive_policies(tmp_path, tiny_models):
+    "`rlhf-summ run evaluate` on extractive policy folders (a pipeline run's `rl` and `sft`): KL and win rate, lead-1 beside."
+    import torch
+    from rlhf_summ.cli import main
+    from rlhf_summ.extractive import ExtractivePolicy, ExtractiveScorer
+    folders = {}
+    for name, seed in (('rl', 0), ('sft', 1)):
+        torch.manual_seed(seed)
+        folders[name] = ExtractivePolicy(ExtractiveScorer(d_model=32, layers=1, heads=2), k=1).save(tmp_path / name)
+    out = tmp_path / 'eval'
+    assert main(['run', 'evaluate', '-p', 'policy', str(folders['rl']), '-p', 'reference', str(folders['sft']),
+                 '-p', 'reward_model', str(tiny_models['reward_model']), '-p', 'data', str(tiny_models['data']),
+                 '-p', 'limit', '4', '-p', 'seed', '2', '--runs_root', str(tmp_path), '--name', 'eval']) == 0
+    final = _metrics(out)[-1]
+    assert {'eval/policy/kl', 'eval/policy/win_rate', 'eval/policy/reward', 'eval/policy/lead1_rouge1', 'eval/policy/title_rouge1'} <= set(final)
+    assert final['eval/policy/kl'] != 0 and 0 <= final['eval/policy/win_rate'] <= 1
+    samples = [json.loads(l) for l in (out / 'samples.jsonl').read_text().splitlines()]
+    assert len(samples) == 4 and all(s['summary'] and s['other_summary'] for s in samples)
+    assert all(s['summary'] in s['document'] for s in samples)               # the extractive policy's own sentences
+
+
 def test_pipeline_job_on_the_demo_sample(tmp_path, tiny_models, monkeypatch, capsys):
     "A clone outside this workspace: the default data names resolve to the shipped demo sample, and the report says so first."
     from rlhf_summ.data import DATA_ENV, SHARED_DATA_ENV
@@ -107,7 +128,7 @@ def test_pipeline_job_on_the_demo_sample(tmp_path, tiny_models, monkeypatch, cap
     for stage in ('1/4 SFT', '2/4 reward model', '3/4 RL', '4/4 evaluation'):      # the notebook's stage lines, streamed, with times
         assert f'[{stage}] done in' in printed.out, printed.out[-2000:]
     records = _metrics(run)
-    for key in ('train/extractive/loss', 'train/rm/loss', 'train/rl/reward', 'eval/policy/win_rate', 'eval/policy/lead1_rouge1'):
+    for key in ('train/extractive/loss', 'train/rm/loss', 'train/rl/reward', 'eval/policy/win_rate', 'eval/policy/kl', 'eval/policy/lead1_rouge1'):
         assert metric_series(records, key)[1], f'no {key} in the pipeline metrics'
     assert 0 < metric_series(records, 'eval/policy/lead1_rouge1')[1][-1] < 1          # one scale: ROUGE on 0-1 in metrics.jsonl
     assert {'sft', 'rm', 'rl', 'eval'} <= {p.name for p in run.iterdir()}
