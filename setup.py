@@ -29,6 +29,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['rlhf_summ', 'rlhf_summ.*']),
     include_package_data=True,
+    package_data={'rlhf_summ': ['default_policy/*', 'demo_data/*', 'demo_data/*/*']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     python_requires='>=' + min_python,

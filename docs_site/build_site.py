@@ -14,8 +14,11 @@ the same notebooks the way `nbdev_docs` would, up to the renderer:
 2. Each processed notebook becomes a markdown page here (`notebook_markdown`), honouring the Quarto cell
    options nbdev writes (`echo: false`, `output: asis`). Pages are named as nbdev names them for Quarto
    (`06_policy.ipynb` -> `policy.html`), so the links in `rlhf_summ/_modidx.py` hold for both sites.
-3. `mkdocs build` with the Material theme (no web fonts, no CDN: the site works offline) writes the site
-   to `_docs/` (settings.ini's `doc_path`, where Quarto would write it).
+3. `mkdocs build --strict` with the Material theme (no web fonts, no CDN: the site works offline) writes the site
+   to `_docs/` (settings.ini's `doc_path`, where Quarto would write it). A link to a missing page or anchor fails
+   the build (mkdocs.yml's `validation`). Math (`$k$`, written by `pymdownx.arithmatex`) is typeset by MathJax 3,
+   copied from the `django-static-mathjax` package (a pip package holding MathJax's files, no Django needed) into
+   the site: no CDN at build or view time. Pictures the notebooks' markdown shows (`nbs/images/`) are copied too.
 
 Users with Quarto can still run `nbdev_docs` / `nbdev_preview` on the same notebooks and config files.
 
@@ -100,11 +103,60 @@ def notebook_markdown(nb: dict, images_dir: Path, image_prefix: str, site_url: s
                 elif 'text/plain' in data: parts.append(_fence(_text(data['text/plain'])))
     head = '---\n' + yaml.safe_dump({'title': front.get('title') or 'Untitled'}, allow_unicode=True) + '---\n\n'
     body = '\n\n'.join(p for p in parts if p.strip()) + '\n'
+    body = _re_api_heading.sub(lambda m: f"{m.group(0)} {{#{m.group(1).lower()}}}", body)   # nbdev's anchor for `X.y`
+    body = _re_outside_link.sub(lambda m: m.group(1) if m.group(2).count('../') > depth else m.group(0), body)
     # nbdev links API names to the published site; inside this site they become relative links.
-    if site_url:
-        prefix = '../' * depth
-        body = re.sub(re.escape(site_url.rstrip('/')) + r'/([\w/.-]+?)\.html', lambda m: f"{prefix}{m.group(1)}.md", body)
+    if site_url: body = localize_api_links(body, site_url, depth)
     return head + body
+
+
+_re_api_heading = re.compile(r'^#{2,4} `?([A-Za-z_][\w]*\.[A-Za-z_][\w]*)`?[ \t]*$', re.M)
+_re_outside_link = re.compile(r'\[([^\]\n]*)\]\(((?:\.\./)+[^)\s]*)\)')
+
+
+def localize_api_links(body: str, site_url: str, depth: int, anchors: dict[str, set[str]] | None = None) -> str:
+    "nbdev's API links to the published site as links between these pages; with `anchors` (page -> ids), a link to an anchor the page lacks (an undocumented method) points to the page."
+    prefix = '../' * depth
+    def local(m):
+        page, anchor = m.group(1), m.group(2)
+        if anchor and anchors is not None and anchor[1:] not in anchors.get(page + '.md', set()): anchor = ''
+        return f"{prefix}{page}.md{anchor or ''}"
+    return re.sub(re.escape(site_url.rstrip('/')) + r'/([\w/.-]+?)\.html(#[\w.-]+)?', local, body)
+
+
+def page_anchors(markdown: str) -> set[str]:
+    "The ids of a page's headings as MkDocs makes them (explicit `{#id}`, else the toc slug), code blocks skipped."
+    import unicodedata
+    ids, fenced = set(), False
+    for line in markdown.splitlines():
+        if line.startswith(('```', '~~~')): fenced = not fenced; continue
+        m = None if fenced else re.match(r'^#{1,6}\s+(.*?)\s*$', line)
+        if not m: continue
+        explicit = re.search(r'\{#([^}\s]+)\}\s*$', m.group(1))
+        if explicit: ids.add(explicit.group(1)); continue
+        text = re.sub(r'\[([^\]]*)\]\([^)]*\)', r'\1', m.group(1)).replace('`', '')
+        text = unicodedata.normalize('NFKD', text).encode('ascii', 'ignore').decode('ascii')
+        ids.add(re.sub(r'[-\s]+', '-', re.sub(r'[^\w\s-]', '', text).strip().lower()))
+    return ids
+
+
+MATHJAX_CONFIG = r"""window.MathJax = {
+  tex: {inlineMath: [["\\(", "\\)"]], displayMath: [["\\[", "\\]"]], processEscapes: true, processEnvironments: true},
+  options: {ignoreHtmlClass: ".*|", processHtmlClass: "arithmatex"}
+};
+"""
+
+
+def add_mathjax(docs_dir: Path) -> list[str]:
+    "Copy MathJax 3 (tex-chtml and its woff fonts, from the `mathjax` package of `django-static-mathjax`) and its config under `docs_dir/assets/`; return the `extra_javascript` entries."
+    import mathjax
+    es5 = Path(mathjax.__file__).parent / 'static' / 'mathjax' / 'es5'
+    dest = docs_dir / 'assets' / 'mathjax'
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(es5 / 'tex-chtml.js', dest / 'tex-chtml.js')
+    shutil.copytree(es5 / 'output' / 'chtml' / 'fonts' / 'woff-v2', dest / 'output' / 'chtml' / 'fonts' / 'woff-v2', dirs_exist_ok=True)
+    (docs_dir / 'assets' / 'mathjax-config.js').write_text(MATHJAX_CONFIG)
+    return ['assets/mathjax-config.js', 'assets/mathjax/tex-chtml.js']
 
 
 def _sidebar_pages(nbs: Path) -> list[Path]:
@@ -160,14 +212,18 @@ def build(out: Path | None = None, n_workers: int = 1, force: bool = True) -> Pa
         dest.parent.mkdir(parents=True, exist_ok=True)
         nb = json.loads(src.read_text())
         targets |= api_link_targets(json.dumps(nb), site_url)
-        text = notebook_markdown(nb, dest.parent / 'images', md_rel.stem, site_url=site_url, depth=len(md_rel.parts) - 1)
+        text = notebook_markdown(nb, dest.parent / 'images', md_rel.stem, depth=len(md_rel.parts) - 1)
         dest.write_text(text)
         pages.append((md_rel, yaml.safe_load(text.split('---')[1])['title']))
+    anchors = {md_rel.as_posix(): page_anchors((md_dir / md_rel).read_text()) for md_rel, _ in pages}
+    for md_rel, _ in pages:
+        (md_dir / md_rel).write_text(localize_api_links((md_dir / md_rel).read_text(), site_url, len(md_rel.parts) - 1, anchors))
+    if (cfg.nbs_path / 'images').is_dir(): shutil.copytree(cfg.nbs_path / 'images', md_dir / 'images', dirs_exist_ok=True)
     missing = sorted(t for t in targets if not (md_dir / t).exists())
     if missing: raise FileNotFoundError(f"API links point to pages that were not built: {missing}")
     base = yaml.safe_load((HERE / 'mkdocs.yml').read_text())
     config = {'site_name': cfg.title, 'site_description': cfg.description, 'repo_url': cfg.git_url,
-              **base, 'docs_dir': str(md_dir), 'site_dir': str(out), 'nav': _nav(pages)}
+              **base, 'docs_dir': str(md_dir), 'site_dir': str(out), 'nav': _nav(pages), 'extra_javascript': add_mathjax(md_dir)}
     config_path = proc / 'mkdocs.yml'
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '--strict', '--clean', '-f', str(config_path)], check=True)

@@ -11,8 +11,9 @@ from typing import Any, Sequence
 from .config import check_ranges
 
 # %% auto 0
-__all__ = ['COMMANDS', 'BAD_INPUT', 'field_docs', 'add_config_arguments', 'config_from_args', 'SummarizeConfig',
-           'summarize_paper', 'build_parser', 'run_command', 'main']
+__all__ = ['FORMATS', 'COMMANDS', 'BAD_INPUT', 'field_docs', 'flag_names', 'add_config_arguments', 'config_from_args',
+           'SummarizeConfig', 'paper_sections', 'format_summaries', 'summarize_paper', 'policy_kind', 'build_parser',
+           'run_command', 'main']
 
 # %% ../nbs/15_cli.ipynb
 def field_docs(cls: type) -> dict[str, str]:
@@ -44,56 +45,99 @@ def _parser_for(annotation: Any):
     if annotation in (int, float, str, Path): return annotation
     return str
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type) -> None:
-    "Add one `--field` flag per field of `config_cls`, defaulting to the dataclass default."
+def flag_names(name: str) -> list[str]:
+    "The option strings of a field: `--max_pages` and `--max-pages` (one when the name has no underscore)."
+    return list(dict.fromkeys([f'--{name}', f"--{name.replace('_', '-')}"]))
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, kind: str | None = None) -> None:
+    "Add a `--field` (and `--fi-eld`) flag per field of `config_cls`, defaulting to the dataclass default; fields whose metadata names another `kind` are left out."
     hints, docs = typing.get_type_hints(config_cls), field_docs(config_cls)
     for f in dataclasses.fields(config_cls):
+        if f.metadata.get('kind') and f.metadata['kind'] != kind: continue
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        parser.add_argument(f'--{f.name}', type=_parser_for(hints[f.name]), default=default, required=required,
-                            metavar=getattr(hints[f.name], '__name__', 'VALUE').upper(),
-                            help=f"{docs.get(f.name, '')} (default: {default!r})")
+        help_text = f"{docs.get(f.name, '')} (default: {default!r})"
+        if f.metadata.get('positional'):
+            parser.add_argument(f'_{f.name}_positional', nargs='*', default=[], metavar=f.metadata['positional'], help=docs.get(f.name, ''))
+            parser.add_argument(*flag_names(f.name), dest=f.name, action='append', default=[], metavar='PATH', help=help_text)
+            continue
+        parser.add_argument(*flag_names(f.name), dest=f.name, type=_parser_for(hints[f.name]), default=default, required=required,
+                            metavar=getattr(hints[f.name], '__name__', 'VALUE').upper(), help=help_text)
 
 def config_from_args(config_cls: type, args: argparse.Namespace):
-    "Build `config_cls` from the parsed flags."
-    return config_cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_cls)})
+    "Build `config_cls` from the parsed flags (positional values first, then the flag's); fields left out for the policy kind keep their defaults."
+    values = {}
+    for f in dataclasses.fields(config_cls):
+        if not hasattr(args, f.name): continue
+        values[f.name] = getattr(args, f.name)
+        if f.metadata.get('positional'): values[f.name] = list(getattr(args, f'_{f.name}_positional', [])) + list(values[f.name])
+    return config_cls(**values)
 
 # %% ../nbs/15_cli.ipynb
+FORMATS = ('text', 'jsonl', 'markdown')
+"Output formats of `summarize`: plain text to read, JSON lines to pipe, Markdown to paste."
+
 @dataclasses.dataclass
 class SummarizeConfig:
-    "Summarize each section of one paper with one policy."
-    input: str
-    "A PDF, or a text file (cut into sections as text pasted into the web app is: `text.split_text`)."
+    "Summarize each section of one or more papers with one policy."
+    input: list[str] = dataclasses.field(default_factory=list, metadata={'positional': 'PAPER'})
+    "PDFs or text files (a text file is cut into sections as text pasted into the web app is: `text.split_text`): positional, or `--input PATH` (repeatable)."
     model: str = ''
-    "Policy folder (`rlhf-summ sft` or `train-extractive` run, a registry version's `model/`) or Hub id; empty: the trained default extractive policy."
-    max_new_tokens: int = 128
-    "Longest summary, in tokens."
-    num_beams: int = 4
-    "Beam width (1: greedy)."
+    "Policy folder (`rlhf-summ sft` or `train-extractive` run, a registry version's `model/`) or Hub id; empty: the default extractive policy (shipped with the package)."
+    format: str = ''
+    "Output: text, jsonl or markdown (empty: text to a terminal, JSON lines when piped)."
     max_pages: int = 60
     "Pages read at most from a PDF."
+    max_new_tokens: int = dataclasses.field(default=128, metadata={'kind': 'seq2seq'})
+    "Longest summary, in tokens (seq2seq policies)."
+    num_beams: int = dataclasses.field(default=4, metadata={'kind': 'seq2seq'})
+    "Beam width, 1: greedy (seq2seq policies)."
 
     def __post_init__(self):
         check_ranges(self, max_new_tokens='>=1', num_beams='>=1', max_pages='>=1')
 
-def summarize_paper(config: SummarizeConfig) -> list[dict]:
-    "One `{'heading', 'summary'}` dict per section of `config.input`, printed as JSON lines."
-    import json
+def paper_sections(path: str | Path, max_pages: int = 60) -> list[tuple[str, str]]:
+    "`(heading, text)` of each section of a PDF meant for summarizing, or of a UTF-8 text file (`text.split_text`)."
     from rlhf_summ.pdf import read_paper_bounded, sections_to_summarize
     from rlhf_summ.text import split_text
-    from rlhf_summ.policies import load_policy
-    path = Path(config.input)
+    path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"No input file at {path}")
-    if path.suffix.lower() == '.pdf': sections = [(s.heading, s.text) for s in sections_to_summarize(read_paper_bounded(path, max_pages=config.max_pages))]
+    if path.suffix.lower() == '.pdf': sections = [(s.heading, s.text) for s in sections_to_summarize(read_paper_bounded(path, max_pages=max_pages))]
     else:
         try: sections = [(s.heading, s.text) for s in split_text(path.read_text(encoding='utf-8'))]
         except UnicodeDecodeError as e: raise ValueError(f"{path}: not a PDF and not UTF-8 text (byte {e.start}: {e.reason})") from None
     if not any(text.strip() for _, text in sections): raise ValueError(f"{path} has no text to summarize")
+    return sections
+
+def format_summaries(rows: Sequence[dict], format: str) -> str:
+    "Rows of `{'paper', 'heading', 'summary'}` as text (a heading line, the summary, a blank line; a paper's name above its sections when there are several papers), JSON lines, or Markdown."
+    import json, textwrap
+    if format == 'jsonl': return ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows)
+    several, out, paper = len({r['paper'] for r in rows}) > 1, [], None
+    for r in rows:
+        if r['paper'] != paper:
+            paper = r['paper']
+            if format == 'markdown': out.append(f"# {Path(paper).name}\n")
+            elif several: out.append(f"== {paper} ==\n")
+        if format == 'markdown': out.append(f"## {r['heading'] or '(untitled)'}\n\n{r['summary']}\n")
+        else: out.append(f"{r['heading'] or '(untitled)'}\n{textwrap.fill(r['summary'], 100, initial_indent='  ', subsequent_indent='  ')}\n")
+    return '\n'.join(out)
+
+def summarize_paper(config: SummarizeConfig) -> list[dict]:
+    "One `{'paper', 'heading', 'summary'}` dict per section of each paper in `config.input`, printed in `config.format`."
+    from rlhf_summ.policies import load_policy
+    inputs = [config.input] if isinstance(config.input, (str, Path)) else list(config.input)      # one path, or several
+    if not inputs: raise ValueError("no paper given: rlhf-summ summarize PAPER [PAPER ...] (PDF or text files)")
+    format = config.format or ('text' if sys.stdout.isatty() else 'jsonl')
+    if format not in FORMATS: raise ValueError(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
+    papers = [(str(p), paper_sections(p, config.max_pages)) for p in inputs]   # every input is read before the model loads
     policy = load_policy(config.model)
-    generation = policy.generate([text for _, text in sections], max_new_tokens=config.max_new_tokens, num_beams=config.num_beams)
-    rows = [{'heading': heading, 'summary': summary} for (heading, _), summary in zip(sections, generation.summaries)]
-    for row in rows: print(json.dumps(row, ensure_ascii=False))
+    rows = []
+    for paper, sections in papers:
+        generation = policy.generate([text for _, text in sections], max_new_tokens=config.max_new_tokens, num_beams=config.num_beams)
+        rows += [{'paper': paper, 'heading': heading, 'summary': summary} for (heading, _), summary in zip(sections, generation.summaries)]
+    print(format_summaries(rows, format), end='', flush=True)
     return rows
 
 # %% ../nbs/15_cli.ipynb
@@ -105,7 +149,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     'rl': ('rlhf_summ.online', 'PolicyRoundConfig', 'policy_round', "a new policy version from the feedback store's sections (RL + gate)"),
     'serve': ('rlhf_summ.serve', 'ServeConfig', 'serve', 'start the feedback web app on localhost'),
     'promote': ('rlhf_summ.registry', 'PromoteConfig', 'promote_version', 'promote or roll back a policy or reward-model version by hand'),
-    'summarize': ('rlhf_summ.cli', 'SummarizeConfig', 'summarize_paper', 'summarize each section of a PDF with one policy'),
+    'summarize': ('rlhf_summ.cli', 'SummarizeConfig', 'summarize_paper', 'summarize each section of PDFs (or text files) with one policy'),
     'train-extractive': ('rlhf_summ.extractive', 'ExtractiveConfig', 'train_default_extractive',
                          'train the default extractive summarizer (minutes on CPU) into the cache folder'),
     'simulate': ('rlhf_summ.simulate', 'SimConfig', 'simulate',
@@ -118,29 +162,50 @@ def _resolve(command: str) -> tuple[type, Any]:
     module = importlib.import_module(module_name)
     return getattr(module, config_name), getattr(module, function_name)
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    "The `rlhf-summ` parser; only `command`'s module is imported to build its flags."
+def policy_kind(argv: Sequence[str]) -> str:
+    "'seq2seq' when the command line's `--model` names a seq2seq policy (a folder that is not extractive, or a Hub id), else 'extractive' (the default)."
+    model = ''
+    for i, arg in enumerate(argv):
+        if arg == '--model' and i + 1 < len(argv): model = argv[i + 1]
+        elif arg.startswith('--model='): model = arg.split('=', 1)[1]
+    if not model: return 'extractive'
+    from rlhf_summ.extractive import is_extractive
+    return 'extractive' if is_extractive(Path(model).expanduser()) else 'seq2seq'
+
+def _jobs_help() -> str:
+    "The jobs `run` can run, listed from the job folder itself (the one place they are defined)."
+    from rlhf_summ.reports import list_jobs
+    try: return 'one of: ' + ', '.join(list_jobs())
+    except OSError as e: return f"a job notebook's name ({e})"
+
+def build_parser(command: str | None = None, argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    "The `rlhf-summ` parser; only `command`'s module is imported to build its flags (for `summarize`, those of the policy kind `argv` asks for)."
     parser = argparse.ArgumentParser(prog='rlhf-summ', description='RLHF for section-wise paper summarization.')
     parser.add_argument('--debug', action='store_true', help='show the traceback of an error (allowed anywhere on the line)')
     sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     for name, (_, _, _, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        if name == command: add_config_arguments(command_parser, _resolve(name)[0])
+        if name == command: add_config_arguments(command_parser, _resolve(name)[0], kind=policy_kind(argv) if name == 'summarize' else None)
     run = sub.add_parser('run', help='run a job notebook with papermill', description='Run nbs/jobs/<job>.ipynb with papermill.')
-    run.add_argument('job', help='train_policy, train_reward, train_rl, train_denoiser, evaluate, pipeline or simulate')
+    run.add_argument('job', help=_jobs_help() if command == 'run' else 'a job notebook of nbs/jobs')
     run.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('KEY', 'VALUE'), help='a job parameter')
     run.add_argument('--name', default=None, help='run folder name (default: {job}__{model}__{seed}__{time})')
-    run.add_argument('--runs_root', default=None, help='where run folders go (default: $RLHF_SUMM_RUNS or ./runs)')
+    run.add_argument(*flag_names('runs_root'), dest='runs_root', default=None, help='where run folders go (default: $RLHF_SUMM_RUNS or ./runs)')
     return parser
 
 BAD_INPUT = (ValueError, LookupError, OSError)
 "What a command raises on bad input (a missing or malformed file, an unknown version): reported in one line, exit status 2."
 
+def _job_failed() -> type:
+    "`reports.JobFailed` (a job notebook's own one-line error), imported only when an error is being reported."
+    from rlhf_summ.reports import JobFailed
+    return JobFailed
+
 def run_command(argv: Sequence[str]) -> Any:
     "Run one `rlhf-summ` command line and return its result (errors propagate; argparse exits 2 on bad flags)."
     argv = list(argv)
-    command = argv[0] if argv and argv[0] in COMMANDS else None
-    args = build_parser(command).parse_args(argv)
+    command = argv[0] if argv and argv[0] in (*COMMANDS, 'run') else None
+    args = build_parser(command, argv).parse_args(argv)
     if args.command == 'run':
         from rlhf_summ.reports import parse_params, run_job
         run_dir = run_job(args.job, parse_params(args.param, args.job), runs_root=args.runs_root, name=args.name)
@@ -157,10 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = '--debug' in argv
     if debug: argv.remove('--debug')
     try: run_command(argv)
-    except BAD_INPUT as e:
+    except (*BAD_INPUT, _job_failed()) as e:
         if debug: raise
         message = ' '.join(str(e).split()) or type(e).__name__
         print(f"rlhf-summ: error: {message} (--debug for the traceback)", file=sys.stderr)
         return 2
     return 0
-

@@ -7,10 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # %% auto 0
-__all__ = ['SECTION_KINDS', 'log', 'COMPARISONS_HUB_ID', 'LOCAL_SUFFIXES', 'PAIR_FORMATS', 'NEGATIVE_KINDS', 'Section',
-           'Document', 'SummaryPair', 'Comparison', 'Records', 'document_id', 'document_source', 'comparison_from_row',
-           'load_comparisons', 'load_comparison_files', 'detect_pair_format', 'load_summary_pairs', 'split_by_document',
-           'to_preference_rows', 'to_preference_dataset', 'synthetic_negatives']
+__all__ = ['SECTION_KINDS', 'log', 'COMPARISONS_HUB_ID', 'LOCAL_SUFFIXES', 'DATA_ENV', 'SHARED_DATA_ENV', 'DATA_LOG_ENV',
+           'DEMO_DATA', 'COMPARISON_BATCHES', 'PAIR_FORMATS', 'NEGATIVE_KINDS', 'Section', 'Document', 'SummaryPair',
+           'Comparison', 'Records', 'shared_data_dirs', 'hub_source', 'DataLocation', 'resolve_data', 'document_id',
+           'document_source', 'comparison_from_row', 'load_comparisons', 'load_comparison_files', 'detect_pair_format',
+           'load_summary_pairs', 'split_by_document', 'to_preference_rows', 'to_preference_dataset',
+           'synthetic_negatives']
 
 # %% ../nbs/01_data.ipynb
 SECTION_KINDS = ('body', 'abstract', 'references', 'acknowledgments', 'appendix')
@@ -92,15 +94,12 @@ COMPARISONS_HUB_ID = 'openai/summarize_from_feedback'
 LOCAL_SUFFIXES = {'.json': 'json', '.jsonl': 'json', '.parquet': 'parquet'}
 
 class Records(list):
-    "A list of records that also says where it came from and how many input rows were dropped, and why."
-    def __init__(self, items: Iterable = (), source: str = '', dropped: Counter | None = None):
+    "A list of records that also says where it came from, how it resolved (`origin`, see `resolve_data`) and how many input rows were dropped, and why."
+    def __init__(self, items: Iterable = (), source: str = '', dropped: Counter | None = None, origin: str = ''):
         super().__init__(items)
-        self.source, self.dropped = source, dropped if dropped is not None else Counter()
+        self.source, self.dropped, self.origin = source, dropped if dropped is not None else Counter(), origin
 
 # %% ../nbs/01_data.ipynb
-def _is_local(source: str | Path) -> bool:
-    return Path(source).suffix.lower() in LOCAL_SUFFIXES or Path(source).exists()
-
 @contextmanager
 def _quiet_datasets():
     "Silence `datasets`' progress bars and error log while a local file loads (its failure is reported once, by us)."
@@ -127,27 +126,6 @@ def _json_problem(path: Path) -> str:
         if not isinstance(value, dict): return f"{path}, line {number}: expected a JSON object, got {type(value).__name__}"
     return ''
 
-def _load_rows(source: str | Path, hub_config: str | None = None, split: str | None = None) -> tuple[datasets.Dataset, str]:
-    "Rows of a local file or a Hub dataset, through `datasets.load_dataset`; also returns a label for error messages."
-    import datasets                                        # imported here: reading a PDF or summarizing never needs it (a second of a cold start)
-    if _is_local(source):
-        path = Path(source)
-        if not path.is_file(): raise FileNotFoundError(f"No data file at {path}")
-        builder = LOCAL_SUFFIXES.get(path.suffix.lower())
-        if builder is None: raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .json, .jsonl or .parquet")
-        if path.stat().st_size == 0: raise ValueError(f"{path}: the file is empty (no rows)")
-        try:
-            with _quiet_datasets(): ds = datasets.load_dataset(builder, data_files=str(path), split='train')
-        except Exception as e:
-            problem = _json_problem(path) if builder == 'json' else ''
-            raise ValueError(problem or f"{path}: could not be read as {builder} ({type(e).__name__}: {e})") from None
-        if len(ds) == 0: raise ValueError(f"{path}: no rows")
-        return ds, str(path)
-    if split is None:
-        splits = datasets.load_dataset(str(source), hub_config)
-        return datasets.concatenate_datasets(list(splits.values())), f"{source}/{hub_config}"
-    return datasets.load_dataset(str(source), hub_config, split=split), f"{source}/{hub_config}:{split}"
-
 def _field(row: dict, dotted: str, where: str, line: int) -> Any:
     "The value at `dotted` ('info.post', 'summaries.1.text') in `row`, or a ValueError naming field, file and line."
     value = row
@@ -156,6 +134,129 @@ def _field(row: dict, dotted: str, where: str, line: int) -> Any:
         elif isinstance(value, dict) and value.get(key) is not None: value = value[key]
         else: raise ValueError(f"{where}, line {line}: missing field `{dotted}`")
     return value
+
+# %% ../nbs/01_data.ipynb
+import os, re, sys
+import rlhf_summ
+
+DATA_ENV = 'RLHF_SUMM_DATA'
+"Environment variable naming a folder of data; a data name `scitldr/train.jsonl` is looked up in it."
+SHARED_DATA_ENV = 'RLHF_SUMM_SHARED_DATA'
+"Environment variable overriding where the workspace's shared data folder is (default `../shared/data`)."
+DATA_LOG_ENV = 'RLHF_SUMM_DATA_LOG'
+"When set (`reports.run_job` sets it), every resolved data source appends one JSON line there: its name, origin and place."
+DEMO_DATA = Path(rlhf_summ.__file__).resolve().parent/'demo_data'
+"The demo sample shipped with the package (a few hundred SciTLDR papers and human comparisons; see its README.md)."
+COMPARISON_BATCHES = {'tldr_batch13': 'batch13', 'cnndm_batch0': 'batch0_cnndm', 'edit_b2_eval_test': 'edit_b2_eval_test'}
+"OpenAI's comparison files and the `batch` their rows carry in the Hub dataset."
+
+def shared_data_dirs() -> list[Path]:
+    "The workspace's shared data folder: `$RLHF_SUMM_SHARED_DATA`, else `../shared/data` (from the working directory and from the checkout holding the package)."
+    if os.environ.get(SHARED_DATA_ENV) is not None: return [Path(os.environ[SHARED_DATA_ENV])]
+    found = []
+    for d in (Path('../shared/data'), Path(rlhf_summ.__file__).resolve().parents[1].parent/'shared'/'data'):
+        if not any(d.resolve() == f.resolve() for f in found): found.append(d)
+    return found
+
+def hub_source(name: str, split: str | None = None) -> tuple[str, str | None, str | None, dict[str, str]] | None:
+    "The Hub dataset `(id, config, split, row filter)` holding the data name `name` (`scitldr/dev.jsonl`, `comparisons/tldr_batch13.json`), or None."
+    parts = Path(name).with_suffix('').parts
+    if parts and parts[0] == 'scitldr' and len(parts) <= 2:
+        which = parts[1] if len(parts) == 2 else (split or 'train')
+        hub_split = {'train': 'train', 'dev': 'validation', 'validation': 'validation', 'test': 'test'}.get(which)
+        return ('allenai/scitldr', 'Abstract', hub_split, {}) if hub_split else None
+    if len(parts) == 2 and parts[0] == 'comparisons' and parts[1] in COMPARISON_BATCHES:
+        return (COMPARISONS_HUB_ID, 'comparisons', 'validation', {'batch': COMPARISON_BATCHES[parts[1]]})
+    return None
+
+def _looks_like_hub_id(source: str) -> bool:
+    return bool(re.fullmatch(r'[\w.-]+/[\w.-]+', source)) and Path(source).suffix.lower() not in LOCAL_SUFFIXES
+
+@dataclass
+class DataLocation:
+    "Where a data source resolved."
+    source: str
+    "The name or path asked for."
+    origin: str
+    "'path' (as given), 'env' (`$RLHF_SUMM_DATA`), 'shared' (`../shared/data`), 'hub' or 'demo' (the shipped sample)."
+    where: str
+    "The file, folder or Hub dataset it resolved to, for messages."
+    path: Path | None = None
+    "The local file or folder (None for the Hub)."
+    rows: Any = None
+    "The Hub's rows (a `datasets.Dataset`), loaded while resolving."
+
+def _hub_rows(hub_id: str, config: str | None, split: str | None, keep: dict[str, str]) -> datasets.Dataset:
+    import datasets                                        # imported here: reading a PDF or summarizing never needs it
+    if split is None: rows = datasets.concatenate_datasets(list(datasets.load_dataset(hub_id, config).values()))
+    else: rows = datasets.load_dataset(hub_id, config, split=split)
+    for key, value in keep.items(): rows = rows.filter(lambda r: r[key] == value)
+    return rows
+
+def _log_location(location: DataLocation) -> DataLocation:
+    if os.environ.get(DATA_LOG_ENV):
+        with open(os.environ[DATA_LOG_ENV], 'a', encoding='utf-8') as f:
+            f.write(json.dumps({'source': location.source, 'origin': location.origin, 'where': location.where}) + '\n')
+    if location.origin == 'demo':
+        print(f"data: {location.source} -> the demo sample shipped with rlhf_summ ({location.where}); numbers from it are a smoke test. "
+              f"Set {DATA_ENV} to a folder holding {location.source} for the full data.", file=sys.stderr)
+    return location
+
+def resolve_data(source: str | Path, split: str | None = None, hub_config: str | None = None) -> DataLocation:
+    "Find data source `source`: as given (a path, or a Hub id), `$RLHF_SUMM_DATA/<source>`, `../shared/data/<source>`, its Hub dataset, the demo sample; else one line naming the ways to provide it."
+    source = str(source).strip()
+    if Path(source).expanduser().exists(): return _log_location(DataLocation(source, 'path', source, Path(source).expanduser()))
+    relative = not Path(source).expanduser().is_absolute()
+    tried = [f"no file or folder {source} in the working directory {Path.cwd()}" if relative else f"no file or folder at {source}"]
+    if relative:
+        places = [('env', Path(os.environ[DATA_ENV])/source)] if os.environ.get(DATA_ENV) else []
+        tried.append(f"${DATA_ENV}/{source}" + ('' if places else f" (${DATA_ENV} is unset)"))
+        places += [('shared', d/source) for d in shared_data_dirs()]
+        tried += [str(d/source) for d in shared_data_dirs()]
+        for origin, path in places:
+            if path.exists(): return _log_location(DataLocation(source, origin, str(path), path))
+    hub = hub_source(source, split) or ((source, hub_config, split, {}) if relative and _looks_like_hub_id(source) else None)
+    if hub is not None:
+        try:
+            with _quiet_datasets(): rows = _hub_rows(*hub)
+            return _log_location(DataLocation(source, 'hub', f"{hub[0]}/{hub[1]}:{hub[2]}", rows=rows))
+        except Exception as e:
+            reason = ' '.join(str(e).split())[:160] or type(e).__name__
+            tried.append(f"the Hub's {hub[0]} ({reason})")
+    if relative and (DEMO_DATA/source).exists(): return _log_location(DataLocation(source, 'demo', str(DEMO_DATA/source), DEMO_DATA/source))
+    raise FileNotFoundError(f"No data {source!r}: tried {'; '.join(tried)}. Pass an existing file or folder or a Hub id, "
+                            f"or set {DATA_ENV} to a folder that holds {source if relative else 'the named file'}")
+
+def _resolve_local(source: str | Path, split: str | None) -> Path:
+    "A folder becomes its `{split}.jsonl` (split defaults to 'train') or its only `.jsonl` file."
+    path = Path(source)
+    if not path.is_dir(): return path
+    if (path/f'{split or "train"}.jsonl').is_file(): return path/f'{split or "train"}.jsonl'
+    files = sorted(path.glob('*.jsonl'))
+    if len(files) != 1: raise ValueError(f"{path}: expected one .jsonl file (or {split or 'train'}.jsonl), found {[f.name for f in files]}")
+    return files[0]
+
+def _local_rows(path: Path) -> tuple[datasets.Dataset, str]:
+    "Rows of a local .json/.jsonl/.parquet file, through `datasets.load_dataset`, with a one-line error naming the file (and line) when it cannot be read."
+    import datasets
+    if not path.is_file(): raise FileNotFoundError(f"No data file at {path}")
+    builder = LOCAL_SUFFIXES.get(path.suffix.lower())
+    if builder is None: raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .json, .jsonl or .parquet")
+    if path.stat().st_size == 0: raise ValueError(f"{path}: the file is empty (no rows)")
+    try:
+        with _quiet_datasets(): ds = datasets.load_dataset(builder, data_files=str(path), split='train')
+    except Exception as e:
+        problem = _json_problem(path) if builder == 'json' else ''
+        raise ValueError(problem or f"{path}: could not be read as {builder} ({type(e).__name__}: {e})") from None
+    if len(ds) == 0: raise ValueError(f"{path}: no rows")
+    return ds, str(path)
+
+def _load_rows(source: str | Path, hub_config: str | None = None, split: str | None = None) -> tuple[datasets.Dataset, str, str]:
+    "Rows of data source `source` (resolved by `resolve_data`; a folder becomes its `{split}.jsonl`), a label for error messages, and the origin."
+    location = resolve_data(source, split, hub_config)
+    if location.rows is not None: return location.rows, location.where, location.origin
+    rows, where = _local_rows(_resolve_local(location.path, split))
+    return rows, where, location.origin
 
 # %% ../nbs/01_data.ipynb
 def document_id(info: dict, text: str) -> str:
@@ -185,7 +286,7 @@ def comparison_from_row(row: dict, where: str = '<row>', line: int = 1) -> Compa
 
 def load_comparisons(source: str | Path = COMPARISONS_HUB_ID, split: str | None = None, limit: int | None = None) -> Records:
     "Comparisons from OpenAI's Hub dataset (config `comparisons`) or a local file in its schema."
-    rows, where = _load_rows(source, 'comparisons', split)
+    rows, where, origin = _load_rows(source, 'comparisons', split)
     records, dropped = [], Counter()
     for i, row in enumerate(rows):
         if limit is not None and len(records) >= limit: break
@@ -193,14 +294,16 @@ def load_comparisons(source: str | Path = COMPARISONS_HUB_ID, split: str | None 
         if comparison is None: dropped['empty document text'] += 1
         else: records.append(comparison)
     if dropped: warnings.warn(f"{where}: dropped {sum(dropped.values())} rows ({dict(dropped)})")
-    return Records(records, where, dropped)
+    return Records(records, where, dropped, origin)
 
 # %% ../nbs/01_data.ipynb
-def load_comparison_files(sources: str | Path | Sequence[str | Path]) -> list[Comparison]:
-    "Comparisons of one source or several (a list, or one string separated by commas), concatenated in order."
+def load_comparison_files(sources: str | Path | Sequence[str | Path]) -> Records:
+    "Comparisons of one source or several (a list, or one string separated by commas), concatenated in order; `origin` is 'demo' when any came from the demo sample."
     if isinstance(sources, (str, Path)): sources = str(sources).split(',')
-    names = [str(s).strip() for s in sources]
-    return [c for name in names if name for c in load_comparisons(name)]
+    parts = [load_comparisons(name) for name in (str(s).strip() for s in sources) if name]
+    origins = [p.origin for p in parts]
+    return Records([c for p in parts for c in p], ','.join(p.source for p in parts), sum((p.dropped for p in parts), Counter()),
+                   'demo' if 'demo' in origins else (origins[0] if len(set(origins)) == 1 else 'mixed'))
 
 # %% ../nbs/01_data.ipynb
 def _scitldr(row: dict) -> SummaryPair:
@@ -246,20 +349,9 @@ def detect_pair_format(columns: Sequence[str], where: str = '<data>') -> str:
     raise ValueError(f"{where}: unknown summary-pair schema with fields {sorted(columns)}; expected one of ({expected})")
 
 # %% ../nbs/01_data.ipynb
-def _resolve_local(source: str | Path, split: str | None) -> Path:
-    "A folder becomes its `{split}.jsonl` (split defaults to 'train') or its only `.jsonl` file."
-    path = Path(source)
-    if not path.is_dir(): return path
-    if (path/f'{split or "train"}.jsonl').is_file(): return path/f'{split or "train"}.jsonl'
-    files = sorted(path.glob('*.jsonl'))
-    if len(files) != 1: raise ValueError(f"{path}: expected one .jsonl file (or {split or 'train'}.jsonl), found {[f.name for f in files]}")
-    return files[0]
-
 def load_summary_pairs(source: str | Path, split: str | None = None, limit: int | None = None) -> Records:
     "(document, summary) pairs from a local SciTLDR/ScisummNet/SumPubMed file or folder, or a Hub dataset."
-    if _is_local(source): rows, where = _load_rows(_resolve_local(source, split))
-    elif str(source) == COMPARISONS_HUB_ID: rows, where = _load_rows(source, 'axis', split)
-    else: rows, where = _load_rows(source, None, split)
+    rows, where, origin = _load_rows(source, 'axis' if str(source) == COMPARISONS_HUB_ID else None, split)
     parse = PAIR_FORMATS[detect_pair_format(rows.column_names, where)][1]
     records, dropped = [], Counter()
     for line, row in enumerate(rows, 1):
@@ -273,7 +365,7 @@ def load_summary_pairs(source: str | Path, split: str | None = None, limit: int 
         if not pair.document.text.strip() or not pair.summary.strip(): dropped['empty text or summary'] += 1
         else: records.append(pair)
     if dropped: warnings.warn(f"{where}: dropped {sum(dropped.values())} rows ({dict(dropped)})")
-    return Records(records, where, dropped)
+    return Records(records, where, dropped, origin)
 
 # %% ../nbs/01_data.ipynb
 def split_by_document(records: Sequence, val_fraction: float = 0.1, seed: int = 0) -> tuple[list, list]:

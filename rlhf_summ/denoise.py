@@ -414,8 +414,7 @@ def collate_examples(tokenizer, examples: Sequence[dict]) -> dict:
     return dict(input_ids=pad('input_ids', tokenizer.pad_token_id), attention_mask=pad('attention_mask', 0), labels=pad('labels', -100))
 
 # %% ../nbs/03_denoise.ipynb
-DEFAULT_DENOISER_DATA = ('../shared/data/scisummnet/scisummnet.jsonl,../shared/data/sumpubmed/sumpubmed.jsonl,'
-                         '../shared/data/scitldr/train.jsonl')
+DEFAULT_DENOISER_DATA = 'scisummnet/scisummnet.jsonl,sumpubmed/sumpubmed.jsonl,scitldr/train.jsonl'
 
 @dataclass
 class DenoiserConfig:

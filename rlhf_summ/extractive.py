@@ -22,11 +22,12 @@ from .train import (TrainState, adamw, append_metrics, batch_at, load_checkpoint
 _logger = logging.getLogger(__name__)
 
 # %% auto 0
-__all__ = ['FEATURES', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'rouge_ngrams', 'greedy_oracle', 'lexical_centrality',
-           'sentence_features', 'SentenceBatch', 'make_batch', 'stack_batches', 'allowed_sentences', 'ExtractiveScorer',
-           'Selection', 'ExtractivePolicy', 'is_extractive', 'OracleExample', 'oracle_examples', 'sft_loss',
-           'ExtractiveConfig', 'load_oracle_examples', 'example_batch', 'evaluate_extractive', 'train_extractive',
-           'default_extractive_dir', 'default_extractive_policy', 'train_default_extractive']
+__all__ = ['FEATURES', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'SHIPPED_EXTRACTIVE_DIR', 'rouge_ngrams', 'greedy_oracle',
+           'lexical_centrality', 'sentence_features', 'SentenceBatch', 'make_batch', 'stack_batches',
+           'allowed_sentences', 'ExtractiveScorer', 'Selection', 'ExtractivePolicy', 'is_extractive', 'OracleExample',
+           'oracle_examples', 'sft_loss', 'ExtractiveConfig', 'load_oracle_examples', 'example_batch',
+           'evaluate_extractive', 'train_extractive', 'default_extractive_dir', 'default_extractive_path',
+           'default_extractive_policy', 'train_default_extractive']
 
 # %% ../nbs/07_extractive.ipynb
 @functools.lru_cache(maxsize=1)
@@ -472,7 +473,7 @@ def sft_loss(model: ExtractiveScorer, batch: SentenceBatch, oracle: Tensor, gain
 @dataclass
 class ExtractiveConfig:
     "Supervised training of the extractive policy on greedy-oracle labels."
-    data: str = '../shared/data/scitldr,../shared/data/scisummnet'
+    data: str = 'scitldr,scisummnet'
     "Comma-separated sources for `data.load_summary_pairs` (folders use their train.jsonl: SciTLDR dev is never read)."
     data_limit: int | None = 2000
     "Read at most this many pairs from each source (None: all)."
@@ -664,19 +665,27 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
     return run_dir
 
 # %% ../nbs/07_extractive.ipynb
+import rlhf_summ
+
 TRAIN_DEFAULT_COMMAND = 'rlhf-summ train-extractive'
 
 def default_extractive_dir() -> Path:
-    "Where the default extractive policy lives."
+    "Where `train-extractive` writes the user's own default extractive policy (in the cache folder)."
     return default_cache_dir()/'extractive-default'
 
+SHIPPED_EXTRACTIVE_DIR = Path(rlhf_summ.__file__).resolve().parent/'default_policy'
+"The trained default extractive policy shipped as package data (with its `MODEL_CARD.md`)."
+
+def default_extractive_path() -> Path:
+    "The default extractive policy in use: the user's retrained one in the cache folder when there is one, else the one shipped with the package."
+    for path in (default_extractive_dir(), SHIPPED_EXTRACTIVE_DIR):
+        if is_extractive(path): return path
+    raise FileNotFoundError(f"No default summarizer: neither {default_extractive_dir()} nor the package's {SHIPPED_EXTRACTIVE_DIR} holds one "
+                            f"(a broken install?). Train it (a few minutes on CPU) with: {TRAIN_DEFAULT_COMMAND}")
+
 def default_extractive_policy(device=None, encoder: SentenceEncoder | None = None) -> ExtractivePolicy:
-    "The trained default extractive policy (with `encoder`, e.g. one with a disk cache), or a FileNotFoundError naming the command that trains it."
-    path = default_extractive_dir()
-    if not is_extractive(path):
-        raise FileNotFoundError(f"No trained default summarizer at {path}. Train it once (a few minutes on CPU) with: "
-                                f"{TRAIN_DEFAULT_COMMAND}")
-    return ExtractivePolicy.from_pretrained(path, device=device, encoder=encoder)
+    "The default extractive policy (`default_extractive_path`), with `encoder` (e.g. one with a disk cache)."
+    return ExtractivePolicy.from_pretrained(default_extractive_path(), device=device, encoder=encoder)
 
 def train_default_extractive(config: ExtractiveConfig | None = None) -> Path:
     "Train the default extractive policy into `default_extractive_dir()` (resuming an interrupted run there)."

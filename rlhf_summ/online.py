@@ -12,7 +12,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from .config import check_ranges, runs_root
 from .data import Document
-from .evaluate import win_rate, win_rate_interval
+from .evaluate import compare_policies, win_rate, win_rate_interval
 from .registry import Registry, VersionInfo
 from .store import Store
 
@@ -141,9 +141,13 @@ class GenerationWorker:
     def uncertain_pairs(self, current: VersionInfo, partner: VersionInfo, texts: list[str], scored: list[str],
                         seed: int, same: bool = False) -> tuple[list[str], list[str]]:
         "For each text, of `candidates` samples by each version (the partner's greedy summary when it is the same version), the pair of two different summaries whose reward-model preference is closest to a coin (the most informative pick); the first candidates when all are equal. `scored`: what the reward model reads (title, then text)."
-        ours = [self.summarize(current, texts, seed + 2 * j) for j in range(self.candidates)]     # (C, B)
-        theirs = ([self.summarize(partner, texts, seed + 1, greedy=True)] if same else
-                  [self.summarize(partner, texts, seed + 2 * j + 1) for j in range(self.candidates)])
+        B, C = len(texts), self.candidates
+        flat = self.summarize(current, texts * C, seed)                                       # one batch: C samples of each text
+        ours = [flat[j * B:(j + 1) * B] for j in range(C)]                                    # (C, B)
+        if same: theirs = [self.summarize(partner, texts, seed + 1, greedy=True)]
+        else:
+            flat = self.summarize(partner, texts * C, seed + 1)
+            theirs = [flat[j * B:(j + 1) * B] for j in range(C)]
         keys = [(b, s) for b in range(len(texts)) for s in sorted({r[b] for r in ours + theirs})]
         score = dict(zip(keys, map(float, self.reward().score([scored[b] for b, _ in keys], [s for _, s in keys]))))
         out_a, out_b = [], []
@@ -226,20 +230,23 @@ class OnlineLoop:
         return next(u for u in self.store.updates() if u['id'] == update_id)
 
 # %% ../nbs/12_online.ipynb
-def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Document | str], summarize: Summarize, reward,
-                      threshold: float = 0.55, seed: int = 0) -> tuple[bool, float]:
-    "Promote policy `candidate` when the reward model prefers its summaries of `documents` over the current policy's."
-    from rlhf_summ.text import document_text
+def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Document | str], reward, threshold: float = 0.55,
+                      seed: int = 0, max_new_tokens: int | None = 96, loader: Callable[[Path], Any] | None = None) -> tuple[bool, float]:
+    "Promote policy `candidate` when the reward model prefers its greedy summaries of `documents` over the current policy's (`evaluate.compare_policies`, which also measures the KL to it); return whether it was promoted and the win rate."
     new, old = registry.get('policy', candidate), registry.get('policy')
     if new.version == old.version: raise ValueError(f"{candidate} is already the current policy")
-    texts, scored = list(documents), [document_text(d) for d in documents]   # policies read the document, the reward model title + text
-    rate = win_rate(reward.score(scored, summarize(new, texts, seed)), reward.score(scored, summarize(old, texts, seed)))
-    low, high = win_rate_interval(rate, len(texts))
+    new_policy, old_policy = registry.load('policy', new.version, loader=loader), registry.load('policy', old.version, loader=loader)
+    metrics, _ = compare_policies(new_policy, documents, reward_model=reward, other=old_policy, seed=seed, max_new_tokens=max_new_tokens,
+                                  reference=old_policy if new_policy.shares_actions(old_policy) else None)
+    rate, n = metrics['win_rate'], len(documents)
+    low, high = win_rate_interval(rate, n)
     judge = registry.current('reward')
     if rate >= threshold:
-        registry.promote('policy', new.version, reason=f"win rate {rate:.3f} >= {threshold} over {old.version} on {len(texts)} sections",
-                         evidence={'win_rate': rate, 'win_low': low, 'win_high': high, 'n': len(texts), 'against': old.name,
-                                   'judge': judge.name if judge else None, 'threshold': threshold})
+        kl = f", KL {metrics['kl']:.3f} nats to it" if 'kl' in metrics else ''
+        registry.promote('policy', new.version, reason=f"win rate {rate:.3f} >= {threshold} over {old.version}{kl} on {n} sections",
+                         evidence={'win_rate': rate, 'win_low': low, 'win_high': high, 'n': n, 'against': old.name,
+                                   'judge': judge.name if judge else None, 'threshold': threshold,
+                                   **({'kl': metrics['kl']} if 'kl' in metrics else {})})
     return rate >= threshold, rate
 
 # %% ../nbs/12_online.ipynb
@@ -268,8 +275,7 @@ def gate_policy(registry: Registry, store: Store, candidate: str, min_win_rate: 
                 max_new_tokens: int = 96, seed: int = 0) -> float:
     "Promote policy `candidate` when the current reward model's win rate of its summaries over the current policy's reaches `min_win_rate`; return the rate."
     documents = store.section_documents('valid', sections) or store.section_documents('train', sections)
-    summarize = PolicySummarizer(registry, max_new_tokens, temperature=0.0)
-    _, rate = promote_if_better(registry, candidate, documents, summarize, registry.load('reward'), min_win_rate, seed)
+    _, rate = promote_if_better(registry, candidate, documents, registry.load('reward'), min_win_rate, seed, max_new_tokens)
     return rate
 
 def online_round(store: Store, registry: Registry, rl_config=None, promote: str = 'gate', update_reward: bool = True,

@@ -433,7 +433,7 @@ class SFTConfig:
     "Supervised fine-tuning of a seq2seq policy."
     model: str = 'tiny-bart'
     "Hub id ('allenai/led-base-16384', 'facebook/bart-base'), local policy folder, or 'tiny-bart'/'tiny-led'."
-    data: str = '../shared/data/sumpubmed'
+    data: str = 'sumpubmed'
     "Source for `rlhf_summ.data.load_summary_pairs` (local SciTLDR/ScisummNet/SumPubMed file or folder, or Hub id)."
     data_limit: int | None = None
     "Use at most this many pairs (before the split); None for all."

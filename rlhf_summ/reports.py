@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_reports.ipynb 2
 from __future__ import annotations
-import ast, base64, html, json, math, os, time
+import ast, base64, html, json, math, os, shutil, sys, time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -13,10 +13,11 @@ from .config import run_name, runs_root as default_runs_root
 from .train import read_metrics
 
 # %% auto 0
-__all__ = ['LEAD_FILE', 'BAD_INPUT_ERRORS', 'metric_keys', 'metric_series', 'metric_group', 'metric_groups', 'final_metrics',
-           'smooth', 'metric_change', 'plot_metrics', 'run_configs', 'lead_html', 'write_report', 'jobs_dir',
-           'list_jobs', 'job_notebook', 'job_parameters', 'coerce_param', 'parse_params', 'gather_metrics', 'job_cwd',
-           'run_job']
+__all__ = ['METRIC_AXES', 'LEAD_FILE', 'FAILED_FILE', 'DATA_LOG_FILE', 'CHARTS_FILE', 'MAX_CHARTS', 'BAD_INPUT_ERRORS',
+           'metric_keys', 'metric_series', 'metric_group', 'metric_groups', 'final_metrics', 'smooth', 'metric_change',
+           'axis_label', 'drawable', 'plot_metrics', 'run_configs', 'lead_html', 'data_sources', 'report_banners',
+           'write_report', 'jobs_dir', 'list_jobs', 'job_notebook', 'job_parameters', 'coerce_param', 'parse_params',
+           'gather_metrics', 'job_cwd', 'JobFailed', 'JobInputError', 'prune_checkpoints', 'run_job']
 
 # %% ../nbs/14_reports.ipynb
 def metric_keys(records: Iterable[dict]) -> list[str]:
@@ -73,33 +74,53 @@ def metric_change(records: Iterable[dict], key: str, frac: float = 0.25) -> floa
 def _file_stem(group: str) -> str:
     return ''.join(c if c.isalnum() or c in '-_.' else '_' for c in group)
 
-def plot_metrics(records: Iterable[dict], out_dir: str | Path, smoothing: float = 0.0,
-                 groups: Sequence[str] | None = None) -> dict[str, Path]:
-    "Plot each metric group (or only `groups`) to `out_dir/<group>.png`; return `{group: png path}`."
+METRIC_AXES = {'loss': 'loss (nats)', 'accuracy': 'accuracy (share of held-out pairs)', 'reward': 'reward (normalized score)',
+               'kl': 'KL to the reference policy (nats)', 'kl_coef': 'KL coefficient beta', 'lr': 'learning rate',
+               'rouge1': 'ROUGE-1 F1 (0-1)', 'rouge2': 'ROUGE-2 F1 (0-1)', 'rougeL': 'ROUGE-L F1 (0-1)',
+               'win_rate': 'win rate (share of documents)', 'entropy': 'entropy (nats)', 'seconds': 'seconds'}
+"The y-axis name and unit of a metric, by the last part of its key (`lead1_rouge1` reads as `rouge1`)."
+
+def axis_label(key: str) -> str:
+    "The y-axis label of metric `key`: its `METRIC_AXES` entry, else the last part of the key."
+    last = key.split('/')[-1]
+    return METRIC_AXES.get(last) or next((v for k, v in METRIC_AXES.items() if last.endswith('_' + k)), last)
+
+def drawable(values: Sequence[float]) -> bool:
+    "Whether a series is worth a chart: at least two points, not all equal."
+    return len(values) >= 2 and max(values) > min(values)
+
+def plot_metrics(records: Iterable[dict], out_dir: str | Path, smoothing: float = 0.0, groups: Sequence[str] | None = None,
+                 charts: dict[str, dict] | None = None, limit: int | None = None) -> dict[str, Path]:
+    "Plot `charts` (`{title: {'keys': [...], 'ylabel': ..., 'xlabel': ...}}`; default: each metric group, or only `groups`) to `out_dir/<title>.png`, at most `limit` charts, none without a series of two distinct values, no one-point series; return `{title: png path}`."
     import matplotlib
     matplotlib.use('Agg', force=False)
     from matplotlib.figure import Figure
     records = list(records)
+    if charts is None:
+        charts = {g: {'keys': keys, 'ylabel': axis_label(keys[0])} for g, keys in metric_groups(records).items()
+                  if groups is None or g in groups}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for group, keys in metric_groups(records).items():
-        if groups is not None and group not in groups: continue
+    for title, chart in charts.items():
+        series = [(key, *metric_series(records, key)) for key in chart['keys']]
+        if not any(drawable(s[2]) for s in series): continue              # a chart needs a curve; a constant may join one as a reference
+        series = [s for s in series if len(s[2]) >= 2]
+        if limit is not None and len(paths) >= limit: break
         fig = Figure(figsize=(6, 3.6), dpi=100)
         ax = fig.add_subplot()
-        for key in keys:
-            steps, values = metric_series(records, key)
+        for key, steps, values in series:
             marker = 'o' if len(values) <= 20 else None
             if smoothing and len(values) >= 10:                 # sparse series (evaluations) are drawn as measured
                 line, = ax.plot(steps, values, alpha=0.25)
                 ax.plot(steps, smooth(values, smoothing), color=line.get_color(), label=key, marker=marker, markersize=3)
             else:
                 ax.plot(steps, values, label=key, marker=marker, markersize=3)
-        ax.set_title(group); ax.set_xlabel('step'); ax.set_ylabel(group.split('/')[-1])
+        ax.set_title(title); ax.set_xlabel(chart.get('xlabel', 'optimizer step')); ax.set_ylabel(chart.get('ylabel') or axis_label(series[0][0]))
         ax.grid(alpha=0.3); ax.legend(fontsize='small')
         fig.tight_layout()
-        paths[group] = out_dir / f"{_file_stem(group)}.png"
-        fig.savefig(paths[group])
+        paths[title] = out_dir / f"{_file_stem(title)}.png"
+        fig.savefig(paths[title])
     return paths
 
 # %% ../nbs/14_reports.ipynb
@@ -140,36 +161,76 @@ def lead_html(tables: dict[str, Sequence[dict]], samples: Sequence[dict] = (), n
         parts.append(f"<h3>Example {i}</h3><dl class='sample'>{fields}</dl>")
     return ''.join(parts)
 
-def write_report(run_dir: str | Path, title: str | None = None, smoothing: float = 0.6, lead: str | None = None) -> Path:
-    "Plot `run_dir/metrics.jsonl` into `run_dir/plots/` and write the one-page `run_dir/report.html`, led by `lead` (HTML; default: the run's `lead.html`, if any)."
-    run_dir = Path(run_dir)
-    if lead is None and (run_dir / LEAD_FILE).is_file(): lead = (run_dir / LEAD_FILE).read_text()
-    records = read_metrics(run_dir) if (run_dir / 'metrics.jsonl').exists() else []
-    pngs = plot_metrics(records, run_dir / 'plots', smoothing=smoothing)
-    esc = html.escape
-    rows = []
+FAILED_FILE = 'failed.txt'
+"One line a failed job's run folder holds: the error that stopped it (`run_job` writes it; the report leads with it)."
+DATA_LOG_FILE = 'data_sources.jsonl'
+"Every data source a job resolved (`data.resolve_data` appends to it while `run_job` runs the notebook)."
+CHARTS_FILE = 'charts.json'
+"The curated charts a job asks its report for (`{title: {'keys': [...], 'ylabel': ...}}`); without it the report draws each metric group."
+MAX_CHARTS = 6
+"Most charts a report shows; every metric is also in the collapsed table."
+
+def data_sources(run_dir: str | Path) -> list[dict]:
+    "The distinct data sources a run resolved (`{'source', 'origin', 'where'}`), in the order they were read."
+    path, seen = Path(run_dir) / DATA_LOG_FILE, {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip(): row = json.loads(line); seen.setdefault((row['source'], row['where']), row)
+    return list(seen.values())
+
+def report_banners(run_dir: str | Path) -> list[str]:
+    "The lines a report must lead with: the error that stopped the job, and that it ran on the demo sample."
+    run_dir, lines = Path(run_dir), []
+    if (run_dir / FAILED_FILE).is_file(): lines.append(f"FAILED: {(run_dir / FAILED_FILE).read_text().strip()}")
+    demo = [s['source'] for s in data_sources(run_dir) if s['origin'] == 'demo']
+    if demo:
+        lines.append(f"Ran on the demo sample shipped with rlhf_summ ({', '.join(demo)}): a few hundred examples, so the numbers "
+                     f"below are a smoke test, not a result. Point RLHF_SUMM_DATA at a data folder for the real run.")
+    return lines
+
+def _metrics_tables(records: list[dict]) -> str:
+    "Every metric's final value, one table per stage (the second part of the key), with its number of points and its change."
+    esc, by_stage = html.escape, defaultdict(list)
     for key, value in final_metrics(records).items():
         n = len(metric_series(records, key)[1])
         change = _fmt(metric_change(records, key)) if n >= 2 else ''
-        rows.append(f"<tr><td>{esc(key)}</td><td>{_fmt(value)}</td><td>{n}</td><td>{change}</td></tr>")
-    configs = ''.join(f"<details open><summary>{esc(name)}</summary><pre>{esc(json.dumps(cfg, indent=2, sort_keys=True))}</pre></details>"
+        stage = key.split('/')[1] if key.count('/') >= 2 else key.split('/')[0]
+        by_stage[stage].append(f"<tr><td>{esc(key)}</td><td>{_fmt(value)}</td><td>{n}</td><td>{change}</td></tr>")
+    head = '<tr><th>metric</th><th>final</th><th>points</th><th>change (last quarter - first quarter)</th></tr>'
+    return ''.join(f"<h3>{esc(stage)}</h3><table>{head}{''.join(rows)}</table>" for stage, rows in by_stage.items())
+
+def write_report(run_dir: str | Path, title: str | None = None, smoothing: float = 0.6, lead: str | None = None,
+                 charts: dict[str, dict] | None = None, max_charts: int = MAX_CHARTS) -> Path:
+    "Write the one-page `run_dir/report.html`: banners (failure, demo data), `lead` (default: the run's `lead.html`), the data read, at most `max_charts` charts (`charts`, else the run's `charts.json`, else each metric group), then every metric and the configs, collapsed."
+    run_dir = Path(run_dir)
+    if lead is None and (run_dir / LEAD_FILE).is_file(): lead = (run_dir / LEAD_FILE).read_text()
+    if charts is None and (run_dir / CHARTS_FILE).is_file(): charts = json.loads((run_dir / CHARTS_FILE).read_text())
+    records = read_metrics(run_dir) if (run_dir / 'metrics.jsonl').exists() else []
+    pngs = plot_metrics(records, run_dir / 'plots', smoothing=smoothing, charts=charts, limit=max_charts)
+    esc = html.escape
+    banners = ''.join(f"<p class='banner{' failed' if b.startswith('FAILED') else ''}'>{esc(b)}</p>" for b in report_banners(run_dir))
+    sources = data_sources(run_dir)
+    data = ''.join(f"<li><code>{esc(s['source'])}</code>: {esc(s['where'])} ({esc(s['origin'])})</li>" for s in sources)
+    configs = ''.join(f"<details><summary>{esc(name)}</summary><pre>{esc(json.dumps(cfg, indent=2, sort_keys=True))}</pre></details>"
                       for name, cfg in run_configs(run_dir).items())
-    figures = ''.join(f"<figure><img alt='{esc(group)}' src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}'>"
-                      f"<figcaption>{esc(group)}</figcaption></figure>" for group, p in pngs.items())
+    figures = ''.join(f"<figure><img alt='{esc(name)}' src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}'></figure>"
+                      for name, p in pngs.items())
     title = title or run_dir.name
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left}}
-pre{{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}}figure{{display:inline-block;margin:.5em}}
-img{{max-width:520px}}dt{{font-weight:600;margin-top:.4em}}dd{{margin-left:1.5em}}</style></head><body>
-<h1>{esc(title)}</h1>
-<p>Run folder: <code>{esc(str(run_dir.resolve()))}</code>. Written {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.</p>
+table{{border-collapse:collapse;margin-bottom:.6em}}td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left}}
+pre{{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}}figure{{display:inline-block;margin:.3em}}
+img{{width:500px}}dt{{font-weight:600;margin-top:.4em}}dd{{margin-left:1.5em}}
+.banner{{background:#fff4d6;border:1px solid #e0b84a;padding:.5em .8em;font-weight:600}}.failed{{background:#fde2e2;border-color:#d33}}
+summary{{cursor:pointer;font-weight:600}}</style></head><body>
+{banners}<h1>{esc(title)}</h1>
 {f'<h2>Results</h2>{lead}' if lead else ''}
-<h2>Final metrics</h2>
-<table><tr><th>metric</th><th>final</th><th>points</th><th>change (last quarter - first quarter)</th></tr>{''.join(rows)}</table>
-<h2>Curves</h2>{figures or '<p>No metrics were logged.</p>'}
-<h2>Config</h2>{configs or '<p>No config files found.</p>'}
+<h2>Curves</h2>{figures or '<p>No metric has two or more distinct values to draw.</p>'}
+<details><summary>All metrics: final values ({len(final_metrics(records))})</summary>{_metrics_tables(records) or '<p>No metrics were logged.</p>'}</details>
+<details><summary>Data</summary><ul>{data or '<li>No data source was recorded.</li>'}</ul></details>
+<details><summary>Config</summary>{configs or '<p>No config files found.</p>'}</details>
+<p>Run folder: <code>{esc(str(run_dir.resolve()))}</code>. Written {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.</p>
 </body></html>"""
     out = run_dir / 'report.html'
     out.write_text(page)
@@ -269,14 +330,29 @@ def job_cwd(notebook: str | Path) -> Path:
     nb = Path(notebook).resolve()
     return nb.parents[2] if (nb.parent.name, nb.parent.parent.name) == ('jobs', 'nbs') else nb.parent
 
+class JobFailed(RuntimeError):
+    "A job notebook stopped with an error; the message is the notebook's own one-line error."
+
 BAD_INPUT_ERRORS = ('ValueError', 'ConfigError', 'LookupError', 'KeyError', 'FileNotFoundError', 'NotADirectoryError',
                     'IsADirectoryError', 'FileExistsError', 'JSONDecodeError', 'UnicodeDecodeError', 'PDFError')
-"Exceptions that, raised inside a job, mean bad parameters or input: `run_job` reports them as a one-line `ValueError`."
+"Exceptions that, raised inside a job, mean bad parameters or input: `run_job` raises them as `JobInputError`, also a `ValueError`."
+
+class JobInputError(JobFailed, ValueError):
+    "A job notebook stopped on bad parameters or input (one of `BAD_INPUT_ERRORS`, e.g. a config's range check or a missing data source)."
+
+def prune_checkpoints(run_dir: str | Path) -> int:
+    "Delete every `checkpoints/` folder under a finished run folder (the final models stay beside them); return the bytes freed."
+    freed = 0
+    for folder in sorted(Path(run_dir).rglob('checkpoints')):
+        if folder.is_dir():
+            freed += sum(p.stat().st_size for p in folder.rglob('*') if p.is_file())
+            shutil.rmtree(folder)
+    return freed
 
 def run_job(job: str, params: dict[str, Any] | None = None, runs_root: str | Path | None = None,
             name: str | None = None, nb_dir: str | Path | None = None, smoothing: float = 0.6,
-            log_output: bool = False, kernel_name: str | None = None) -> Path:
-    "Execute job notebook `job` with `params` into `runs/<name>/` (executed notebook, metrics, PNGs, report); return the run folder."
+            progress: bool = True, kernel_name: str | None = None) -> Path:
+    "Execute job notebook `job` with `params` into `runs/<name>/` (executed notebook, metrics, PNGs, report), showing papermill's progress bar and the notebook's printed lines unless `progress=False`; return the run folder."
     import papermill as pm
     nb = job_notebook(job, nb_dir)
     known = job_parameters(job, nb_dir)
@@ -296,15 +372,24 @@ def run_job(job: str, params: dict[str, Any] | None = None, runs_root: str | Pat
     if 'output_dir' in known: params['output_dir'] = resolved['output_dir'] = str(run_dir)
     (run_dir / 'params.json').write_text(json.dumps({'job': job, 'notebook': str(nb), **resolved}, indent=2, default=str))
     print(f"{job}: executing {nb} into {run_dir}", flush=True)
-    start = time.time()
+    start, failure = time.time(), None
+    from rlhf_summ.data import DATA_LOG_ENV
+    previous_log = os.environ.get(DATA_LOG_ENV)
+    os.environ[DATA_LOG_ENV] = str(run_dir / DATA_LOG_FILE)     # the kernel inherits it: every data source is recorded
     try:
-        try: pm.execute_notebook(str(nb), str(run_dir / f"{job}.ipynb"), parameters=params, cwd=str(job_cwd(nb)),
-                                 progress_bar=False, log_output=log_output, kernel_name=kernel_name or 'python3')
-        except pm.PapermillExecutionError as e:   # a bad parameter (a config's range check, a missing file) in one line
-            if e.ename not in BAD_INPUT_ERRORS: raise
-            raise ValueError(f"job {job}: {e.ename}: {e.evalue} (see {run_dir / f'{job}.ipynb'})") from None
+        stream = dict(stdout_file=sys.stdout, stderr_file=sys.stderr) if progress else {}
+        pm.execute_notebook(str(nb), str(run_dir / f"{job}.ipynb"), parameters=params, cwd=str(job_cwd(nb)),
+                            progress_bar=progress, kernel_name=kernel_name or 'python3', **stream)
+    except pm.PapermillExecutionError as e:
+        failure, bad_input = ' '.join(f"{e.evalue}".split()) or e.ename, e.ename in BAD_INPUT_ERRORS
+        (run_dir / FAILED_FILE).write_text(f"{e.ename}: {failure}\n")
     finally:
+        if previous_log is None: os.environ.pop(DATA_LOG_ENV, None)
+        else: os.environ[DATA_LOG_ENV] = previous_log
         (run_dir / 'timing.json').write_text(json.dumps({'wall_seconds': round(time.time() - start, 2)}))
         gather_metrics(run_dir)
-        write_report(run_dir, title=f"{job}: {name}", smoothing=smoothing)
+        report = write_report(run_dir, title=f"{job}: {name}", smoothing=smoothing)
+    if failure is not None:
+        print(f"report (failed run): {report}", file=sys.stderr, flush=True)
+        raise (JobInputError if bad_input else JobFailed)(failure)
     return run_dir

@@ -448,7 +448,7 @@ def fit_feature_judge(model: RewardModel, comparisons: Sequence[Comparison], l2:
     return lambda documents, summaries: baseline_features(model, documents, summaries) @ w
 
 # %% ../nbs/08_reward.ipynb
-HUMAN_COMPARISONS = ','.join(f'../shared/data/comparisons/{n}.json' for n in ('tldr_batch13', 'cnndm_batch0', 'edit_b2_eval_test'))
+HUMAN_COMPARISONS = ','.join(f'comparisons/{n}.json' for n in ('tldr_batch13', 'cnndm_batch0', 'edit_b2_eval_test'))
 "All the human comparisons in the shared data (TL;DR posts, CNN/DM articles, human-edited summaries)."
 
 @dataclass

@@ -240,7 +240,7 @@ class RLConfig:
     "Folder (or hub id) of the SFT policy: the starting point and, frozen, the reference policy."
     reward_model: str = ''
     "Folder of the reward model (normalization stats inside); not read when `train_rl` is given a `reward_fn`."
-    data: str = '../shared/data/scitldr'
+    data: str = 'scitldr'
     "Source of training documents when `train_rl` is given none (passed to `rlhf_summ.data.load_summary_pairs`)."
     data_limit: int | None = None
     "Read at most this many pairs from `data` (None: all)."
@@ -491,7 +491,7 @@ class DPOConfig:
     "A DPO run: an SFT policy trained directly on comparisons; saved as `dpo_config.json` beside the policy."
     sft_model: str = ''
     "Folder (or hub id) of the SFT policy: the starting point and, frozen, the reference."
-    data: str = '../shared/data/comparisons/tldr_batch13.json'
+    data: str = 'comparisons/tldr_batch13.json'
     "Comparisons for `rlhf_summ.data.load_comparisons` when `train_dpo` is given none."
     val_fraction: float = 0.1
     "Share of documents of `data` held out (split by document id)."

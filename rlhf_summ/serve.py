@@ -870,10 +870,10 @@ def default_policy(seed: int = 0):
 def bootstrap_registry(registry: Registry, config: ServeConfig) -> None:
     "Register `config.policy` / `config.reward` (or the offline defaults) as v1 when a kind has no version."
     if registry.current('policy') is None:
-        from rlhf_summ.extractive import default_extractive_dir
+        from rlhf_summ.extractive import default_extractive_path
         from rlhf_summ.policies import load_policy
         if config.policy == 'tiny-bart': policy, source = default_policy(config.seed), 'untrained tiny BART (tests only)'
-        else: policy, source = load_policy(config.policy), config.policy or f'default extractive policy ({default_extractive_dir()})'
+        else: policy, source = load_policy(config.policy), config.policy or f'default extractive policy ({default_extractive_path()})'
         registry.register('policy', policy, data={'source': source}, notes='registered by serve', promote=True)
     if registry.current('reward') is None:
         from rlhf_summ.reward import RewardModel, tiny_reward_model

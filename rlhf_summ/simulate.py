@@ -29,9 +29,10 @@ class Paper:
 
 def _all_targets(source: str | Path, split: str | None) -> dict[str, list[str]]:
     "paper_id -> every non-empty `target` of a local SciTLDR file (empty for other sources)."
-    from rlhf_summ.data import _is_local, _resolve_local
-    if not _is_local(source): return {}
-    path = _resolve_local(source, split)
+    from rlhf_summ.data import _resolve_local, resolve_data
+    location = resolve_data(source, split)                  # where `load_summary_pairs` read it: a local file, or the Hub
+    if location.path is None: return {}
+    path = _resolve_local(location.path, split)
     if path.suffix != '.jsonl' or not path.is_file(): return {}
     out = {}
     with open(path) as f:
@@ -176,9 +177,9 @@ def measured_agreement(first: Annotator, second: Annotator, pairs: Sequence[tupl
 @dataclass
 class SimConfig:
     "A simulated run of the feedback loop: uploads, pairs, picks by a simulated annotator, reward updates, policy rounds and the gate, measured on held-out papers."
-    data: str = '../shared/data/scitldr'
+    data: str = 'scitldr'
     "Uploads: summary-pair sources separated by commas (folders use their train.jsonl), read in order after a seeded shuffle."
-    eval_data: str = '../shared/data/scitldr/dev.jsonl'
+    eval_data: str = 'scitldr/dev.jsonl'
     "Held-out papers (never uploaded, never picked on): a summary-pair file or folder."
     eval_limit: int = 200
     "Evaluate on the first this many held-out papers."
@@ -204,18 +205,18 @@ class SimConfig:
     "Samples per version for uncertainty-chosen pairs."
     partner: str = 'previous'
     "Comparison partner rule (`registry.PARTNER_RULES`)."
-    pair_temperature: float = 0.5
+    pair_temperature: float = 0.3
     "Sampling temperature of the pairs (and of best-of-n and the reward model's held-out pairs)."
     update_every: int = 100
     "Reward update after this many new decisive training picks."
-    update_epochs: float = 3.0
+    update_epochs: float = 2.0
     "Passes over the new and replayed picks in one reward update."
-    update_lr: float = 0.02
+    update_lr: float = 0.01
     "Learning rate of the reward updates."
     update_weight_decay: float = 0.05
     "AdamW weight decay of the reward updates (keeps the content head small)."
-    update_tolerance: float = 0.02
-    "A reward update is refused when held-out accuracy falls by more than this."
+    update_tolerance: float = -1.0
+    "A reward update is refused when held-out accuracy falls by more than this; < 0: by more than the held-out picks' sampling error (1.96 x sqrt(0.25 / n), at least 0.02; with 29 held-out picks a fixed 0.02 refused the first updates on noise)."
     replay_ratio: float = 3.0
     "Older picks replayed per new pick in a reward update."
     round_every: int = 250
@@ -230,7 +231,7 @@ class SimConfig:
     "Passes over each rollout."
     rl_lr: float = 3e-4
     "RL learning rate."
-    rl_temperature: float = 0.5
+    rl_temperature: float = 0.3
     "RL sampling temperature (log-probs at the same temperature)."
     kl_coef: float = 0.05
     "KL penalty to the SFT policy."
@@ -260,8 +261,8 @@ class SimConfig:
     "DPO beta."
     embedding_cache: str = ''
     "Folder of cached sentence vectors the policies' shared encoder reads and extends ('': `embeddings/` of `default_cache_dir()` when it exists; 'none': memory only)."
-    threads: int = 2
-    "torch CPU threads (0: leave torch's default)."
+    threads: int = 1
+    "torch CPU threads (0: leave torch's default). One: the policy and the reward head are tiny, and on a shared machine a second thread spin-waits (profiled: the extractive scorer's 0.24 s per layer call with 2 threads under load)."
     progress: bool = True
     "Show a progress bar."
 
@@ -275,7 +276,7 @@ class SimConfig:
         check_ranges(self, eval_limit='>=1', annotator=('reference', 'result', 'short'), picks='>=1', tau='>=0', epsilon='[0,1]',
                      target_agreement='(0.5,1)', calibration_pairs='>=1', pairs=('random', 'uncertainty'), candidates='>=1',
                      partner=PARTNER_RULES, pair_temperature='>=0', update_every='>=1', update_epochs='>0', update_lr='>0',
-                     update_weight_decay='>=0', update_tolerance='>=0', replay_ratio='>=0', round_every='>=1', rl_steps='>=1',
+                     update_weight_decay='>=0', replay_ratio='>=0', round_every='>=1', rl_steps='>=1',
                      rl_batch_size='>=1', rl_k='>=2', rl_epochs='>=1', rl_lr='>0', rl_temperature='>0', kl_coef='>=0',
                      min_win_rate='[0,1]', gate_sections='>=1', valid_fraction='[0,1)', best_of_n='>=1', dpo_steps='>=1', dpo_lr='>0',
                      dpo_beta='>0', threads='>=0')
@@ -446,10 +447,12 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
                          learning_rate=config.rl_lr, temperature=config.rl_temperature, kl_coef=config.kl_coef,
                          anneal_lr=False, seed=config.seed, cpu=True)
     def update_kwargs() -> dict:
-        n = store.num_new() + round(config.replay_ratio * store.num_new())
-        steps = max(1, math.ceil(config.update_epochs * n / 16))
+        new, used = store.num_new(), len(store.comparisons(split='train')) - store.num_new()
+        steps = max(1, math.ceil(config.update_epochs * (new + min(used, round(config.replay_ratio * new))) / 16))
+        heldout = max(len([c for c in store.comparisons(split='valid') if c.choice != 0.5]), 1)
+        tolerance = config.update_tolerance if config.update_tolerance >= 0 else max(0.02, 1.96 * (0.25 / heldout) ** 0.5)
         return dict(steps=steps, lr=config.update_lr, seed=config.seed, batch_size=16, replay_ratio=config.replay_ratio,
-                    weight_decay=config.update_weight_decay, tolerance=config.update_tolerance)
+                    weight_decay=config.update_weight_decay, tolerance=tolerance)
 
     def measure(picks: int) -> dict:
         policy = registry.load('policy')
@@ -471,8 +474,9 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
     checkpoints, curve, picks, since_round, rounds = config.checkpoint_list(), [], 0, 0, []
     curve.append(measure(0)); checkpoints = [c for c in checkpoints if c > 0]
     bar = tqdm(total=config.picks, disable=not config.progress, desc='picks')
-    for paper in uploads:
+    for n, paper in enumerate(uploads):
         if picks >= config.picks: break
+        if n % 64 == 0: _prefetch(uploads[n:n + 64], sft, worker.reward())
         doc_id, created = store.add_document(dataclasses.replace(paper.document, sections=upload_sections(paper.document), source='upload'),
                                              uploader='simulation', valid_fraction=config.valid_fraction)
         if not created: continue
@@ -529,6 +533,14 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
 def simulate(config: SimConfig) -> str:
     "`run_simulation` for the command line (`rlhf-summ simulate`): prints the calibration and the curve, returns the benchmark's last line."
     return final_line(run_simulation(config)['final'])
+
+def _prefetch(papers: Sequence[Paper], policy, reward) -> None:
+    "Embed the next uploads in a few large batches (the policy's sentence vectors, the reward model's document and sentence vectors): what the service would embed one paper at a time, cached for the whole run."
+    sections = [(p.document.title, s) for p in papers for s in upload_sections(p.document)]
+    sentences, _, _ = policy.split([s.text for _, s in sections])
+    policy.encoder.encode([x for doc in sentences for x in doc])
+    reward.embed([f"{' | '.join(t for t in (title, s.heading) if t)}\n\n{s.text}".lstrip() for title, s in sections], reward.max_length)
+    reward.embed([x for doc in sentences for x in doc], reward.summary_max_length)
 
 def _ties(store) -> int:
     "Picks that are not decisive (tie, both bad, skip)."

@@ -116,6 +116,30 @@ def one_thread():
 
 
 @pytest.fixture(scope='session')
+def tiny_pdf(tmp_path_factory) -> Path:
+    "A one-page PDF with a title, two numbered sections of prose and real (TrueType) text: a paper for tests that need no ../shared."
+    import textwrap
+    import matplotlib
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+    paras = [('A Tiny Paper on Summaries', 16), ('1 Introduction', 12),
+             ('Researchers read many papers and want short summaries of each section. Summaries written by a model are often too '
+              'long or miss the point. We ask people which of two summaries is better and learn from their answers.', 10),
+             ('2 Method', 12),
+             ('The policy selects one sentence from each section. A reward model scores each summary from the picks people made. '
+              'Reinforcement learning moves the policy towards summaries with higher scores while staying close to the first policy.', 10)]
+    path = tmp_path_factory.mktemp('pdf') / 'paper.pdf'
+    with matplotlib.rc_context({'pdf.fonttype': 42}), PdfPages(path) as pdf:
+        fig, y = Figure(figsize=(8.5, 11)), 0.92
+        for text, size in paras:
+            for line in textwrap.wrap(text, 90):
+                fig.text(0.1, y, line, fontsize=size); y -= 0.025 if size == 10 else 0.035
+            y -= 0.02
+        pdf.savefig(fig)
+    return path
+
+
+@pytest.fixture(scope='session')
 def trained_default(tmp_path_factory, shared_data) -> Path:
     "A small default extractive policy trained once per session by the CLI (`train-extractive` into a temporary cache); its folder."
     from rlhf_summ.cli import run_command

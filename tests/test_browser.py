@@ -115,7 +115,7 @@ def test_browser_picking_page_undo_guidelines_agreement_progress(tmp_path, monke
     with the reward model's accuracy plot after a real online update and a gate promotion."""
     import httpx
     from playwright.sync_api import sync_playwright
-    from rlhf_summ.online import PolicySummarizer, promote_if_better
+    from rlhf_summ.online import promote_if_better
     from rlhf_summ.policy import build_tiny_policy
     from rlhf_summ.reward import tiny_reward_model
     runs = tmp_path/'serve'
@@ -188,7 +188,7 @@ def test_browser_picking_page_undo_guidelines_agreement_progress(tmp_path, monke
                     for r in page.locator('#picks-by tr[data-annotator]').all()} == {'alice': '5', 'bob': '5'}
             # a gate promotes a second version (threshold 0: always), with its win rate and interval
             registry.register('policy', build_tiny_policy('bart', seed=1, **tiny), parents={'policy': 'v1'})
-            promote_if_better(registry, 'v2', TEXTS[:4], PolicySummarizer(registry, 12, 0.0), registry.load('reward'), threshold=0.0)
+            promote_if_better(registry, 'v2', TEXTS[:4], registry.load('reward'), threshold=0.0, max_new_tokens=12)
             page.goto(f'{base}/progress')
             assert page.locator('#accuracy-plot svg').count() == 1
             assert 'policy/v2' in page.inner_text('#versions tr[data-version="policy/v2"]')

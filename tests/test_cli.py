@@ -22,7 +22,7 @@ def test_sft_then_summarize_pdf(shared_data, tmp_path, capsys):
     capsys.readouterr()
 
     rows = run_command(['summarize', '--input', str(shared_data / 'pdfs/N18-3011.pdf'), '--model', str(run),
-                 '--max_new_tokens', '8', '--num_beams', '1'])
+                 '--max_new_tokens', '8', '--num-beams', '1', '--format', 'jsonl'])
     printed = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     assert printed == rows and len(rows) >= 5
     assert all(r['heading'] and isinstance(r['summary'], str) for r in rows)
@@ -73,24 +73,26 @@ def test_bad_input_and_flags(tmp_path, capsys):
 
 
 def test_train_extractive_then_summarize_with_the_default(shared_data, tmp_path, monkeypatch, capsys):
-    from rlhf_summ.extractive import TRAIN_DEFAULT_COMMAND, default_extractive_dir
+    from rlhf_summ.extractive import SHIPPED_EXTRACTIVE_DIR, default_extractive_dir, default_extractive_path
+    from rlhf_summ.policies import load_policy
     from rlhf_summ.text import split_sentences
     from rlhf_summ.pdf import read_paper, sections_to_summarize
     monkeypatch.setenv('RLHF_SUMM_CACHE', str(tmp_path / 'cache'))
     pdf = str(shared_data / 'pdfs/N18-3011.pdf')
-    assert main(['summarize', '--input', pdf]) == 2                         # never an untrained model: say how to train it
-    err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and TRAIN_DEFAULT_COMMAND in err and 'Traceback' not in err
-    run = run_command(['train-extractive', '--data', str(shared_data / 'scitldr'), '--data_limit', '24', '--epochs', '2',
+    assert default_extractive_path() == SHIPPED_EXTRACTIVE_DIR
+    assert main(['summarize', pdf, '--format', 'jsonl']) == 0                # right after install: the shipped policy
+    shipped_rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    run = run_command(['train-extractive', '--data', str(shared_data / 'scitldr'), '--data-limit', '24', '--epochs', '2',
                 '--batch_size', '8', '--d_model', '32', '--layers', '1', '--heads', '2', '--eval_limit', '4',
                 '--progress', 'false'])
-    assert run == default_extractive_dir() and (run / 'extractive_config.json').is_file()
+    assert run == default_extractive_dir() == default_extractive_path() and (run / 'extractive_config.json').is_file()
+    assert load_policy('').model.config['d_model'] == 32                      # the retrained one takes precedence
     assert any((run.parent / 'embeddings').glob('*/shard_*.pt'))          # sentence vectors cached beside it
     capsys.readouterr()
     rows = run_command(['summarize', '--input', pdf])
     sections = sections_to_summarize(read_paper(pdf))
-    assert len(rows) == len(sections) >= 5
-    for row, section in zip(rows, sections):
+    assert len(rows) == len(sections) == len(shipped_rows) >= 5
+    for row, section in zip(rows + shipped_rows, sections + sections):
         assert row['summary'].strip()                                      # a non-empty summary for every section
         assert row['summary'] in ' '.join(split_sentences(section.text))   # made of the section's own sentences
     # a cold process summarizes without importing what it does not use (seconds of a user's wait)
@@ -100,3 +102,22 @@ def test_train_extractive_then_summarize_with_the_default(shared_data, tmp_path,
                          env={**os.environ, 'RLHF_SUMM_CACHE': str(tmp_path / 'cache')})
     imported, cold_rows = json.loads(out.stdout.strip().splitlines()[-1])
     assert imported == [] and cold_rows == rows, out.stderr[-2000:]
+
+
+def test_summarize_formats_and_flags(tiny_pdf, tmp_path, monkeypatch, capsys):
+    "Positional papers, plain text / Markdown / JSON lines, dashed flags, and no seq2seq-only flag for the extractive default."
+    monkeypatch.setenv('RLHF_SUMM_CACHE', str(tmp_path / 'cache'))
+    text = tmp_path / 'notes.txt'
+    text.write_text('We propose a method for reading papers faster. It helps people a lot. We release the code.')
+    assert main(['summarize', str(tiny_pdf), str(text), '--format', 'text', '--max-pages', '2']) == 0
+    out = capsys.readouterr().out
+    assert f'== {tiny_pdf} ==' in out and '1 Introduction\n  ' in out and f'== {text} ==' in out
+    assert main(['summarize', str(text), '--format', 'markdown']) == 0
+    assert capsys.readouterr().out.startswith('# notes.txt\n\n## Part 1\n\n')           # text.split_text's sections
+    assert main(['summarize', '--input', str(text)]) == 0                      # not a terminal: JSON lines
+    assert json.loads(capsys.readouterr().out)['paper'] == str(text)
+    with pytest.raises(SystemExit):
+        main(['summarize', str(text), '--num-beams', '2'])                    # not a flag of the extractive default
+    assert 'unrecognized arguments: --num-beams' in capsys.readouterr().err
+    assert main(['summarize', str(text), '--format', 'yaml']) == 2
+    assert "unknown --format 'yaml'" in capsys.readouterr().err

@@ -141,3 +141,91 @@ def test_null_summary_and_text_name_file_and_line(tmp_path):
     null_summary = write_jsonl(tmp_path / 'c.jsonl', [ROW, {**ROW, 'summaries': [{'text': None}, {'text': 'b'}]}])
     with pytest.raises(ValueError, match=r'c\.jsonl, line 2: missing field `summaries.0.text`'):
         load_comparisons(null_summary)
+
+
+# Where data comes from: the order of `resolve_data` and its one-line message -------------------------------------
+SCITLDR_ROW = {'paper_id': 'p1', 'title': 'A title', 'source': ['We study one thing .', 'It works .'], 'target': ['One thing works .']}
+
+
+@pytest.fixture
+def no_shared(tmp_path, monkeypatch):
+    "A working directory with no data, no `../shared/data` and no $RLHF_SUMM_DATA: a clone outside this workspace."
+    from rlhf_summ.data import DATA_ENV, SHARED_DATA_ENV
+    monkeypatch.setenv(SHARED_DATA_ENV, str(tmp_path / 'no-shared-data'))
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    (tmp_path / 'work').mkdir()
+    monkeypatch.chdir(tmp_path / 'work')
+    return tmp_path
+
+
+def test_resolution_order(no_shared, monkeypatch):
+    from rlhf_summ.data import DATA_ENV, DEMO_DATA, SHARED_DATA_ENV, resolve_data
+    name = 'scitldr/dev.jsonl'
+    assert (resolve_data(name).origin, resolve_data(name).path) == ('demo', DEMO_DATA / name)          # last: the shipped sample
+    for folder in ('shared', 'mine', 'work'):
+        (no_shared / folder / 'scitldr').mkdir(parents=True, exist_ok=True)
+        write_jsonl(no_shared / folder / name, [{**SCITLDR_ROW, 'paper_id': folder}])
+        if folder == 'shared':
+            monkeypatch.setenv(SHARED_DATA_ENV, str(no_shared / 'shared'))
+            assert resolve_data(name).origin == 'shared'                                                # ../shared/data before the sample
+        if folder == 'mine':
+            monkeypatch.setenv(DATA_ENV, str(no_shared / 'mine'))
+            assert resolve_data(name).origin == 'env'                                                   # $RLHF_SUMM_DATA before ../shared/data
+    pairs = load_summary_pairs(name)                                                                    # first: the path as given
+    assert pairs.origin == 'path' and pairs[0].document.id == 'work'
+    monkeypatch.chdir(no_shared)
+    assert load_summary_pairs(name)[0].document.id == 'mine'
+    assert load_summary_pairs('scitldr', split='dev').origin == 'env'
+
+
+def test_demo_sample_is_small_licensed_and_loads(no_shared):
+    from rlhf_summ.data import DEMO_DATA
+    files = [p for p in DEMO_DATA.rglob('*') if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= 2_000_000
+    assert {'README.md', 'scitldr/LICENSE', 'comparisons/LICENSE'} <= {p.relative_to(DEMO_DATA).as_posix() for p in files}
+    assert 'Apache License' in (DEMO_DATA / 'scitldr/LICENSE').read_text() and 'Attribution 4.0' in (DEMO_DATA / 'comparisons/LICENSE').read_text()
+    train, dev = load_summary_pairs('scitldr/train.jsonl'), load_summary_pairs('scitldr/dev.jsonl')
+    assert (train.origin, len(train) + sum(train.dropped.values()), len(dev) + sum(dev.dropped.values())) == ('demo', 300, 150)
+    assert not {p.document.id for p in train} & {p.document.id for p in dev}
+    comparisons = load_comparison_files('comparisons/tldr_batch13.json,comparisons/cnndm_batch0.json,comparisons/edit_b2_eval_test.json')
+    assert comparisons.origin == 'demo' and 250 <= len(comparisons) <= 300
+
+
+def test_unresolved_source_fails_in_one_line(no_shared):
+    from rlhf_summ.data import resolve_data
+    for source in (str(no_shared / 'missing' / 'pairs.jsonl'), 'sumpubmed', 'mine/train.jsonl'):
+        with pytest.raises(FileNotFoundError) as info:
+            resolve_data(source)
+        message = str(info.value)
+        assert '\n' not in message and message.startswith(f"No data {source!r}") and 'RLHF_SUMM_DATA' in message
+    with pytest.raises(FileNotFoundError, match='RLHF_SUMM_DATA is unset'):
+        resolve_data('sumpubmed')
+
+
+def test_hub_branch_offline(no_shared):
+    "The Hub is tried through `datasets.load_dataset`; offline (as every test is) its error is named in the one line, or the sample is used."
+    import datasets
+    from rlhf_summ.data import resolve_data
+    if not (datasets.config.HF_HUB_OFFLINE or datasets.config.HF_DATASETS_OFFLINE):
+        pytest.skip('this test must not reach the network: set HF_HUB_OFFLINE=1')
+    with pytest.raises(FileNotFoundError) as info:
+        resolve_data('allenai/scitldr')                             # an explicit Hub id
+    assert "the Hub's allenai/scitldr (" in str(info.value) and 'offline' in str(info.value).lower() and '\n' not in str(info.value)
+    with pytest.raises(FileNotFoundError, match=r"the Hub's allenai/scitldr \("):
+        resolve_data('scitldr/test.jsonl')                          # a name the Hub holds but the sample does not
+    assert resolve_data('comparisons/tldr_batch13.json').origin == 'demo'   # the Hub unreachable: the sample
+
+
+def test_fresh_clone_cli(no_shared, tiny_pdf):
+    "A clone outside this workspace: `summarize paper.pdf` with the shipped policy; a missing explicit data path fails in one line."
+    import os, subprocess, sys
+    env = {**os.environ, 'RLHF_SUMM_CACHE': str(no_shared / 'empty-cache')}
+    script = 'import sys; from rlhf_summ.cli import main; sys.exit(main())'
+    run = lambda *argv: subprocess.run([sys.executable, '-c', script, *argv], capture_output=True, text=True, env=env, timeout=300)
+    done = run('summarize', str(tiny_pdf))
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(l) for l in done.stdout.splitlines()]                                           # piped: JSON lines
+    assert [r['heading'] for r in rows] == ['1 Introduction', '2 Method'] and all(r['summary'] for r in rows)
+    missing = run('train-extractive', '--data', str(no_shared / 'nowhere.jsonl'), '--progress', 'false')
+    assert missing.returncode == 2 and len(missing.stderr.splitlines()) == 1, missing.stderr
+    assert 'nowhere.jsonl' in missing.stderr and 'RLHF_SUMM_DATA' in missing.stderr

@@ -76,6 +76,43 @@ def test_policy_api_page_shows_signatures(site, browser):
     page.close()
 
 
+def test_math_renders_offline(site, browser):
+    "MathJax, copied into the site from a pip package, typesets the notebooks' math with no CDN (no raw `\\(k\\)`)."
+    assert (site / 'assets' / 'mathjax' / 'tex-chtml.js').is_file()
+    page = browser.new_page()
+    requests = []
+    page.on('request', lambda r: requests.append(r.url))
+    page.goto((site / 'reports.html').as_uri())
+    page.wait_for_selector('mjx-container', timeout=30_000)
+    assert page.locator('article mjx-container').count() >= 3
+    assert '\\(' not in page.locator('article').inner_text()
+    assert not [u for u in requests if 'mathjax' in u.lower() and not u.startswith('file:')], 'MathJax came from the network'
+    page.close()
+
+
+def test_broken_link_or_anchor_fails_the_build(tmp_path):
+    "The site's MkDocs settings turn a link to a missing page or anchor into a failed `mkdocs build --strict`."
+    import subprocess, sys, yaml
+    base = yaml.safe_load((REPO / 'docs_site' / 'mkdocs.yml').read_text())
+    docs = tmp_path / 'docs'; docs.mkdir()
+    (docs / 'index.md').write_text('# Home\n\n## Here\n\nSee [here](#here).\n')
+    for name, link in (('page', 'missing.md'), ('anchor', 'index.md#nowhere'), ('fine', 'index.md#here')):
+        (docs / 'other.md').write_text(f'# Other\n\nSee [that]({link}).\n')
+        config = {'site_name': 'x', **base, 'docs_dir': str(docs), 'site_dir': str(tmp_path / 'site'),
+                  'nav': [{'Home': 'index.md'}, {'Other': 'other.md'}]}
+        (tmp_path / 'mkdocs.yml').write_text(yaml.safe_dump(config))
+        built = subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '--strict', '-f', str(tmp_path / 'mkdocs.yml')],
+                               capture_output=True, text=True, env={**os.environ, 'NO_MKDOCS_2_WARNING': '1'}, timeout=120)
+        assert (built.returncode == 0) == (name == 'fine'), (name, built.stderr[-1500:])
+
+
+def test_readme_says_what_the_default_does_and_names_the_docs_site():
+    readme = (REPO / 'README.md').read_text()
+    first = readme.split('\n\n')[2]                                        # title, tagline, then the first paragraph
+    assert 'extractive' in first and 'MiniLM' in first and 'shipped with the package' in first
+    assert 'docs site' in readme and 'https://rlhf-summ.github.io/rlhf_summ' in readme
+
+
 def test_serve_page_shows_the_app_screenshots(site, browser):
     "The picking, stats and progress pages' screenshots (nbs/images, made by docs_site/screenshots.py) load on the serve page."
     page = browser.new_page()

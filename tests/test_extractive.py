@@ -123,3 +123,37 @@ def test_no_summary_ends_mid_sentence_on_the_shared_pdfs(trained_default, shared
     capsys.readouterr()                                                     # summarize's JSON lines
     print(f'{seen} summaries, {cut} cut at a clause')
     assert seen == 3 * total > 0 and cut < seen / 2, (seen, cut)
+
+
+def test_shipped_default_policy_holds_its_floor(tmp_path, monkeypatch, one_thread):
+    "The default policy ships with the package: loaded with nothing retrained, it keeps its held-out ROUGE on 50 SciTLDR dev papers."
+    import json
+    from rlhf_summ.data import load_summary_pairs
+    from rlhf_summ.evaluate import rouge_scores
+    from rlhf_summ.extractive import SHIPPED_EXTRACTIVE_DIR, default_extractive_path, default_extractive_policy
+    from rlhf_summ.text import lead_k
+    monkeypatch.setenv('RLHF_SUMM_CACHE', str(tmp_path / 'empty-cache'))
+    assert default_extractive_path() == SHIPPED_EXTRACTIVE_DIR
+    assert (SHIPPED_EXTRACTIVE_DIR / 'model.safetensors').stat().st_size < 3_000_000 and (SHIPPED_EXTRACTIVE_DIR / 'MODEL_CARD.md').is_file()
+    record = json.loads((SHIPPED_EXTRACTIVE_DIR / 'heldout.json').read_text())
+    pairs = load_summary_pairs('scitldr/dev.jsonl', limit=record['n'])          # the full data or the demo sample: the same papers
+    documents, references = [p.document for p in pairs], [p.summary for p in pairs]
+    policy = default_extractive_policy()
+    ours = 100 * rouge_scores(policy.summarize(documents), references)['rouge1']
+    lead = 100 * rouge_scores([lead_k(d, 1, policy.max_words) for d in documents], references)['rouge1']
+    assert ours >= record['floor_rouge1'], f"shipped policy ROUGE-1 {ours:.2f} fell below its stored floor {record['floor_rouge1']}"
+    assert ours > lead + 5
+
+
+def test_wheel_carries_the_default_policy_and_the_demo_sample(tmp_path):
+    "`pip install` (a wheel, not the editable clone) carries the shipped policy and the demo sample as package data."
+    import subprocess, sys, zipfile
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    built = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(tmp_path), str(repo)],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    names = set(zipfile.ZipFile(next(tmp_path.glob('rlhf_summ-*.whl'))).namelist())
+    assert {'rlhf_summ/default_policy/model.safetensors', 'rlhf_summ/default_policy/extractive_config.json',
+            'rlhf_summ/default_policy/MODEL_CARD.md', 'rlhf_summ/demo_data/scitldr/train.jsonl',
+            'rlhf_summ/demo_data/comparisons/LICENSE', 'rlhf_summ/demo_data/README.md'} <= names

@@ -93,38 +93,93 @@ def test_evaluate_job(tmp_path, tiny_models):
     assert json.loads((run / 'eval.json').read_text())['n'] == 3
 
 
-def test_pipeline_job(tmp_path, tiny_models, shared_data):
-    scitldr = shared_data / 'scitldr'
-    run = run_job('pipeline', dict(sft_data=str(scitldr / 'train.jsonl'), sft_limit=40, ext_epochs=3, ext_batch_size=4, ext_d_model=32,
+def test_evaluate_job_on_extractive_policies(tmp_path, tiny_models):
+    "`rlhf-summ run evaluate` on extractive policy folders (a pipeline run's `rl` and `sft`): KL and win rate, lead-1 beside."
+    import torch
+    from rlhf_summ.cli import main
+    from rlhf_summ.extractive import ExtractivePolicy, ExtractiveScorer
+    folders = {}
+    for name, seed in (('rl', 0), ('sft', 1)):
+        torch.manual_seed(seed)
+        folders[name] = ExtractivePolicy(ExtractiveScorer(d_model=32, layers=1, heads=2), k=1).save(tmp_path / name)
+    out = tmp_path / 'eval'
+    assert main(['run', 'evaluate', '-p', 'policy', str(folders['rl']), '-p', 'reference', str(folders['sft']),
+                 '-p', 'reward_model', str(tiny_models['reward_model']), '-p', 'data', str(tiny_models['data']),
+                 '-p', 'limit', '4', '-p', 'seed', '2', '--runs_root', str(tmp_path), '--name', 'eval']) == 0
+    final = _metrics(out)[-1]
+    assert {'eval/policy/kl', 'eval/policy/win_rate', 'eval/policy/reward', 'eval/policy/lead1_rouge1', 'eval/policy/title_rouge1'} <= set(final)
+    assert final['eval/policy/kl'] != 0 and 0 <= final['eval/policy/win_rate'] <= 1
+    samples = [json.loads(l) for l in (out / 'samples.jsonl').read_text().splitlines()]
+    assert len(samples) == 4 and all(s['summary'] and s['other_summary'] for s in samples)
+    assert all(s['summary'] in s['document'] for s in samples)               # the extractive policy's own sentences
+
+
+def test_pipeline_job_on_the_demo_sample(tmp_path, tiny_models, monkeypatch, capsys):
+    "A clone outside this workspace: the default data names resolve to the shipped demo sample, and the report says so first."
+    from rlhf_summ.data import DATA_ENV, SHARED_DATA_ENV
+    monkeypatch.setenv(SHARED_DATA_ENV, str(tmp_path / 'no-shared-data'))      # the kernel inherits the environment
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    run = run_job('pipeline', dict(sft_limit=40, ext_epochs=3, ext_batch_size=4, ext_d_model=32, ext_evals=3,
                                    ext_layers=1, ext_heads=2, rm_model=str(tiny_models['reward_model']), rm_steps=4, rm_batch_size=4,
                                    rm_max_length=48, rm_eval_limit=8, rm_train_limit=16, rl_steps=2, rl_batch_size=4,
-                                   eval_data=str(scitldr / 'dev.jsonl'), eval_limit=4, n_examples=2,
-                                   embedding_cache=str(tmp_path / 'embeddings'), seed=5),
+                                   eval_limit=4, n_examples=2, embedding_cache=str(tmp_path / 'embeddings'), seed=5),
                   runs_root=tmp_path, name='pipe')
+    printed = capsys.readouterr()
+    for stage in ('1/4 SFT', '2/4 reward model', '3/4 RL', '4/4 evaluation'):      # the notebook's stage lines, streamed, with times
+        assert f'[{stage}] done in' in printed.out, printed.out[-2000:]
     records = _metrics(run)
-    for key in ('train/extractive/loss', 'train/rm/loss', 'train/rl/reward', 'eval/policy/win_rate', 'eval/policy/lead1_rouge1'):
+    for key in ('train/extractive/loss', 'train/rm/loss', 'train/rl/reward', 'eval/policy/win_rate', 'eval/policy/kl', 'eval/policy/lead1_rouge1'):
         assert metric_series(records, key)[1], f'no {key} in the pipeline metrics'
+    assert 0 < metric_series(records, 'eval/policy/lead1_rouge1')[1][-1] < 1          # one scale: ROUGE on 0-1 in metrics.jsonl
     assert {'sft', 'rm', 'rl', 'eval'} <= {p.name for p in run.iterdir()}
     assert (run / 'sft' / 'extractive_config.json').is_file() and (run / 'rl' / 'extractive_config.json').is_file()
+    assert not list(run.rglob('checkpoints'))                                        # pruned: keep_checkpoints is False
+    sources = [json.loads(l) for l in (run / 'data_sources.jsonl').read_text().splitlines()]
+    assert {s['source'] for s in sources if s['origin'] == 'demo'} >= {'scitldr/train.jsonl', 'scitldr/dev.jsonl', 'comparisons/tldr_batch13.json'}
     summary = json.loads((run / 'summary.json').read_text())
     assert list(summary)[:3] == ['heldout', 'reward_model_heldout', 'rl_vs_sft_judged_by_reward_model']   # the comparison leads
     rouge = summary['heldout']['rouge_x100']
-    assert {'RL', 'SFT', 'lead-1'} <= set(rouge) and summary['heldout']['n'] == 4
+    assert {'RL', 'SFT', 'lead-1', 'title'} <= set(rouge) and summary['heldout']['n'] == 4
     assert 0 < rouge['lead-1']['rouge1'] < 100 and all(0 <= v <= 100 for r in rouge.values() for v in r.values())
     assert summary['rl_vs_sft_judged_by_reward_model']['judge'] == 'the reward model RL optimised against'
     assert len(summary['examples']) == 2 and all(e['SFT'] and e['RL'] and e['lead-1'] for e in summary['examples'])
+    same = summary['same_summary']
+    for e in summary['examples']:                                                     # a summary RL shares with SFT says so
+        assert e['RL'] != e['SFT'] and (not e['RL'].startswith('(the same summary as SFT)') or e['RL'].endswith(e['SFT']))
     assert set(summary['curves']) == {'train/extractive/loss', 'train/rm/loss', 'train/rl/reward'}
     split = [f'sft/{part}' for part in ('read', 'embed', 'features', 'train', 'evaluate', 'save')]
     assert split == [k for k in summary['timings_s'] if k.startswith('sft/')]   # where extractive SFT spent its time
     assert sum(summary['timings_s'][k] for k in split) <= summary['timings_s']['sft'] + 0.5
     page = (run / 'report.html').read_text()
-    lead1 = f"{rouge['lead-1']['rouge1']:.4g}"
+    body = page[page.index('<body>') + len('<body>'):].lstrip()
+    assert body.startswith("<p class='banner'>Ran on the demo sample")                 # its first line says so
+    lead1 = f"{rouge['lead-1']['rouge1']:.1f}"
     assert f'<td>lead-1</td><td>{lead1}</td>' in page                    # lead-1's numbers are in the report
+    assert page.count('<table') - page.split('All metrics')[1].count('<table') == 1    # one results table above the fold
+    assert "the paper&#x27;s title as the summary" in page                            # every baseline explained
+    assert f"RL and SFT wrote the same summary for {same['n']} of {same['of']}" in page
     assert page.index('Held-out ROUGE') < page.index('<figure>') and page.index('Example 1') < page.index('<figure>')
+    assert 1 <= page.count('<figure>') <= 6 and page.index('<figure>') < page.index('All metrics')
     rl_vs_lead = summary['heldout']['verdicts']['RL vs lead-1 ROUGE-1']      # a result below its baseline says so
     diff = rouge['RL']['rouge1'] - rouge['lead-1']['rouge1']
     assert rl_vs_lead.startswith(f'{diff:+.1f}') and ('below lead-1' in rl_vs_lead) == (diff < 0) and rl_vs_lead in page
-    assert {'extractive_loss.png', 'rm_loss.png', 'rl_reward.png'} <= {p.name for p in (run / 'plots').iterdir()}
+    assert {'SFT_loss.png', 'Reward_model_loss.png', 'RL_reward.png'} <= {p.name for p in (run / 'plots').iterdir()}
+
+
+def test_failed_job_one_line_and_banner(tmp_path, monkeypatch):
+    "A data source that resolves nowhere stops the job with the resolver's one line; the report leads with a failure banner."
+    from rlhf_summ.cli import main
+    import contextlib, io
+    missing = tmp_path / 'nowhere' / 'train.jsonl'
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(['run', 'train_policy', '-p', 'data', str(missing), '--runs-root', str(tmp_path), '--name', 'broken'])
+    assert code == 2
+    last = err.getvalue().strip().splitlines()[-1]
+    assert last.startswith(f"rlhf-summ: error: No data '{missing}'") and 'RLHF_SUMM_DATA' in last
+    assert 'Traceback' not in err.getvalue()
+    page = (tmp_path / 'broken' / 'report.html').read_text()
+    assert f"FAILED: FileNotFoundError: No data &#x27;{missing}&#x27;" in page
 
 
 def test_train_denoiser_job(tmp_path, shared_data):

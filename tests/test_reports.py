@@ -134,20 +134,21 @@ def test_run_job_report_leads_with_the_jobs_lead_section(tmp_path):
     run = run_job('led', {}, runs_root=tmp_path / 'runs', name='led', nb_dir=nbs)
     page = (run / 'report.html').read_text()                    # run_job's own report, written after the notebook ran
     assert '<td>lead-1</td><td>0.29</td>' in page and '<dd>Doc &amp; co.</dd>' in page
-    assert page.index('<td>lead-1</td>') < page.index('Final metrics') < page.index('<figure>')
+    assert page.index('<td>lead-1</td>') < page.index('<figure>') < page.index('All metrics')
 
 
 def test_run_job_failure_still_reports(tmp_path):
-    import papermill as pm
+    from rlhf_summ.reports import JobFailed
     nbs = tmp_path / 'jobs'
     _job(nbs, 'broken', "output_dir = 'x'",
          "import json, pathlib\n"
          "pathlib.Path(output_dir, 'metrics.jsonl').write_text(json.dumps({'step': 1, 'train/x/loss': 2.0}) + '\\n')\n"
          "raise RuntimeError('diverged')")
-    with pytest.raises(pm.PapermillExecutionError, match='diverged'):
-        run_job('broken', {}, runs_root=tmp_path / 'runs', name='b', nb_dir=nbs)
+    with pytest.raises(JobFailed, match='^diverged$'):                        # the notebook's own one-line error
+        run_job('broken', {}, runs_root=tmp_path / 'runs', name='b', nb_dir=nbs, progress=False)
     run = tmp_path / 'runs' / 'b'
-    assert 'train/x/loss' in (run / 'report.html').read_text()
+    page = (run / 'report.html').read_text()
+    assert 'train/x/loss' in page and "<p class='banner failed'>FAILED: RuntimeError: diverged</p>" in page
     assert (run / 'broken.ipynb').exists()
 
 

@@ -61,7 +61,7 @@ def test_tiny_loop_and_its_job_run_through_the_real_store_and_registry_determini
     # the same run as a papermill job: the same curve (same seed), and a report that leads with the curve plot
     run = run_job('simulate', dict(setup, compare_random=False, overrides=TINY), runs_root=tmp_path, name='job')
     report = (run / 'report.html').read_text()
-    assert report.index("alt='learning curve'") < report.index('Final metrics')
+    assert report.index("alt='learning curve'") < report.index('All metrics')
     assert 'version 0 (SFT)' in report and (run / 'curve.png').stat().st_size > 1000
     second = json.loads((run / 'result.json').read_text())['uncertainty pairs']
     timeless = lambda curve: json.dumps([{k: v for k, v in r.items() if not k.endswith('_minutes')} for r in curve])
