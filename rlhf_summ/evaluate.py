@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_evaluate.ipynb 3
 from __future__ import annotations
-import re
+import functools, re
 from typing import Any, Callable, Sequence
 
 import torch
@@ -12,16 +12,22 @@ import torch
 from .text import document_parts, document_text, lead_k, title_summary, words
 
 # %% auto 0
-__all__ = ['Judge', 'rouge_scores', 'baseline_rouge', 'sequence_kl', 'win_rate', 'win_rate_interval', 'compare_policies',
-           'word_overlap', 'longer_judge', 'overlap_judge', 'judge_accuracy', 'trivial_judges', 'judge_accuracies']
+__all__ = ['Judge', 'rouge_scorer', 'rouge_scores', 'baseline_rouge', 'sequence_kl', 'win_rate', 'win_rate_interval',
+           'compare_policies', 'word_overlap', 'longer_judge', 'overlap_judge', 'judge_accuracy', 'trivial_judges',
+           'judge_accuracies']
 
 # %% ../nbs/05_evaluate.ipynb
+@functools.lru_cache(maxsize=None)
+def rouge_scorer():
+    "The one ROUGE-1/2/L scorer (stemmed), built once per process."
+    from rouge_score import rouge_scorer as rs
+    return rs.RougeScorer(['rouge1', 'rouge2', 'rougeL'], use_stemmer=True)
+
 def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
     "Mean ROUGE-1, ROUGE-2 and ROUGE-L F-measures of `predictions` against `references`."
-    from rouge_score import rouge_scorer
     if len(predictions) != len(references): raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
     if not predictions: return {'rouge1': 0.0, 'rouge2': 0.0, 'rougeL': 0.0}
-    scorer = rouge_scorer.RougeScorer(['rouge1', 'rouge2', 'rougeL'], use_stemmer=True)
+    scorer = rouge_scorer()
     scores = [scorer.score(r, p) for p, r in zip(predictions, references)]
     return {k: sum(s[k].fmeasure for s in scores) / len(scores) for k in ('rouge1', 'rouge2', 'rougeL')}
 

@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 
 from .config import check_ranges
 from .data import Document, Section, load_summary_pairs
+from .evaluate import rouge_scorer
 
 # %% auto 0
 __all__ = ['RESULT_PATTERN', 'PERSONAS', 'ANNOTATORS', 'Paper', 'load_papers', 'gold_utility', 'states_result', 'is_short',
@@ -49,18 +50,13 @@ def load_papers(source: str | Path, split: str | None = None, limit: int | None 
     return [Paper(p.document, targets.get(p.document.id) or [p.summary]) for p in pairs]
 
 # %% ../nbs/16_simulate.ipynb
-_SCORER = None
-
 def gold_utility(summary: str, references: Sequence[str]) -> float:
     "Mean of ROUGE-1/2/L F1 of `summary` against each of `references`, best over the references (0 for an empty summary)."
-    global _SCORER
     if not summary.strip() or not references: return 0.0
-    if _SCORER is None:
-        from rouge_score import rouge_scorer
-        _SCORER = rouge_scorer.RougeScorer(['rouge1', 'rouge2', 'rougeL'], use_stemmer=True)
+    scorer = rouge_scorer()
     best = 0.0
     for ref in references:
-        s = _SCORER.score(ref, summary)
+        s = scorer.score(ref, summary)
         best = max(best, (s['rouge1'].fmeasure + s['rouge2'].fmeasure + s['rougeL'].fmeasure) / 3)
     return best
 
