@@ -94,7 +94,7 @@ def main():
     t = time.time()
     rm_run = train_reward(RewardConfig(model=str(tiny_rm), max_length=128, batch_size=16, lr=0.05, max_steps=args.rm_steps,
                                        eval_every=args.rm_steps, save_every=args.rm_steps, eval_at_start=False, seed=args.seed,
-                                       run_dir='', runs_root=str(out), device='cpu', progress=False, warmup_ratio=0.05),
+                                       runs_root=str(out), device='cpu', progress=False, warmup_ratio=0.05),
                           rm_train, rm_val)
     rm_acc = json.loads((rm_run / 'eval.json').read_text())['accuracy']
     print(f"proxy rm: {len(rm_train)} train / {len(rm_val)} held-out gold-labeled comparisons, held-out accuracy {rm_acc:.3f}, "

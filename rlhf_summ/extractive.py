@@ -7,17 +7,17 @@ from __future__ import annotations
 import dataclasses, functools, json, logging, math, re, time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import check_ranges, default_cache_dir, make_run_dir, resolve_model_name, save_config, set_seed
+from .config import check_ranges, default_cache_dir, resolve_model_name, save_config, set_seed
 from .encoder import SentenceEncoder, length_batches, sentence_encoder, sentence_key
 from .text import alpha_words, compose_summary, document_parts, end_at_sentence, is_prose, lead_k, split_sentences
-from .train import (TrainState, adamw, append_metrics, batch_at, load_checkpoint, make_scheduler,
-                             resolve_checkpoint, reuse_freed_memory, save_checkpoint, truncate_metrics)
+from .train import (TrainConfig, adamw, append_metrics, batch_at, check_train_ranges, make_scheduler, open_run,
+                             restore_state, reuse_freed_memory, run_steps)
 
 _logger = logging.getLogger(__name__)
 
@@ -26,8 +26,8 @@ __all__ = ['FEATURES', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'SHIPPED_EX
            'lexical_centrality', 'sentence_features', 'SentenceBatch', 'make_batch', 'stack_batches',
            'allowed_sentences', 'ExtractiveScorer', 'Selection', 'ExtractivePolicy', 'is_extractive', 'OracleExample',
            'oracle_examples', 'sft_loss', 'ExtractiveConfig', 'load_oracle_examples', 'example_batch',
-           'evaluate_extractive', 'train_extractive', 'default_extractive_dir', 'default_extractive_path',
-           'default_extractive_policy', 'train_default_extractive']
+           'evaluate_extractive', 'PhaseTimer', 'extractive_steps', 'train_extractive', 'default_extractive_dir',
+           'default_extractive_path', 'default_extractive_policy', 'train_default_extractive']
 
 # %% ../nbs/07_extractive.ipynb
 @functools.lru_cache(maxsize=1)
@@ -471,7 +471,7 @@ def sft_loss(model: ExtractiveScorer, batch: SentenceBatch, oracle: Tensor, gain
 
 # %% ../nbs/07_extractive.ipynb
 @dataclass
-class ExtractiveConfig:
+class ExtractiveConfig(TrainConfig):
     "Supervised training of the extractive policy on greedy-oracle labels."
     data: str = 'scitldr,scisummnet'
     "Comma-separated sources for `data.load_summary_pairs` (folders use their train.jsonl: SciTLDR dev is never read)."
@@ -512,31 +512,20 @@ class ExtractiveConfig:
     eval_limit: int = 300
     "Held-out documents (sections) evaluated, shared among the sources (greedy summaries against references, next to lead-1)."
     save_every: int = 200
-    "Save a resumable checkpoint every this many steps (and at the end)."
-    keep_checkpoints: int = 2
-    "How many checkpoints to keep."
-    output_dir: str | None = None
-    "Run folder; None: a fresh `runs/extractive__minilm__{seed}__{time}`."
-    runs_root: str | None = None
-    "Root of new run folders (default `$RLHF_SUMM_RUNS` or ./runs)."
-    resume_from: str | None = None
-    "A checkpoint folder or a run folder (its latest checkpoint) to resume."
+    "Evaluate and save a resumable checkpoint every this many steps (and where the run stops)."
     embedding_cache: str | None = None
     "Folder of cached sentence vectors (default: `embeddings/` in the cache folder of `default_cache_dir`)."
-    seed: int = 0
-    "Seeds initialization, data order and dropout."
-    progress: bool = True
-    "Show tqdm progress bars."
 
     def steps(self, n_examples: int) -> int:
         "Optimizer steps of the whole run."
         return self.epochs * max(n_examples // self.batch_size, 1)
 
     def __post_init__(self):
+        check_train_ranges(self)
         check_ranges(self, data_limit='>=1', val_fraction='[0,1)', sections_per_document='>=1', max_oracle='>=1', k='>=1',
                      max_words='>=1', d_model='>=1', layers='>=0', heads='>=1', dropout='[0,1)', soft_weight='>=0',
-                     soft_temperature='>0', epochs='>=1', batch_size='>=1', lr='>0', weight_decay='>=0', warmup_steps='>=0',
-                     eval_limit='>=0', save_every='>=1', keep_checkpoints='>=1')
+                     soft_temperature='>0', epochs='>=1', batch_size='>=1', weight_decay='>=0', warmup_steps='>=0',
+                     eval_limit='>=0')
 
 # %% ../nbs/07_extractive.ipynb
 def load_oracle_examples(config: ExtractiveConfig) -> tuple[list[OracleExample], list[OracleExample]]:
@@ -572,96 +561,102 @@ def evaluate_extractive(policy: ExtractivePolicy, pairs: Sequence, batch_size: i
     return metrics
 
 # %% ../nbs/07_extractive.ipynb
-def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleExample] | None = None,
-                     val_pairs: Sequence | None = None, encoder: SentenceEncoder | None = None) -> Path:
-    "Train the extractive policy on oracle labels; returns the run folder (a loadable policy folder)."
-    from accelerate import Accelerator
-    from tqdm.auto import tqdm
-    reuse_freed_memory()
-    set_seed(config.seed)
-    parts = ('read', 'embed', 'features', 'train', 'evaluate', 'save')
-    seconds, cpu_seconds, clock = dict.fromkeys(parts, 0.0), dict.fromkeys(parts, 0.0), (time.perf_counter(), time.process_time())
-    def lap(part: str) -> None:
-        "Add the wall and CPU time since the last lap to `part`."
-        nonlocal clock
+class PhaseTimer:
+    "Wall-clock and CPU seconds a run spends in each of its named phases, counted from one `lap` to the next."
+    def __init__(self, phases: Sequence[str]):
+        self.wall, self.cpu = dict.fromkeys(phases, 0.0), dict.fromkeys(phases, 0.0)
+        self.clock = (time.perf_counter(), time.process_time())
+
+    def lap(self, phase: str) -> None:
+        "Add the wall and CPU time since the last lap to `phase`."
         now = (time.perf_counter(), time.process_time())
-        seconds[part] += now[0] - clock[0]; cpu_seconds[part] += now[1] - clock[1]; clock = now
-    data_label = config.data if train_examples is None else f'{len(train_examples)} examples passed to train_extractive'
-    if train_examples is None:
-        train_examples, val_examples = load_oracle_examples(config)
-        val_pairs = [e.pair() for e in val_examples]
-    val_pairs = list(val_pairs or [])[:config.eval_limit]
-    if config.resume_from: run_dir = resolve_checkpoint(config.resume_from).parent.parent
-    elif config.output_dir: run_dir = Path(config.output_dir)
-    else: run_dir = make_run_dir('extractive', 'minilm', config.seed, config.runs_root)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir/'extractive_train_config.json')
-    if encoder is None:
-        encoder = SentenceEncoder(cache_dir=config.embedding_cache or default_cache_dir()/'embeddings')
-    accelerator = Accelerator(cpu=True)                            # one process: the scorer is small, the vectors are cached
-    model = ExtractiveScorer(d_model=config.d_model, layers=config.layers, heads=config.heads, dropout=config.dropout)
-    optimizer = adamw(model, config.lr, config.weight_decay)
-    total = config.steps(len(train_examples))
-    scheduler = make_scheduler(optimizer, config.warmup_steps, total, min_lr_ratio=0.05)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    policy = ExtractivePolicy(accelerator.unwrap_model(model), k=config.k, max_words=config.max_words, encoder=encoder)
-    state = TrainState()
-    accelerator.register_for_checkpointing(scheduler, state)
-    metrics_path = run_dir/'metrics.jsonl'
-    if config.resume_from:
-        load_checkpoint(accelerator, config.resume_from)
-        truncate_metrics(metrics_path, state.step)                 # drop rows written after the checkpoint
-    parents = {'init': 'random', 'encoder': 'minilm', 'data': data_label}
-    print(f"extractive SFT: {len(train_examples)} examples, {len(val_pairs)} held-out pairs, {total} steps of "
-          f"{config.batch_size}; {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params; run {run_dir}")
-    lap('read')
-    sentences = [s for e in train_examples for s in e.sentences] + [e.title for e in train_examples if e.title]
-    if val_pairs: sentences += [s for p in val_pairs for s in split_sentences(p.document.text)] + [p.document.title for p in val_pairs if p.document.title]
-    policy.encoder.encode(sentences, progress=config.progress)                # every sentence once, in one call
-    policy.encoder.flush()
-    lap('embed')
-    prepared = [policy.batch([e.sentences], [e.title]) for e in train_examples]   # each document's tensors, built once
-    lengths = [len(e.sentences) for e in train_examples]
-    lap('features')
-    model.train()
-    bar = tqdm(total=total, initial=state.step, disable=not config.progress, desc='extractive sft')
-    while state.step < total:
-        state.epoch, idx = batch_at(len(train_examples), config.batch_size, config.seed, state.step)
+        self.wall[phase] += now[0] - self.clock[0]; self.cpu[phase] += now[1] - self.clock[1]; self.clock = now
+
+    def save(self, path: str | Path) -> str:
+        "Write `{'wall_s': ..., 'cpu_s': ...}` to `path`; return a one-line summary."
+        Path(path).write_text(json.dumps({'wall_s': {k: round(v, 2) for k, v in self.wall.items()},
+                                          'cpu_s': {k: round(v, 2) for k, v in self.cpu.items()}}, indent=2))
+        return (f"{sum(self.wall.values()):.1f} s ({sum(self.cpu.values()):.1f} s of CPU): "
+                + ', '.join(f'{k} {self.wall[k]:.1f} s ({self.cpu[k]:.1f})' for k in self.wall))
+
+def extractive_steps(accelerator, config: ExtractiveConfig, policy: ExtractivePolicy, model, optimizer, scheduler,
+                     examples: Sequence[OracleExample], prepared: Sequence[SentenceBatch], total: int) -> Callable:
+    "The step function of extractive SFT for `train.run_steps`: one optimizer step on a batch of `examples`; the loss every 10 steps and at the end."
+    lengths = [len(e.sentences) for e in examples]
+
+    def step(state) -> dict[str, float] | None:
+        state.epoch, idx = batch_at(len(examples), config.batch_size, config.seed, state.step)
         optimizer.zero_grad(set_to_none=True)
         loss = 0.0
         # the batch's documents in groups of similar length, gradients summed: a 300-sentence document no longer pads
         # the other 31 to 300 (the same gradient as the whole batch at once, up to dropout's draws)
         for group in length_batches([lengths[i] for i in idx], max_tokens=24 * config.batch_size):
             rows = [idx[j] for j in group]
-            batch, oracle, gains = example_batch(policy, [train_examples[i] for i in rows], [prepared[i] for i in rows])
+            batch, oracle, gains = example_batch(policy, [examples[i] for i in rows], [prepared[i] for i in rows])
             part = sft_loss(model, batch, oracle, gains, config.soft_weight, config.soft_temperature) * (len(rows) / len(idx))
             accelerator.backward(part)
             loss += part.item()
         accelerator.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step(); scheduler.step()
-        state.step += 1
-        bar.update(1); bar.set_postfix(loss=f'{loss:.3f}')
-        if state.step % 10 == 0 or state.step == total:
-            append_metrics(metrics_path, state.step, **{'train/extractive/loss': loss, 'train/extractive/lr': scheduler.get_last_lr()[0]})
-        if state.step % config.save_every == 0 or state.step == total:
-            lap('train')
-            if val_pairs:
-                ev = evaluate_extractive(policy, val_pairs)
-                append_metrics(metrics_path, state.step, **{f'eval/extractive/{k}': v for k, v in ev.items()})
-                bar.write(f"step {state.step}: " + ', '.join(f'{k} {v:.4f}' for k, v in ev.items()))
-                model.train()
-                lap('evaluate')
-            save_checkpoint(accelerator, run_dir, state.step, lambda folder: policy.save(folder, parents=parents),
-                            config.keep_checkpoints)
-            lap('save')
-    bar.close()
-    model.eval()
-    policy.save(run_dir, parents={**parents, 'checkpoint': f'checkpoints/step_{state.step:06d}'})
-    lap('save')
-    (run_dir/'timings.json').write_text(json.dumps({'wall_s': {k: round(v, 2) for k, v in seconds.items()},
-                                                    'cpu_s': {k: round(v, 2) for k, v in cpu_seconds.items()}}, indent=2))
-    print(f"extractive SFT took {sum(seconds.values()):.1f} s ({sum(cpu_seconds.values()):.1f} s of CPU): "
-          + ', '.join(f'{k} {seconds[k]:.1f} s ({cpu_seconds[k]:.1f})' for k in parts))
+        if (state.step + 1) % 10 and state.step + 1 != total: return None
+        return {'train/extractive/loss': loss, 'train/extractive/lr': scheduler.get_last_lr()[0]}
+    return step
+
+def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleExample] | None = None,
+                     val_pairs: Sequence | None = None, encoder: SentenceEncoder | None = None) -> Path:
+    "Train the extractive policy on oracle labels (resumed exactly from `config.resume_from`); returns the run folder (a loadable policy folder)."
+    from accelerate import Accelerator
+    reuse_freed_memory()
+    set_seed(config.seed)
+    timer = PhaseTimer(('read', 'embed', 'features', 'train', 'evaluate', 'save'))
+    data_label = config.data if train_examples is None else f'{len(train_examples)} examples passed to train_extractive'
+    if train_examples is None:
+        train_examples, val_examples = load_oracle_examples(config)
+        val_pairs = [e.pair() for e in val_examples]
+    val_pairs = list(val_pairs or [])[:config.eval_limit]
+    accelerator = Accelerator(cpu=True)                            # one process: the scorer is small, the vectors are cached
+    run_dir = open_run(accelerator, config, 'extractive', 'minilm')
+    save_config(config, run_dir/'extractive_train_config.json')
+    encoder = encoder or SentenceEncoder(cache_dir=config.embedding_cache or default_cache_dir()/'embeddings')
+    model = ExtractiveScorer(d_model=config.d_model, layers=config.layers, heads=config.heads, dropout=config.dropout)
+    optimizer = adamw(model, config.lr, config.weight_decay)
+    total = config.steps(len(train_examples))
+    scheduler = make_scheduler(optimizer, config.warmup_steps, total, min_lr_ratio=0.05)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    policy = ExtractivePolicy(accelerator.unwrap_model(model), k=config.k, max_words=config.max_words, encoder=encoder)
+    state = restore_state(accelerator, config, run_dir, scheduler)
+    parents = {'init': 'random', 'encoder': 'minilm', 'data': data_label}
+    print(f"extractive SFT: {len(train_examples)} examples, {len(val_pairs)} held-out pairs, {total} steps of "
+          f"{config.batch_size}; {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params; run {run_dir}")
+    timer.lap('read')
+    sentences = [s for e in train_examples for s in e.sentences] + [e.title for e in train_examples if e.title]
+    if val_pairs: sentences += [s for p in val_pairs for s in split_sentences(p.document.text)] + [p.document.title for p in val_pairs if p.document.title]
+    policy.encoder.encode(sentences, progress=config.progress)                # every sentence once, in one call
+    policy.encoder.flush()
+    timer.lap('embed')
+    prepared = [policy.batch([e.sentences], [e.title]) for e in train_examples]   # each document's tensors, built once
+    timer.lap('features')
+
+    def evaluate(step: int) -> None:
+        timer.lap('train')
+        ev = evaluate_extractive(policy, val_pairs)
+        append_metrics(run_dir/'metrics.jsonl', step, **{f'eval/extractive/{k}': v for k, v in ev.items()})
+        print(f"step {step}: " + ', '.join(f'{k} {v:.4f}' for k, v in ev.items()))
+        model.train()
+        timer.lap('evaluate')
+
+    def save(folder: Path) -> None:
+        timer.lap('train')
+        policy.save(folder, parents=parents)
+        timer.lap('save')
+
+    model.train()
+    step = extractive_steps(accelerator, config, policy, model, optimizer, scheduler, train_examples, prepared, total)
+    if run_steps(accelerator, config, run_dir, state, total, step, save, evaluate if val_pairs else None, config.save_every, 'extractive sft'):
+        model.eval()
+        policy.save(run_dir, parents={**parents, 'checkpoint': f'checkpoints/step_{state.step:06d}'})
+        timer.lap('save')
+    print(f"extractive SFT took {timer.save(run_dir/'timings.json')}")
     return run_dir
 
 # %% ../nbs/07_extractive.ipynb

@@ -612,6 +612,31 @@ def _assign_kinds(sections: list[Section]) -> None:
         s.kind = parent = kind
 
 # %% ../nbs/02_pdf.ipynb
+def _body_sections(lines: list[Line], heads: dict, title_block: set[int], skip: set[int], size: float) -> list[tuple]:
+    "The sections (heading, level, first page, body lines) of the reading-ordered `lines`: a new one at each of `heads`, body lines of the body font `size` kept; captions, skipped lines (`skip`: ids of footnotes and table rows), number rows and the title block left out."
+    sections, cur, caption, i = [], None, None, 0
+    while i < len(lines):
+        ln = lines[i]
+        if i in heads:
+            text, level, i = heads[i]
+            cur = (clean_text(fix_ligatures(text)), level, ln.page, []); sections.append(cur); caption = None
+            continue
+        i += 1
+        if i - 1 in title_block: continue
+        if caption and ln.page == caption.page and (
+                (0 <= ln.top - caption.bottom < 1.2 * ln.size and (_same_style(ln, caption, 0.4) or CAPTION_LABEL.match(caption.text)))
+                or (abs(ln.top - caption.top) < 0.3 * ln.size and ln.x0 > caption.x1 and _same_style(ln, caption, 0.4))):
+            caption = ln; continue
+        cont = i >= 2 and _continues(lines[i - 2], ln)      # a 'Table 6.' that ends a wrapped sentence is prose
+        caption = ln if (is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text)) and not cont else None
+        if cur is not None and cur[3] and _closes_bracket(cur[3][-1].text, ln) and 0.85 * size <= ln.size <= 1.15 * size:
+            cur[3].append(ln); caption = None; continue       # '2011).' closes the '(Etzioni,' of the line before: prose, not a number row
+        if caption or id(ln) in skip or (is_numeric_row(ln.text) and not (cont and len(ln.text.split()) <= 3)) or not 0.85 * size <= ln.size <= 1.15 * size: continue
+        if sum(c.isalpha() for c in ln.text) < 2: continue
+        if cur is None: cur = ('', 1, ln.page, []); sections.append(cur)
+        cur[3].append(ln)
+    return sections
+
 def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations: bool = True, password: str | None = None) -> Paper:
     "Parse a paper PDF (path or bytes) into a `Paper`; raises a `PDFError` subclass on bad input."
     if max_pages < 1: raise ValueError(f"max_pages must be >= 1, got {max_pages}")
@@ -647,29 +672,7 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
     title_block = {i for i, ln in enumerate(lines) if ln.page == 1 and ln.bottom < block_end}
     heads = {i: h for i, h in heads.items() if i not in title_block}
     skip |= _table_cells(lines, size, heads)
-    # a section is (heading, level, first page, body lines)
-    sections, cur, caption, i = [], None, None, 0
-    while i < len(lines):
-        ln = lines[i]
-        if i in heads:
-            text, level, i = heads[i]
-            cur = (clean_text(fix_ligatures(text)), level, ln.page, []); sections.append(cur); caption = None
-            continue
-        i += 1
-        if i - 1 in title_block: continue
-        if caption and ln.page == caption.page and (
-                (0 <= ln.top - caption.bottom < 1.2 * ln.size and (_same_style(ln, caption, 0.4) or CAPTION_LABEL.match(caption.text)))
-                or (abs(ln.top - caption.top) < 0.3 * ln.size and ln.x0 > caption.x1 and _same_style(ln, caption, 0.4))):
-            caption = ln; continue
-        cont = i >= 2 and _continues(lines[i - 2], ln)      # a 'Table 6.' that ends a wrapped sentence is prose
-        caption = ln if (is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text)) and not cont else None
-        if cur is not None and cur[3] and _closes_bracket(cur[3][-1].text, ln) and 0.85 * size <= ln.size <= 1.15 * size:
-            cur[3].append(ln); caption = None; continue       # '2011).' closes the '(Etzioni,' of the line before: prose, not a number row
-        if caption or id(ln) in skip or (is_numeric_row(ln.text) and not (cont and len(ln.text.split()) <= 3)) or not 0.85 * size <= ln.size <= 1.15 * size: continue
-        if sum(c.isalpha() for c in ln.text) < 2: continue
-        if cur is None: cur = ('', 1, ln.page, []); sections.append(cur)
-        cur[3].append(ln)
-    sections = _drop_front_matter(sections)
+    sections = _drop_front_matter(_body_sections(lines, heads, title_block, skip, size))
     if not heads or not any(body for *_, body in sections):
         body = [ln for *_, b in sections for ln in b] or [ln for ln in lines if sum(c.isalpha() for c in ln.text) >= 2]
         sections = _page_groups(body)

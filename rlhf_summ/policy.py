@@ -16,8 +16,8 @@ from torch import nn
 from .config import check_ranges, default_device, model_load_error, save_config, set_seed
 from .evaluate import rouge_scores
 from .text import document_parts
-from .train import (TrainState, adamw, append_metrics, batch_at, load_checkpoint, make_scheduler,
-                             make_shared_run_dir, resolve_checkpoint, reuse_freed_memory, save_checkpoint, truncate_metrics)
+from .train import (TrainConfig, adamw, append_metrics, batch_at, check_train_ranges, make_scheduler, open_run,
+                             resolve_checkpoint, restore_state, reuse_freed_memory, run_steps)
 
 _logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ _logger = logging.getLogger(__name__)
 __all__ = ['SPECIAL_TOKENS', 'POLICY_CONFIG', 'train_bpe_tokenizer', 'source_length_limit', 'Generation', 'response_mask',
            'contains_eos', 'unwrap', 'response_logprobs', 'NonEmptySummary', 'Policy', 'PolicyWithValueHead',
            'build_tiny_policy', 'build_minilm_encoder_decoder', 'tokenize_pairs', 'collate_pairs', 'encode_pairs',
-           'sequence_nll', 'SFTConfig', 'evaluate_policy', 'cpu_has_bf16', 'sft_step', 'train_sft']
+           'sequence_nll', 'SFTConfig', 'evaluate_policy', 'cpu_has_bf16', 'sft_step', 'sft_steps', 'train_sft']
 
 # %% ../nbs/06_policy.ipynb
 SPECIAL_TOKENS = ('<s>', '<pad>', '</s>', '<unk>', '<mask>')
@@ -429,7 +429,7 @@ def sequence_nll(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
 
 # %% ../nbs/06_policy.ipynb
 @dataclass
-class SFTConfig:
+class SFTConfig(TrainConfig):
     "Supervised fine-tuning of a seq2seq policy."
     model: str = 'tiny-bart'
     "Hub id ('allenai/led-base-16384', 'facebook/bart-base'), local policy folder, or 'tiny-bart'/'tiny-led'."
@@ -445,8 +445,6 @@ class SFTConfig:
     "Summary tokens kept in training, and generated at evaluation."
     steps: int = 1000
     "Optimizer steps in the whole schedule."
-    stop_at_step: int | None = None
-    "Stop early after this optimizer step (the schedule still spans `steps`); for interrupted runs and tests."
     batch_size: int = 4
     "Pairs per micro-batch per process."
     grad_accum: int = 1
@@ -477,38 +475,25 @@ class SFTConfig:
     "Validation pairs summarized (greedy) for ROUGE at each evaluation (0: skip ROUGE)."
     eval_batch_size: int = 8
     "Batch size of evaluation (loss and generation)."
-    save_every: int = 100
-    "Save a resumable checkpoint every this many optimizer steps (0: only at the end)."
-    keep_checkpoints: int = 2
-    "How many of the latest checkpoints to keep."
     log_every: int = 10
     "Write training metrics every this many optimizer steps."
-    output_dir: str | None = None
-    "Run folder; None: a fresh `runs/sft__{model}__{seed}__{time}` under `runs_root`."
-    runs_root: str | None = None
-    "Root of new run folders (default `$RLHF_SUMM_RUNS` or ./runs)."
-    resume_from: str | None = None
-    "A checkpoint folder (`.../checkpoints/step_000100`) or a run folder (its latest checkpoint) to resume."
-    seed: int = 0
-    "Seeds model init, data order and dropout."
     tiny_vocab_size: int = 4000
     "Tokenizer vocabulary of 'tiny-*' models."
     tiny_d_model: int = 128
     "Hidden size of 'tiny-*' models."
     tiny_layers: int = 2
     "Encoder and decoder layers of 'tiny-*' models."
-    progress: bool = True
-    "Show a tqdm progress bar."
 
     def effective_batch_size(self, num_processes: int = 1) -> int:
         "Pairs per optimizer step."
         return self.batch_size * self.grad_accum * num_processes
 
     def __post_init__(self):
+        check_train_ranges(self)
         check_ranges(self, data_limit='>=1', val_fraction='[0,1)', max_source_length='>=1', max_target_length='>=1', steps='>=1',
-                     stop_at_step='>=0', batch_size='>=1', grad_accum='>=1', lr='>0', weight_decay='>=0', warmup_steps='>=0',
+                     batch_size='>=1', grad_accum='>=1', weight_decay='>=0', warmup_steps='>=0',
                      min_lr_ratio='[0,1]', max_grad_norm='>=0', eval_every='>=0', eval_limit='>=0', rouge_samples='>=0',
-                     eval_batch_size='>=1', save_every='>=0', keep_checkpoints='>=0', log_every='>=1', tiny_vocab_size='>=1',
+                     eval_batch_size='>=1', log_every='>=1', tiny_vocab_size='>=1',
                      tiny_d_model='>=1', tiny_layers='>=1')
 
 # %% ../nbs/06_policy.ipynb
@@ -593,98 +578,83 @@ def sft_step(accelerator, model, optimizer, scheduler, micro_batches: Sequence[d
     optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
     return accelerator.reduce(step_loss, 'sum').item(), (float(grad_norm) if grad_norm is not None else None)
 
+def sft_steps(accelerator, config: SFTConfig, policy: Policy, model, optimizer, scheduler, examples: Sequence[dict],
+              autocast: Callable) -> Callable:
+    "The step function of SFT for `train.run_steps`: one optimizer step over `grad_accum` micro-batches of `examples`; every `log_every` steps (and at the stop) the training row, averaged since the last one."
+    world, rank, global_batch = accelerator.num_processes, accelerator.process_index, config.batch_size * accelerator.num_processes
+    lengths = [len(e['input_ids']) for e in examples] if config.group_by_length else None
+    stop = min(config.steps, config.stop_at_step or config.steps)
+    window = dict.fromkeys(('loss', 'steps', 'tokens', 'seconds', 'truncated', 'sources'), 0)
+
+    def step(state) -> dict[str, float] | None:
+        t0, micro = time.perf_counter(), []
+        for j in range(config.grad_accum):
+            state.epoch, batch = batch_at(len(examples), global_batch, config.seed, state.step * config.grad_accum + j, lengths)
+            idx = batch[rank * config.batch_size:(rank + 1) * config.batch_size]
+            micro.append(collate_pairs(policy, [examples[i] for i in idx]))
+            window['truncated'] += sum(examples[i]['truncated'] for i in idx); window['sources'] += len(idx)
+        step_loss, grad_norm = sft_step(accelerator, model, optimizer, scheduler, micro, config.max_grad_norm, autocast)
+        window['loss'] += step_loss; window['steps'] += 1; window['seconds'] += time.perf_counter() - t0
+        window['tokens'] += sum(int(b['attention_mask'].sum()) + int((b['labels'] != -100).sum()) for b in micro) * world
+        if (state.step + 1) % config.log_every and state.step + 1 != stop: return None
+        row = {'train/sft/loss': window['loss'] / window['steps'], 'train/sft/lr': scheduler.get_last_lr()[0],
+               'train/sft/tokens': window['tokens'], 'train/sft/tokens_per_s': window['tokens'] / max(window['seconds'], 1e-9),
+               'train/sft/truncated_sources': window['truncated'], 'train/sft/sources': window['sources'], 'train/sft/epoch': state.epoch}
+        if grad_norm is not None: row['train/sft/grad_norm'] = grad_norm
+        window.update(dict.fromkeys(window, 0))
+        return row
+    return step
+
 def train_sft(config: SFTConfig, train_pairs: Sequence | None = None, val_pairs: Sequence | None = None) -> Path:
-    "Fine-tune `config.model` on (document, summary) pairs; returns the run folder (a loadable policy folder)."
+    "Fine-tune `config.model` on (document, summary) pairs (resumed exactly from `config.resume_from`); returns the run folder (a loadable policy folder)."
     from accelerate import Accelerator
-    from tqdm.auto import tqdm
     reuse_freed_memory()
     mixed_precision = _resolve_mixed_precision(config.mixed_precision)
     # bf16 on CPU is plain `torch.autocast`, done here: accelerate's mixed precision is process-wide and fixed once set,
     # so a later trainer in the same process (reward model, RL in the pipeline job) would inherit or refuse it
     cpu_bf16 = mixed_precision == 'bf16' and not torch.cuda.is_available()
     accelerator = Accelerator(mixed_precision='no' if cpu_bf16 else mixed_precision)
-    autocast = _cpu_bf16_autocast if cpu_bf16 else accelerator.autocast
+    autocast, main = _cpu_bf16_autocast if cpu_bf16 else accelerator.autocast, accelerator.is_main_process
     set_seed(config.seed)
     data_label = config.data if train_pairs is None else 'pairs passed to train_sft'
     train_pairs, val_pairs = _load_pairs(config, train_pairs, val_pairs)
     if config.eval_limit is not None: val_pairs = val_pairs[:config.eval_limit]
-    output_dir = resolve_checkpoint(config.resume_from).parent.parent if config.resume_from else config.output_dir
-    run_dir = make_shared_run_dir(accelerator, output_dir, 'sft', config.model, config.seed, config.runs_root)
-
+    run_dir = open_run(accelerator, config, 'sft', config.model)
     policy = _load_sft_policy(config, train_pairs)
-    model = policy.model
     attention = _resolve_attention(config.attn_implementation, mixed_precision, accelerator.device, policy.max_source_length)
-    if attention and not policy.is_led: model.set_attn_implementation(attention)     # LED has its own windowed attention
-    if config.gradient_checkpointing: model.gradient_checkpointing_enable()
-    optimizer = adamw(model, config.lr, config.weight_decay)
+    if attention and not policy.is_led: policy.model.set_attn_implementation(attention)     # LED has its own windowed attention
+    if config.gradient_checkpointing: policy.model.gradient_checkpointing_enable()
+    optimizer = adamw(policy.model, config.lr, config.weight_decay)
     scheduler = make_scheduler(optimizer, config.warmup_steps, config.steps, config.min_lr_ratio)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    model, optimizer = accelerator.prepare(policy.model, optimizer)
     policy.model = accelerator.unwrap_model(model)
-    state = TrainState()
-    accelerator.register_for_checkpointing(scheduler, state)
-    metrics_path = run_dir/'metrics.jsonl'
-    if config.resume_from:
-        load_checkpoint(accelerator, config.resume_from)
-        if accelerator.is_main_process: truncate_metrics(metrics_path, state.step)   # drop rows written after the checkpoint
+    state = restore_state(accelerator, config, run_dir, scheduler)
     parents = {'init': config.model, 'data': data_label}
-    if accelerator.is_main_process: save_config(config, run_dir/'sft_config.json')
-
+    if main: save_config(config, run_dir/'sft_config.json')
     start = time.perf_counter()
     examples = tokenize_pairs(policy, *zip(*map(_texts, train_pairs)))
     accelerator.print(f"tokenized {len(examples)} training pairs in {time.perf_counter() - start:.1f}s; "
                       f"{sum(e['truncated'] for e in examples)} sources longer than {policy.max_source_length} tokens are truncated")
-    world, rank = accelerator.num_processes, accelerator.process_index
-    global_batch = config.batch_size * world
-    if len(train_pairs) < global_batch: raise ValueError(f"{len(train_pairs)} training pairs are fewer than one global batch of {global_batch}")
-    lengths = [len(e['input_ids']) for e in examples] if config.group_by_length else None
-    stop = min(config.steps, config.stop_at_step or config.steps)
-    n_params = sum(p.numel() for p in policy.model.parameters())
-    accelerator.print(f"SFT {config.model} ({n_params / 1e6:.2f}M params) on {len(train_pairs)} train / {len(val_pairs)} "
-                      f"val pairs; {mixed_precision} mixed precision, {policy.model.config._attn_implementation} attention; "
-                      f"effective batch {config.effective_batch_size(world)} = {config.batch_size} x "
-                      f"{config.grad_accum} accum x {world} processes; steps {state.step} -> {stop}; run {run_dir}")
-    bar = tqdm(total=stop, initial=state.step, disable=not (config.progress and accelerator.is_main_process), desc='sft')
+    world = accelerator.num_processes
+    if len(train_pairs) < config.batch_size * world: raise ValueError(f"{len(train_pairs)} training pairs are fewer than one global batch of {config.batch_size * world}")
+    accelerator.print(f"SFT {config.model} ({sum(p.numel() for p in policy.model.parameters()) / 1e6:.2f}M params) on {len(train_pairs)} train / "
+                      f"{len(val_pairs)} val pairs; {mixed_precision} mixed precision, {policy.model.config._attn_implementation} attention; "
+                      f"effective batch {config.effective_batch_size(world)} = {config.batch_size} x {config.grad_accum} accum x {world} "
+                      f"processes; steps {state.step} -> {min(config.steps, config.stop_at_step or config.steps)}; run {run_dir}")
 
-    def evaluate():
-        if accelerator.is_main_process:
-            ev = evaluate_policy(policy, val_pairs, config.eval_batch_size, config.rouge_samples,
-                                 config.max_target_length, autocast=autocast)
-            append_metrics(metrics_path, state.step, **{f'eval/sft/{k}': v for k, v in ev.items()})
-            bar.write(f"step {state.step}: " + ', '.join(f"eval/sft/{k} {v:.4f}" for k, v in ev.items()))
+    def evaluate(step: int) -> None:
+        if main:
+            ev = evaluate_policy(policy, val_pairs, config.eval_batch_size, config.rouge_samples, config.max_target_length, autocast=autocast)
+            append_metrics(run_dir/'metrics.jsonl', step, **{f'eval/sft/{k}': v for k, v in ev.items()})
+            accelerator.print(f"step {step}: " + ', '.join(f"eval/sft/{k} {v:.4f}" for k, v in ev.items()))
         accelerator.wait_for_everyone()
         model.train()
 
-    if val_pairs and state.step == 0: evaluate()     # the starting point of the validation curves
+    if val_pairs and state.step == 0: evaluate(0)     # the starting point of the validation curves
     model.train()
-    window = {'loss': 0.0, 'steps': 0, 'tokens': 0, 'seconds': 0.0, 'truncated': 0, 'sources': 0}
-    while state.step < stop:
-        t0 = time.perf_counter()
-        micro = []
-        for j in range(config.grad_accum):
-            state.epoch, batch = batch_at(len(train_pairs), global_batch, config.seed, state.step * config.grad_accum + j, lengths)
-            idx = batch[rank * config.batch_size:(rank + 1) * config.batch_size]
-            micro.append(collate_pairs(policy, [examples[i] for i in idx]))
-            window['truncated'] += sum(examples[i]['truncated'] for i in idx); window['sources'] += len(idx)
-        step_loss, grad_norm = sft_step(accelerator, model, optimizer, scheduler, micro, config.max_grad_norm, autocast)
-        state.step += 1
-        bar.update(1)
-        seconds = time.perf_counter() - t0
-        window['loss'] += step_loss; window['steps'] += 1; window['seconds'] += seconds
-        window['tokens'] += sum(int(b['attention_mask'].sum()) + int((b['labels'] != -100).sum()) for b in micro) * world
-        if state.step % config.log_every == 0 or state.step == stop:
-            row = {'step': state.step, 'train/sft/loss': window['loss'] / window['steps'], 'train/sft/lr': scheduler.get_last_lr()[0],
-                   'train/sft/tokens': window['tokens'], 'train/sft/tokens_per_s': window['tokens'] / max(window['seconds'], 1e-9),
-                   'train/sft/truncated_sources': window['truncated'], 'train/sft/sources': window['sources'],
-                   'train/sft/epoch': state.epoch}
-            if grad_norm is not None: row['train/sft/grad_norm'] = grad_norm
-            if accelerator.is_main_process: append_metrics(metrics_path, **row)
-            bar.set_postfix(loss=f"{row['train/sft/loss']:.3f}")
-            window = dict.fromkeys(window, 0)
-        if val_pairs and ((config.eval_every and state.step % config.eval_every == 0) or state.step == stop): evaluate()
-        if (config.save_every and state.step % config.save_every == 0) or state.step == stop:
-            save_checkpoint(accelerator, run_dir, state.step, lambda folder: policy.save(folder, parents=parents), config.keep_checkpoints)
-    bar.close()
-    if accelerator.is_main_process and state.step == config.steps:
+    step = sft_steps(accelerator, config, policy, model, optimizer, scheduler, examples, autocast)
+    save = lambda folder: policy.save(folder, parents=parents)
+    if run_steps(accelerator, config, run_dir, state, config.steps, step, save, evaluate if val_pairs else None, config.eval_every, 'sft') and main:
         policy.save(run_dir, parents={**parents, 'checkpoint': f'checkpoints/step_{state.step:06d}'})
     accelerator.wait_for_everyone()
     return run_dir

@@ -8,13 +8,12 @@ import functools, hashlib, inspect, json, math, random, warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, load_model, save_file, save_model
-from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig
 
 from .config import (check_ranges, default_device, minilm_path, model_load_error, resolve_model_name, save_config,
@@ -22,8 +21,8 @@ from .config import (check_ranges, default_device, minilm_path, model_load_error
 from .data import Comparison, Document, SummaryPair, load_comparison_files
 from .evaluate import Judge
 from .text import document_text, words
-from .train import (TrainState, adamw, append_metrics, batch_at, last_checkpoint, load_checkpoint, make_scheduler,
-                             make_shared_run_dir, reuse_freed_memory, save_checkpoint, truncate_metrics)
+from .train import (TrainConfig, adamw, append_metrics, batch_at, check_train_ranges, make_scheduler, open_run,
+                             resolve_checkpoint, restore_state, reuse_freed_memory, run_steps)
 
 # %% auto 0
 __all__ = ['TEXT_FEATURES', 'REWARD_CONFIG_NAME', 'FEATURES', 'ZERO_SHOT_WEIGHT', 'DEFAULT_FEATURE_SCALE', 'CONTENT_BUCKETS',
@@ -32,8 +31,9 @@ __all__ = ['TEXT_FEATURES', 'REWARD_CONFIG_NAME', 'FEATURES', 'ZERO_SHOT_WEIGHT'
            'tiny_reward_model', 'preference_loss', 'comparison_targets', 'pairwise_accuracy',
            'expected_calibration_error', 'comparison_metrics', 'length_metrics', 'evaluate_reward', 'flatten_metrics',
            'toy_comparisons', 'baseline_features', 'fit_pairwise_logistic', 'fit_feature_judge', 'RewardConfig',
-           'reward_batch_loss', 'normalization_pool', 'reference_pairs', 'train_reward', 'UpdateResult',
-           'update_reward_model', 'preference_uncertainty', 'most_uncertain', 'uncertainty_sampling_curve']
+           'reward_batch_loss', 'normalization_pool', 'reference_pairs', 'reward_steps', 'finish_reward',
+           'train_reward', 'UpdateResult', 'update_reward_model', 'preference_uncertainty', 'most_uncertain',
+           'uncertainty_sampling_curve']
 
 # %% ../nbs/08_reward.ipynb
 def encode_pair(tokenizer, document: str, summary: str, max_length: int) -> dict[str, list[int]]:
@@ -452,7 +452,7 @@ HUMAN_COMPARISONS = ','.join(f'comparisons/{n}.json' for n in ('tldr_batch13', '
 "All the human comparisons in the shared data (TL;DR posts, CNN/DM articles, human-edited summaries)."
 
 @dataclass
-class RewardConfig:
+class RewardConfig(TrainConfig):
     "Everything one reward-model training run needs; saved as `config.json` in the run folder."
     model: str = 'minilm'
     "Backbone Hub id or folder, a saved RewardModel folder to continue from, or 'minilm' (offline all-MiniLM-L6-v2)."
@@ -489,27 +489,17 @@ class RewardConfig:
     eval_at_start: bool = True
     "Also evaluate before the first step (step 0)."
     save_every: int = 250
-    "Checkpoint every this many steps (and at the end)."
-    keep_checkpoints: int = 2
-    "How many step checkpoints to keep (the newest)."
+    "Checkpoint every this many steps (and where the run stops)."
     log_every: int = 1
     "Write training metrics every this many steps."
     eval_batch_size: int = 32
     "Sequences per forward pass when scoring."
     norm_samples: int = 512
     "Training summaries (chosen and rejected, a seeded sample) the saved normalization mean/std are computed over."
-    seed: int = 0
-    "Seeds the head, the data order, the split and dropout."
-    runs_root: str = ''
-    "Where run folders go (empty: `$RLHF_SUMM_RUNS` or ./runs)."
-    run_dir: str = ''
-    "Run folder to write into, resuming from its last checkpoint when it has one (empty: a new folder under `runs_root`)."
     device: str = ''
     "'cpu', 'cuda', ... (empty: CUDA when available)."
     num_threads: int = 0
     "torch CPU threads (0: leave torch's default)."
-    progress: bool = True
-    "Show a tqdm progress bar."
     train_content: bool = False
     "Also train the content head (sentence vectors in document context, word cues); off: it stays at zero and the model is today's feature judge (online updates from picks train it)."
 
@@ -522,9 +512,10 @@ class RewardConfig:
         return self.max_steps or max(1, math.ceil(self.epochs * n_train / self.effective_batch_size()))
 
     def __post_init__(self):
+        check_train_ranges(self)
         check_ranges(self, val_fraction='[0,1)', max_length='>=1', pooling=('mean', 'first'), batch_size='>=1', grad_accum='>=1',
-                     lr='>0', weight_decay='>=0', warmup_ratio='[0,1]', max_grad_norm='>=0', epochs='>0', max_steps='>=0',
-                     synthetic_steps='>=0', margin_scale='>=0', eval_every='>=1', save_every='>=1', keep_checkpoints='>=0',
+                     weight_decay='>=0', warmup_ratio='[0,1]', max_grad_norm='>=0', epochs='>0', max_steps='>=0',
+                     synthetic_steps='>=0', margin_scale='>=0', eval_every='>=1',
                      log_every='>=1', eval_batch_size='>=1', norm_samples='>=1', num_threads='>=0')
 
 # %% ../nbs/08_reward.ipynb
@@ -551,8 +542,45 @@ def reference_pairs(comparisons: Sequence[Comparison]) -> list[SummaryPair]:
     return [SummaryPair(c.document, c.chosen, source=c.source, split=c.split) for c in comparisons if c.choice != 0.5]
 
 # %% ../nbs/08_reward.ipynb
+def reward_steps(accelerator, config: RewardConfig, model, optimizer, scheduler, train: Sequence[Comparison],
+                 synthetic: Sequence[Comparison], total: int) -> Callable:
+    "The step function of reward training for `train.run_steps`: one optimizer step (synthetic negatives first, then real comparisons); the training row every `log_every` steps and at the end."
+    bs, per_process, world, rank = config.batch_size, config.effective_batch_size(), accelerator.num_processes, accelerator.process_index
+
+    def step(state) -> dict[str, float] | None:
+        synthetic_phase = state.step < config.synthetic_steps
+        data, local = (synthetic, state.step) if synthetic_phase else (train, state.step - config.synthetic_steps)
+        _, idx = batch_at(len(data), per_process * world, config.seed, local)
+        idx = idx[rank * per_process:(rank + 1) * per_process]          # this process's slice of the global batch
+        model.train()
+        losses, accs = [], []
+        for j in range(config.grad_accum):
+            loss, acc = reward_batch_loss(model, [data[i] for i in idx[j * bs:(j + 1) * bs]], config.margin_scale)
+            accelerator.backward(loss / config.grad_accum)
+            losses.append(loss.item()); accs.append(acc)
+        grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step(); scheduler.step(); optimizer.zero_grad()
+        loss, acc = sum(losses) / len(losses), sum(accs) / len(accs)
+        if world > 1: loss, acc = accelerator.reduce(torch.tensor([loss, acc], device=accelerator.device), 'mean').tolist()
+        if (state.step + 1) % config.log_every and state.step + 1 != total: return None
+        name = 'train/rm_synthetic' if synthetic_phase else 'train/rm'
+        return {f'{name}/loss': loss, f'{name}/accuracy': acc, f'{name}/grad_norm': float(grad_norm), 'train/rm/lr': scheduler.get_last_lr()[0]}
+    return step
+
+def finish_reward(model: RewardModel, config: RewardConfig, run_dir: Path, train: Sequence[Comparison], val: Sequence[Comparison],
+                  final: dict | None, data_source: str, total: int) -> None:
+    "Fit the normalization stats on training summaries and write the final `model/` and `eval.json` (`final`: the last held-out evaluation, made here when None)."
+    if final is None: final = evaluate_reward(model, val, config.eval_batch_size, config.margin_scale)   # resumed at the end
+    pool = normalization_pool(train, config.norm_samples, config.seed)
+    model.fit_normalization(*pool)
+    model.metadata = dict(stage='rm', run=run_dir.name, data=data_source, base_model=config.model,
+                          normalized_over=f'{len(pool[0])} training summaries (both sides of the comparisons)',
+                          heldout_accuracy=final.get('accuracy'), steps=total)
+    model.save(run_dir/'model')
+    (run_dir/'eval.json').write_text(json.dumps(final, indent=2))
+
 def train_reward(config: RewardConfig, train: Sequence[Comparison] | None = None, val: Sequence[Comparison] | None = None) -> Path:
-    "Train a reward model; returns the run folder (final model in `model/`, `metrics.jsonl`, `eval.json`, `config.json`)."
+    "Train a reward model (resumed exactly from `config.resume_from`); returns the run folder (final model in `model/`, `metrics.jsonl`, `eval.json`, `config.json`, `checkpoints/`)."
     reuse_freed_memory()
     if config.num_threads: torch.set_num_threads(config.num_threads)
     data_source = str(config.data) if train is None else f'{len(train)} comparisons passed to train_reward'
@@ -565,10 +593,9 @@ def train_reward(config: RewardConfig, train: Sequence[Comparison] | None = None
     from accelerate import Accelerator
     device = default_device(config.device or None)
     accelerator = Accelerator(cpu=device.type == 'cpu')   # DDP syncs the head: the frozen backbone has no parameter that needs a gradient
-    main, world, rank = accelerator.is_main_process, accelerator.num_processes, accelerator.process_index
-
-    resume = last_checkpoint(config.run_dir) if config.run_dir else None
-    run_dir = make_shared_run_dir(accelerator, config.run_dir, 'rm', config.model, config.seed, config.runs_root or None)
+    main, world = accelerator.is_main_process, accelerator.num_processes
+    run_dir = open_run(accelerator, config, 'rm', config.model)
+    resume = resolve_checkpoint(config.resume_from) if config.resume_from else None
     if main: save_config(config, run_dir/'config.json')
     set_seed(config.seed)
     model = RewardModel.from_pretrained(resume if resume else config.model, config.max_length, accelerator.device, config.pooling)
@@ -581,70 +608,29 @@ def train_reward(config: RewardConfig, train: Sequence[Comparison] | None = None
         from rlhf_summ.data import synthetic_negatives
         synthetic = list(synthetic_negatives(reference_pairs(train), seed=config.seed))
     real_steps = config.real_steps(len(train))
-    total = config.synthetic_steps + real_steps
-    bs, per_process = config.batch_size, config.effective_batch_size()
-    global_batch = per_process * world
+    total, global_batch = config.synthetic_steps + real_steps, config.effective_batch_size() * world
     if len(train) < global_batch: raise ValueError(f"{len(train)} training comparisons are fewer than one global batch of {global_batch}")
     optimizer = adamw(model, config.lr, config.weight_decay)
     scheduler = make_scheduler(optimizer, int(config.warmup_ratio * total), total)
-    state = TrainState()
     model, optimizer = accelerator.prepare(model, optimizer)
-    accelerator.register_for_checkpointing(scheduler, state)
-    if resume: load_checkpoint(accelerator, resume)
-    start = state.step
+    state = restore_state(accelerator, config, run_dir, scheduler)
     unwrapped = accelerator.unwrap_model(model)
-    metrics_path = run_dir/'metrics.jsonl'
-    if main: truncate_metrics(metrics_path, start if resume else -1)
-    log = lambda step, **values: append_metrics(metrics_path, step, **values) if main else None
     accelerator.print(f"rm run {run_dir}: {len(train)} train / {len(val)} held-out comparisons, {len(synthetic)} synthetic; "
-                      f"effective batch {global_batch} comparisons ({bs} x {config.grad_accum} accum x {world} processes), "
+                      f"effective batch {global_batch} comparisons ({config.batch_size} x {config.grad_accum} accum x {world} processes), "
                       f"{config.synthetic_steps} synthetic + {real_steps} real steps; device {accelerator.device}"
-                      + (f"; resuming at step {start}" if resume else ''))
+                      + (f"; resuming at step {state.step}" if resume else ''))
+    final = {}
 
-    def evaluate(step: int) -> dict | None:
-        metrics = None
+    def evaluate(step: int) -> None:
         if main:
-            metrics = evaluate_reward(unwrapped, val, config.eval_batch_size, config.margin_scale)
-            log(step, **{k: v for k, v in flatten_metrics(metrics, 'eval/rm').items() if not k.endswith(('/n', '/n_ties'))})
+            final.clear(); final.update(evaluate_reward(unwrapped, val, config.eval_batch_size, config.margin_scale))
+            append_metrics(run_dir/'metrics.jsonl', step, **{k: v for k, v in flatten_metrics(final, 'eval/rm').items() if not k.endswith(('/n', '/n_ties'))})
         accelerator.wait_for_everyone()
-        return metrics
 
-    final = evaluate(0) if config.eval_at_start and start == 0 else None
-    bar = tqdm(range(start, total), initial=start, total=total, desc='rm', disable=not (config.progress and main))
-    for step in bar:
-        synthetic_phase = step < config.synthetic_steps
-        data, local = (synthetic, step) if synthetic_phase else (train, step - config.synthetic_steps)
-        _, idx = batch_at(len(data), global_batch, config.seed, local)
-        idx = idx[rank * per_process:(rank + 1) * per_process]          # this process's slice of the global batch
-        model.train()
-        losses, accs = [], []
-        for j in range(config.grad_accum):
-            loss, acc = reward_batch_loss(model, [data[i] for i in idx[j * bs:(j + 1) * bs]], config.margin_scale)
-            accelerator.backward(loss / config.grad_accum)
-            losses.append(loss.item()); accs.append(acc)
-        grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step(); scheduler.step(); optimizer.zero_grad()
-        state.step = done = step + 1
-        loss, acc = sum(losses) / len(losses), sum(accs) / len(accs)
-        if world > 1: loss, acc = accelerator.reduce(torch.tensor([loss, acc], device=accelerator.device), 'mean').tolist()
-        if done % config.log_every == 0 or done == total:
-            name = 'train/rm_synthetic' if synthetic_phase else 'train/rm'
-            log(done, **{f'{name}/loss': loss, f'{name}/accuracy': acc, f'{name}/grad_norm': float(grad_norm),
-                         'train/rm/lr': scheduler.get_last_lr()[0]})
-        bar.set_postfix(loss=f'{loss:.3f}')
-        if done % config.eval_every == 0 or done == total: final = evaluate(done)
-        if done % config.save_every == 0 or done == total:
-            save_checkpoint(accelerator, run_dir, done, unwrapped.save, config.keep_checkpoints)
-
-    if main:
-        if final is None: final = evaluate_reward(unwrapped, val, config.eval_batch_size, config.margin_scale)  # resumed at the end
-        pool = normalization_pool(train, config.norm_samples, config.seed)
-        unwrapped.fit_normalization(*pool)
-        unwrapped.metadata = dict(stage='rm', run=run_dir.name, data=data_source, base_model=config.model,
-                                  normalized_over=f'{len(pool[0])} training summaries (both sides of the comparisons)',
-                                  heldout_accuracy=final.get('accuracy'), steps=total)
-        unwrapped.save(run_dir/'model')
-        (run_dir/'eval.json').write_text(json.dumps(final, indent=2))
+    if config.eval_at_start and state.step == 0: evaluate(0)
+    step = reward_steps(accelerator, config, model, optimizer, scheduler, train, synthetic, total)
+    if run_steps(accelerator, config, run_dir, state, total, step, unwrapped.save, evaluate, config.eval_every, 'rm') and main:
+        finish_reward(unwrapped, config, run_dir, train, val, final or None, data_source, total)
     accelerator.wait_for_everyone()
     return run_dir
 

@@ -208,7 +208,7 @@ def open_run(accelerator, config: TrainConfig, stage: str, model: str) -> Path:
 def restore_state(accelerator, config: TrainConfig, run_dir: str | Path, *stateful) -> TrainState:
     "A `TrainState` checkpointed with `stateful`; with the prepared model, optimizer and RNG states restored from `config.resume_from` when set."
     state = TrainState()
-    accelerator.register_for_checkpointing(state, *stateful)
+    accelerator.register_for_checkpointing(*stateful, state)    # the order of checkpoints written before the shared loop
     if config.resume_from: load_checkpoint(accelerator, config.resume_from)
     if accelerator.is_main_process: truncate_metrics(Path(run_dir)/'metrics.jsonl', state.step if config.resume_from else -1)
     return state

@@ -209,20 +209,19 @@ def test_loss_falls_on_separable_set(tmp_path):
 
 
 def test_exact_resume(tmp_path):
+    "Stopped after step 4 of 6 and resumed from its step-3 checkpoint: the same final weights, normalization and metrics as a straight run."
     cfg = tiny_config(tmp_path, max_steps=6, eval_every=3, save_every=3, keep_checkpoints=3, batch_size=4, lr=1e-3)
     train, val = toy_comparisons(20), toy_comparisons(8, seed=1, split='val')
     full = train_reward(cfg, train, val)
-    # simulate a crash after step 3: a copy of the run that only knows its step-3 checkpoint
-    crashed = tmp_path/'crashed'
-    shutil.copytree(full, crashed)
-    shutil.rmtree(crashed/'model'); (crashed/'eval.json').unlink(); shutil.rmtree(crashed/'checkpoints'/'step_000006')
-    (crashed/'checkpoints'/'last').write_text('step_000003')
-    assert last_checkpoint(crashed).name == 'step_000003'
-    resumed = train_reward(RewardConfig(**{**cfg.__dict__, 'run_dir': str(crashed)}), train, val)
+    crashed = train_reward(RewardConfig(**{**cfg.__dict__, 'output_dir': str(tmp_path/'crashed'), 'stop_at_step': 4}), train, val)
+    assert last_checkpoint(crashed).name == 'step_000004' and not (crashed/'model').exists() and not (crashed/'eval.json').exists()
+    resumed = train_reward(RewardConfig(**{**cfg.__dict__, 'resume_from': str(crashed/'checkpoints'/'step_000003')}), train, val)
     assert resumed == crashed
     a = RewardModel.from_pretrained(full/'model', device='cpu').state_dict()
     b = RewardModel.from_pretrained(resumed/'model', device='cpu').state_dict()
+    init = RewardModel.from_pretrained(tmp_path/'tiny', device='cpu').state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], init[k]) for k in init if k in a and a[k].shape == init[k].shape)
     assert read_metrics(full/'metrics.jsonl') == read_metrics(resumed/'metrics.jsonl')
 
 
