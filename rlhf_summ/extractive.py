@@ -617,7 +617,7 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
     accelerator = Accelerator(cpu=True)                            # one process: the scorer is small, the vectors are cached
     run_dir = open_run(accelerator, config, 'extractive', 'minilm')
     save_config(config, run_dir/'extractive_train_config.json')
-    encoder = encoder or SentenceEncoder(cache_dir=config.embedding_cache or default_cache_dir()/'embeddings')
+    if encoder is None: encoder = SentenceEncoder(cache_dir=config.embedding_cache or default_cache_dir()/'embeddings')
     model = ExtractiveScorer(d_model=config.d_model, layers=config.layers, heads=config.heads, dropout=config.dropout)
     optimizer = adamw(model, config.lr, config.weight_decay)
     total = config.steps(len(train_examples))

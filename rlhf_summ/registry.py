@@ -157,14 +157,14 @@ class Registry:
     def register(self, kind: str, model=None, *, src_dir: str | Path | None = None,
                  parents: dict[str, str] | None = None, data: dict | None = None,
                  metrics: dict | None = None, notes: str = '', promote: bool = False) -> VersionInfo:
-        "Save `model` (via `model.save(dir)`) or copy `src_dir` as the next version of `kind`."
+        "Save `model` (via `model.save(dir)`) or copy `src_dir` (a run folder: its resumable `checkpoints/` left out) as the next version of `kind`."
         if (model is None) == (src_dir is None): raise ValueError("Pass exactly one of `model` or `src_dir`")
         kind_dir = self._kind_dir(kind)
         staging = kind_dir/f"{_STAGING}{os.getpid()}-{secrets.token_hex(4)}"
         staging.mkdir()
         try:
             if model is not None: model.save(staging/'model')
-            else: shutil.copytree(src_dir, staging/'model')
+            else: shutil.copytree(src_dir, staging/'model', ignore=shutil.ignore_patterns('checkpoints'))   # a version is a model, not a run to resume
             created = time.time()
             while True:  # claim the next number by renaming the complete folder (atomic; fails if the number is taken)
                 taken = [int(d.name[1:]) for d in kind_dir.glob('v*') if d.name[1:].isdigit()]

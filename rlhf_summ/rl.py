@@ -24,8 +24,9 @@ from .train import (GeneratorState, TrainConfig, adamw, batch_at, check_train_ra
 __all__ = ['RewardFn', 'masked_mean', 'masked_var', 'masked_whiten', 'last_token_index', 'apply_missing_eos_penalty',
            'kl_penalized_rewards', 'KLController', 'compute_gae', 'ppo_policy_loss', 'ppo_value_loss',
            'repeat_for_samples', 'samples_per_item', 'rloo_advantages', 'dpo_loss', 'Rollout', 'collect_rollout',
-           'RLConfig', 'rollout_advantages', 'rl_update', 'rollout_stats', 'load_documents', 'reward_model_fn',
-           'train_rl', 'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig', 'train_dpo']
+           'PolicyTuningConfig', 'RLConfig', 'rollout_advantages', 'rl_update', 'rollout_stats', 'load_documents',
+           'reward_model_fn', 'train_rl', 'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig',
+           'train_dpo']
 
 # %% ../nbs/09_rl.ipynb
 def masked_mean(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
@@ -236,20 +237,43 @@ def collect_rollout(policy: Policy, actor: nn.Module, ref_model: nn.Module, rewa
 
 # %% ../nbs/09_rl.ipynb
 @dataclass
-class RLConfig(TrainConfig):
+class PolicyTuningConfig(TrainConfig):
+    "What RL and DPO configs share beyond `TrainConfig`: they tune an SFT policy, keep a frozen copy as the reference, and run on accelerate's processes."
+    sft_model: str = ''
+    "Folder (or hub id) of the SFT policy: the starting point and, frozen, the reference policy."
+    val_fraction: float = 0.1
+    "Share of documents of `data` held out (split by document id, as SFT does with the same seed)."
+    anneal_lr: bool = True
+    "Decay the learning rate linearly to 0 over the run."
+    max_grad_norm: float = 1.0
+    "Gradient clipping norm (0: none)."
+    mixed_precision: str = 'no'
+    "accelerate mixed precision: 'no', 'fp16' or 'bf16'."
+    cpu: bool = False
+    "Run on CPU even when a GPU is visible."
+    learning_rate: InitVar[float | None] = None
+    "The old name of `lr`, still accepted."
+
+    def __post_init__(self, learning_rate: float | None = None):
+        if learning_rate is not None: self.lr = learning_rate
+        check_train_ranges(self)
+        check_ranges(self, val_fraction='[0,1)', max_grad_norm='>=0', mixed_precision=('no', 'fp16', 'bf16'))
+        self.check()
+
+    def check(self) -> None:
+        "Check the fields of the derived config (a one-line `ConfigError` naming the field)."
+
+@dataclass
+class RLConfig(PolicyTuningConfig):
     "Everything a PPO or RLOO run needs; saved as `rl_config.json` beside the policy it produces."
     algo: Literal['ppo', 'rloo'] = 'ppo'
     "'ppo' (clipped PPO, value head, GAE) or 'rloo' (k samples per document, leave-one-out baseline, no critic)."
-    sft_model: str = ''
-    "Folder (or hub id) of the SFT policy: the starting point and, frozen, the reference policy."
     reward_model: str = ''
     "Folder of the reward model (normalization stats inside); not read when `train_rl` is given a `reward_fn`."
     data: str = 'scitldr'
     "Source of training documents when `train_rl` is given none (passed to `rlhf_summ.data.load_summary_pairs`)."
     data_limit: int | None = None
     "Read at most this many pairs from `data` (None: all)."
-    val_fraction: float = 0.1
-    "Share of documents of `data` held out (split by document id, as SFT does with the same seed)."
     total_steps: int = 100
     "Rollout-then-update iterations."
     batch_size: int = 16
@@ -262,10 +286,6 @@ class RLConfig(TrainConfig):
     "Peak learning rate of AdamW."
     adam_eps: float = 1e-5
     "AdamW epsilon (Huang et al.: 1e-5)."
-    anneal_lr: bool = True
-    "Decay the learning rate linearly to 0 over `total_steps`."
-    max_grad_norm: float = 1.0
-    "Gradient clipping norm."
     temperature: float = 0.7
     "Sampling temperature; log-probs are computed at the same temperature."
     max_new_tokens: int = 53
@@ -296,23 +316,16 @@ class RLConfig(TrainConfig):
     "Summaries generated and scored per forward pass while collecting a rollout (memory, not maths)."
     reward_batch_size: int = 16
     "Batch size for scoring with the reward model."
-    mixed_precision: str = 'no'
-    "accelerate mixed precision: 'no', 'fp16' or 'bf16'."
-    cpu: bool = False
-    "Run on CPU even when a GPU is visible."
     save_every: int = 10
     "Save a resumable checkpoint every this many rollout-then-update steps (and where the run stops)."
-    learning_rate: InitVar[float | None] = None
-    "The old name of `lr`, still accepted."
 
-    def __post_init__(self, learning_rate: float | None = None):
-        if learning_rate is not None: self.lr = learning_rate
-        check_train_ranges(self)
-        check_ranges(self, algo=('ppo', 'rloo'), data_limit='>=1', val_fraction='[0,1)', total_steps='>=1', batch_size='>=1',
-                     minibatch_size='>=1', num_epochs='>=1', adam_eps='>0', max_grad_norm='>=0',
+    def check(self) -> None:
+        "RL's own ranges; RLOO needs at least two samples per document."
+        check_ranges(self, algo=('ppo', 'rloo'), data_limit='>=1', total_steps='>=1', batch_size='>=1',
+                     minibatch_size='>=1', num_epochs='>=1', adam_eps='>0',
                      temperature='>0', max_new_tokens='>=1', kl_coef='>=0', target_kl='>0', kl_horizon='>=1', gamma='[0,1]',
                      gae_lambda='[0,1]', clip_coef='>0', clip_coef_value='>0', vf_coef='>=0', rloo_k='>=1',
-                     rollout_batch_size='>=1', reward_batch_size='>=1', mixed_precision=('no', 'fp16', 'bf16'))
+                     rollout_batch_size='>=1', reward_batch_size='>=1')
         if self.algo == 'rloo' and self.rloo_k < 2: raise ValueError(f"RLOO needs rloo_k >= 2, got {self.rloo_k}")
 
     def derived(self, num_processes: int = 1) -> dict[str, int]:
@@ -489,42 +502,26 @@ def dpo_batch_loss(model: nn.Module, ref_model: nn.Module, policy: Policy, compa
 
 # %% ../nbs/09_rl.ipynb
 @dataclass
-class DPOConfig(TrainConfig):
+class DPOConfig(PolicyTuningConfig):
     "A DPO run: an SFT policy trained directly on comparisons; saved as `dpo_config.json` beside the policy."
-    sft_model: str = ''
-    "Folder (or hub id) of the SFT policy: the starting point and, frozen, the reference."
     data: str = 'comparisons/tldr_batch13.json'
     "Comparisons for `rlhf_summ.data.load_comparisons` when `train_dpo` is given none."
-    val_fraction: float = 0.1
-    "Share of documents of `data` held out (split by document id)."
     steps: int = 100
     "Optimizer steps."
     batch_size: int = 8
     "Comparisons per step on each process."
     lr: float = 1e-6
     "Peak learning rate of AdamW (decays linearly to 0 when `anneal_lr`)."
-    anneal_lr: bool = True
-    "Decay the learning rate linearly to 0 over `steps`."
-    max_grad_norm: float = 1.0
-    "Gradient clipping norm."
     beta: float = 0.1
     "DPO's beta: strength of the implicit KL constraint."
     label_smoothing: float = 0.0
     "Assumed label-noise rate (conservative DPO); 0 is plain DPO."
-    mixed_precision: str = 'no'
-    "accelerate mixed precision: 'no', 'fp16' or 'bf16'."
-    cpu: bool = False
-    "Run on CPU even when a GPU is visible."
     save_every: int = 50
     "Save a resumable checkpoint every this many steps (and where the run stops)."
-    learning_rate: InitVar[float | None] = None
-    "The old name of `lr`, still accepted."
 
-    def __post_init__(self, learning_rate: float | None = None):
-        if learning_rate is not None: self.lr = learning_rate
-        check_train_ranges(self)
-        check_ranges(self, val_fraction='[0,1)', steps='>=1', batch_size='>=1', max_grad_norm='>=0', beta='>0',
-                     label_smoothing='[0,0.5)', mixed_precision=('no', 'fp16', 'bf16'))
+    def check(self) -> None:
+        "DPO's own ranges."
+        check_ranges(self, steps='>=1', batch_size='>=1', beta='>0', label_smoothing='[0,0.5)')
 
 def train_dpo(config: DPOConfig, comparisons: Sequence[Comparison] | None = None) -> Path:
     "Train the SFT policy with DPO on decisive comparisons (resumed exactly from `config.resume_from`); return the run folder (a loadable policy folder)."

@@ -1,5 +1,5 @@
 """Every job notebook runs under papermill (through `run_job`) with non-default parameters: tiny models, few steps."""
-import json
+import json, math
 from pathlib import Path
 
 import pytest
@@ -164,6 +164,11 @@ def test_pipeline_job_on_the_demo_sample(tmp_path, tiny_models, monkeypatch, cap
     diff = rouge['RL']['rouge1'] - rouge['lead-1']['rouge1']
     assert rl_vs_lead.startswith(f'{diff:+.1f}') and ('below lead-1' in rl_vs_lead) == (diff < 0) and rl_vs_lead in page
     assert {'SFT_loss.png', 'Reward_model_loss.png', 'RL_reward.png'} <= {p.name for p in (run / 'plots').iterdir()}
+    from rlhf_summ.cli import main                  # `rlhf-summ run evaluate` on the run: its RL policy against its SFT policy
+    assert main(['run', 'evaluate', '-p', 'policy', str(run), '-p', 'limit', '4', '--runs_root', str(tmp_path), '--name', 'eval_pipe']) == 0
+    evaluation = json.loads((tmp_path / 'eval_pipe' / 'eval.json').read_text())
+    assert (evaluation['policy'], evaluation['reference'], evaluation['reward_model']) == (str(run / 'rl'), str(run / 'sft'), str(run / 'rm' / 'model'))
+    assert evaluation['n'] == 4 and 0 <= evaluation['win_rate'] <= 1 and math.isfinite(evaluation['kl']) and 'lead1_rouge1' in evaluation
 
 
 def test_failed_job_one_line_and_banner(tmp_path, monkeypatch):

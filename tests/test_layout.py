@@ -122,7 +122,10 @@ def _dataclasses() -> dict[str, tuple[list[str], set[str], set[str]]]:
 def test_every_training_config_derives_from_one_base():
     "A config with a seed and a learning rate or step count derives from `train.TrainConfig`, and names no shared field its own way."
     classes = _dataclasses()
-    derived = {name for name, (bases, _, _) in classes.items() if 'TrainConfig' in bases}
+    by_class = {name.split('.')[1]: name for name in classes}
+    def ancestors(name):
+        return {b for base in classes[name][0] if base in by_class for b in {base} | ancestors(by_class[base])}
+    derived = {name for name in classes if 'TrainConfig' in ancestors(name)}
     training = {name for name, (_, own, _) in classes.items() if 'seed' in own and own & TRAINING_FIELDS}
     assert {'policy.SFTConfig', 'extractive.ExtractiveConfig', 'reward.RewardConfig', 'rl.RLConfig', 'rl.DPOConfig',
             'denoise.DenoiserConfig'} <= derived

@@ -28,6 +28,17 @@ def test_concurrent_registration_takes_distinct_numbers(tmp_path):
     assert {v.data['i'] for v in versions} == set(range(8))
 
 
+
+def test_a_run_folder_registers_without_its_checkpoints(tmp_path):
+    "A trainer's run folder (the model beside `checkpoints/`, which can hold the optimizer state) becomes a version holding the model only."
+    run = tmp_path / 'run'
+    Saved('final').save(run)
+    (run / 'checkpoints' / 'step_000002' / 'trainer_state').mkdir(parents=True)
+    (run / 'checkpoints' / 'step_000002' / 'trainer_state' / 'optimizer.bin').write_bytes(b'x' * 100)
+    (run / 'checkpoints' / 'last').write_text('step_000002')
+    version = Registry(tmp_path / 'registry').register('policy', src_dir=run)
+    assert sorted(p.name for p in version.model_dir.iterdir()) == ['weights.txt']
+
 def test_pointer_history_survives_reopening(tmp_path):
     registry = Registry(tmp_path)
     for t in 'abcd': registry.register('policy', Saved(t))
