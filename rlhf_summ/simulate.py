@@ -219,7 +219,7 @@ class SimConfig:
     "Older picks replayed per new pick in a reward update."
     reward_update: str = 'preference'
     "What picks train: 'preference', a preference term over a copy of the SFT policy's own sentence scorer with today's judge as a weighted offset (`reward.PreferenceTerm`); 'head', the judge's head and content head."
-    preference_lr: float = 3e-4
+    preference_lr: float = 1e-4
     "Learning rate of the preference term's scorer (its judge weight: `update_lr`)."
     preference_beta: float = 0.1
     "The preference term's beta (its log-ratio's scale)."
@@ -227,15 +227,15 @@ class SimConfig:
     "A policy round (RL, gate, promotion) after this many picks."
     rl_steps: int = 60
     "RL iterations per policy round."
-    rl_batch_size: int = 32
+    rl_batch_size: int = 16
     "Sections per RL rollout."
-    rl_k: int = 4
+    rl_k: int = 8
     "RLOO samples per section."
-    rl_baseline: str = 'mean'
+    rl_baseline: str = 'best'
     "RLOO's advantage (`RLConfig.rloo_baseline`): 'mean' (leave-one-out) or 'best' (imitate the reward model's best of `rl_k`)."
     rl_epochs: int = 2
     "Passes over each rollout."
-    rl_lr: float = 3e-4
+    rl_lr: float = 1e-3
     "RL learning rate."
     rl_temperature: float = 0.3
     "RL sampling temperature (log-probs at the same temperature)."
@@ -245,7 +245,7 @@ class SimConfig:
     "Where each policy round's RL starts (and whose KL it pays): 'first', the SFT policy; 'current', the promoted version."
     min_win_rate: float = 0.55
     "The gate's threshold (reward-model judged win rate over the current policy, ties 1/2)."
-    gate_sections: int = 64
+    gate_sections: int = 256
     "Held-out sections the gate compares on."
     valid_fraction: float = 0.2
     "Share of uploaded documents (by hash) whose picks are held out to measure the reward model."
