@@ -33,7 +33,7 @@ def tiny_setup(tmp_path):
     ExtractivePolicy(ExtractiveScorer(d_model=16, layers=1, heads=2, dropout=0.0), k=1).save(tmp_path / 'sft')
     tiny_reward_model(max_length=64).save(tmp_path / 'rm')
     return dict(data=str(write_papers(tmp_path / 'train.jsonl', 16)), eval_data=str(write_papers(tmp_path / 'dev.jsonl', 6, offset=100)),
-                eval_limit=6, picks=12, checkpoints='0,6', seed=3, pairs='uncertainty', round_every=6, update_every=4,
+                eval_limit=6, picks=12, checkpoints='0,6', seed=3, pairs='uncertainty', round_every=6, update_every=2,
                 sft_model=str(tmp_path / 'sft'), reward_model=str(tmp_path / 'rm'), threads=1)
 
 
