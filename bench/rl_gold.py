@@ -105,7 +105,7 @@ def main():
     eval_docs = [p.document.text for p in heldout[:args.eval_docs]]
     rewards = {'gold': gold_reward, 'proxy': proxy}
     common = dict(sft_model=str(sft_dir), total_steps=args.steps, max_new_tokens=32, temperature=0.7, kl_coef=0.05,
-                  missing_eos_penalty=-1.0, learning_rate=3e-4, seed=args.seed, cpu=True)
+                  missing_eos_penalty=-1.0, lr=3e-4, seed=args.seed, cpu=True)
     configs = {'ppo': RLConfig(algo='ppo', batch_size=16, minibatch_size=8, num_epochs=4, **common),
                'rloo': RLConfig(algo='rloo', batch_size=4, rloo_k=4, minibatch_size=8, num_epochs=4, **common)}
     before = sample_stats(sft, sft.model, eval_docs, rewards, temperature=0.7, max_new_tokens=32, seed=args.seed + 1)

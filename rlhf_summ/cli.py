@@ -17,14 +17,16 @@ __all__ = ['FORMATS', 'COMMANDS', 'BAD_INPUT', 'field_docs', 'flag_names', 'add_
 
 # %% ../nbs/15_cli.ipynb
 def field_docs(cls: type) -> dict[str, str]:
-    "The docstring written under each field of dataclass `cls` (empty when the source is unavailable)."
-    try: tree = ast.parse(inspect.getsource(cls))
-    except (OSError, TypeError, SyntaxError): return {}
-    body, docs = tree.body[0].body, {}
-    for node, following in zip(body, body[1:]):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(following, ast.Expr)
-                and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str)):
-            docs[node.target.id] = following.value.value.strip()
+    "The docstring written under each field of dataclass `cls` or of a class it derives from (the nearest class's wins; none where the source is unavailable)."
+    docs = {}
+    for klass in reversed(cls.__mro__[:-1]):                     # base classes first, `object` skipped
+        try: tree = ast.parse(inspect.getsource(klass))
+        except (OSError, TypeError, SyntaxError): continue
+        body = tree.body[0].body
+        for node, following in zip(body, body[1:]):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(following, ast.Expr)
+                    and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str)):
+                docs[node.target.id] = following.value.value.strip()
     return docs
 
 def _parser_for(annotation: Any):

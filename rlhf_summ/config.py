@@ -35,8 +35,8 @@ def save_config(config, path: str | Path) -> Path:
     return path
 
 def config_from_dict(cls: type[T], values: dict[str, Any]) -> T:
-    "Build `cls` from `values`, naming any key the dataclass lacks."
-    known = {f.name for f in dataclasses.fields(cls)}
+    "Build `cls` from `values`, naming any key the dataclass lacks (an `InitVar`, such as an old name kept as an alias, is accepted)."
+    known = set(cls.__dataclass_fields__)                       # fields and InitVars
     unknown = sorted(set(values) - known)
     if unknown: raise ValueError(f"{cls.__name__} has no field(s) {unknown}; known fields: {sorted(known)}")
     return cls(**values)

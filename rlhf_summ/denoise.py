@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import check_ranges
+from .train import TrainConfig, check_train_ranges
 
 # %% auto 0
 __all__ = ['LIGATURES', 'SOFT_HYPHEN', 'CAPTION_RE', 'NOISE_LINE_KINDS', 'NOISE_INLINE_KINDS', 'SURNAMES', 'VENUES', 'UNIT_RE',
@@ -20,7 +21,7 @@ __all__ = ['LIGATURES', 'SOFT_HYPHEN', 'CAPTION_RE', 'NOISE_LINE_KINDS', 'NOISE_
            'footnote_marker_noise', 'inject_noise', 'deleted_mask', 'unit_spans', 'unit_flags', 'deletion_scores',
            'rule_clean', 'Denoiser', 'denoise', 'clean_passages', 'add_distractors', 'noisy_examples', 'encode_example',
            'collate_examples', 'DenoiserConfig', 'denoiser_passages', 'synthetic_comparison', 'heldout_examples',
-           'train_denoiser', 'load_labelled_lines', 'real_line_comparison']
+           'new_denoiser', 'finish_denoiser', 'train_denoiser', 'load_labelled_lines', 'real_line_comparison']
 
 # %% ../nbs/03_denoise.ipynb
 LIGATURES = {'\ufb00': 'ff', '\ufb01': 'fi', '\ufb02': 'fl', '\ufb03': 'ffi', '\ufb04': 'ffl', '\ufb05': 'st', '\ufb06': 'st'}
@@ -417,7 +418,7 @@ def collate_examples(tokenizer, examples: Sequence[dict]) -> dict:
 DEFAULT_DENOISER_DATA = 'scisummnet/scisummnet.jsonl,sumpubmed/sumpubmed.jsonl,scitldr/train.jsonl'
 
 @dataclass
-class DenoiserConfig:
+class DenoiserConfig(TrainConfig):
     "One denoiser training run; saved as `config.json` in the run folder."
     model: str = 'minilm'
     "Encoder Hub id or folder, a saved Denoiser folder to continue from, or 'minilm' (offline all-MiniLM-L6-v2)."
@@ -457,12 +458,8 @@ class DenoiserConfig:
     "bfloat16 autocast for forward and backward."
     log_every: int = 10
     "Write training metrics every this many steps."
-    seed: int = 0
-    "Seeds the split, the noise, the head and the batch order."
-    runs_root: str = ''
-    "Where run folders go (empty: `$RLHF_SUMM_RUNS` or ./runs)."
-    run_dir: str = ''
-    "Run folder to write into (empty: a new folder under `runs_root`)."
+    save_every: int = 50
+    "Save a resumable checkpoint every this many steps (and where the run stops)."
     num_threads: int = 2
     "torch CPU threads (0: leave torch's default)."
 
@@ -471,8 +468,9 @@ class DenoiserConfig:
         return max(1, math.ceil(self.train_examples / self.batch_size))
 
     def __post_init__(self):
+        check_train_ranges(self)
         check_ranges(self, docs_per_source='>=0', val_fraction='[0,1)', train_examples='>=1', val_examples='>=0', noise_rate='[0,1]',
-                     distractor_rate='[0,1]', max_length='>=1', batch_size='>=1', lr='>0', weight_decay='>=0', warmup_ratio='[0,1]',
+                     distractor_rate='[0,1]', max_length='>=1', batch_size='>=1', weight_decay='>=0', warmup_ratio='[0,1]',
                      max_grad_norm='>=0', threshold='[0,1]', layers='>=0', log_every='>=1', num_threads='>=0')
 
 def denoiser_passages(config: DenoiserConfig) -> tuple[list[str], list[str]]:
@@ -501,54 +499,67 @@ def heldout_examples(config: DenoiserConfig, val_passages: Sequence[str]) -> lis
     "The held-out synthetic examples of a run: `config.val_examples` noisy windows of held-out passages (seed `config.seed + 1`)."
     return noisy_examples(val_passages, config.val_examples, config.seed + 1, config.noise_rate, distractor_rate=config.distractor_rate)
 
-def train_denoiser(config: DenoiserConfig, train_passages: Sequence[str] | None = None, val_passages: Sequence[str] | None = None) -> Path:
-    "Train a `Denoiser` on injected noise; returns the run folder (`model/`, `metrics.jsonl`, `eval.json`, `config.json`)."
-    import torch
-    from transformers import get_linear_schedule_with_warmup
-    from rlhf_summ.config import make_run_dir, save_config, set_seed
-    from rlhf_summ.train import append_metrics
-    from rlhf_summ.train import adamw, batch_at
-    if config.num_threads: torch.set_num_threads(config.num_threads)
-    if train_passages is None: train_passages, val_passages = denoiser_passages(config)
-    if not val_passages: raise ValueError('no held-out passages: pass `val_passages` or let `train_denoiser` split `config.data`')
-    run_dir = Path(config.run_dir) if config.run_dir else make_run_dir('denoise', config.model, config.seed, config.runs_root or None)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir/'config.json')
-    set_seed(config.seed)
+def new_denoiser(config: DenoiserConfig) -> Denoiser:
+    "The `Denoiser` a run starts from: `config.model`, cut to `config.layers` encoder layers, word embeddings frozen when `config.freeze_embeddings`."
     den = Denoiser.from_pretrained(config.model, config.max_length, config.threshold)
     model = den.model.train()
     if config.layers and config.layers < model.config.num_hidden_layers:
         model.base_model.encoder.layer = model.base_model.encoder.layer[:config.layers]
         model.config.num_hidden_layers = config.layers
     if config.freeze_embeddings: model.get_input_embeddings().weight.requires_grad_(False)
+    return den
+
+def finish_denoiser(den: Denoiser, config: DenoiserConfig, run_dir: Path, val: Sequence, train_seconds: float) -> None:
+    "Score the trained `den` on the held-out synthetic examples `val`; write `model/`, `eval.json` and the eval metrics."
+    from rlhf_summ.train import append_metrics
+    den.model.eval()
+    scores = synthetic_comparison(val, den)
+    append_metrics(run_dir/'metrics.jsonl', config.steps(), **{f'eval/denoise/{name}/{k}': v for name, s in scores.items()
+                                                               for k, v in s.items() if k in ('precision', 'recall', 'f1', 'real_deleted')})
+    den.metadata = dict(stage='denoise', run=run_dir.name, data=config.data, base_model=config.model, steps=config.steps(),
+                        train_seconds=round(train_seconds, 1), heldout_synthetic=scores)
+    den.save(run_dir/'model')
+    (run_dir/'eval.json').write_text(json.dumps(dict(synthetic=scores, train_seconds=train_seconds), indent=2))
+
+def train_denoiser(config: DenoiserConfig, train_passages: Sequence[str] | None = None, val_passages: Sequence[str] | None = None) -> Path:
+    "Train a `Denoiser` on injected noise (resumed exactly from `config.resume_from`); returns the run folder (`model/`, `metrics.jsonl`, `eval.json`, `config.json`, `checkpoints/`)."
+    import torch
+    from accelerate import Accelerator
+    from transformers import get_linear_schedule_with_warmup
+    from rlhf_summ.config import save_config, set_seed
+    from rlhf_summ.train import adamw, batch_at, open_run, restore_state, run_steps
+    if config.num_threads: torch.set_num_threads(config.num_threads)
+    if train_passages is None: train_passages, val_passages = denoiser_passages(config)
+    if not val_passages: raise ValueError('no held-out passages: pass `val_passages` or let `train_denoiser` split `config.data`')
+    accelerator = Accelerator(cpu=True)                            # one CPU process; bf16 is plain autocast below
+    run_dir = open_run(accelerator, config, 'denoise', config.model)
+    save_config(config, run_dir/'config.json')
+    set_seed(config.seed)
+    den = new_denoiser(config)
     train = [encode_example(den.tokenizer, t, m, config.max_length)
              for t, m in noisy_examples(train_passages, config.train_examples, config.seed, config.noise_rate, distractor_rate=config.distractor_rate)]
     val = heldout_examples(config, val_passages)
     total = config.steps()
-    optimizer = adamw(model, config.lr, config.weight_decay)
+    optimizer = adamw(den.model, config.lr, config.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
+    model, optimizer = accelerator.prepare(den.model, optimizer)
+    state = restore_state(accelerator, config, run_dir, scheduler)
     print(f'denoise run {run_dir}: {len(train_passages)} train / {len(val_passages)} held-out passages; '
           f'{len(train)} examples of <= {config.max_length} tokens, batch {config.batch_size}, {total} steps')
     start = time.time()
-    for step in range(total):
-        batch = collate_examples(den.tokenizer, [train[i] for i in batch_at(len(train), config.batch_size, config.seed, step)[1]])
+
+    def step(state) -> dict[str, float] | None:
+        batch = collate_examples(den.tokenizer, [train[i] for i in batch_at(len(train), config.batch_size, config.seed, state.step)[1]])
         with torch.autocast('cpu', dtype=torch.bfloat16, enabled=config.bf16):
             loss = model(**batch).loss
-        loss.backward()
+        accelerator.backward(loss)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step(); scheduler.step(); optimizer.zero_grad()
-        if (step + 1) % config.log_every == 0 or step + 1 == total:
-            append_metrics(run_dir/'metrics.jsonl', step + 1, **{'train/denoise/loss': loss.item(), 'train/denoise/grad_norm': float(grad_norm),
-                                                                  'train/denoise/lr': scheduler.get_last_lr()[0]})
-    train_seconds = time.time() - start
-    model.eval()
-    scores = synthetic_comparison(val, den)
-    append_metrics(run_dir/'metrics.jsonl', total, **{f'eval/denoise/{name}/{k}': v for name, s in scores.items()
-                                                      for k, v in s.items() if k in ('precision', 'recall', 'f1', 'real_deleted')})
-    den.metadata = dict(stage='denoise', run=run_dir.name, data=config.data, base_model=config.model, steps=total,
-                        train_seconds=round(train_seconds, 1), heldout_synthetic=scores)
-    den.save(run_dir/'model')
-    (run_dir/'eval.json').write_text(json.dumps(dict(synthetic=scores, train_seconds=train_seconds), indent=2))
+        if (state.step + 1) % config.log_every and state.step + 1 != total: return None
+        return {'train/denoise/loss': loss.item(), 'train/denoise/grad_norm': float(grad_norm), 'train/denoise/lr': scheduler.get_last_lr()[0]}
+
+    if run_steps(accelerator, config, run_dir, state, total, step, den.save, desc='denoise'):
+        finish_denoiser(den, config, run_dir, val, time.time() - start)
     return run_dir
 
 # %% ../nbs/03_denoise.ipynb

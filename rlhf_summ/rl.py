@@ -5,7 +5,7 @@
 # %% ../nbs/09_rl.ipynb 2
 from __future__ import annotations
 import copy, math, time
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
@@ -17,7 +17,8 @@ from .config import check_ranges, save_config, set_seed
 from .data import Comparison, Document
 from .policies import Policy
 from .text import document_text
-from .train import adamw, append_metrics, batch_at, make_scheduler, make_shared_run_dir, reuse_freed_memory
+from .train import (GeneratorState, TrainConfig, adamw, batch_at, check_train_ranges, make_scheduler, open_run,
+                             restore_state, reuse_freed_memory, run_steps)
 
 # %% auto 0
 __all__ = ['RewardFn', 'masked_mean', 'masked_var', 'masked_whiten', 'last_token_index', 'apply_missing_eos_penalty',
@@ -89,6 +90,9 @@ class KLController:
         error = min(max(current_kl / self.target - 1.0, -0.2), 0.2)
         self.value *= 1.0 + error * n_steps / self.horizon
         return self.value
+
+    def state_dict(self) -> dict: return {'value': self.value}
+    def load_state_dict(self, state: dict): self.value = state['value']
 
 # %% ../nbs/09_rl.ipynb
 def compute_gae(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float = 1.0,
@@ -232,7 +236,7 @@ def collect_rollout(policy: Policy, actor: nn.Module, ref_model: nn.Module, rewa
 
 # %% ../nbs/09_rl.ipynb
 @dataclass
-class RLConfig:
+class RLConfig(TrainConfig):
     "Everything a PPO or RLOO run needs; saved as `rl_config.json` beside the policy it produces."
     algo: Literal['ppo', 'rloo'] = 'ppo'
     "'ppo' (clipped PPO, value head, GAE) or 'rloo' (k samples per document, leave-one-out baseline, no critic)."
@@ -246,12 +250,6 @@ class RLConfig:
     "Read at most this many pairs from `data` (None: all)."
     val_fraction: float = 0.1
     "Share of documents of `data` held out (split by document id, as SFT does with the same seed)."
-    output_dir: str = ''
-    "Folder to write the new policy into; empty: a fresh `runs/rl-{algo}__{model}__{seed}__{time}`."
-    runs_root: str = ''
-    "Root for the fresh run folder when `output_dir` is empty (default `$RLHF_SUMM_RUNS` or `runs`)."
-    seed: int = 0
-    "Seeds sampling, document order and minibatch order."
     total_steps: int = 100
     "Rollout-then-update iterations."
     batch_size: int = 16
@@ -260,7 +258,7 @@ class RLConfig:
     "Summaries per optimizer step."
     num_epochs: int = 4
     "Passes over each rollout (PPO's K epochs)."
-    learning_rate: float = 3e-6
+    lr: float = 3e-6
     "Peak learning rate of AdamW."
     adam_eps: float = 1e-5
     "AdamW epsilon (Huang et al.: 1e-5)."
@@ -302,10 +300,16 @@ class RLConfig:
     "accelerate mixed precision: 'no', 'fp16' or 'bf16'."
     cpu: bool = False
     "Run on CPU even when a GPU is visible."
+    save_every: int = 10
+    "Save a resumable checkpoint every this many rollout-then-update steps (and where the run stops)."
+    learning_rate: InitVar[float | None] = None
+    "The old name of `lr`, still accepted."
 
-    def __post_init__(self):
+    def __post_init__(self, learning_rate: float | None = None):
+        if learning_rate is not None: self.lr = learning_rate
+        check_train_ranges(self)
         check_ranges(self, algo=('ppo', 'rloo'), data_limit='>=1', val_fraction='[0,1)', total_steps='>=1', batch_size='>=1',
-                     minibatch_size='>=1', num_epochs='>=1', learning_rate='>0', adam_eps='>0', max_grad_norm='>=0',
+                     minibatch_size='>=1', num_epochs='>=1', adam_eps='>0', max_grad_norm='>=0',
                      temperature='>0', max_new_tokens='>=1', kl_coef='>=0', target_kl='>0', kl_horizon='>=1', gamma='[0,1]',
                      gae_lambda='[0,1]', clip_coef='>0', clip_coef_value='>0', vf_coef='>=0', rloo_k='>=1',
                      rollout_batch_size='>=1', reward_batch_size='>=1', mixed_precision=('no', 'fp16', 'bf16'))
@@ -389,43 +393,41 @@ def reward_model_fn(path: str | Path, device=None, batch_size: int = 16) -> Rewa
 # %% ../nbs/09_rl.ipynb
 def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None, reward_fn: RewardFn | None = None,
              progress: Callable[[int, dict[str, float]], None] | None = None) -> Path:
-    "Run PPO or RLOO from `config`; return the run folder: the new policy (`policies.load_policy(run)`), `rl_config.json`, `metrics.jsonl`."
+    "Run PPO or RLOO from `config` (resumed exactly from `config.resume_from`); return the run folder: the new policy (`policies.load_policy(run)`), `rl_config.json`, `metrics.jsonl`, `checkpoints/`."
     from accelerate import Accelerator
     from rlhf_summ.policies import load_policy
     reuse_freed_memory()
-    ppo = config.algo == 'ppo'
-    accelerator = Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
-    set_seed(config.seed + accelerator.process_index)
+    ppo, accelerator = config.algo == 'ppo', Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
+    rank, main = accelerator.process_index, accelerator.is_main_process
+    set_seed(config.seed + rank)
     source = documents if documents is not None else load_documents(config.data, config.val_fraction, config.seed, config.data_limit)
     texts = [(d, document_text(d)) for d in source]            # (what the policy reads, what the reward model reads: title first)
-    local = texts[accelerator.process_index::accelerator.num_processes]
+    local = texts[rank::accelerator.num_processes]
     if not local: raise ValueError("no documents to train on")
     policy = load_policy(config.sft_model)                     # seq2seq or extractive: RL reads either through `policies.Policy`
     policy.model.to(accelerator.device).eval()
     ref_model = copy.deepcopy(policy.model).requires_grad_(False).eval()
-    external_reward = reward_fn
+    parents = dict(sft=config.sft_model, reward=config.reward_model if reward_fn is None else 'reward_fn passed to train_rl',
+                   rl_data=config.data if documents is None else f'{len(texts)} documents passed to train_rl', algo=config.algo)
     if reward_fn is None: reward_fn = reward_model_fn(config.reward_model, accelerator.device, config.reward_batch_size)
     module = policy.actor(value_head=ppo)                      # PPO's critic: a head on the seq2seq decoder; built into the extractive scorer
-    optimizer = adamw(module, config.learning_rate, weight_decay=0.01, eps=config.adam_eps)   # torch's default decay, on matrices
+    optimizer = adamw(module, config.lr, weight_decay=0.01, eps=config.adam_eps)   # torch's default decay, on matrices
     scheduler = make_scheduler(optimizer, 0, config.total_steps, decay='linear' if config.anneal_lr else 'constant')
     module, optimizer = accelerator.prepare(module, optimizer)
     module.eval()                                              # dropout off for rollouts and updates alike
-
-    run_dir = make_shared_run_dir(accelerator, config.output_dir, f'rl-{config.algo}', config.sft_model, config.seed, config.runs_root or None)
+    run_dir = open_run(accelerator, config, f'rl-{config.algo}', config.sft_model)
     derived = config.derived(accelerator.num_processes)
-    parents = dict(sft=config.sft_model, reward=config.reward_model if external_reward is None else 'reward_fn passed to train_rl',
-                   rl_data=config.data if documents is None else f'{len(texts)} documents passed to train_rl', algo=config.algo)
-    if accelerator.is_main_process:
-        save_config(config, run_dir / 'rl_config.json')
+    if main: save_config(config, run_dir / 'rl_config.json')
     accelerator.print(f"rl ({config.algo}) -> {run_dir}: {len(texts)} documents, device {accelerator.device} x{accelerator.num_processes}; " +
                       ', '.join(f'{k}={v}' for k, v in derived.items()))
-
     kl_ctl = KLController(config.kl_coef, config.target_kl, config.kl_horizon)
-    order = torch.Generator().manual_seed(config.seed + accelerator.process_index)
+    order = torch.Generator().manual_seed(config.seed + rank)  # minibatch order of the updates
+    state = restore_state(accelerator, config, run_dir, scheduler, kl_ctl, GeneratorState(order))
     start = time.time()
-    for step in range(1, config.total_steps + 1):
+
+    def step(state) -> dict[str, float]:
         lr = scheduler.get_last_lr()[0]
-        batch = [local[j] for j in batch_at(len(local), config.batch_size, config.seed + accelerator.process_index, step - 1)[1]]
+        batch = [local[j] for j in batch_at(len(local), config.batch_size, config.seed + rank, state.step)[1]]
         if not ppo: batch = repeat_for_samples(batch, config.rloo_k)
         rollout = collect_rollout(policy, module, ref_model, reward_fn, [t for t, _ in batch], config.temperature,
                                   config.max_new_tokens, config.missing_eos_penalty, config.rollout_batch_size,
@@ -436,14 +438,14 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
         stats = dict(zip(stats, values.float().mean(0).tolist()))
         metrics = {f'train/rl/{k}': v for k, v in stats.items()} | {'train/rl/kl_coef': kl_ctl.value, 'train/rl/lr': lr,
                                                                    'train/rl/seconds': time.time() - start}
-        if accelerator.is_main_process: append_metrics(run_dir / 'metrics.jsonl', step, **metrics)
-        if progress is not None: progress(step, metrics)
+        if progress is not None: progress(state.step + 1, metrics)
         kl_ctl.update(stats['kl'], derived['summaries_per_rollout_all_processes'])
         scheduler.step()
+        return metrics
 
+    save = lambda folder: policy.save(folder, parents=parents)  # with PPO's value head, for a seq2seq policy
+    if run_steps(accelerator, config, run_dir, state, config.total_steps, step, save, desc=f'rl {config.algo}') and main: save(run_dir)
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        policy.save(run_dir, parents=parents)                  # with PPO's value head, for a seq2seq policy
     return run_dir
 
 # %% ../nbs/09_rl.ipynb
@@ -487,7 +489,7 @@ def dpo_batch_loss(model: nn.Module, ref_model: nn.Module, policy: Policy, compa
 
 # %% ../nbs/09_rl.ipynb
 @dataclass
-class DPOConfig:
+class DPOConfig(TrainConfig):
     "A DPO run: an SFT policy trained directly on comparisons; saved as `dpo_config.json` beside the policy."
     sft_model: str = ''
     "Folder (or hub id) of the SFT policy: the starting point and, frozen, the reference."
@@ -495,17 +497,11 @@ class DPOConfig:
     "Comparisons for `rlhf_summ.data.load_comparisons` when `train_dpo` is given none."
     val_fraction: float = 0.1
     "Share of documents of `data` held out (split by document id)."
-    output_dir: str = ''
-    "Folder to write the new policy into; empty: a fresh `runs/dpo__{model}__{seed}__{time}`."
-    runs_root: str = ''
-    "Root for the fresh run folder when `output_dir` is empty."
-    seed: int = 0
-    "Seeds the order of comparisons."
     steps: int = 100
     "Optimizer steps."
     batch_size: int = 8
     "Comparisons per step on each process."
-    learning_rate: float = 1e-6
+    lr: float = 1e-6
     "Peak learning rate of AdamW (decays linearly to 0 when `anneal_lr`)."
     anneal_lr: bool = True
     "Decay the learning rate linearly to 0 over `steps`."
@@ -519,14 +515,21 @@ class DPOConfig:
     "accelerate mixed precision: 'no', 'fp16' or 'bf16'."
     cpu: bool = False
     "Run on CPU even when a GPU is visible."
+    save_every: int = 50
+    "Save a resumable checkpoint every this many steps (and where the run stops)."
+    learning_rate: InitVar[float | None] = None
+    "The old name of `lr`, still accepted."
 
-    def __post_init__(self):
-        check_ranges(self, val_fraction='[0,1)', steps='>=1', batch_size='>=1', learning_rate='>0', max_grad_norm='>=0', beta='>0',
+    def __post_init__(self, learning_rate: float | None = None):
+        if learning_rate is not None: self.lr = learning_rate
+        check_train_ranges(self)
+        check_ranges(self, val_fraction='[0,1)', steps='>=1', batch_size='>=1', max_grad_norm='>=0', beta='>0',
                      label_smoothing='[0,0.5)', mixed_precision=('no', 'fp16', 'bf16'))
 
 def train_dpo(config: DPOConfig, comparisons: Sequence[Comparison] | None = None) -> Path:
-    "Train the SFT policy with DPO on decisive comparisons; return the run folder (a loadable policy folder)."
+    "Train the SFT policy with DPO on decisive comparisons (resumed exactly from `config.resume_from`); return the run folder (a loadable policy folder)."
     from accelerate import Accelerator
+    from rlhf_summ.policies import load_policy
     reuse_freed_memory()
     accelerator = Accelerator(cpu=config.cpu, mixed_precision=config.mixed_precision)
     set_seed(config.seed + accelerator.process_index)
@@ -536,31 +539,30 @@ def train_dpo(config: DPOConfig, comparisons: Sequence[Comparison] | None = None
         comparisons, _ = split_by_document(load_comparisons(config.data), config.val_fraction, config.seed)
     pairs = [c for c in comparisons if c.choice != 0.5][accelerator.process_index::accelerator.num_processes]
     if not pairs: raise ValueError("no decisive comparisons to train on")
-    from rlhf_summ.policies import load_policy
     policy = load_policy(config.sft_model)                         # seq2seq or extractive
     policy.model.to(accelerator.device).eval()                     # dropout off, as for PPO
     ref_model = copy.deepcopy(policy.model).requires_grad_(False)
-    optimizer = adamw(policy.model, config.learning_rate, weight_decay=0.01)   # torch's default decay, on matrices
+    optimizer = adamw(policy.model, config.lr, weight_decay=0.01)  # torch's default decay, on matrices
     scheduler = make_scheduler(optimizer, 0, config.steps, decay='linear' if config.anneal_lr else 'constant')
     model, optimizer = accelerator.prepare(policy.model, optimizer)
-    run_dir = make_shared_run_dir(accelerator, config.output_dir, 'dpo', config.sft_model, config.seed, config.runs_root or None)
-    if accelerator.is_main_process:
-        save_config(config, run_dir / 'dpo_config.json')
+    run_dir = open_run(accelerator, config, 'dpo', config.sft_model)
+    if accelerator.is_main_process: save_config(config, run_dir / 'dpo_config.json')
     accelerator.print(f"dpo -> {run_dir}: {len(pairs)} decisive comparisons per process, {config.steps} steps of "
                       f"{config.batch_size * accelerator.num_processes} comparisons, device {accelerator.device}")
-    for step in range(1, config.steps + 1):
+    state = restore_state(accelerator, config, run_dir, scheduler)
+
+    def step(state) -> dict[str, float]:
         lr = scheduler.get_last_lr()[0]
-        batch = [pairs[j] for j in batch_at(len(pairs), config.batch_size, config.seed, step - 1)[1]]
+        batch = [pairs[j] for j in batch_at(len(pairs), config.batch_size, config.seed, state.step)[1]]
         loss, stats = dpo_batch_loss(model, ref_model, policy, batch, config.beta, config.label_smoothing)
         optimizer.zero_grad()
         accelerator.backward(loss)
         if config.max_grad_norm: accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step(); scheduler.step()
         values = accelerator.gather(torch.tensor(list(stats.values()), device=accelerator.device)[None]).float().mean(0)
-        if accelerator.is_main_process:
-            append_metrics(run_dir / 'metrics.jsonl', step, **{f'train/dpo/{k}': v for k, v in zip(stats, values.tolist())},
-                           **{'train/dpo/lr': lr})
+        return {f'train/dpo/{k}': v for k, v in zip(stats, values.tolist())} | {'train/dpo/lr': lr}
+
+    save = lambda folder: policy.save(folder, parents=dict(sft=config.sft_model, dpo_data=data_label))
+    if run_steps(accelerator, config, run_dir, state, config.steps, step, save, desc='dpo') and accelerator.is_main_process: save(run_dir)
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        policy.save(run_dir, parents=dict(sft=config.sft_model, dpo_data=data_label))
     return run_dir

@@ -11,12 +11,13 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from .config import make_run_dir
+from .config import check_ranges, make_run_dir
 
 # %% auto 0
 __all__ = ['epoch_batches', 'batch_at', 'adamw', 'lr_multiplier', 'make_scheduler', 'reuse_freed_memory', 'TrainState',
            'save_checkpoint', 'make_shared_run_dir', 'last_checkpoint', 'resolve_checkpoint', 'load_checkpoint',
-           'read_metrics', 'append_metrics', 'truncate_metrics']
+           'read_metrics', 'append_metrics', 'truncate_metrics', 'TrainConfig', 'check_train_ranges', 'GeneratorState',
+           'open_run', 'restore_state', 'run_steps']
 
 # %% ../nbs/04_train.ipynb
 @functools.lru_cache(maxsize=8)
@@ -163,3 +164,71 @@ def truncate_metrics(path: str | Path, after_step: int) -> None:
     path = Path(path)
     if path.exists():
         path.write_text(''.join(json.dumps(r) + '\n' for r in read_metrics(path) if r.get('step', 0) <= after_step))
+
+# %% ../nbs/04_train.ipynb
+@dataclass
+class TrainConfig:
+    "The fields every trainer's config shares, one name for each; a trainer's config derives from it and adds its own."
+    seed: int = 0
+    "Seeds initialization, data order, dropout and sampling."
+    lr: float = 1e-3
+    "Peak learning rate of AdamW."
+    output_dir: str | None = None
+    "Run folder; None or empty: a fresh `runs/{stage}__{model}__{seed}__{time}` under `runs_root`."
+    runs_root: str | None = None
+    "Root of fresh run folders (default `$RLHF_SUMM_RUNS` or ./runs)."
+    resume_from: str | None = None
+    "A checkpoint folder (`.../checkpoints/step_000100`) or a run folder (its latest checkpoint) to resume exactly."
+    stop_at_step: int | None = None
+    "Stop after this optimizer step (the schedule still spans the whole run): an interrupted run, resumed later."
+    save_every: int = 100
+    "Save a resumable checkpoint every this many optimizer steps (0: only where the run stops)."
+    keep_checkpoints: int = 2
+    "How many of the latest checkpoints to keep."
+    progress: bool = True
+    "Show a tqdm progress bar."
+
+    def __post_init__(self): check_train_ranges(self)
+
+def check_train_ranges(config: TrainConfig) -> None:
+    "Check the shared fields of `config` (a one-line `ConfigError` naming the field)."
+    check_ranges(config, lr='>0', stop_at_step='>=0', save_every='>=0', keep_checkpoints='>=0')
+
+class GeneratorState:
+    "A `torch.Generator` as an object `accelerate` checkpoints (`state_dict`/`load_state_dict`)."
+    def __init__(self, generator: torch.Generator): self.generator = generator
+    def state_dict(self) -> dict: return {'state': self.generator.get_state()}
+    def load_state_dict(self, state: dict): self.generator.set_state(state['state'])
+
+def open_run(accelerator, config: TrainConfig, stage: str, model: str) -> Path:
+    "The run folder: the one `config.resume_from` belongs to, else `config.output_dir`, else a fresh `{stage}__{model}__...` one."
+    folder = resolve_checkpoint(config.resume_from).parent.parent if config.resume_from else config.output_dir
+    return make_shared_run_dir(accelerator, folder, stage, model, config.seed, config.runs_root or None)
+
+def restore_state(accelerator, config: TrainConfig, run_dir: str | Path, *stateful) -> TrainState:
+    "A `TrainState` checkpointed with `stateful`; with the prepared model, optimizer and RNG states restored from `config.resume_from` when set."
+    state = TrainState()
+    accelerator.register_for_checkpointing(state, *stateful)
+    if config.resume_from: load_checkpoint(accelerator, config.resume_from)
+    if accelerator.is_main_process: truncate_metrics(Path(run_dir)/'metrics.jsonl', state.step if config.resume_from else -1)
+    return state
+
+def run_steps(accelerator, config: TrainConfig, run_dir: str | Path, state: TrainState, total: int,
+              step: Callable[[TrainState], dict[str, float] | None], save_model: Callable[[Path], Any],
+              evaluate: Callable[[int], Any] | None = None, eval_every: int = 0, desc: str = 'train') -> bool:
+    "Call `step(state)` (one optimizer step; returns metrics to log or None) up to step `total` or `config.stop_at_step`, with logging, `evaluate(step)` every `eval_every` steps and at the stop, and checkpoints; True when the run is complete."
+    from tqdm.auto import tqdm
+    stop, main = min(total, config.stop_at_step or total), accelerator.is_main_process
+    bar = tqdm(total=stop, initial=min(state.step, stop), disable=not (config.progress and main), desc=desc)
+    while state.step < stop:
+        metrics = step(state)
+        state.step += 1
+        bar.update(1)
+        if metrics and main: append_metrics(Path(run_dir)/'metrics.jsonl', state.step, **metrics)
+        losses = [v for k, v in (metrics or {}).items() if k.endswith('/loss')]
+        if losses: bar.set_postfix(loss=f'{losses[0]:.3f}')
+        if evaluate is not None and ((eval_every and state.step % eval_every == 0) or state.step == stop): evaluate(state.step)
+        if (config.save_every and state.step % config.save_every == 0) or state.step == stop:
+            save_checkpoint(accelerator, run_dir, state.step, save_model, config.keep_checkpoints)
+    bar.close()
+    return state.step >= total

@@ -174,7 +174,7 @@ def test_training_changes_the_model_and_saves_scores(tok, tmp_path):
     passages = [f'Passage {i} says that method {i} was trained on corpus {i} and tested on held out documents with care.' for i in range(6)]
     before = {k: v.clone() for k, v in Denoiser.from_pretrained(tmp_path / 'tiny').model.state_dict().items()}
     run = train_denoiser(DenoiserConfig(model=str(tmp_path / 'tiny'), train_examples=8, val_examples=4, batch_size=4, max_length=32,
-                                        lr=1e-3, log_every=1, run_dir=str(tmp_path / 'run'), num_threads=1), passages[:4], passages[4:])
+                                        lr=1e-3, log_every=1, output_dir=str(tmp_path / 'run'), num_threads=1), passages[:4], passages[4:])
     after = Denoiser.from_pretrained(run / 'model')
     changed = [k for k, v in after.model.state_dict().items() if not torch.equal(v, before[k])]
     assert any('classifier' in k for k in changed) and any('encoder' in k for k in changed)
@@ -183,6 +183,29 @@ def test_training_changes_the_model_and_saves_scores(tok, tmp_path):
     assert set(ev['synthetic']) == {'rules', 'model', 'rules+model'} and after.metadata['heldout_synthetic'] == ev['synthetic']
     assert len((run / 'metrics.jsonl').read_text().splitlines()) == 2 + 1
 
+
+
+def test_denoiser_resumes_exactly(tok, tmp_path):
+    "Stopped after step 3 of 5 and resumed from its checkpoint: the same final weights (dropout's RNG, AdamW, the schedule restored)."
+    import torch
+    from safetensors.torch import load_file
+    from rlhf_summ.train import read_metrics
+    _tiny(tok, max_length=32).save(tmp_path / 'tiny')
+    passages = [f'Passage {i} says that method {i} was trained on corpus {i} and tested on held out documents with care.' for i in range(6)]
+    def run(name, **kw):
+        config = DenoiserConfig(model=str(tmp_path / 'tiny'), train_examples=20, val_examples=4, batch_size=4, max_length=32, lr=1e-3,
+                                log_every=1, save_every=2, output_dir=str(tmp_path / name), num_threads=1, progress=False, **kw)
+        return train_denoiser(config, passages[:4], passages[4:])
+    straight = run('straight')
+    first = run('resumed', stop_at_step=3)
+    assert (first / 'checkpoints' / 'last').read_text() == 'step_000003' and not (first / 'model').exists()
+    resumed = run('resumed', resume_from=str(first))
+    assert resumed == first
+    a, b = load_file(straight / 'model' / 'model.safetensors'), load_file(resumed / 'model' / 'model.safetensors')
+    init = load_file(tmp_path / 'tiny' / 'model.safetensors')
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], init[k]) for k in init)
+    assert read_metrics(straight) == read_metrics(resumed) and [r['step'] for r in read_metrics(resumed)] == [1, 2, 3, 4, 5, 5]
 
 def test_collate_pads_labels(tok):
     a = encode_example(tok, 'we saw [12] it', [False] * 7 + [True] * 4 + [False] * 3, max_length=16)

@@ -59,7 +59,7 @@ def test_rl_moves_the_extractive_policy_towards_the_rewarded_sentence(tmp_path, 
     policy.save(tmp_path / 'sft')
     before = cat_probability(policy)
     config = RLConfig(algo=algo, sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / algo), total_steps=15,
-                      batch_size=6, minibatch_size=6, num_epochs=4, rloo_k=2, learning_rate=1e-2, kl_coef=0.01,
+                      batch_size=6, minibatch_size=6, num_epochs=4, rloo_k=2, lr=1e-2, kl_coef=0.01,
                       temperature=1.0, cpu=True)
     run = train_rl(config, [Document(str(i), d) for i, d in enumerate(DOCS * 2)], reward_fn=cat_reward)
     trained = load_policy(run)
@@ -80,7 +80,7 @@ def test_dpo_prefers_the_chosen_selection(tmp_path):
         for j, other in enumerate(s for s in sentences if 'cat' not in s):
             comparisons.append(Comparison(Document(f'{i}', doc), other, cat, choice=1.0))   # people picked the cat sentence
     run = train_dpo(DPOConfig(sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'dpo'), steps=15, batch_size=6,
-                              learning_rate=1e-2, beta=0.5, cpu=True), comparisons)
+                              lr=1e-2, beta=0.5, cpu=True), comparisons)
     after = cat_probability(load_policy(run))
     assert after > before + 0.1, (before, after)
 

@@ -71,7 +71,7 @@ def test_train_reward_job(tmp_path, tiny_models):
 def test_train_rl_job(tmp_path, tiny_models):
     params = job_parameters('train_rl')
     given = dict(sft_model=str(tiny_models['policy']), reward_model=str(tiny_models['reward_model']), data=str(tiny_models['data']),
-                 total_steps=2, batch_size=2, minibatch_size=2, num_epochs=1, max_new_tokens=6, learning_rate=1e-4,
+                 total_steps=2, batch_size=2, minibatch_size=2, num_epochs=1, max_new_tokens=6, lr=1e-4,
                  eval_docs=2, seed=3)
     missing = set(given) - set(params)
     assert not missing, f'train_rl job lacks parameters {missing}; it has {sorted(params)}'

@@ -187,7 +187,7 @@ def test_one_update_changes_parameters_and_keeps_losses_finite(algo):
     torch.manual_seed(2)
     policy = tiny_policy()
     ref = copy.deepcopy(policy.model).requires_grad_(False)
-    cfg = RLConfig(algo=algo, minibatch_size=4, num_epochs=2, rloo_k=2, learning_rate=1e-3, max_grad_norm=1.0)
+    cfg = RLConfig(algo=algo, minibatch_size=4, num_epochs=2, rloo_k=2, lr=1e-3, max_grad_norm=1.0)
     module = policy.actor(value_head=algo == 'ppo').eval()
     docs = TEXTS if algo == 'ppo' else [t for t in TEXTS for _ in range(2)]
     rollout = collect_rollout(policy, module, ref, length_reward, docs, temperature=1.0, max_new_tokens=6, missing_eos_penalty=None)
@@ -195,7 +195,7 @@ def test_one_update_changes_parameters_and_keeps_losses_finite(algo):
     advantages, returns = rollout_advantages(rollout, cfg, kl_coef=0.05)
     assert torch.isfinite(advantages).all() and (advantages[~rollout.mask] == 0).all()
     before = {n: p.detach().clone() for n, p in module.named_parameters()}
-    optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.learning_rate)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.lr)
     stats = rl_update(policy, module, optimizer, accelerator(), rollout, advantages, returns, cfg, torch.Generator().manual_seed(0))
     assert all(math.isfinite(v) for v in stats.values())
     assert ('value_loss' in stats) == (algo == 'ppo')
@@ -213,7 +213,7 @@ def test_train_rl_is_deterministic_on_cpu(tmp_path):
     runs = []
     for i in range(2):
         cfg = RLConfig(algo='ppo', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / f'run{i}'), total_steps=2,
-                       batch_size=2, minibatch_size=2, num_epochs=2, max_new_tokens=6, learning_rate=1e-3, seed=7, cpu=True)
+                       batch_size=2, minibatch_size=2, num_epochs=2, max_new_tokens=6, lr=1e-3, seed=7, cpu=True)
         runs.append(train_rl(cfg, TEXTS, reward_fn=length_reward))
     rows = [[{k: v for k, v in json.loads(l).items() if k != 'train/rl/seconds'} for l in (r / 'metrics.jsonl').read_text().splitlines()]
             for r in runs]
@@ -228,7 +228,7 @@ def test_rloo_run_writes_a_loadable_policy(tmp_path):
     build_tiny_policy('bart', TEXTS * 5, vocab_size=300, d_model=16, layers=1, max_source_length=32,
                       max_target_length=8).save(tmp_path / 'sft')
     cfg = RLConfig(algo='rloo', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'rloo'), total_steps=2, batch_size=2,
-                   rloo_k=2, minibatch_size=4, num_epochs=1, max_new_tokens=6, learning_rate=1e-3, cpu=True)
+                   rloo_k=2, minibatch_size=4, num_epochs=1, max_new_tokens=6, lr=1e-3, cpu=True)
     run = train_rl(cfg, [Document(str(i), t) for i, t in enumerate(TEXTS)], reward_fn=length_reward)
     rows = [json.loads(l) for l in (run / 'metrics.jsonl').read_text().splitlines()]
     assert [r['step'] for r in rows] == [1, 2] and 'train/rl/value_loss' not in rows[0]
@@ -249,10 +249,71 @@ def test_reward_reads_title_first_text_while_policy_reads_text(tmp_path):
         seen.extend(documents)
         return length_reward(documents, summaries)
     cfg = RLConfig(algo='rloo', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'run'), total_steps=1, batch_size=2,
-                   rloo_k=2, minibatch_size=4, num_epochs=1, max_new_tokens=4, learning_rate=1e-3, cpu=True)
+                   rloo_k=2, minibatch_size=4, num_epochs=1, max_new_tokens=4, lr=1e-3, cpu=True)
     train_rl(cfg, [Document(str(i), t, title=f'Title {i}') for i, t in enumerate(TEXTS)], reward_fn=recording_reward)
     assert len(seen) == 4 and all(d.startswith('Title ') and d.split('\n\n', 1)[1] in TEXTS for d in seen)
 
+
+
+def _safetensors(run):
+    "Every tensor of every safetensors file in the run folder (the policy and, for PPO, its value head)."
+    from safetensors.torch import load_file
+    return {f'{f.name}/{k}': v for f in sorted(run.glob('*.safetensors')) for k, v in load_file(f).items()}
+
+
+def _rows(run, drop='seconds'):
+    return [{k: v for k, v in json.loads(l).items() if not k.endswith(drop)} for l in (run / 'metrics.jsonl').read_text().splitlines()]
+
+
+def _assert_resumed_exactly(straight, first, resumed, sft):
+    "An interrupted run has a checkpoint and no final policy; resumed, it ends with the straight run's weights and metrics."
+    assert resumed == first
+    a, b, init = _safetensors(straight), _safetensors(resumed), _safetensors(sft)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+    assert any(not torch.equal(a[k], init[k]) for k in init)                   # training moved the weights
+    assert _rows(straight) == _rows(resumed)
+
+
+@pytest.mark.parametrize('algo', ['ppo', 'rloo'])
+def test_rl_resumes_exactly(tmp_path, algo):
+    "Stopped after step 2 of 4 and resumed: the same final weights (value head, adaptive beta, minibatch order and sampling RNG restored)."
+    tiny_policy().save(tmp_path / 'sft')
+    docs = [Document(str(i), t) for i, t in enumerate(TEXTS)]
+    def run(name, **kw):
+        cfg = RLConfig(algo=algo, sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / name), total_steps=4, batch_size=2,
+                       minibatch_size=2, num_epochs=2, rloo_k=2, max_new_tokens=6, lr=1e-2, target_kl=0.5, kl_horizon=10,
+                       seed=3, cpu=True, progress=False, **kw)
+        return train_rl(cfg, docs, reward_fn=length_reward)
+    straight = run('straight')
+    first = run('resumed', stop_at_step=2)
+    assert (first / 'checkpoints' / 'last').read_text() == 'step_000002' and not list(first.glob('*.safetensors'))
+    resumed = run('ignored', resume_from=str(first))
+    _assert_resumed_exactly(straight, first, resumed, tmp_path / 'sft')
+    kl_coefs = [r['train/rl/kl_coef'] for r in _rows(resumed)]
+    assert len(kl_coefs) == 4 and len(set(kl_coefs)) > 1                      # the adaptive beta moved, and was restored
+
+
+def test_dpo_resumes_exactly(tmp_path):
+    from rlhf_summ.rl import DPOConfig, train_dpo
+    tiny_policy().save(tmp_path / 'sft')
+    pairs = [Comparison(Document(str(i), t), t.split(' ')[0] + ' ' + t.split(' ')[1], 'a dog ran.', choice=0.0) for i, t in enumerate(TEXTS)]
+    def run(name, **kw):
+        return train_dpo(DPOConfig(sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / name), steps=5, batch_size=2, lr=1e-2,
+                                   save_every=2, seed=1, cpu=True, progress=False, **kw), pairs)
+    straight = run('straight')
+    first = run('resumed', stop_at_step=3)
+    assert (first / 'checkpoints' / 'last').read_text() == 'step_000003' and not list(first.glob('*.safetensors'))
+    resumed = run('resumed', resume_from=str(first / 'checkpoints' / 'step_000002'))    # an older checkpoint: step 3 is run again
+    _assert_resumed_exactly(straight, first, resumed, tmp_path / 'sft')
+
+
+def test_old_learning_rate_name_is_still_read(tmp_path):
+    from rlhf_summ.config import load_config, save_config
+    from rlhf_summ.rl import DPOConfig
+    assert RLConfig(learning_rate=1e-4).lr == 1e-4 and DPOConfig(learning_rate=2e-4).lr == 2e-4
+    (tmp_path / 'old.json').write_text(json.dumps({'algo': 'rloo', 'learning_rate': 5e-5}))
+    assert load_config(RLConfig, tmp_path / 'old.json').lr == 5e-5
+    assert load_config(RLConfig, save_config(RLConfig(lr=7e-5), tmp_path / 'new.json')).lr == 7e-5
 
 DDP_SCRIPT = """
 import sys, torch
@@ -261,7 +322,7 @@ from rlhf_summ.rl import RLConfig, train_rl
 docs = [f"document {i} says the cat sat on the mat and the dog ran in the park." for i in range(8)]
 length_reward = lambda documents, summaries: torch.tensor([len(s.split()) / 5 for s in summaries])
 config = RLConfig(algo='rloo', sft_model=sys.argv[1], runs_root=sys.argv[2], total_steps=2, batch_size=2, rloo_k=2,
-                  minibatch_size=2, num_epochs=1, max_new_tokens=6, learning_rate=1e-3, cpu=True)
+                  minibatch_size=2, num_epochs=1, max_new_tokens=6, lr=1e-3, cpu=True)
 train_rl(config, docs, reward_fn=length_reward)
 """
 
