@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_cli.ipynb 2
 from __future__ import annotations
-import argparse, ast, dataclasses, importlib, inspect, sys, typing
+import argparse, ast, dataclasses, gc, importlib, inspect, sys, typing
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -230,6 +230,7 @@ def run_command(argv: Sequence[str]) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     "Entry point of the `rlhf-summ` console script: 0 on success, 2 with one line on stderr on bad input (`--debug`: the traceback)."
+    exiting = argv is None                        # the console script: the process ends when this returns
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = '--debug' in argv
     if debug: argv.remove('--debug')
@@ -239,4 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = ' '.join(str(e).split()) or type(e).__name__
         print(f"rlhf-summ: error: {message} (--debug for the traceback)", file=sys.stderr)
         return 2
+    finally:
+        # nothing is left to collect: spare the exit the collector's passes over torch's million objects (0.1-0.3 s)
+        if exiting: gc.freeze()
     return 0
