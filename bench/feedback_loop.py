@@ -58,6 +58,8 @@ def main():
     p.add_argument('--database-url', default='')
     p.add_argument('--threads', type=int, default=defaults.threads)
     p.add_argument('--no-baselines', action='store_true')
+    p.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE',
+                   help='any other SimConfig field, e.g. --set rl_lr=1e-3 --set rl_start=current (repeatable)')
     p.add_argument('--out', default='', help='run folder (default: a temporary folder, removed at the end)')
     args = p.parse_args()
     warnings.filterwarnings('ignore')
@@ -72,6 +74,12 @@ def main():
                                      rl_steps=args.rl_steps, reward_model=args.reward_model, sft_model=args.sft_model,
                                      database_url=args.database_url, threads=args.threads, baselines=not args.no_baselines,
                                      output_dir=args.out or str(Path(tmp)/'run'), progress=False)
+        types = {f.name: f.type for f in dataclasses.fields(SimConfig)}
+        for item in args.set:
+            key, _, value = item.partition('=')
+            if key not in types: p.error(f"--set {item}: SimConfig has no field {key!r}")
+            kind = type(getattr(defaults, key))
+            config = dataclasses.replace(config, **{key: value.lower() in ('1', 'true', 'yes') if kind is bool else kind(value)})
         result = run_simulation(config, log=lambda line: print(line, flush=True))
     for name, m in result['baselines'].items():
         print(f"baseline={name} rouge1={m['rouge1']:.2f} rouge2={m['rouge2']:.2f} rougeL={m['rougeL']:.2f} "

@@ -384,7 +384,7 @@ def build_minilm_encoder_decoder(max_source_length: int = 256, max_target_length
     "A BERT2BERT policy warm-started from all-MiniLM-L6-v2 for both encoder and decoder (cross-attention random); offline."
     from transformers import AutoTokenizer, EncoderDecoderModel
     from transformers.utils import logging as hf_logging
-    from rlhf_summ.reward import minilm_path
+    from rlhf_summ.config import minilm_path
     path = str(minilm_path())
     tokenizer = AutoTokenizer.from_pretrained(path)
     verbosity = hf_logging.get_verbosity()

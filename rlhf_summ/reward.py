@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_reward.ipynb 2
 from __future__ import annotations
-import functools, hashlib, inspect, json, math, random, warnings
+import copy, functools, hashlib, inspect, json, math, random, warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +27,14 @@ from .train import (TrainState, adamw, append_metrics, batch_at, last_checkpoint
 
 # %% auto 0
 __all__ = ['TEXT_FEATURES', 'REWARD_CONFIG_NAME', 'FEATURES', 'ZERO_SHOT_WEIGHT', 'DEFAULT_FEATURE_SCALE', 'CONTENT_BUCKETS',
-           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'encode_pair', 'tiny_backbone_config',
-           'text_features', 'content_dim', 'word_buckets', 'sentence_positions', 'mean_pool', 'RewardModel',
-           'tiny_reward_model', 'preference_loss', 'comparison_targets', 'pairwise_accuracy',
+           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'PREFERENCE_CONFIG_NAME', 'encode_pair',
+           'tiny_backbone_config', 'text_features', 'content_dim', 'word_buckets', 'sentence_positions', 'mean_pool',
+           'RewardModel', 'tiny_reward_model', 'preference_loss', 'comparison_targets', 'pairwise_accuracy',
            'expected_calibration_error', 'comparison_metrics', 'length_metrics', 'evaluate_reward', 'flatten_metrics',
            'toy_comparisons', 'baseline_features', 'fit_pairwise_logistic', 'fit_feature_judge', 'RewardConfig',
            'reward_batch_loss', 'normalization_pool', 'reference_pairs', 'train_reward', 'UpdateResult',
-           'update_reward_model', 'preference_uncertainty', 'most_uncertain', 'uncertainty_sampling_curve']
+           'update_reward_model', 'PreferenceTerm', 'train_preference', 'preference_uncertainty', 'most_uncertain',
+           'uncertainty_sampling_curve']
 
 # %% ../nbs/08_reward.ipynb
 def encode_pair(tokenizer, document: str, summary: str, max_length: int) -> dict[str, list[int]]:
@@ -140,6 +141,8 @@ class RewardModel(nn.Module):
         nn.init.zeros_(self.content.weight)
         self._accepts = set(inspect.signature(backbone.forward).parameters)
         self._fingerprint: str | None = None
+        self.preference: PreferenceTerm | None = None
+        "A learnt preference term over a policy's own scorer (`PreferenceTerm`); None: today's judge alone."
 
     @property
     def device(self) -> torch.device: return self.head.weight.device
@@ -176,6 +179,7 @@ class RewardModel(nn.Module):
             model.head.load_state_dict({'weight': head['weight'], 'bias': head['bias']})
             model.feature_scale.copy_(head['feature_scale'])
             if 'content' in head: model.content.weight.data.copy_(head['content'])   # older folders: no content head (zero)
+            if (path/'preference').is_dir(): model.preference = PreferenceTerm.load(path/'preference', device)
         else:
             try: model = cls(_backbone_from_pretrained(name), AutoTokenizer.from_pretrained(name), max_length, pooling, base_model=name)
             except (OSError, ValueError) as e: raise model_load_error('reward model', name, e) from e   # ValueError: not even a possible Hub id
@@ -195,6 +199,7 @@ class RewardModel(nn.Module):
                     pooling=self.pooling, norm_mean=self.norm_mean, norm_std=self.norm_std, base_model=self.base_model,
                     metadata=self.metadata, content_buckets=self.content_buckets)
         (path/REWARD_CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        if self.preference is not None: self.preference.save(path/'preference')
         return path
 
     def _encode(self, texts: Sequence[str], max_length: int) -> torch.Tensor:
@@ -281,7 +286,7 @@ class RewardModel(nn.Module):
 
     def score(self, documents: Sequence[str], summaries: Sequence[str], batch_size: int = 16, normalize: bool = False,
               mc_dropout: bool = False) -> torch.Tensor:
-        "Scores (B,) without gradients, on CPU; `normalize` applies the saved stats; `mc_dropout` turns the backbone's dropout on."
+        "Scores (B,) without gradients, on CPU; `normalize` applies the saved stats; `mc_dropout` turns the backbone's dropout on. With a `preference` term the score is always on the judge's normalized scale: `weight` x the normalized judge + the term."
         was_training = self.training
         self.train(False)
         if mc_dropout: self.backbone.train()
@@ -292,6 +297,8 @@ class RewardModel(nn.Module):
                     out.append(self(**self.batch(documents[i:i + batch_size], summaries[i:i + batch_size])).float().cpu())
         finally: self.train(was_training)
         scores = torch.cat(out) if out else torch.zeros(0)
+        if self.preference is not None:
+            return self.preference.weight * (scores - self.norm_mean) / self.norm_std + self.preference.score(documents, summaries)
         return (scores - self.norm_mean) / self.norm_std if normalize else scores
 
     def fit_normalization(self, documents: Sequence[str], summaries: Sequence[str]) -> None:
@@ -302,7 +309,7 @@ class RewardModel(nn.Module):
     def update(self, new_comparisons: Sequence[Comparison], replay: Sequence[Comparison] | None = None,
                heldout: Sequence[Comparison] | None = None, tolerance: float = 0.02, steps: int = 20,
                lr: float = 0.02, seed: int = 0, **kw) -> 'UpdateResult':
-        "Online training of the head on new picks plus a replay sample; refused (weights untouched) if held-out accuracy drops."
+        "Online training on new picks plus a replay sample (the head, or the preference term: `update_reward_model`); refused (weights untouched) if held-out accuracy drops."
         return update_reward_model(self, new_comparisons, replay, heldout, tolerance, steps, lr, seed, **kw)
 
 # %% ../nbs/08_reward.ipynb
@@ -670,11 +677,29 @@ class UpdateResult:
     reason: str = ''
     "Why the update was refused (empty when accepted)."
 
+def _train_head(model: RewardModel, comparisons: Sequence[Comparison], steps: int, lr: float, seed: int, batch_size: int,
+                margin_scale: float, weight_decay: float) -> None:
+    "Bradley-Terry steps on the head and the content head over `comparisons`."
+    was_training = model.training
+    model.content.requires_grad_(True)                                  # picks teach the content head too
+    optimizer = adamw(model, lr, weight_decay=weight_decay)
+    model.train()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for step in range(steps):
+            _, idx = batch_at(len(comparisons), min(batch_size, len(comparisons)), seed, step)
+            loss, _ = reward_batch_loss(model, [comparisons[i] for i in idx], margin_scale)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step(); optimizer.zero_grad()
+    model.train(was_training)
+
 def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison], replay: Sequence[Comparison] | None = None,
                         heldout: Sequence[Comparison] | None = None, tolerance: float = 0.02, steps: int = 20,
                         lr: float = 0.02, seed: int = 0, batch_size: int = 8, replay_ratio: float = 1.0,
-                        margin_scale: float = 0.0, eval_batch_size: int = 32, weight_decay: float = 0.0) -> UpdateResult:
-    "Train `model`'s head in place on new + replayed comparisons; undo it if held-out accuracy drops by more than `tolerance`."
+                        margin_scale: float = 0.0, eval_batch_size: int = 32, weight_decay: float = 0.0,
+                        preference: str | Path = '', beta: float = 0.1, weight_lr: float = 0.01) -> UpdateResult:
+    "Train `model` in place on new + replayed comparisons: its head, or its preference term (started from the policy folder `preference` at the first such update; `train_preference`); undo it if held-out accuracy drops by more than `tolerance`."
     new = list(new_comparisons)
     if not new: raise ValueError("update needs at least one new comparison")
     if heldout is None:
@@ -687,19 +712,11 @@ def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison
     mix = new + replayed
     before = evaluate_reward(model, heldout, eval_batch_size, margin_scale)
     snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    stats, was_training = (model.norm_mean, model.norm_std), model.training
-    model.content.requires_grad_(True)                                  # picks teach the content head too
-    optimizer = adamw(model, lr, weight_decay=weight_decay)
-    model.train()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for step in range(steps):
-            _, idx = batch_at(len(mix), min(batch_size, len(mix)), seed, step)
-            loss, _ = reward_batch_loss(model, [mix[i] for i in idx], margin_scale)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step(); optimizer.zero_grad()
-    model.train(was_training)
+    stats, term = (model.norm_mean, model.norm_std), model.preference
+    term_snapshot = term.state() if term is not None else None
+    if preference and model.preference is None: model.preference = PreferenceTerm.start(preference, beta, model.device)
+    if model.preference is not None: train_preference(model, mix, steps, lr, weight_lr, seed, batch_size)
+    else: _train_head(model, mix, steps, lr, seed, batch_size, margin_scale, weight_decay)
     after = evaluate_reward(model, heldout, eval_batch_size, margin_scale)
     acc_before, acc_after = before.get('accuracy', float('nan')), after.get('accuracy', float('nan'))
     accepted = not (acc_after < acc_before - tolerance)
@@ -707,9 +724,110 @@ def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison
     if not accepted:
         model.load_state_dict(snapshot)
         model.norm_mean, model.norm_std = stats
-    else: model.fit_normalization(*normalization_pool(mix, seed=seed))   # new weights, new score scale: RL centers with these
+        model.preference = term
+        if term is not None: term.load_state(term_snapshot)
+    elif term is None and model.preference is None:
+        model.fit_normalization(*normalization_pool(mix, seed=seed))   # new weights, new score scale: RL centers with these
     return UpdateResult(accepted, acc_before, acc_after, before['loss'], after['loss'], steps, len(new), len(replayed),
                         len(heldout), reason)
+
+
+# %% ../nbs/08_reward.ipynb
+PREFERENCE_CONFIG_NAME = 'preference.json'
+
+class PreferenceTerm:
+    "The reward model's learnt preference term: `weight` on today's judge, plus `beta` x the log-ratio of a policy trained on picks (`policy`) to the frozen policy it started from (`reference`)."
+    def __init__(self, policy, reference: nn.Module, beta: float = 0.1, weight: float = 1.0):
+        self.policy, self.reference, self.beta = policy, reference.requires_grad_(False).eval(), float(beta)
+        self.weight = torch.tensor(float(weight))
+        self.policy.model.eval()                                        # dropout off, as for DPO
+
+    @classmethod
+    def start(cls, policy_dir: str | Path, beta: float = 0.1, device=None) -> 'PreferenceTerm':
+        "Step 0: the policy saved in `policy_dir` and a frozen copy of it as the reference (the term is 0)."
+        from rlhf_summ.policies import load_policy
+        policy = load_policy(str(policy_dir), device=device)
+        return cls(policy, copy.deepcopy(policy.model), beta)
+
+    def logratio(self, documents: Sequence[str], summaries: Sequence[str]) -> torch.Tensor:
+        "(B,) summed log pi(y|x) - log pi_ref(y|x) of `summaries` given `documents`, with gradients through the policy."
+        logps, mask = self.policy.logprobs(list(documents), list(summaries))
+        with torch.no_grad(): ref = self.policy.logprobs(list(documents), list(summaries), model=self.reference)[0]
+        return ((logps - ref) * mask).sum(1)
+
+    def scorable(self, documents: Sequence[str], summaries: Sequence[str]) -> list[bool]:
+        "Whether the policy can score each summary (it is made of its document's sentences)."
+        def ok(d, s):
+            try: self.policy.actions_of([d], [s]); return True
+            except ValueError: return False
+        return [ok(d, s) for d, s in zip(documents, summaries)]
+
+    def score(self, documents: Sequence[str], summaries: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        "(B,) `beta` x log-ratio without gradients, on CPU; 0 for a summary the policy cannot score."
+        out = torch.zeros(len(summaries))
+        keep = [i for i, ok in enumerate(self.scorable(documents, summaries)) if ok]
+        with torch.no_grad():
+            for j in range(0, len(keep), batch_size):
+                idx = keep[j:j + batch_size]
+                out[idx] = self.beta * self.logratio([documents[i] for i in idx], [summaries[i] for i in idx]).float().cpu()
+        return out
+
+    def state(self) -> dict[str, torch.Tensor]:
+        "A copy of what training changes (the policy's weights and `weight`)."
+        return {'weight': self.weight.clone(), **{k: v.detach().clone() for k, v in self.policy.model.state_dict().items()}}
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        "Restore a `state()` copy."
+        state = dict(state)
+        self.weight = state.pop('weight').clone()
+        self.policy.model.load_state_dict(state)
+
+    def save(self, path: str | Path) -> Path:
+        "Write `policy/` (a policy folder), `reference.safetensors` and `preference.json` into `path`."
+        path = Path(path)
+        self.policy.save(path/'policy')
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.reference.state_dict().items()}, str(path/'reference.safetensors'))
+        (path/PREFERENCE_CONFIG_NAME).write_text(json.dumps({'beta': self.beta, 'weight': float(self.weight)}))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device=None) -> 'PreferenceTerm':
+        "The term saved in `path`."
+        from rlhf_summ.policies import load_policy
+        path = Path(path)
+        meta = json.loads((path/PREFERENCE_CONFIG_NAME).read_text())
+        policy = load_policy(str(path/'policy'), device=device)
+        reference = copy.deepcopy(policy.model)
+        reference.load_state_dict(load_file(path/'reference.safetensors', device=str(policy.device)))
+        return cls(policy, reference, meta['beta'], meta['weight'])
+
+def train_preference(model: RewardModel, comparisons: Sequence[Comparison], steps: int, lr: float = 3e-4,
+                     weight_lr: float = 0.01, seed: int = 0, batch_size: int = 16) -> None:
+    "Bradley-Terry steps on `model.preference` (its policy, at `lr`, and the judge's `weight`, at `weight_lr`) over the decisive `comparisons` the policy can score; the judge's normalized score margin is a fixed offset."
+    term = model.preference
+    docs_all = [document_text(c.document) for c in comparisons]
+    ok = [c.choice != 0.5 and a and b for c, a, b in zip(comparisons, term.scorable(docs_all, [c.chosen for c in comparisons]),
+                                                        term.scorable(docs_all, [c.rejected for c in comparisons]))]
+    pairs, docs = [c for c, k in zip(comparisons, ok) if k], [d for d, k in zip(docs_all, ok) if k]
+    if not pairs: return
+    model.preference = None                                           # the judge alone, on its normalized scale
+    try: judge = (model.score(docs, [c.chosen for c in pairs], normalize=True) -
+                  model.score(docs, [c.rejected for c in pairs], normalize=True))
+    finally: model.preference = term
+    weight = nn.Parameter(term.weight.clone().to(term.policy.device))
+    params = [p for p in term.policy.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([{'params': params, 'lr': lr}, {'params': [weight], 'lr': weight_lr}], weight_decay=0.0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for step in range(steps):
+            _, idx = batch_at(len(pairs), min(batch_size, len(pairs)), seed, step)
+            ratio = term.logratio([docs[i] for i in idx] * 2, [pairs[i].chosen for i in idx] + [pairs[i].rejected for i in idx])
+            logits = weight * judge[idx].to(weight.device) + term.beta * (ratio[:len(idx)] - ratio[len(idx):])
+            loss = -F.logsigmoid(logits).mean()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params + [weight], 1.0)
+            optimizer.step(); optimizer.zero_grad()
+    term.weight = weight.detach().cpu().clone()
 
 # %% ../nbs/08_reward.ipynb
 def preference_uncertainty(models: RewardModel | Sequence[RewardModel], documents: Sequence[str], summaries_a: Sequence[str],

@@ -23,9 +23,10 @@ from .train import (GeneratorState, TrainConfig, adamw, batch_at, check_train_ra
 # %% auto 0
 __all__ = ['RewardFn', 'masked_mean', 'masked_var', 'masked_whiten', 'last_token_index', 'apply_missing_eos_penalty',
            'kl_penalized_rewards', 'KLController', 'compute_gae', 'ppo_policy_loss', 'ppo_value_loss',
-           'repeat_for_samples', 'samples_per_item', 'rloo_advantages', 'dpo_loss', 'Rollout', 'collect_rollout',
-           'RLConfig', 'rollout_advantages', 'rl_update', 'rollout_stats', 'load_documents', 'reward_model_fn',
-           'train_rl', 'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig', 'train_dpo']
+           'repeat_for_samples', 'samples_per_item', 'rloo_advantages', 'best_of_k_advantages', 'dpo_loss', 'Rollout',
+           'collect_rollout', 'RLConfig', 'rollout_advantages', 'rl_update', 'rollout_stats', 'load_documents',
+           'reward_model_fn', 'train_rl', 'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig',
+           'train_dpo']
 
 # %% ../nbs/09_rl.ipynb
 def masked_mean(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
@@ -152,6 +153,12 @@ def rloo_advantages(rewards: Tensor, k: int) -> Tensor:
     grouped = rewards.view(-1, k)                                       # (B/k, k)
     baseline = (grouped.sum(dim=1, keepdim=True) - grouped) / (k - 1)
     return (grouped - baseline).reshape(-1)
+
+def best_of_k_advantages(rewards: Tensor, k: int) -> Tensor:
+    "(B,) 1 for the highest-reward sample of each group of k consecutive samples (the first on a tie), 0 for the others: imitate the reward model's best of k (expert iteration; RAFT, Dong et al. 2023)."
+    if rewards.shape[0] % k: raise ValueError(f"{rewards.shape[0]} rewards do not split into groups of k={k}")
+    grouped = rewards.view(-1, k)                                       # (B/k, k)
+    return F.one_hot(grouped.argmax(dim=1), k).to(rewards.dtype).reshape(-1)
 
 # %% ../nbs/09_rl.ipynb
 def dpo_loss(policy_chosen: Tensor, policy_rejected: Tensor, ref_chosen: Tensor, ref_rejected: Tensor,
@@ -292,6 +299,8 @@ class RLConfig(TrainConfig):
     "Standardize advantages over the real tokens of each rollout."
     rloo_k: int = 4
     "RLOO: summaries sampled per document."
+    rloo_baseline: str = 'mean'
+    "RLOO's advantage: 'mean', each sample's reward minus the mean of the others' (whitened); 'best', 1 for the best of the k samples and 0 for the rest (best-of-k imitation: only the reward model's ranking at the top counts)."
     rollout_batch_size: int = 16
     "Summaries generated and scored per forward pass while collecting a rollout (memory, not maths)."
     reward_batch_size: int = 16
@@ -308,7 +317,7 @@ class RLConfig(TrainConfig):
     def __post_init__(self, learning_rate: float | None = None):
         if learning_rate is not None: self.lr = learning_rate
         check_train_ranges(self)
-        check_ranges(self, algo=('ppo', 'rloo'), data_limit='>=1', val_fraction='[0,1)', total_steps='>=1', batch_size='>=1',
+        check_ranges(self, algo=('ppo', 'rloo'), rloo_baseline=('mean', 'best'), data_limit='>=1', val_fraction='[0,1)', total_steps='>=1', batch_size='>=1',
                      minibatch_size='>=1', num_epochs='>=1', adam_eps='>0', max_grad_norm='>=0',
                      temperature='>0', max_new_tokens='>=1', kl_coef='>=0', target_kl='>0', kl_horizon='>=1', gamma='[0,1]',
                      gae_lambda='[0,1]', clip_coef='>0', clip_coef_value='>0', vf_coef='>=0', rloo_k='>=1',
@@ -332,8 +341,10 @@ def rollout_advantages(rollout: Rollout, config: RLConfig, kl_coef: float) -> tu
         if config.whiten_advantages: advantages = masked_whiten(advantages, rollout.mask)
         return advantages, returns
     seq_rewards = rollout.scores - kl_coef * rollout.kl.sum(dim=1)                       # (B,)
-    adv = rloo_advantages(seq_rewards, config.rloo_k)
-    if config.whiten_advantages: adv = masked_whiten(adv, torch.ones_like(adv, dtype=torch.bool))
+    if config.rloo_baseline == 'best': adv = best_of_k_advantages(seq_rewards, config.rloo_k)
+    else:
+        adv = rloo_advantages(seq_rewards, config.rloo_k)
+        if config.whiten_advantages: adv = masked_whiten(adv, torch.ones_like(adv, dtype=torch.bool))
     maskf = rollout.mask.to(adv.dtype)
     return adv[:, None] * maskf, torch.zeros_like(maskf)
 

@@ -179,6 +179,8 @@ class SimConfig:
     "Held-out papers (never uploaded, never picked on): a summary-pair file or folder."
     eval_limit: int = 200
     "Evaluate on the first this many held-out papers."
+    holdout: int = 0
+    "> 0: evaluate instead on this many papers of `data` itself, split off by document (the lowest hashes of their ids) and never uploaded; for a field with one file (SumPubMed)."
     annotator: str = 'reference'
     "'reference', 'result' or 'short' (`make_annotator`)."
     picks: int = 2000
@@ -215,25 +217,35 @@ class SimConfig:
     "A reward update is refused when held-out accuracy falls by more than this; < 0: by more than the held-out picks' sampling error (1.96 x sqrt(0.25 / n), at least 0.02; with 29 held-out picks a fixed 0.02 refused the first updates on noise)."
     replay_ratio: float = 3.0
     "Older picks replayed per new pick in a reward update."
+    reward_update: str = 'preference'
+    "What picks train: 'preference', a preference term over a copy of the SFT policy's own sentence scorer with today's judge as a weighted offset (`reward.PreferenceTerm`); 'head', the judge's head and content head."
+    preference_lr: float = 1e-4
+    "Learning rate of the preference term's scorer (its judge weight: `update_lr`)."
+    preference_beta: float = 0.1
+    "The preference term's beta (its log-ratio's scale)."
     round_every: int = 250
     "A policy round (RL, gate, promotion) after this many picks."
     rl_steps: int = 60
     "RL iterations per policy round."
-    rl_batch_size: int = 32
+    rl_batch_size: int = 16
     "Sections per RL rollout."
-    rl_k: int = 4
+    rl_k: int = 8
     "RLOO samples per section."
+    rl_baseline: str = 'best'
+    "RLOO's advantage (`RLConfig.rloo_baseline`): 'mean' (leave-one-out) or 'best' (imitate the reward model's best of `rl_k`)."
     rl_epochs: int = 2
     "Passes over each rollout."
-    rl_lr: float = 3e-4
+    rl_lr: float = 1e-3
     "RL learning rate."
     rl_temperature: float = 0.3
     "RL sampling temperature (log-probs at the same temperature)."
     kl_coef: float = 0.05
-    "KL penalty to the SFT policy."
+    "KL penalty to the policy RL starts from."
+    rl_start: str = 'first'
+    "Where each policy round's RL starts (and whose KL it pays): 'first', the SFT policy; 'current', the promoted version."
     min_win_rate: float = 0.55
     "The gate's threshold (reward-model judged win rate over the current policy, ties 1/2)."
-    gate_sections: int = 64
+    gate_sections: int = 256
     "Held-out sections the gate compares on."
     valid_fraction: float = 0.2
     "Share of uploaded documents (by hash) whose picks are held out to measure the reward model."
@@ -269,11 +281,12 @@ class SimConfig:
 
     def __post_init__(self):
         from rlhf_summ.registry import PARTNER_RULES
-        check_ranges(self, eval_limit='>=1', annotator=('reference', 'result', 'short'), picks='>=1', tau='>=0', epsilon='[0,1]',
+        check_ranges(self, eval_limit='>=1', holdout='>=0', annotator=('reference', 'result', 'short'), picks='>=1', tau='>=0', epsilon='[0,1]',
                      target_agreement='(0.5,1)', calibration_pairs='>=1', pairs=('random', 'uncertainty'), candidates='>=1',
                      partner=PARTNER_RULES, pair_temperature='>=0', update_every='>=1', update_epochs='>0', update_lr='>0',
-                     update_weight_decay='>=0', replay_ratio='>=0', round_every='>=1', rl_steps='>=1',
-                     rl_batch_size='>=1', rl_k='>=2', rl_epochs='>=1', rl_lr='>0', rl_temperature='>0', kl_coef='>=0',
+                     update_weight_decay='>=0', replay_ratio='>=0', reward_update=('preference', 'head'),
+                     preference_lr='>0', preference_beta='>0', round_every='>=1', rl_steps='>=1',
+                     rl_batch_size='>=1', rl_k='>=2', rl_baseline=('mean', 'best'), rl_epochs='>=1', rl_lr='>0', rl_temperature='>0', kl_coef='>=0', rl_start=('first', 'current'),
                      min_win_rate='[0,1]', gate_sections='>=1', valid_fraction='[0,1)', best_of_n='>=1', dpo_steps='>=1', dpo_lr='>0',
                      dpo_beta='>0', threads='>=0')
 
@@ -388,11 +401,17 @@ def _calibrate(config: SimConfig, papers: Sequence[Paper], sft, annotator: Annot
                 agreement_expected=expected_agreement(diffs, tau, config.epsilon),
                 agreement_measured=measured_agreement(first, second, pairs))
 
-def _upload_order(config: SimConfig) -> list[Paper]:
-    "Upload papers of every source in `config.data` (training splits), shuffled with the seed."
+def _split_papers(config: SimConfig) -> tuple[list[Paper], list[Paper]]:
+    "(uploads, held-out papers): uploads are the papers of every source in `config.data` (training splits), shuffled with the seed; held out are the first `eval_limit` of `eval_data`, or with `holdout` that many papers of `data` split off by document."
     papers = [p for source in config.data.split(',') if source.strip() for p in load_papers(source.strip())]
+    held: list[Paper] = []
+    if config.holdout:
+        key = lambda p: hashlib.sha1(p.document.id.encode()).hexdigest()
+        ids = {p.document.id for p in sorted(papers, key=key)[:config.holdout]}
+        held = [p for p in papers if p.document.id in ids][:config.eval_limit]
+        papers = [p for p in papers if p.document.id not in ids]
     random.Random(config.seed).shuffle(papers)
-    return papers
+    return papers, held or load_papers(config.eval_data, limit=config.eval_limit)
 
 def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     "Run the feedback loop with a simulated annotator (see above); returns `{'config', 'calibration', 'curve', 'baselines', 'final', 'examples'}`, also written to `output_dir/result.json` with `metrics.jsonl`."
@@ -430,15 +449,15 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
     worker = GenerationWorker(store, registry, summarize, config.partner, batch_size=64, seed=config.seed,
                               pairs=config.pairs, candidates=config.candidates)
     annotator = make_annotator(config.annotator, config.tau or 0.05, config.epsilon, config.seed)
-    uploads = _upload_order(config)
-    held = HeldOut(load_papers(config.eval_data, limit=config.eval_limit), sft, annotator, config.pair_temperature, config.seed)
+    uploads, eval_papers = _split_papers(config)
+    held = HeldOut(eval_papers, sft, annotator, config.pair_temperature, config.seed)
     calibration = _calibrate(config, uploads, sft, annotator)
     annotator = dataclasses.replace(annotator, tau=calibration['tau'])
     log(f"annotator {annotator.name}: tau {calibration['tau']:.4f}, epsilon {config.epsilon}; two annotators agree "
         f"{calibration['agreement_measured']:.3f} (expected {calibration['agreement_expected']:.3f}) on "
         f"{calibration['pairs']} pairs of SFT samples ({calibration['distinct_share']:.0%} of sampled pairs differ)")
 
-    rl_config = RLConfig(algo='rloo', total_steps=config.rl_steps, batch_size=config.rl_batch_size, rloo_k=config.rl_k,
+    rl_config = RLConfig(algo='rloo', total_steps=config.rl_steps, batch_size=config.rl_batch_size, rloo_k=config.rl_k, rloo_baseline=config.rl_baseline,
                          minibatch_size=config.rl_batch_size * config.rl_k, num_epochs=config.rl_epochs,
                          learning_rate=config.rl_lr, temperature=config.rl_temperature, kl_coef=config.kl_coef,
                          anneal_lr=False, seed=config.seed, cpu=True)
@@ -447,8 +466,9 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
         steps = max(1, math.ceil(config.update_epochs * (new + min(used, round(config.replay_ratio * new))) / 16))
         heldout = max(len([c for c in store.comparisons(split='valid') if c.choice != 0.5]), 1)
         tolerance = config.update_tolerance if config.update_tolerance >= 0 else max(0.02, 1.96 * (0.25 / heldout) ** 0.5)
-        return dict(steps=steps, lr=config.update_lr, seed=config.seed, batch_size=16, replay_ratio=config.replay_ratio,
-                    weight_decay=config.update_weight_decay, tolerance=tolerance)
+        kind = (dict(lr=config.preference_lr, weight_lr=config.update_lr, preference=str(sft_dir), beta=config.preference_beta)
+                if config.reward_update == 'preference' else dict(lr=config.update_lr, weight_decay=config.update_weight_decay))
+        return dict(steps=steps, seed=config.seed, batch_size=16, replay_ratio=config.replay_ratio, tolerance=tolerance, **kind)
 
     def measure(picks: int) -> dict:
         policy = registry.load('policy')
@@ -484,7 +504,7 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
             if store.num_new() >= config.update_every: OnlineLoop(store, registry, update_kwargs=update_kwargs()).run_round()
             if since_round >= config.round_every:
                 out = online_round(store, registry, rl_config, promote='gate', update_reward=False, min_win_rate=config.min_win_rate,
-                                   gate_sections=config.gate_sections, seed=config.seed, start='first')
+                                   gate_sections=config.gate_sections, seed=config.seed, start=config.rl_start)
                 rounds.append(dict(picks=picks, version=out['policy'].version, gate_win_rate=out['win_rate'],
                                    promoted=registry.current('policy').version == out['policy'].version))
                 log(f"policy round at {picks} picks: {out['policy'].name}, gate win rate {out['win_rate']:.3f} "

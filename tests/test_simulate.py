@@ -33,7 +33,7 @@ def tiny_setup(tmp_path):
     ExtractivePolicy(ExtractiveScorer(d_model=16, layers=1, heads=2, dropout=0.0), k=1).save(tmp_path / 'sft')
     tiny_reward_model(max_length=64).save(tmp_path / 'rm')
     return dict(data=str(write_papers(tmp_path / 'train.jsonl', 16)), eval_data=str(write_papers(tmp_path / 'dev.jsonl', 6, offset=100)),
-                eval_limit=6, picks=12, checkpoints='0,6', seed=3, pairs='uncertainty', round_every=6, update_every=4,
+                eval_limit=6, picks=12, checkpoints='0,6', seed=3, pairs='uncertainty', round_every=6, update_every=2,
                 sft_model=str(tmp_path / 'sft'), reward_model=str(tmp_path / 'rm'), threads=1)
 
 
@@ -89,3 +89,15 @@ def test_annotators_read_every_reference_and_are_seeded(tmp_path):
     assert list(picks.values()).count('b') >= 16                               # the closer summary wins but for lapses
     assert make_annotator('short', epsilon=0.0).pick(' '.join([b] * 4), 'Cats improve.', papers[0].references) == 'b'
 
+
+
+def test_holdout_splits_one_source_by_document(tmp_path):
+    "`holdout` evaluates on papers of `data` itself (a field with one file): split off by document, never uploaded."
+    from rlhf_summ.simulate import _split_papers
+    data = str(write_papers(tmp_path / 'all.jsonl', 16))
+    uploads, held = _split_papers(SimConfig(data=data, holdout=4, eval_limit=3, seed=1))
+    assert len(held) == 3 and len(uploads) == 12
+    assert not {p.document.id for p in held} & {p.document.id for p in uploads}
+    again, held_again = _split_papers(SimConfig(data=data, holdout=4, eval_limit=3, seed=2))
+    assert [p.document.id for p in held_again] == [p.document.id for p in held]          # the split does not depend on the seed
+    assert {p.document.id for p in again} == {p.document.id for p in uploads} and again != uploads   # only the upload order does
