@@ -17,7 +17,8 @@ validation documents of its own split). The load average is printed beside every
 Measured 2026-12-05 on the shared 2-core machine under heavy load (load average 13-15: six feedback-loop benchmarks
 ran beside it), warm: before `sft_loss` encoded once (the code of `536493c`, one round) 70.7 s (read 7.4, features
 1.3, train 54.9, evaluate 4.4; 52.9 s of CPU); after, median of 3 rounds, 40.3 s (read 4.9, features 1.4,
-train 28.8, evaluate 2.6; 33.1 s of CPU). The optimizer's constructor alone imports `torch._dynamo` (1.3 s, torch
+train 28.8, evaluate 2.6; 33.1 s of CPU). Again at load 7-8, side by side: before 64.5 s (57.9 s of CPU), after
+36.5 s, median of 3 (35.2-37.9; 32-34 s of CPU). The optimizer's constructor alone imports `torch._dynamo` (1.3 s, torch
 2.13), and 936 steps of about 26 ms remain: a third matmuls, a sixth dropout's random masks.
 Last line: `mode=warm total_s=.. read_s=.. embed_s=.. features_s=.. train_s=.. evaluate_s=.. cpu_s=.. rouge1=.. load=L`
 (medians over `--repeats` rounds; L the load average after them).
