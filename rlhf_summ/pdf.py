@@ -21,13 +21,13 @@ from .denoise import (SOFT_HYPHEN, fix_ligatures, fix_accents, join_lines, word_
 # %% auto 0
 __all__ = ['TEX_GLYPHS', 'SYMBOL_PUA', 'PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'SEQUENCE_NUMBER',
            'THEOREM_LIKE', 'CAPTION_LABEL', 'FUNCTION_WORDS', 'PAGES_PER_SECTION', 'RUN_IN_ABSTRACT', 'FRONT_MATTER',
-           'RUBRIC', 'AFFILIATION', 'render_test_pdf', 'PDFError', 'NotPDFError', 'EncryptedPDFError',
+           'RUBRIC', 'AFFILIATION', 'NUMBER_TOKEN', 'render_test_pdf', 'PDFError', 'NotPDFError', 'EncryptedPDFError',
            'CorruptPDFError', 'NoTextError', 'open_pdf', 'Line', 'glyph_char', 'utf16_char', 'page_lines',
            'drop_margins', 'reading_order', 'heading_key', 'known_kind', 'heading_level', 'body_size', 'n_words',
            'find_headings', 'pdf_outline', 'Paper', 'fix_glyphs', 'read_paper', 'sections_to_summarize', 'to_document',
-           'top_headings', 'caption_lines', 'figure_lines', 'heading_match', 'table_like', 'score_paper',
-           'reader_lines', 'real_line_decisions', 'PDFTooLargeError', 'PDFLimits', 'read_paper_bounded', 'flate_bomb',
-           'bomb_pdf']
+           'top_headings', 'caption_lines', 'figure_lines', 'heading_match', 'table_like', 'suspect_line',
+           'score_paper', 'reader_lines', 'real_line_decisions', 'PDFTooLargeError', 'PDFLimits', 'read_paper_bounded',
+           'flate_bomb', 'bomb_pdf']
 
 # %% ../nbs/02_pdf.ipynb
 def render_test_pdf(pages: list[list[tuple[float, float, str, float, bool]]], width: float = 595, height: float = 842) -> bytes:
@@ -592,6 +592,48 @@ def _table_cells(lines: list[Line], size: float, heads: dict) -> set[int]:
         run = [k] if k < len(lines) and short(k) and not tail(k) else []
     return cells
 
+def _prose(text: str) -> bool:
+    "Six or more tokens, seven in ten of them words: a line of prose, not a table's label cell."
+    toks = text.split()
+    return len(toks) >= 6 and sum(bool(re.fullmatch(r"\(?[A-Za-z][\w'’-]*[),;:.]?", t)) for t in toks) >= 0.7 * len(toks)
+
+def _table_labels(lines: list[Line], size: float, skip: set[int], rows: set[int], widths: dict[int, float], heads: dict) -> set[int]:
+    "ids of the text cells of tables whose rows of numbers are left out (`skip`: lines left out already; `rows`: ids of `_table_rows`): a line of six words at most, not ending in a colon, on the row of a line of numbers (`is_numeric_row`) in its column ('AAA' beside '5505 3751 5254 95.4'); then, twice over, a line of twelve words at most that ends no sentence (nor in a colon) and is no prose (`_prose`), between two table lines of its column (rows of numbers, `rows`, or cells found so far) within 2.5 lines above and below (a group header inside a table: 'English-French (|S| = 4038, ...)'). `widths` holds each page's width, by page number."
+    def column(ln):
+        mid, pad = widths[ln.page] / 2, 0.02 * widths[ln.page]
+        return {'L'} if ln.x1 <= mid + pad else {'R'} if ln.x0 >= mid - pad else {'L', 'R'}
+    numbers = defaultdict(list)
+    for ln in lines:
+        if is_numeric_row(ln.text): numbers[ln.page].append(ln)
+    out = set()
+    for k, ln in enumerate(lines):
+        if k in heads or id(ln) in skip or is_numeric_row(ln.text) or n_words(ln.text) > 6 or ln.text.endswith(':'): continue
+        if any(abs(m.top - ln.top) < 0.4 * size and column(m) & column(ln) for m in numbers.get(ln.page, ())): out.add(id(ln))
+    def table(ln): return id(ln) in rows or id(ln) in out or is_numeric_row(ln.text)
+    for _ in range(2):
+        for k in range(1, len(lines) - 1):
+            ln, up, down = lines[k], lines[k - 1], lines[k + 1]
+            if (k not in heads and id(ln) not in skip and not table(ln) and up.page == ln.page == down.page and table(up) and table(down)
+                    and column(up) & column(ln) and column(down) & column(ln) and n_words(ln.text) <= 12
+                    and not re.search(r'[.!?:]$', ln.text) and not _prose(ln.text) and 0 <= ln.top - up.top < 2.5 * size and 0 <= down.top - ln.top < 2.5 * size):
+                out.add(id(ln))
+    return out
+
+def _caption_goes_on(cap: list[Line], ln: Line) -> bool:
+    "`ln` goes on with the caption whose lines so far are `cap` (the first: 'Figure 2: ...', or a label alone, 'Table 1'). On its page, either a run on the row of one of its lines in its style, to its right or overlapping it (a glyph set apart splits a line: 'Fa' + '¨ (2019) is ...'); or right below the caption (within 1.2 lines) in the style of its last line, in any style right under a label alone, or in a size up to a fifth off when set tight (scans drift in size); a full line starting with a capital, indented from the caption's last line (by 0.6 to 2.5 font sizes) and set off by more than the caption's own line spacing, starts a paragraph, and the caption ends above it."
+    last = cap[-1]
+    if ln.page != last.page: return False
+    if any(abs(ln.top - c.top) < 0.3 * ln.size and _same_style(ln, c, 0.4) and (ln.x0 > c.x1 or min(ln.x1, c.x1) > max(ln.x0, c.x0)) for c in cap):
+        return True
+    gap = ln.top - max(c.bottom for c in cap)
+    stacked = sorted(cap, key=lambda c: c.top)
+    gaps = [b.top - a.bottom for a, b in zip(stacked, stacked[1:]) if b.top - a.bottom > -0.3 * b.size]
+    if (gaps and gap > max(gaps) + 0.35 * ln.size and 0.6 * ln.size < ln.x0 - last.x0 < 2.5 * ln.size and ln.x1 >= max(c.x1 for c in cap) - ln.size
+            and n_words(ln.text) >= 6 and ln.text[:1].isupper()): return False
+    style = (_same_style(ln, last, 0.4) or (len(cap) == 1 and CAPTION_LABEL.match(last.text))
+             or (gap < 0.4 * ln.size and abs(ln.size - last.size) <= 0.2 * max(ln.size, last.size)))
+    return 0 <= gap < 1.2 * ln.size and bool(style)
+
 def _closes_bracket(prev: str, ln: Line) -> bool:
     "`ln` opens with the end of a bracket left open at the end of the line `prev` ('... (Etzioni,' / '2011). In the next ...')."
     depth = 0
@@ -631,7 +673,8 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
             pages = drop_margins(pages, heights)
             size = body_size([ln for p in pages for ln in p])
             notes = set().union(*(_footnotes(p, h, size) for p, h in zip(pages, heights)))
-            skip = notes.union(*(_table_rows(p, w) for p, w in zip(pages, widths)))
+            rows = set().union(*(_table_rows(p, w) for p, w in zip(pages, widths)))
+            skip = notes | rows
             lines = [ln for p, w in zip(pages, widths) for ln in reading_order(p, w)]
             not_heads = notes | {i for p, w in zip(pages, widths) for ln in p if id(ln) in skip and not NUMBERED.match(ln.text) for i in [id(ln)]}
             heads = find_headings(lines, size, pdf_outline(doc), not_heads)
@@ -647,24 +690,27 @@ def read_paper(source: str | Path | bytes, max_pages: int = 60, remove_citations
     title_block = {i for i, ln in enumerate(lines) if ln.page == 1 and ln.bottom < block_end}
     heads = {i: h for i, h in heads.items() if i not in title_block}
     skip |= _table_cells(lines, size, heads)
+    skip |= _table_labels(lines, size, skip, rows, {k + 1: w for k, w in enumerate(widths)}, heads)
+    cap_sizes = Counter(ln.size for ln in lines if is_caption_start(ln.text))
+    cap_size = cap_sizes.most_common(1)[0][0] if cap_sizes else size
+    def wrapped_label(ln):      # 'Table 4. On average, ...' at the body size where the paper sets its captions in another size: prose
+        return abs(cap_size - size) >= 0.5 and abs(ln.size - size) < 0.3 and cap_sizes[cap_size] >= 2 * cap_sizes[ln.size]
     # a section is (heading, level, first page, body lines)
-    sections, cur, caption, i = [], None, None, 0
+    sections, cur, caption, i = [], None, [], 0
     while i < len(lines):
         ln = lines[i]
         if i in heads:
             text, level, i = heads[i]
-            cur = (clean_text(fix_ligatures(text)), level, ln.page, []); sections.append(cur); caption = None
+            cur = (clean_text(fix_ligatures(text)), level, ln.page, []); sections.append(cur); caption = []
             continue
         i += 1
         if i - 1 in title_block: continue
-        if caption and ln.page == caption.page and (
-                (0 <= ln.top - caption.bottom < 1.2 * ln.size and (_same_style(ln, caption, 0.4) or CAPTION_LABEL.match(caption.text)))
-                or (abs(ln.top - caption.top) < 0.3 * ln.size and ln.x0 > caption.x1 and _same_style(ln, caption, 0.4))):
-            caption = ln; continue
-        cont = i >= 2 and _continues(lines[i - 2], ln)      # a 'Table 6.' that ends a wrapped sentence is prose
-        caption = ln if (is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text)) and not cont else None
+        if caption and _caption_goes_on(caption, ln):
+            caption.append(ln); continue
+        cont = i >= 2 and _continues(lines[i - 2], ln) or wrapped_label(ln)    # a 'Table 6.' that ends a wrapped sentence is prose
+        caption = [ln] if (is_caption_start(ln.text) or CAPTION_LABEL.match(ln.text)) and not cont else []
         if cur is not None and cur[3] and _closes_bracket(cur[3][-1].text, ln) and 0.85 * size <= ln.size <= 1.15 * size:
-            cur[3].append(ln); caption = None; continue       # '2011).' closes the '(Etzioni,' of the line before: prose, not a number row
+            cur[3].append(ln); caption = []; continue       # '2011).' closes the '(Etzioni,' of the line before: prose, not a number row
         if caption or id(ln) in skip or (is_numeric_row(ln.text) and not (cont and len(ln.text.split()) <= 3)) or not 0.85 * size <= ln.size <= 1.15 * size: continue
         if sum(c.isalpha() for c in ln.text) < 2: continue
         if cur is None: cur = ('', 1, ln.page, []); sections.append(cur)
@@ -809,15 +855,23 @@ def heading_match(found: list[str], gold: list[str]) -> tuple[int, int, int]:
         if left[key] > 0: left[key] -= 1; matched += 1
     return matched, len(found), len(gold)
 
+NUMBER_TOKEN = re.compile(r'[(\[]?[-+±−]?\d[\d.,:/]*%?[)\]]?[*†]?')
+"A token that is a number as tables print them: '81.2', '(0.3)', '12%', '-1.5*'."
+
 def table_like(text: str) -> bool:
     "A line that reads as a table row: three or more tokens, half or more of them numbers ('BERT 81.2 79.4 (0.3) 12%')."
     toks = text.split()
-    return len(toks) >= 3 and sum(bool(re.fullmatch(r'[(\[]?[-+±−]?\d[\d.,:/]*%?[)\]]?[*†]?', t)) for t in toks) >= 0.5 * len(toks)
+    return len(toks) >= 3 and sum(bool(NUMBER_TOKEN.fullmatch(t)) for t in toks) >= 0.5 * len(toks)
+
+def suspect_line(text: str) -> bool:
+    "A kept line worth a hand check for table or caption debris: four tokens or fewer not ending in '.', ':' or '?' ('AAA', 'Hold-out'), or three tokens in ten numbers ('bibliography titles 89.3')."
+    toks = text.split()
+    return (len(toks) <= 4 and not re.search(r'[.:?]$', text)) or sum(bool(NUMBER_TOKEN.fullmatch(t)) for t in toks) >= 0.3 * len(toks)
 
 def _words(text: str) -> list[str]: return re.findall(r'[a-z0-9]+', fix_ligatures(text).lower())
 
-def score_paper(paper: Paper, gold: dict, captions: Sequence[str] = ()) -> dict:
-    "How `paper` compares with its hand-read `gold` (`tests/fixtures/pdf_gold.json`: title, abstract_start, headings as [text, level]): heading matches at all levels (`heading_match`), levels right among them, title found (80% of its words, or 75% of its characters in order for OCR layers), abstract found (or rightly none), and the share of section characters (references left out) in caption lines (`caption_lines`, with the hand-copied `captions`) or table rows (`table_like`)."
+def score_paper(paper: Paper, gold: dict, captions: Sequence[str] = (), labels: dict | None = None) -> dict:
+    "How `paper` compares with its hand-read `gold` (`tests/fixtures/pdf_gold.json`: title, abstract_start, headings as [text, level]): heading matches at all levels (`heading_match`), levels right among them, title found (80% of its words, or 75% of its characters in order for OCR layers), abstract found (or rightly none), and the share of section characters (references left out) in caption lines (`caption_lines`, with the hand-copied `captions`) or table rows (`table_like`). With `labels` (one paper's hand-checked lines), also the characters of kept lines labelled table or caption (`hand_leak_chars`) and figure (`hand_figure_chars`), and the kept `suspect_line`s no label covers (`unchecked`, `unchecked_chars`): leaked + unchecked bounds the true leak from above, as far as the suspects cover it."
     found = [s.heading for s in paper.sections if s.heading]
     gold_heads = [h for h, _ in gold['headings']]
     m, f, g = heading_match(found, gold_heads)
@@ -831,9 +885,17 @@ def score_paper(paper: Paper, gold: dict, captions: Sequence[str] = ()) -> dict:
     body = [ln for ln, k in zip(paper.lines, paper.line_sections) if paper.sections[k].kind != 'references']
     leaked = set(caption_lines(paper, captions)) | {ln.text for ln in body if table_like(ln.text)}
     chars = sum(len(ln.text) for ln in body)
+    hand = {}
+    if labels is not None:      # hand-checked lines (tests/fixtures/pdf_leak_labels.json): {kind: [[page, text], ...]}
+        kind = {(p, t): k for k in ('table', 'caption', 'figure', 'prose') for p, t in labels.get(k, [])}
+        kinds = [kind.get((ln.page, ln.text)) for ln in body]
+        unchecked = [ln.text for ln, k in zip(body, kinds) if k is None and suspect_line(ln.text)]
+        hand = dict(hand_leak_chars=sum(len(ln.text) for ln, k in zip(body, kinds) if k in ('table', 'caption')),
+                    hand_figure_chars=sum(len(ln.text) for ln, k in zip(body, kinds) if k == 'figure'),
+                    unchecked=unchecked, unchecked_chars=sum(map(len, unchecked)))
     return dict(matched=m, found=f, gold=g, level_ok=level_ok, title_ok=title_ok, abstract_ok=abstract_ok, has_abstract=start is not None,
                 sections=len(paper.sections), leak_chars=sum(len(ln.text) for ln in body if ln.text in leaked), chars=chars,
-                missing=[h for h in gold_heads if heading_match([h], found)[0] == 0], extra=[h for h in found if heading_match([h], gold_heads)[0] == 0])
+                missing=[h for h in gold_heads if heading_match([h], found)[0] == 0], extra=[h for h in found if heading_match([h], gold_heads)[0] == 0], **hand)
 
 # %% ../nbs/02_pdf.ipynb
 def reader_lines(pdf: str | Path) -> tuple[list[list], set[tuple]]:

@@ -17,6 +17,7 @@ FIXTURE = json.loads((Path(__file__).parent / 'fixtures' / 'pdf_gold.json').read
 GOLD = {name: [h for h, level in g['headings'] if level == 1] for name, g in FIXTURE['pdfs'].items()}
 OLD_GOLD = {name: [h for h, level in g['headings'] if level == 1] for name, g in FIXTURE['pdfs_old'].items()}
 CAPTIONS = json.loads((Path(__file__).parent / 'fixtures' / 'pdf_captions.json').read_text())['pdfs_old']
+LEAK_LABELS = json.loads((Path(__file__).parent / 'fixtures' / 'pdf_leak_labels.json').read_text())
 
 # First words of each abstract, read off page 1 of each PDF.
 ABSTRACT_STARTS = {
@@ -55,7 +56,7 @@ def old_papers(shared_data):
 @pytest.fixture(scope='module')
 def scores(papers, old_papers):
     "Every shared PDF against its hand-read gold (tests/fixtures/pdf_gold.json)."
-    return {name: score_paper(paper, FIXTURE[folder][name], CAPTIONS.get(name, []))
+    return {name: score_paper(paper, FIXTURE[folder][name], CAPTIONS.get(name, []), LEAK_LABELS[folder][name])
             for folder, parsed in (('pdfs', papers), ('pdfs_old', old_papers)) for name, paper in parsed.items()}
 
 
@@ -294,12 +295,13 @@ def test_acm_front_matter_is_not_abstract_or_body():
 
 
 def test_every_paper_against_the_gold(scores):
-    "All 22 shared PDFs: headings at every level with precision and recall >= 0.9 each and >= 0.95 pooled; title and abstract found (or rightly none); never zero sections; caption and table lines under 2% of the section text."
+    "All 22 shared PDFs: headings at every level with precision and recall >= 0.9 each and >= 0.95 pooled; title and abstract found (or rightly none); never zero sections; caption and table lines under 2% of the section text, by the proxy and by the hand-checked lines (a kept line the detector flags that no label covers counts as leaked)."
     assert len(scores) == 22
     for name, s in scores.items():
         assert s['matched'] >= 0.9 * s['found'] and s['matched'] >= 0.9 * s['gold'], (name, s['missing'], s['extra'])
         assert s['title_ok'] and s['abstract_ok'] and s['sections'] > 0, name
         assert s['leak_chars'] < 0.02 * s['chars'], name
+        assert s['hand_leak_chars'] + s['unchecked_chars'] < 0.02 * s['chars'], (name, s['unchecked'])   # hand-checked lines: the direct figure
     matched, found, gold = (sum(s[k] for s in scores.values()) for k in ('matched', 'found', 'gold'))
     assert matched >= 0.95 * found and matched >= 0.95 * gold, (matched, found, gold)
 
@@ -369,3 +371,15 @@ def test_no_headings_means_page_groups_not_nothing():
         paper = read_paper(render_test_pdf(pages))
     assert [(s.heading, s.pages) for s in paper.sections] == [('Pages 1-2', (1, 2)), ('Page 3', (3,))]
     assert 'Line 19 of page 3' in paper.sections[1].text
+
+
+def test_table_label_cells_and_broken_captions_left_out(papers, old_papers):
+    "The label cells of a table whose numbers are left out go with them; a caption goes on past a glyph set apart and a line set in a drifting size; a 'Table 4. On average' sentence at the body size is prose, and so is the paragraph after it."
+    text = {**{n: all_text(p) for n, p in papers.items()}, **{n: all_text(p) for n, p in old_papers.items()}}
+    for name, junk in [('C16-1060.pdf', 'English-Hindi (|S|'), ('N18-3011.pdf', 'bibliography titles'), ('2206.10883v3.pdf', 'K-fold'),
+                       ('2020.acl-main.447.pdf', 'links to CiteSeerX (which contained'), ('P98-1046.pdf', 'but participate in all the alternations')]:
+        assert junk not in text[name], (name, junk)
+    assert 'On average, LATEX parses contain many more “paragraphs” of body text' in text['2020.acl-main.447.pdf']
+    assert 'The distribution of academic disciplines in S2ORC is given in Figure 2' in text['2020.acl-main.447.pdf']
+    assert 'The intersection between the push/pull verbs' in text['P98-1046.pdf']
+    assert 'can be defined as follows:' in text['N01-1011.pdf']
