@@ -21,7 +21,8 @@ runs two fresh processes: the real command (`rlhf_summ.cli.main`, what the `rlhf
 peak resident memory (`total_s`, `peak_mb`), and a probe that does the same steps with a clock between them:
 `import_s` (importing the CLI, the PDF reader and the policy code: what `summarize` imports), `load_s` (the policy
 and its sentence encoder), `read_s` (reading the PDF into sections), `embed_s` (embedding every sentence of the
-sections), and the selection after. Medians over `--repeats` rounds; `summaries_sha` is a digest of the summaries
+sections), and the selection after. The real command reads the PDF in a child process while it loads the policy
+(`pdf.BoundedRead`), so its `total_s` is less than the probe's parts added up. Medians over `--repeats` rounds; `summaries_sha` is a digest of the summaries
 (equal digests: identical summaries), and `--save FILE` writes them. The policy is the trained default of
 `$RLHF_SUMM_CACHE` unless `--policy DIR`.
 

@@ -6,10 +6,9 @@
 from __future__ import annotations
 import dataclasses, itertools, json, os, random, re, time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-import torch
+if TYPE_CHECKING: import torch   # imported where used: reading a PDF or parsing a command line never needs torch
 
 # %% auto 0
 __all__ = ['T', 'config_to_dict', 'save_config', 'config_from_dict', 'load_config', 'ConfigError', 'check_ranges', 'runs_root',
@@ -107,6 +106,7 @@ def make_run_dir(stage: str, model: str, seed: int, root: str | Path | None = No
 # %% ../nbs/00_config.ipynb
 def set_seed(seed: int) -> torch.Generator:
     "Seed `random`, NumPy and torch (all devices); return a torch generator seeded the same."
+    import numpy as np, torch
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -114,6 +114,7 @@ def set_seed(seed: int) -> torch.Generator:
 
 def default_device(prefer: str | None = None) -> torch.device:
     "`prefer` if given, else CUDA when available, else CPU."
+    import torch
     if prefer: return torch.device(prefer)
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 

@@ -205,7 +205,7 @@ class VectorCache:
         "Index the shards other processes (or this one) wrote since the last look."
         for shard in sorted(self.folder.glob('shard_*.pt')) if self.folder.is_dir() else []:
             if shard.name in self._read: continue
-            saved = torch.load(shard, weights_only=True)
+            saved = torch.load(shard, weights_only=True, mmap=True)   # mapped: only the rows asked for are read into memory
             self._index.update((k, (len(self._vectors), row)) for row, k in enumerate(saved['keys']))
             self._vectors.append(saved['vectors'])
             self._read.add(shard.name)

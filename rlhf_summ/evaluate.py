@@ -19,9 +19,13 @@ __all__ = ['Judge', 'rouge_scorer', 'rouge_scores', 'baseline_rouge', 'sequence_
 # %% ../nbs/05_evaluate.ipynb
 @functools.lru_cache(maxsize=None)
 def rouge_scorer():
-    "The one ROUGE-1/2/L scorer (stemmed), built once per process."
+    "The one ROUGE-1/2/L scorer (stemmed), built once per process; its tokenizer's Porter stemmer is memoized (each distinct word stemmed once)."
+    from types import SimpleNamespace
     from rouge_score import rouge_scorer as rs
-    return rs.RougeScorer(['rouge1', 'rouge2', 'rougeL'], use_stemmer=True)
+    scorer = rs.RougeScorer(['rouge1', 'rouge2', 'rougeL'], use_stemmer=True)
+    # nltk's pure-Python stemmer was most of the time of scoring (and of labelling a corpus with oracle summaries)
+    scorer._tokenizer._stemmer = SimpleNamespace(stem=functools.lru_cache(maxsize=500_000)(scorer._tokenizer._stemmer.stem))
+    return scorer
 
 def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
     "Mean ROUGE-1, ROUGE-2 and ROUGE-L F-measures of `predictions` against `references`."
@@ -110,6 +114,9 @@ def compare_policies(policy, documents: Sequence, references: Sequence[str] | No
             other_scores = reward_model.score(scored, other_gen.summaries, batch_size=batch_size, normalize=True)
             metrics['other_reward'] = other_scores.mean().item()
             metrics['win_rate'] = win_rate(scores, other_scores)
+            differ = scores != other_scores                                  # identical summaries score alike
+            metrics['decisive'] = int(differ.sum())
+            metrics['decisive_win_rate'] = (scores > other_scores)[differ].float().mean().item() if differ.any() else float('nan')
             for row, s, sc in zip(rows, other_gen.summaries, other_scores.tolist()): row.update(other_summary=s, other_reward=sc)
     finally:
         for m, mode in zip(models, modes): m.model.train(mode)

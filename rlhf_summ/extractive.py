@@ -30,41 +30,49 @@ __all__ = ['FEATURES', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'SHIPPED_EX
            'default_extractive_policy', 'train_default_extractive']
 
 # %% ../nbs/07_extractive.ipynb
-@functools.lru_cache(maxsize=1)
-def _rouge_tokenizer():
-    "ROUGE's tokenizer with its Porter stemmer memoized (pure Python, it was most of the time of labelling a corpus)."
-    from types import SimpleNamespace
-    from rouge_score.tokenizers import DefaultTokenizer
-    tokenizer = DefaultTokenizer(use_stemmer=True)
-    tokenizer._stemmer = SimpleNamespace(stem=functools.lru_cache(maxsize=500_000)(tokenizer._stemmer.stem))
-    return tokenizer
-
 def rouge_ngrams(text: str) -> tuple[dict, dict]:
-    "Unigram and bigram counts of `text` under ROUGE's tokenizer (lowercased, stemmed)."
+    "Unigram and bigram counts of `text` under ROUGE's tokenizer (lowercased, stemmed: the one of `evaluate.rouge_scorer`, its stemmer memoized)."
     from collections import Counter
-    tokens = _rouge_tokenizer().tokenize(text)
+    from rlhf_summ.evaluate import rouge_scorer
+    tokens = rouge_scorer()._tokenizer.tokenize(text)
     return Counter(tokens), Counter(zip(tokens, tokens[1:]))
 
-def _f1(candidate: dict, reference: dict) -> float:
-    overlap = sum((candidate & reference).values())
+def _f1(overlap: int, candidate_total: int, reference_total: int) -> float:
+    "ROUGE F1 from the clipped n-gram overlap and the candidate's and reference's n-gram totals."
     if not overlap: return 0.0
-    p, r = overlap / sum(candidate.values()), overlap / sum(reference.values())
+    p, r = overlap / candidate_total, overlap / reference_total
     return 2 * p * r / (p + r)
+
+def _added_overlap(selected: dict, grams: dict, reference: dict) -> int:
+    "How much adding the counts `grams` to `selected` raises the clipped overlap with `reference` (a walk over `grams` alone)."
+    added = 0
+    for gram, count in grams.items():
+        if (cap := reference.get(gram, 0)) > (have := selected.get(gram, 0)): added += min(have + count, cap) - have
+    return added
 
 def greedy_oracle(sentences: Sequence[str], summary: str, max_sentences: int = 3) -> tuple[list[int], list[float]]:
     "Oracle sentence indices in the order greedy ROUGE-1+2 picks them, and each sentence's own mean ROUGE-1/2 F1."
     ref1, ref2 = rouge_ngrams(summary)
+    n1, n2 = sum(ref1.values()), sum(ref2.values())
     grams = [rouge_ngrams(s) for s in sentences]
-    gains = [(_f1(g1, ref1) + _f1(g2, ref2)) / 2 for g1, g2 in grams]
+    totals = [(sum(g1.values()), sum(g2.values())) for g1, g2 in grams]
+    gains = [(_f1(_added_overlap({}, g1, ref1), t1, n1) + _f1(_added_overlap({}, g2, ref2), t2, n2)) / 2
+             for (g1, g2), (t1, t2) in zip(grams, totals)]
+    # the selection kept as counts, clipped overlaps and totals: a candidate's F1 is a walk over its own n-grams
     chosen, best = [], 0.0
-    sel1, sel2 = type(ref1)(), type(ref2)()
+    sel1, sel2, overlap1, overlap2, total1, total2 = type(ref1)(), type(ref2)(), 0, 0, 0, 0
     while len(chosen) < max_sentences:
-        scores = [((_f1(sel1 + g1, ref1) + _f1(sel2 + g2, ref2)) / 2, -i) for i, (g1, g2) in enumerate(grams) if i not in chosen]
+        scores = [((_f1(overlap1 + _added_overlap(sel1, g1, ref1), total1 + t1, n1)
+                    + _f1(overlap2 + _added_overlap(sel2, g2, ref2), total2 + t2, n2)) / 2, -i)
+                  for i, ((g1, g2), (t1, t2)) in enumerate(zip(grams, totals)) if i not in chosen]
         if not scores: break
         score, neg_i = max(scores)
         if score <= best: break
-        chosen.append(-neg_i); best = score
-        sel1, sel2 = sel1 + grams[-neg_i][0], sel2 + grams[-neg_i][1]
+        i = -neg_i
+        chosen.append(i); best = score
+        overlap1, overlap2 = overlap1 + _added_overlap(sel1, grams[i][0], ref1), overlap2 + _added_overlap(sel2, grams[i][1], ref2)
+        total1, total2 = total1 + totals[i][0], total2 + totals[i][1]
+        sel1, sel2 = sel1 + grams[i][0], sel2 + grams[i][1]
     return chosen, gains
 
 # %% ../nbs/07_extractive.ipynb
@@ -136,16 +144,11 @@ def make_batch(documents: Sequence[Sequence[str]], vectors: Sequence[Tensor], ti
         out.candidates[b, :n] = torch.tensor(prose) if any(prose) else True
     return out
 
-def _pad_sentences(t: Tensor, n: int) -> Tensor:
-    "`t` (B, N, ...) zero-padded (False for bool) to (B, n, ...)."
-    out = t.new_zeros((t.shape[0], n, *t.shape[2:]))
-    out[:, :t.shape[1]] = t
-    return out
-
 def stack_batches(batches: Sequence[SentenceBatch]) -> SentenceBatch:
     "One `SentenceBatch` of the documents of `batches`, padded to the longest: what `make_batch` of all their documents gives."
-    n = max(b.mask.shape[1] for b in batches)
-    tensors = {f: torch.cat([_pad_sentences(getattr(b, f), n) for b in batches]) for f in ('vectors', 'features', 'mask', 'candidates', 'words')}
+    from torch.nn.utils.rnn import pad_sequence           # one padded copy per field (a training step stacks 32 documents)
+    tensors = {f: pad_sequence([row for b in batches for row in getattr(b, f)], batch_first=True)
+               for f in ('vectors', 'features', 'mask', 'candidates', 'words')}
     budget = None if any(b.budget is None for b in batches) else torch.cat([b.budget for b in batches])
     return SentenceBatch([s for b in batches for s in b.sentences], **tensors, budget=budget)
 
@@ -194,10 +197,11 @@ class ExtractiveScorer(nn.Module):
 
     def forward(self, batch: SentenceBatch | dict, actions: Tensor | None = None, k: int = 1, max_words: int | None = None,
                 temperature: float = 1.0, do_sample: bool = False, top_k: int = 0,
-                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        "Select (or, given `actions` (B, K), score) sentences step by step: (B, K) actions (-1 past the end), log-probs and values."
+                generator: torch.Generator | None = None, encoded: tuple[Tensor, Tensor] | None = None,
+                values: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+        "Select (or, given `actions` (B, K), score) sentences step by step: (B, K) actions (-1 past the end), log-probs and values (0 with `values=False`); `encoded`: `encode(batch)` when the caller has it."
         if isinstance(batch, dict): batch = SentenceBatch([], **batch)                 # the tensors of `ExtractivePolicy.encode_sources`
-        h, scores = self.encode(batch)
+        h, scores = encoded if encoded is not None else self.encode(batch)
         if max_words is None and batch.budget is not None: max_words = batch.budget
         B, N = scores.shape
         K = actions.shape[1] if actions is not None else k
@@ -206,7 +210,7 @@ class ExtractiveScorer(nn.Module):
         used = torch.zeros(B, dtype=torch.long, device=scores.device)
         alive = torch.ones(B, dtype=torch.bool, device=scores.device)
         out_actions = torch.full((B, K), -1, dtype=torch.long, device=scores.device)
-        logprobs, values = torch.zeros(B, K, device=scores.device), torch.zeros(B, K, device=scores.device)
+        logprobs, state_values = torch.zeros(B, K, device=scores.device), torch.zeros(B, K, device=scores.device)
         rows = torch.arange(B, device=scores.device)
         for t in range(K):
             allowed = allowed_sentences(batch.candidates, chosen, batch.words, used, max_words, first=t == 0)
@@ -227,11 +231,11 @@ class ExtractiveScorer(nn.Module):
             safe = torch.where(alive, action, torch.zeros_like(action))
             logp = torch.log_softmax(logits.masked_fill(~alive[:, None], 0.0), dim=-1)[rows, safe]
             logprobs[:, t] = torch.where(alive, logp, torch.zeros_like(logp))
-            values[:, t] = torch.where(alive, self.value(h, batch.mask, chosen, t, K), torch.zeros_like(logp))
+            if values: state_values[:, t] = torch.where(alive, self.value(h, batch.mask, chosen, t, K), torch.zeros_like(logp))
             out_actions[:, t] = torch.where(alive, action, torch.full_like(action, -1))
             chosen = chosen | (F.one_hot(safe, N).bool() & alive[:, None])
             used = used + torch.where(alive, batch.words[rows, safe], torch.zeros_like(used))
-        return out_actions, logprobs, values
+        return out_actions, logprobs, state_values
 
 # %% ../nbs/07_extractive.ipynb
 EXTRACTIVE_CONFIG = 'extractive_config.json'
@@ -459,10 +463,10 @@ def oracle_examples(pairs: Sequence, max_sentences: int = 400, sections_per_docu
 def sft_loss(model: ExtractiveScorer, batch: SentenceBatch, oracle: Tensor, gains: Tensor, soft_weight: float = 0.5,
              soft_temperature: float = 0.05) -> Tensor:
     "Mean over documents of the oracle's Plackett-Luce NLL (`oracle` (B, K), -1 padded) plus `soft_weight` x the soft first-step cross-entropy against `gains` (B, N)."
-    _, logprobs, _ = model(batch, actions=oracle)
+    h, scores = model.encode(batch)          # once: the oracle's steps and the soft target read the same states (one dropout draw)
+    _, logprobs, _ = model(batch, actions=oracle, encoded=(h, scores), values=False)   # SFT trains no value head
     loss = -logprobs.sum(1)                                                      # (B,)
     if soft_weight:
-        _, scores = model.encode(batch)
         allowed = batch.candidates
         logp = torch.log_softmax(scores.masked_fill(~allowed, float('-inf')), dim=-1)
         target = torch.softmax((gains / soft_temperature).masked_fill(~allowed, float('-inf')), dim=-1)

@@ -26,8 +26,8 @@ __all__ = ['TEX_GLYPHS', 'SYMBOL_PUA', 'PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', '
            'drop_margins', 'reading_order', 'heading_key', 'known_kind', 'heading_level', 'body_size', 'n_words',
            'find_headings', 'pdf_outline', 'Paper', 'fix_glyphs', 'read_paper', 'sections_to_summarize', 'to_document',
            'top_headings', 'caption_lines', 'figure_lines', 'heading_match', 'table_like', 'suspect_line',
-           'score_paper', 'reader_lines', 'real_line_decisions', 'PDFTooLargeError', 'PDFLimits', 'read_paper_bounded',
-           'flate_bomb', 'bomb_pdf']
+           'score_paper', 'reader_lines', 'real_line_decisions', 'PDFTooLargeError', 'PDFLimits', 'BoundedRead',
+           'read_paper_bounded', 'flate_bomb', 'bomb_pdf']
 
 # %% ../nbs/02_pdf.ipynb
 def render_test_pdf(pages: list[list[tuple[float, float, str, float, bool]]], width: float = 595, height: float = 842) -> bytes:
@@ -927,7 +927,7 @@ def real_line_decisions(rows: Sequence[dict], data_root: str | Path) -> list[boo
     return out
 
 # %% ../nbs/02_pdf.ipynb
-import contextlib, multiprocessing, sys
+import contextlib, multiprocessing, os, sys, time
 
 class PDFTooLargeError(PDFError):
     "Reading the PDF needs more memory, time or page objects than `PDFLimits` allow (a decompression bomb, or an enormous file)."
@@ -984,35 +984,66 @@ def _read_child(conn, source, max_pages: int, kwargs: dict, max_memory_mb: int, 
     except (PDFError, ValueError, OSError) as e: conn.send(('error', e))
     finally: conn.close()
 
+def _single_threaded() -> bool:
+    "Whether this process runs one thread, as Linux counts them (`/proc/self/task`: torch's and tokenizers' pools too); False where it cannot tell."
+    try: return len(os.listdir('/proc/self/task')) == 1
+    except OSError: return False
+
+class BoundedRead:
+    "`read_paper(source, max_pages, **kwargs)` in a child process held to `limits`, started at once; `result()` waits for the `Paper`."
+    def __init__(self, source: str | Path | bytes, max_pages: int = 60, limits: PDFLimits | None = None, **kwargs):
+        from rlhf_summ import pdf as this   # the child runs the package's function (also when called from a notebook)
+        self.limits = limits or PDFLimits()
+        if max_pages < 1: raise ValueError(f"max_pages must be >= 1, got {max_pages}")
+        self.name = Path(source).name if isinstance(source, (str, Path)) else 'the PDF'
+        if isinstance(source, (str, Path)): source = str(source)
+        # one thread: fork this process itself (milliseconds); other threads might hold a lock the child would copy held,
+        # so then fork a warm forkserver instead (it imports this module once per process)
+        self.method = 'fork' if _single_threaded() else 'forkserver'
+        ctx = multiprocessing.get_context(self.method)
+        if self.method == 'forkserver': ctx.set_forkserver_preload(['rlhf_summ.pdf'])
+        _READ_SLOTS.acquire()
+        try:
+            self._receiver, sender = ctx.Pipe(duplex=False)
+            self._child = ctx.Process(target=this._read_child, daemon=True,
+                                      args=(sender, source, max_pages, kwargs, self.limits.max_memory_mb, self.limits.max_objects))
+            with _quiet_main(): self._child.start()
+            sender.close()
+        except BaseException:
+            _READ_SLOTS.release(); raise
+        self._deadline, self._answer, self._exitcode = time.monotonic() + self.limits.max_seconds, None, None
+
+    def close(self) -> None:
+        "Stop the child if it still runs and free its slot (again: nothing)."
+        if self._child is None: return
+        if self._child.is_alive(): self._child.kill()
+        self._child.join(); self._receiver.close()
+        self._exitcode, self._child = self._child.exitcode, None
+        _READ_SLOTS.release()
+
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+
+    def result(self) -> Paper:
+        "The `Paper`, once the child sends it; `PDFTooLargeError` past the limits, the reader's own error for a bad PDF."
+        if self._answer is None:
+            try:
+                left = max(0.0, self._deadline - time.monotonic())
+                self._answer = self._receiver.recv() if self._receiver.poll(left) else ('time', None)
+            except EOFError: self._answer = ('died', None)   # pdfium may abort when an allocation fails
+            finally: self.close()
+        kind, value = self._answer
+        if kind == 'ok': return value
+        if kind == 'error': raise value
+        if kind == 'died' and self._exitcode >= 0:
+            raise PDFError(f"{self.name}: the PDF reader process failed (exit status {self._exitcode})")
+        if kind == 'time': raise PDFTooLargeError(f"{self.name} took longer than {self.limits.max_seconds:g} s to read")
+        raise PDFTooLargeError(f"{self.name} needs more than {self.limits.max_memory_mb} MB of memory to read (compressed streams "
+                               f"that inflate to gigabytes?)")
+
 def read_paper_bounded(source: str | Path | bytes, max_pages: int = 60, limits: PDFLimits | None = None, **kwargs) -> Paper:
     "`read_paper` in a child process held to `limits` (memory, time, page objects); `PDFTooLargeError` past them. For untrusted uploads."
-    from rlhf_summ import pdf as this   # the child imports the function from the package (also when called from a notebook)
-    limits = limits or PDFLimits()
-    if max_pages < 1: raise ValueError(f"max_pages must be >= 1, got {max_pages}")
-    name = Path(source).name if isinstance(source, (str, Path)) else 'the PDF'
-    if isinstance(source, (str, Path)): source = str(source)
-    ctx = multiprocessing.get_context('forkserver')
-    ctx.set_forkserver_preload(['rlhf_summ.pdf'])
-    with _READ_SLOTS:
-        receiver, sender = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=this._read_child, args=(sender, source, max_pages, kwargs, limits.max_memory_mb, limits.max_objects),
-                            daemon=True)
-        with _quiet_main(): child.start()
-        sender.close()
-        try:
-            answer = receiver.recv() if receiver.poll(limits.max_seconds) else ('time', None)
-        except EOFError: answer = ('died', None)   # pdfium may abort when an allocation fails
-        finally:
-            if child.is_alive(): child.kill()
-            child.join(); receiver.close()
-    if answer[0] == 'died' and child.exitcode >= 0:
-        raise PDFError(f"{name}: the PDF reader process failed (exit status {child.exitcode})")
-    kind, value = answer
-    if kind == 'ok': return value
-    if kind == 'error': raise value
-    if kind == 'time': raise PDFTooLargeError(f"{name} took longer than {limits.max_seconds:g} s to read")
-    raise PDFTooLargeError(f"{name} needs more than {limits.max_memory_mb} MB of memory to read (compressed streams that inflate "
-                           f"to gigabytes?)")
+    with BoundedRead(source, max_pages, limits, **kwargs) as reading: return reading.result()
 
 # %% ../nbs/02_pdf.ipynb
 def flate_bomb(inflated_mib: int, fill: bytes = b' ') -> bytes:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import dataclasses, functools, json, math, shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import torch
+if TYPE_CHECKING: import torch   # imported where used: `TrainConfig` is a base of configs whose modules the PDF reader imports
 
 from .config import check_ranges, make_run_dir
 
@@ -22,6 +22,7 @@ __all__ = ['epoch_batches', 'batch_at', 'adamw', 'lr_multiplier', 'make_schedule
 # %% ../nbs/04_train.ipynb
 @functools.lru_cache(maxsize=8)
 def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int, lengths: tuple | None, group_size: int) -> tuple:
+    import torch
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
     if n >= batch_size: perm = perm[:n // batch_size * batch_size]                 # the incomplete tail is dropped
     if lengths is not None:
@@ -47,6 +48,7 @@ def batch_at(n: int, batch_size: int, seed: int, index: int, lengths: Sequence[i
 # %% ../nbs/04_train.ipynb
 def adamw(model: torch.nn.Module, lr: float, weight_decay: float = 0.0, eps: float = 1e-8) -> torch.optim.AdamW:
     "AdamW over the trainable parameters of `model`, weight decay on matrices only (not biases or norms); fused when available."
+    import torch
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     decay = lambda n, p: p.ndim >= 2 and 'norm' not in n.lower()
     groups = [{'params': [p for n, p in named if decay(n, p)], 'weight_decay': weight_decay},
@@ -66,6 +68,7 @@ def lr_multiplier(step: int, warmup_steps: int, total_steps: int, min_lr_ratio: 
 def make_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.0,
                    decay: str = 'cosine') -> torch.optim.lr_scheduler.LambdaLR:
     "A `LambdaLR` following `lr_multiplier`; call `.step()` after each optimizer step."
+    import torch
     lr_multiplier(0, warmup_steps, total_steps, min_lr_ratio, decay)      # a bad `decay` fails here, not at the first step
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, functools.partial(lr_multiplier, warmup_steps=warmup_steps, total_steps=total_steps,

@@ -96,12 +96,16 @@ def test_train_extractive_then_summarize_with_the_default(shared_data, tmp_path,
         assert row['summary'].strip()                                      # a non-empty summary for every section
         assert row['summary'] in ' '.join(split_sentences(section.text))   # made of the section's own sentences
     # a cold process summarizes without importing what it does not use (seconds of a user's wait)
-    probe = ("import json, sys; from rlhf_summ.cli import run_command; rows = run_command(sys.argv[1:]); "
-             "print(json.dumps([sorted(m for m in ('transformers', 'datasets', 'accelerate', 'matplotlib') if m in sys.modules), rows]))")
+    # and its bounded PDF reader forks off the process itself before torch is imported (no forkserver to start)
+    probe = ("import json, sys; import rlhf_summ.pdf as pdf; from rlhf_summ.cli import run_command\n"
+             "init, reads = pdf.BoundedRead.__init__, []\n"
+             "def spy(self, *args, **kwargs): init(self, *args, **kwargs); reads.append([self.method, 'torch' in sys.modules])\n"
+             "pdf.BoundedRead.__init__ = spy; rows = run_command(sys.argv[1:])\n"
+             "print(json.dumps([sorted(m for m in ('transformers', 'datasets', 'accelerate', 'matplotlib') if m in sys.modules), reads, rows]))")
     out = subprocess.run([sys.executable, '-c', probe, 'summarize', '--input', pdf], capture_output=True, text=True, timeout=300,
                          env={**os.environ, 'RLHF_SUMM_CACHE': str(tmp_path / 'cache')})
-    imported, cold_rows = json.loads(out.stdout.strip().splitlines()[-1])
-    assert imported == [] and cold_rows == rows, out.stderr[-2000:]
+    imported, reads, cold_rows = json.loads(out.stdout.strip().splitlines()[-1])
+    assert imported == [] and reads == [['fork', False]] and cold_rows == rows, out.stderr[-2000:]
 
 
 def test_summarize_formats_and_flags(tiny_pdf, tmp_path, monkeypatch, capsys):
