@@ -17,12 +17,14 @@ rm_pair_accuracy=.. dpo_rouge1=.. best_of_n_rouge1=.. cpu_minutes=..
 `rm_pair_accuracy`: the final reward model's agreement with fresh annotator picks on held-out sample pairs; ROUGE x100
 against the first reference; `cpu_minutes` of this process, baselines included.)
 
-Measured (2026-12-05, 2 shared CPU cores under heavy load; `--picks 500 --checkpoints 0,250,500 --seed 0`, SciTLDR dev
-first 200, reward/v1 the zero-shot MiniLM judge): reference annotator (tau 0.0406, epsilon 0.1, two annotators agree
-0.715): SFT 32.51, loop 33.02 at 250 and 500 picks (policy/v2 promoted; v3 refused by the gate), win rate 0.542
-[0.473, 0.610], DPO 33.14, best-of-8 32.97, lead-1 24.83, oracle 42.78; rm_pair_accuracy 0.540 -> 0.621; 3.4 CPU
-minutes. "States a result" annotator: share 0.31 -> 0.28 (not learned at 500 picks), ROUGE-1 33.35, DPO 31.86,
-best-of-8 32.80.
+Measured (2026-12-05, 2 shared CPU cores under heavy load; defaults, 2,000 picks, SciTLDR dev first 200, reward/v1 the
+zero-shot MiniLM judge; SFT 32.51, lead-1 24.83, oracle 42.78 ROUGE-1): reference annotator (tau 0.0401, epsilon 0.1,
+two annotators agree 0.709), seeds 0/1/2: loop 32.63/32.52/32.51 (below the +0.5 target: the loop does not beat SFT),
+win rate 0.497/0.507/0.500, DPO 33.64/32.07/32.80, best-of-8 by the final reward model 34.68/35.12/34.71,
+rm_pair_accuracy 0.676/0.649/0.711; "states a result" annotator (seed 0): share 0.31 -> 0.22, loop 32.36, DPO 31.94,
+best-of-8 34.08. 11.2-11.5 CPU minutes per run (41 minutes wall). `--set FIELD=VALUE` sets any other SimConfig field
+(e.g. --set reward_update=head --set rl_baseline=mean for the earlier loop); `--set holdout=200` with
+`--data ../shared/data/sumpubmed/sumpubmed.jsonl` evaluates on 200 SumPubMed papers split off by document.
 
 Usage: python bench/feedback_loop.py [--data DIR] [--eval-data FILE] [--annotator reference|result|short]
        [--picks N] [--seed S] [--pairs uncertainty|random] [--out DIR] [--database-url URL]

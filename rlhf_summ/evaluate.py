@@ -114,6 +114,9 @@ def compare_policies(policy, documents: Sequence, references: Sequence[str] | No
             other_scores = reward_model.score(scored, other_gen.summaries, batch_size=batch_size, normalize=True)
             metrics['other_reward'] = other_scores.mean().item()
             metrics['win_rate'] = win_rate(scores, other_scores)
+            differ = scores != other_scores                                  # identical summaries score alike
+            metrics['decisive'] = int(differ.sum())
+            metrics['decisive_win_rate'] = (scores > other_scores)[differ].float().mean().item() if differ.any() else float('nan')
             for row, s, sc in zip(rows, other_gen.summaries, other_scores.tolist()): row.update(other_summary=s, other_reward=sc)
     finally:
         for m, mode in zip(models, modes): m.model.train(mode)

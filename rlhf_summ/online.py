@@ -232,22 +232,23 @@ class OnlineLoop:
 # %% ../nbs/12_online.ipynb
 def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Document | str], reward, threshold: float = 0.55,
                       seed: int = 0, max_new_tokens: int | None = 96, loader: Callable[[Path], Any] | None = None) -> tuple[bool, float]:
-    "Promote policy `candidate` when the reward model prefers its greedy summaries of `documents` over the current policy's (`evaluate.compare_policies`, which also measures the KL to it); return whether it was promoted and the win rate."
+    "Promote policy `candidate` when the reward model prefers its greedy summaries of `documents` over the current policy's where the two differ (`evaluate.compare_policies`, which also measures the KL to it); return whether it was promoted and that win rate."
     new, old = registry.get('policy', candidate), registry.get('policy')
     if new.version == old.version: raise ValueError(f"{candidate} is already the current policy")
     new_policy, old_policy = registry.load('policy', new.version, loader=loader), registry.load('policy', old.version, loader=loader)
     metrics, _ = compare_policies(new_policy, documents, reward_model=reward, other=old_policy, seed=seed, max_new_tokens=max_new_tokens,
                                   reference=old_policy if new_policy.shares_actions(old_policy) else None)
-    rate, n = metrics['win_rate'], len(documents)
-    low, high = win_rate_interval(rate, n)
+    n, decisive = len(documents), metrics['decisive']
+    rate = metrics['decisive_win_rate'] if decisive else 0.5        # the same summaries everywhere: no evidence either way
+    low, high = win_rate_interval(rate, decisive) if decisive else (0.0, 1.0)
     judge = registry.current('reward')
-    if rate >= threshold:
+    if decisive and rate >= threshold:
         kl = f", KL {metrics['kl']:.3f} nats to it" if 'kl' in metrics else ''
-        registry.promote('policy', new.version, reason=f"win rate {rate:.3f} >= {threshold} over {old.version}{kl} on {n} sections",
-                         evidence={'win_rate': rate, 'win_low': low, 'win_high': high, 'n': n, 'against': old.name,
+        registry.promote('policy', new.version, reason=f"win rate {rate:.3f} >= {threshold} over {old.version}{kl} on the {decisive} of {n} sections whose summaries differ",
+                         evidence={'win_rate': rate, 'win_low': low, 'win_high': high, 'n': decisive, 'sections': n, 'against': old.name,
                                    'judge': judge.name if judge else None, 'threshold': threshold,
                                    **({'kl': metrics['kl']} if 'kl' in metrics else {})})
-    return rate >= threshold, rate
+    return bool(decisive) and rate >= threshold, rate
 
 # %% ../nbs/12_online.ipynb
 def train_policy_version(registry: Registry, store: Store, rl_config, max_documents: int | None = None,

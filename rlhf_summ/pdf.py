@@ -344,9 +344,12 @@ def find_headings(lines: list[Line], size: float, outline: dict[str, int] | None
     n_numbered = sum(lvl == 1 and bool(NUMBERED.match(t)) and NUMBERED.match(t)['num'].isdigit() for t, lvl, _ in heads.values())
     if n_numbered >= 1: heads = _sequence_headings(lines, size, heads, footnotes)
     n_numbered = sum(lvl == 1 and bool(NUMBERED.match(t)) and NUMBERED.match(t)['num'].isdigit() for t, lvl, _ in heads.values())
+    named = sum(lvl == 1 and not NUMBERED.match(t) and known_kind(t) == 'body' for t, lvl, _ in heads.values())
+    unnumbered = sum(lvl == 1 and not NUMBERED.match(t) for t, lvl, _ in heads.values())
     if n_numbered < 3 and not outline:
         caps = _caps_headings(lines, size, heads, footnotes)
-        heads = caps if caps is not None else _plain_headings(lines, size, heads, footnotes)
+        font_found = named >= 2 and unnumbered >= 4     # unnumbered headings in the top style ('Introduction', 'Supreme Court Data', 'Results'): a numbered list is no fallback
+        heads = caps if caps is not None else heads if font_found else _plain_headings(lines, size, heads, footnotes)
     return _named_headings(lines, size, heads, footnotes)
 
 SEQUENCE_NUMBER = re.compile(r'^(?P<num>\d{1,2}(?:\.\d{1,2})?|[A-H]\.\d{1,2})\.?\s+(?P<name>[A-Za-z\u00c0-\u024f].*)$')

@@ -25,10 +25,14 @@ def test_compare_policies_with_tiny_models():
     before, modes = torch.get_rng_state(), (pol.model.training, other.model.training)
     metrics, rows = compare_policies(pol, docs, refs, reward_model=rm, reference=other, other=other, batch_size=2)
     assert torch.equal(torch.get_rng_state(), before)                               # sampling for the KL is seeded apart
-    assert set(metrics) == {'rouge1', 'rouge2', 'rougeL', 'summary_tokens', 'reward', 'kl', 'other_reward', 'win_rate'}
+    assert set(metrics) == {'rouge1', 'rouge2', 'rougeL', 'summary_tokens', 'reward', 'kl', 'other_reward', 'win_rate', 'decisive',
+                            'decisive_win_rate'}
     assert metrics['kl'] != 0
     assert metrics['win_rate'] == pytest.approx(sum((r['reward'] > r['other_reward']) + 0.5 * (r['reward'] == r['other_reward'])
                                                     for r in rows) / 3)
+    differ = [r for r in rows if r['reward'] != r['other_reward']]                  # the win rate where the two summaries differ
+    assert metrics['decisive'] == len(differ)
+    if differ: assert metrics['decisive_win_rate'] == pytest.approx(sum(r['reward'] > r['other_reward'] for r in differ) / len(differ))
     assert metrics['reward'] == pytest.approx(sum(r['reward'] for r in rows) / 3, abs=1e-6)
     again, _ = compare_policies(pol, docs, refs, reward_model=rm, reference=other, other=other, batch_size=2)
     assert again == metrics                                                          # seeded: the same numbers again

@@ -1,5 +1,6 @@
 """The online loop without the web app: one round on a store and a registry trains the reward model on new picks,
-then a policy version by RL, and the gate promotes it exactly when its reward-judged win rate reaches the threshold."""
+then a policy version by RL, and the gate promotes it exactly when its reward-judged win rate, on the sections whose
+summaries differ, reaches the threshold."""
 import pytest
 
 from rlhf_summ.data import Document, Section
@@ -32,7 +33,10 @@ def test_online_round_with_gate(tmp_path, threshold):
     assert store.num_new() == 0
     assert out['policy'].name == 'policy/v2' and out['policy'].parents == {'policy': 'v1', 'reward': 'v2'}
     assert 0.0 <= out['win_rate'] <= 1.0
-    assert registry.current('policy').version == ('v2' if out['win_rate'] >= threshold else 'v1')
+    gate_docs = store.section_documents('valid', 4) or store.section_documents('train', 4)
+    differ = registry.load('policy', 'v1').generate(gate_docs).summaries != registry.load('policy', 'v2').generate(gate_docs).summaries
+    promoted = differ and out['win_rate'] >= threshold          # judged where the summaries differ; none differ: no evidence
+    assert registry.current('policy').version == ('v2' if promoted else 'v1')
     again = online_round(store, registry)                     # nothing new, no RL config: nothing to do
     assert again == {'reward_update': None, 'policy': None, 'win_rate': None}
     store.close()

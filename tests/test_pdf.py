@@ -383,3 +383,12 @@ def test_table_label_cells_and_broken_captions_left_out(papers, old_papers):
     assert 'The distribution of academic disciplines in S2ORC is given in Figure 2' in text['2020.acl-main.447.pdf']
     assert 'The intersection between the push/pull verbs' in text['P98-1046.pdf']
     assert 'can be defined as follows:' in text['N01-1011.pdf']
+
+
+def test_headings_found_by_font_without_the_bookmarks(pdf_dir, monkeypatch):
+    "1703.00317 sets unnumbered headings in a larger bold type and has a numbered list in its body; without its PDF bookmarks the font rules still read its headings, and the list is no fallback (leave-papers-out showed it needed the bookmarks)."
+    import rlhf_summ.pdf as pdf
+    monkeypatch.setattr(pdf, 'pdf_outline', lambda doc: {})
+    paper = pdf.read_paper(pdf_dir / '1703.00317.pdf')
+    assert [s.heading for s in paper.sections] == ['Abstract', 'Introduction', 'Supreme Court Data', 'Linguistic Relation Extraction',
+                                                  'Pointwise Mutual Information', 'Results', 'Conclusion', 'Acknowledgments', 'References']
