@@ -231,8 +231,9 @@ class OnlineLoop:
 
 # %% ../nbs/12_online.ipynb
 def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Document | str], reward, threshold: float = 0.55,
-                      seed: int = 0, max_new_tokens: int | None = 96, loader: Callable[[Path], Any] | None = None) -> tuple[bool, float]:
-    "Promote policy `candidate` when the reward model prefers its greedy summaries of `documents` over the current policy's where the two differ (`evaluate.compare_policies`, which also measures the KL to it); return whether it was promoted and that win rate."
+                      seed: int = 0, max_new_tokens: int | None = 96, loader: Callable[[Path], Any] | None = None,
+                      min_low: float = 0.0) -> tuple[bool, float]:
+    "Promote policy `candidate` when the reward model prefers its greedy summaries of `documents` over the current policy's where the two differ (`evaluate.compare_policies`, which also measures the KL to it), and the lower end of its 95% interval is at least `min_low`; return whether it was promoted and that win rate."
     new, old = registry.get('policy', candidate), registry.get('policy')
     if new.version == old.version: raise ValueError(f"{candidate} is already the current policy")
     new_policy, old_policy = registry.load('policy', new.version, loader=loader), registry.load('policy', old.version, loader=loader)
@@ -242,13 +243,14 @@ def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Do
     rate = metrics['decisive_win_rate'] if decisive else 0.5        # the same summaries everywhere: no evidence either way
     low, high = win_rate_interval(rate, decisive) if decisive else (0.0, 1.0)
     judge = registry.current('reward')
-    if decisive and rate >= threshold:
+    passed = bool(decisive) and rate >= threshold and low >= min_low
+    if passed:
         kl = f", KL {metrics['kl']:.3f} nats to it" if 'kl' in metrics else ''
         registry.promote('policy', new.version, reason=f"win rate {rate:.3f} >= {threshold} over {old.version}{kl} on the {decisive} of {n} sections whose summaries differ",
                          evidence={'win_rate': rate, 'win_low': low, 'win_high': high, 'n': decisive, 'sections': n, 'against': old.name,
-                                   'judge': judge.name if judge else None, 'threshold': threshold,
+                                   'judge': judge.name if judge else None, 'threshold': threshold, 'min_low': min_low,
                                    **({'kl': metrics['kl']} if 'kl' in metrics else {})})
-    return bool(decisive) and rate >= threshold, rate
+    return passed, rate
 
 # %% ../nbs/12_online.ipynb
 def train_policy_version(registry: Registry, store: Store, rl_config, max_documents: int | None = None,
@@ -273,15 +275,16 @@ def train_policy_version(registry: Registry, store: Store, rl_config, max_docume
 
 # %% ../nbs/12_online.ipynb
 def gate_policy(registry: Registry, store: Store, candidate: str, min_win_rate: float = 0.55, sections: int = 32,
-                max_new_tokens: int = 96, seed: int = 0) -> float:
+                max_new_tokens: int = 96, seed: int = 0, min_low: float = 0.0) -> float:
     "Promote policy `candidate` when the current reward model's win rate of its summaries over the current policy's reaches `min_win_rate`; return the rate."
     documents = store.section_documents('valid', sections) or store.section_documents('train', sections)
-    _, rate = promote_if_better(registry, candidate, documents, registry.load('reward'), min_win_rate, seed, max_new_tokens)
+    _, rate = promote_if_better(registry, candidate, documents, registry.load('reward'), min_win_rate, seed, max_new_tokens, min_low=min_low)
     return rate
 
 def online_round(store: Store, registry: Registry, rl_config=None, promote: str = 'gate', update_reward: bool = True,
                  update_kwargs: dict | None = None, max_documents: int | None = None, min_win_rate: float = 0.55,
-                 gate_sections: int = 32, max_new_tokens: int = 96, seed: int = 0, start: str = 'current') -> dict[str, Any]:
+                 gate_sections: int = 32, max_new_tokens: int = 96, seed: int = 0, start: str = 'current',
+                 min_low: float = 0.0) -> dict[str, Any]:
     "One round of the online loop: a reward update on the new picks (if any), then with `rl_config` a policy version by RL (from `start`, see `train_policy_version`) and the gate."
     if promote not in ('gate', 'yes', 'no'): raise ValueError(f"promote must be 'gate', 'yes' or 'no', got {promote!r}")
     out: dict[str, Any] = {'reward_update': None, 'policy': None, 'win_rate': None}
@@ -290,7 +293,7 @@ def online_round(store: Store, registry: Registry, rl_config=None, promote: str 
     if rl_config is not None:
         out['policy'] = train_policy_version(registry, store, rl_config, max_documents, promote=promote == 'yes', start=start)
         if promote == 'gate':
-            out['win_rate'] = gate_policy(registry, store, out['policy'].version, min_win_rate, gate_sections, max_new_tokens, seed)
+            out['win_rate'] = gate_policy(registry, store, out['policy'].version, min_win_rate, gate_sections, max_new_tokens, seed, min_low)
     return out
 
 @dataclass

@@ -38,7 +38,7 @@ def tiny_setup(tmp_path):
 
 
 TINY = dict(tau=0.05, calibration_pairs=8, candidates=2, rl_steps=2, rl_batch_size=2, rl_k=2, rl_lr=0.1, rl_temperature=1.0,
-            min_win_rate=0.0, gate_sections=4,
+            min_win_rate=0.0, gate_min_low=0.0, gate_sections=4,
             valid_fraction=0.25, best_of_n=2, dpo_steps=2, embedding_cache='none', progress=False)
 "The cost knobs of a tiny run (RL strong enough to change some greedy summary, and the gate at 0 promotes a version that does)."
 
