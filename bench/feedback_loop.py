@@ -19,10 +19,10 @@ against the first reference; `cpu_minutes` of this process, baselines included.)
 
 Measured (2026-12-05, 2 shared CPU cores under heavy load; defaults, 2,000 picks, SciTLDR dev first 200, reward/v1 the
 zero-shot MiniLM judge; SFT 32.51, lead-1 24.83, oracle 42.78 ROUGE-1): reference annotator (tau 0.0401, epsilon 0.1,
-two annotators agree 0.709), seeds 0/1/2: loop 32.63/32.52/32.51 (below the +0.5 target: the loop does not beat SFT),
-win rate 0.497/0.507/0.500, DPO 33.64/32.07/32.80, best-of-8 by the final reward model 34.68/35.12/34.71,
-rm_pair_accuracy 0.676/0.649/0.711; "states a result" annotator (seed 0): share 0.31 -> 0.22, loop 32.36, DPO 31.94,
-best-of-8 34.08. 11.2-11.5 CPU minutes per run (41 minutes wall). `--set FIELD=VALUE` sets any other SimConfig field
+two annotators agree 0.709), seeds 0/1/2: loop 34.44/34.09/32.15 (mean +1.05 over SFT), win rate 0.532/0.532/0.507
+(every interval includes 0.5), DPO 31.52/33.31/32.49, best-of-8 by the final reward model 34.55/35.43/34.55,
+rm_pair_accuracy 0.600/0.628/0.628; 10.6-11.2 CPU minutes per run. The "states a result" persona (earlier gate):
+share 0.31 -> 0.22. `--set FIELD=VALUE` sets any other SimConfig field
 (e.g. --set reward_update=head --set rl_baseline=mean for the earlier loop); `--set holdout=200` with
 `--data ../shared/data/sumpubmed/sumpubmed.jsonl` evaluates on 200 SumPubMed papers split off by document.
 
