@@ -741,7 +741,8 @@ class PreferenceTerm:
         return ((logps - ref) * mask).sum(1)
 
     def scorable(self, documents: Sequence[str], summaries: Sequence[str]) -> list[bool]:
-        "Whether the policy can score each summary (it is made of its document's sentences)."
+        "Whether the policy can score each summary: an extractive policy only a summary made of its document's sentences, a seq2seq policy any."
+        if self.policy.kind != 'extractive': return [True] * len(summaries)
         def ok(d, s):
             try: self.policy.actions_of([d], [s]); return True
             except ValueError: return False
