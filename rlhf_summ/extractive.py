@@ -371,6 +371,20 @@ class ExtractivePolicy:
         actions = self.actions_of(documents, summaries)
         return self.action_logprobs(self.encode_sources(documents, max_words=0), actions, actions >= 0, temperature, model)[0], actions >= 0
 
+    def candidates(self, documents: Sequence, limit: int = 16) -> tuple[list[str], Tensor, Tensor, Tensor] | None:
+        "Every one-sentence summary of each document that fits the budget, at most `limit`, the highest-scored first (what `algo='exact'` RL scores one by one); None for a policy of more than one sentence (too many to enumerate)."
+        if self.k != 1: return None
+        sentences, titles, _ = self.split(list(documents))
+        batch, budget = self.batch(sentences, titles), self.max_words
+        with torch.no_grad(): _, scores = self.model.encode(batch)
+        B, N = scores.shape
+        allowed = allowed_sentences(batch.candidates, torch.zeros_like(batch.mask), batch.words, torch.zeros(B, dtype=torch.long, device=self.device), budget, first=True)
+        order = scores.masked_fill(~allowed, float('-inf')).argsort(dim=1, descending=True)[:, :limit].tolist()
+        rows = [(b, i) for b in range(B) for i in order[b] if allowed[b, i]]
+        return ([compose_summary(batch.sentences[b], [i], budget) for b, i in rows],
+                torch.tensor([[i] for _, i in rows], dtype=torch.long).reshape(-1, 1),
+                torch.ones(len(rows), 1, dtype=torch.bool), torch.tensor([b for b, _ in rows], dtype=torch.long))
+
     def finished(self, actions: Tensor, mask: Tensor) -> Tensor:
         "(B,) all True: a selection always ends (it has no EOS to miss)."
         return torch.ones(len(actions), dtype=torch.bool, device=actions.device)

@@ -259,6 +259,10 @@ class Policy:
         ids, mask = self.encode_targets(summaries)
         return self.action_logprobs(self.encode_sources(texts), ids, mask, temperature, model)[0], mask
 
+    def candidates(self, documents: Sequence, limit: int = 16) -> None:
+        "None: a seq2seq policy's summaries are too many to enumerate (RL samples them instead)."
+        return None
+
     def finished(self, actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         "(B,) True where a sampled summary ended by itself (emitted EOS) rather than running out of tokens."
         return contains_eos(actions, mask, self.tokenizer.eos_token_id)

@@ -293,6 +293,31 @@ def test_rl_resumes_exactly(tmp_path, algo):
     assert len(kl_coefs) == 4 and len(set(kl_coefs)) > 1                      # the adaptive beta moved, and was restored
 
 
+def test_exact_rl_resumes_exactly(tmp_path):
+    "Exact RL on a tiny extractive policy, stopped after step 2 of 4 and resumed: the same final weights."
+    from rlhf_summ.extractive import ExtractivePolicy, ExtractiveScorer
+    torch.manual_seed(0)
+    ExtractivePolicy(ExtractiveScorer(d_model=16, layers=1, heads=2, dropout=0.0), k=1).save(tmp_path / 'sft')
+    docs = [Document(str(i), f"We study {w}. Our model improves {w} by {i + 2} points. We thank the {w} team.")
+            for i, w in enumerate(['cats', 'dogs', 'birds', 'fish'])]
+    def run(name, **kw):
+        cfg = RLConfig(algo='exact', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / name), total_steps=4, batch_size=2,
+                       num_epochs=2, candidates=2, lr=1e-2, target_kl=0.5, kl_horizon=10, seed=3, cpu=True, progress=False, **kw)
+        return train_rl(cfg, docs, reward_fn=length_reward)
+    straight = run('straight')
+    first = run('resumed', stop_at_step=2)
+    resumed = run('ignored', resume_from=str(first))
+    _assert_resumed_exactly(straight, first, resumed, tmp_path / 'sft')
+    assert all(r['train/rl/candidates'] == 2 for r in _rows(resumed))         # two candidates per document, each scored
+
+
+def test_exact_rl_refuses_a_policy_it_cannot_enumerate(tmp_path):
+    tiny_policy().save(tmp_path / 'sft')
+    cfg = RLConfig(algo='exact', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'rl'), total_steps=1, batch_size=2, cpu=True, progress=False)
+    with pytest.raises(ValueError, match="needs a policy whose summaries can be enumerated"):
+        train_rl(cfg, TEXTS[:2], reward_fn=length_reward)
+
+
 def test_dpo_resumes_exactly(tmp_path):
     from rlhf_summ.rl import DPOConfig, train_dpo
     tiny_policy().save(tmp_path / 'sft')
