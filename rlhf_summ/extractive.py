@@ -415,10 +415,7 @@ class ExtractivePolicy:
         if device is not None: model.to(device)
         return policy
 
-    @classmethod
-    def load(cls, path, device=None) -> 'ExtractivePolicy':
-        "The policy in a folder written by `save` (`from_pretrained` with the process-wide sentence encoder)."
-        return cls.from_pretrained(path, device=device)
+    load = from_pretrained   # the `Policy` contract's name: `load(path, device=...)`, the process-wide sentence encoder
 
 def is_extractive(path) -> bool:
     "Whether the folder `path` holds an extractive policy (as opposed to a seq2seq one)."
