@@ -517,7 +517,7 @@ class ExtractiveConfig(TrainConfig):
     embedding_cache: str | None = None
     "Folder of cached sentence vectors (default: `embeddings/` in the cache folder of `default_cache_dir`)."
 
-    def steps(self, n_examples: int) -> int:
+    def num_steps(self, n_examples: int) -> int:
         "Optimizer steps of the whole run."
         return self.epochs * max(n_examples // self.batch_size, 1)
 
@@ -621,7 +621,7 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
     if encoder is None: encoder = SentenceEncoder(cache_dir=config.embedding_cache or default_cache_dir()/'embeddings')
     model = ExtractiveScorer(d_model=config.d_model, layers=config.layers, heads=config.heads, dropout=config.dropout)
     optimizer = adamw(model, config.lr, config.weight_decay)
-    total = config.steps(len(train_examples))
+    total = config.num_steps(len(train_examples))
     scheduler = make_scheduler(optimizer, config.warmup_steps, total, min_lr_ratio=0.05)
     model, optimizer = accelerator.prepare(model, optimizer)
     policy = ExtractivePolicy(accelerator.unwrap_model(model), k=config.k, max_words=config.max_words, encoder=encoder)

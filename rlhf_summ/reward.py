@@ -483,8 +483,8 @@ class RewardConfig(TrainConfig):
     max_grad_norm: float = 1.0
     "Gradient clipping norm."
     epochs: float = 3.0
-    "Passes over the real training comparisons (used when `max_steps` is 0)."
-    max_steps: int = 0
+    "Passes over the real training comparisons (used when `steps` is 0)."
+    steps: int = 0
     "Optimizer steps on real comparisons; 0 derives it from `epochs`."
     synthetic_steps: int = 0
     "Optimizer steps on synthetic negatives before the real comparisons (0: none)."
@@ -515,12 +515,12 @@ class RewardConfig(TrainConfig):
 
     def real_steps(self, n_train: int) -> int:
         "Optimizer steps on real comparisons for `n_train` training comparisons."
-        return self.max_steps or max(1, math.ceil(self.epochs * n_train / self.effective_batch_size()))
+        return self.steps or max(1, math.ceil(self.epochs * n_train / self.effective_batch_size()))
 
     def __post_init__(self):
         check_train_ranges(self)
         check_ranges(self, val_fraction='[0,1)', max_length='>=1', pooling=('mean', 'first'), batch_size='>=1', grad_accum='>=1',
-                     weight_decay='>=0', warmup_ratio='[0,1]', max_grad_norm='>=0', epochs='>0', max_steps='>=0',
+                     weight_decay='>=0', warmup_ratio='[0,1]', max_grad_norm='>=0', epochs='>0', steps='>=0',
                      synthetic_steps='>=0', margin_scale='>=0', eval_every='>=1',
                      log_every='>=1', eval_batch_size='>=1', norm_samples='>=1', num_threads='>=0')
 
