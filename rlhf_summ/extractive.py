@@ -429,10 +429,7 @@ class ExtractivePolicy:
         if device is not None: model.to(device)
         return policy
 
-    @classmethod
-    def load(cls, path, device=None) -> 'ExtractivePolicy':
-        "The policy in a folder written by `save` (`from_pretrained` with the process-wide sentence encoder)."
-        return cls.from_pretrained(path, device=device)
+    load = from_pretrained   # the `Policy` contract's name: `load(path, device=...)`, the process-wide sentence encoder
 
 def is_extractive(path) -> bool:
     "Whether the folder `path` holds an extractive policy (as opposed to a seq2seq one)."
@@ -534,7 +531,7 @@ class ExtractiveConfig(TrainConfig):
     embedding_cache: str | None = None
     "Folder of cached sentence vectors (default: `embeddings/` in the cache folder of `default_cache_dir`)."
 
-    def steps(self, n_examples: int) -> int:
+    def num_steps(self, n_examples: int) -> int:
         "Optimizer steps of the whole run."
         return self.epochs * max(n_examples // self.batch_size, 1)
 
@@ -638,7 +635,7 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
     if encoder is None: encoder = SentenceEncoder(cache_dir=config.embedding_cache or default_cache_dir()/'embeddings')
     model = ExtractiveScorer(d_model=config.d_model, layers=config.layers, heads=config.heads, dropout=config.dropout)
     optimizer = adamw(model, config.lr, config.weight_decay)
-    total = config.steps(len(train_examples))
+    total = config.num_steps(len(train_examples))
     scheduler = make_scheduler(optimizer, config.warmup_steps, total, min_lr_ratio=0.05)
     model, optimizer = accelerator.prepare(model, optimizer)
     policy = ExtractivePolicy(accelerator.unwrap_model(model), k=config.k, max_words=config.max_words, encoder=encoder)

@@ -179,10 +179,7 @@ class Policy:
         model.to(default_device(device))
         return policy
 
-    @classmethod
-    def load(cls, name_or_path, device=None) -> 'Policy':
-        "The policy in a folder written by `save`, or a Hub id (`from_pretrained` with the saved lengths)."
-        return cls.from_pretrained(name_or_path, device=device)
+    load = from_pretrained   # the `Policy` contract's name: `load(name_or_path, device=...)`, lengths as saved
 
     def save(self, path, parents: dict | None = None) -> Path:
         "Write weights (safetensors), config, tokenizer and `policy_config.json` into the folder `path`; with the value head of `actor(value_head=True)`, `value_head.safetensors` too."

@@ -5,7 +5,7 @@
 # %% ../nbs/09_rl.ipynb 2
 from __future__ import annotations
 import copy, math, time
-from dataclasses import InitVar, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
@@ -257,11 +257,8 @@ class PolicyTuningConfig(TrainConfig):
     "accelerate mixed precision: 'no', 'fp16' or 'bf16'."
     cpu: bool = False
     "Run on CPU even when a GPU is visible."
-    learning_rate: InitVar[float | None] = None
-    "The old name of `lr`, still accepted."
 
-    def __post_init__(self, learning_rate: float | None = None):
-        if learning_rate is not None: self.lr = learning_rate
+    def __post_init__(self):
         check_train_ranges(self)
         check_ranges(self, val_fraction='[0,1)', max_grad_norm='>=0', mixed_precision=('no', 'fp16', 'bf16'))
         self.check()
@@ -280,7 +277,7 @@ class RLConfig(PolicyTuningConfig):
     "Source of training documents when `train_rl` is given none (passed to `rlhf_summ.data.load_summary_pairs`)."
     data_limit: int | None = None
     "Read at most this many pairs from `data` (None: all)."
-    total_steps: int = 100
+    steps: int = 100
     "Rollout-then-update iterations."
     batch_size: int = 16
     "Documents per rollout on each process."
@@ -331,7 +328,7 @@ class RLConfig(PolicyTuningConfig):
 
     def check(self) -> None:
         "RL's own ranges; RLOO needs at least two samples per document."
-        check_ranges(self, algo=('ppo', 'rloo', 'exact'), candidates='>=1', rloo_baseline=('mean', 'best'), data_limit='>=1', total_steps='>=1', batch_size='>=1',
+        check_ranges(self, algo=('ppo', 'rloo', 'exact'), candidates='>=1', rloo_baseline=('mean', 'best'), data_limit='>=1', steps='>=1', batch_size='>=1',
                      minibatch_size='>=1', num_epochs='>=1', adam_eps='>0',
                      temperature='>0', max_new_tokens='>=1', kl_coef='>=0', target_kl='>0', kl_horizon='>=1', gamma='[0,1]',
                      gae_lambda='[0,1]', clip_coef='>0', clip_coef_value='>0', vf_coef='>=0', rloo_k='>=1',
@@ -343,8 +340,8 @@ class RLConfig(PolicyTuningConfig):
         rollout = self.batch_size * (self.rloo_k if self.algo == 'rloo' else 1)
         per_rollout = self.num_epochs * (1 if self.algo == 'exact' else math.ceil(rollout / self.minibatch_size))
         return dict(summaries_per_rollout=rollout, summaries_per_rollout_all_processes=rollout * num_processes,
-                    optimizer_steps_per_rollout=per_rollout, optimizer_steps=per_rollout * self.total_steps,
-                    summaries_total=rollout * num_processes * self.total_steps)
+                    optimizer_steps_per_rollout=per_rollout, optimizer_steps=per_rollout * self.steps,
+                    summaries_total=rollout * num_processes * self.steps)
 
 # %% ../nbs/09_rl.ipynb
 def rollout_advantages(rollout: Rollout, config: RLConfig, kl_coef: float) -> tuple[Tensor, Tensor]:
@@ -482,7 +479,7 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
     if reward_fn is None: reward_fn = reward_model_fn(config.reward_model, accelerator.device, config.reward_batch_size)
     module = policy.actor(value_head=ppo)                      # PPO's critic: a head on the seq2seq decoder; built into the extractive scorer
     optimizer = adamw(module, config.lr, weight_decay=0.01, eps=config.adam_eps)   # torch's default decay, on matrices
-    scheduler = make_scheduler(optimizer, 0, config.total_steps, decay='linear' if config.anneal_lr else 'constant')
+    scheduler = make_scheduler(optimizer, 0, config.steps, decay='linear' if config.anneal_lr else 'constant')
     module, optimizer = accelerator.prepare(module, optimizer)
     module.eval()                                              # dropout off for rollouts and updates alike
     run_dir = open_run(accelerator, config, f'rl-{config.algo}', config.sft_model)
@@ -510,7 +507,7 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
         return metrics
 
     save = lambda folder: policy.save(folder, parents=parents)  # with PPO's value head, for a seq2seq policy
-    if run_steps(accelerator, config, run_dir, state, config.total_steps, step, save, desc=f'rl {config.algo}') and main: save(run_dir)
+    if run_steps(accelerator, config, run_dir, state, config.steps, step, save, desc=f'rl {config.algo}') and main: save(run_dir)
     accelerator.wait_for_everyone()
     return run_dir
 

@@ -470,9 +470,9 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
         f"{calibration['agreement_measured']:.3f} (expected {calibration['agreement_expected']:.3f}) on "
         f"{calibration['pairs']} pairs of SFT samples ({calibration['distinct_share']:.0%} of sampled pairs differ)")
 
-    rl_config = RLConfig(algo=config.rl_algo, candidates=config.rl_candidates, total_steps=config.rl_steps, batch_size=config.rl_batch_size, rloo_k=config.rl_k, rloo_baseline=config.rl_baseline,
+    rl_config = RLConfig(algo=config.rl_algo, candidates=config.rl_candidates, steps=config.rl_steps, batch_size=config.rl_batch_size, rloo_k=config.rl_k, rloo_baseline=config.rl_baseline,
                          minibatch_size=config.rl_batch_size * config.rl_k, num_epochs=config.rl_epochs,
-                         learning_rate=config.rl_lr, temperature=config.rl_temperature, kl_coef=config.kl_coef,
+                         lr=config.rl_lr, temperature=config.rl_temperature, kl_coef=config.kl_coef,
                          anneal_lr=False, seed=config.seed, cpu=True)
     def update_kwargs() -> dict:
         new, used = store.num_new(), len(store.comparisons(split='train')) - store.num_new()
@@ -537,7 +537,7 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
         baselines['best_of_n'] = held.summary_metrics(held.best_of_n(reward, config.best_of_n))
         train = store.comparisons(split='train')
         dpo_dir = train_dpo(DPOConfig(sft_model=str(sft_dir), output_dir=str(run_dir/'dpo'), seed=config.seed, steps=config.dpo_steps,
-                                      batch_size=16, learning_rate=config.dpo_lr, beta=config.dpo_beta, cpu=True), train)
+                                      batch_size=16, lr=config.dpo_lr, beta=config.dpo_beta, cpu=True), train)
         dpo_summaries = load_policy(str(dpo_dir)).summarize(held.texts)
         baselines['dpo'] = held.summary_metrics(dpo_summaries)
         baselines['dpo'].update(held.win_rate(dpo_summaries))
