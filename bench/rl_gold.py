@@ -92,7 +92,7 @@ def main():
     rm_train, rm_val = split_by_document(comparisons, 0.2, args.seed)
     tiny_rm = tiny_reward_model(max_length=128, seed=args.seed).save(out / 'rm_init')
     t = time.time()
-    rm_run = train_reward(RewardConfig(model=str(tiny_rm), max_length=128, batch_size=16, lr=0.05, max_steps=args.rm_steps,
+    rm_run = train_reward(RewardConfig(model=str(tiny_rm), max_length=128, batch_size=16, lr=0.05, steps=args.rm_steps,
                                        eval_every=args.rm_steps, save_every=args.rm_steps, eval_at_start=False, seed=args.seed,
                                        runs_root=str(out), device='cpu', progress=False, warmup_ratio=0.05),
                           rm_train, rm_val)
@@ -104,7 +104,7 @@ def main():
     # 4-5. PPO and RLOO against the proxy; gold and KL on held-out documents before and after
     eval_docs = [p.document.text for p in heldout[:args.eval_docs]]
     rewards = {'gold': gold_reward, 'proxy': proxy}
-    common = dict(sft_model=str(sft_dir), total_steps=args.steps, max_new_tokens=32, temperature=0.7, kl_coef=0.05,
+    common = dict(sft_model=str(sft_dir), steps=args.steps, max_new_tokens=32, temperature=0.7, kl_coef=0.05,
                   missing_eos_penalty=-1.0, lr=3e-4, seed=args.seed, cpu=True)
     configs = {'ppo': RLConfig(algo='ppo', batch_size=16, minibatch_size=8, num_epochs=4, **common),
                'rloo': RLConfig(algo='rloo', batch_size=4, rloo_k=4, minibatch_size=8, num_epochs=4, **common)}
@@ -119,7 +119,7 @@ def main():
         policy = Policy.from_pretrained(run); policy.model.eval()
         after = sample_stats(policy, sft.model, eval_docs, rewards, temperature=0.7, max_new_tokens=32, seed=args.seed + 1)
         results[algo] = (before['gold'], after['gold'], after['kl'])
-        print(f"{algo}: {cfg.total_steps} steps, {time.time() - t:.0f}s; gold {before['gold']:.4f} -> {after['gold']:.4f}, "
+        print(f"{algo}: {cfg.steps} steps, {time.time() - t:.0f}s; gold {before['gold']:.4f} -> {after['gold']:.4f}, "
               f"proxy {before['proxy']:.3f} -> {after['proxy']:.3f}, KL {after['kl']:.3f} nats/summary, "
               f"length {after['response_length']:.1f}, no-EOS {after['no_eos_frac']:.2f}")
         gen = policy.generate(eval_docs[:2], max_new_tokens=32, do_sample=True, temperature=0.7, seed=0)

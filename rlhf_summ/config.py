@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING: import torch   # imported where used: reading a PDF or parsing a command line never needs torch
 
 # %% auto 0
-__all__ = ['T', 'config_to_dict', 'save_config', 'config_from_dict', 'load_config', 'ConfigError', 'check_ranges', 'runs_root',
-           'run_name', 'make_run_dir', 'set_seed', 'default_device', 'minilm_path', 'default_cache_dir',
+__all__ = ['T', 'RENAMED', 'config_to_dict', 'save_config', 'config_from_dict', 'load_config', 'ConfigError', 'check_ranges',
+           'runs_root', 'run_name', 'make_run_dir', 'set_seed', 'default_device', 'minilm_path', 'default_cache_dir',
            'resolve_model_name', 'model_load_error']
 
 # %% ../nbs/00_config.ipynb
@@ -34,11 +34,16 @@ def save_config(config, path: str | Path) -> Path:
     path.write_text(json.dumps(config_to_dict(config), indent=2, sort_keys=True))
     return path
 
+RENAMED = {'learning_rate': 'lr', 'total_steps': 'steps', 'max_steps': 'steps'}
+"Old names of config fields (configs saved before every trainer used one name for each) and their names now."
+
 def config_from_dict(cls: type[T], values: dict[str, Any]) -> T:
-    "Build `cls` from `values`, naming any key the dataclass lacks (an `InitVar`, such as an old name kept as an alias, is accepted)."
-    known = set(cls.__dataclass_fields__)                       # fields and InitVars
+    "Build `cls` from `values`, naming any key the dataclass lacks (and the new name of an old one, `RENAMED`)."
+    known = set(cls.__dataclass_fields__)
     unknown = sorted(set(values) - known)
-    if unknown: raise ValueError(f"{cls.__name__} has no field(s) {unknown}; known fields: {sorted(known)}")
+    renamed = [f"{k} is now {RENAMED[k]}" for k in unknown if RENAMED.get(k) in known]
+    if unknown: raise ValueError(f"{cls.__name__} has no field(s) {unknown}{' (' + '; '.join(renamed) + ')' if renamed else ''}; "
+                                 f"known fields: {sorted(known)}")
     return cls(**values)
 
 def load_config(cls: type[T], path: str | Path) -> T:

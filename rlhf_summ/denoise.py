@@ -463,7 +463,7 @@ class DenoiserConfig(TrainConfig):
     num_threads: int = 2
     "torch CPU threads (0: leave torch's default)."
 
-    def steps(self) -> int:
+    def num_steps(self) -> int:
         "Optimizer steps: one pass over the training examples."
         return max(1, math.ceil(self.train_examples / self.batch_size))
 
@@ -514,9 +514,9 @@ def finish_denoiser(den: Denoiser, config: DenoiserConfig, run_dir: Path, val: S
     from rlhf_summ.train import append_metrics
     den.model.eval()
     scores = synthetic_comparison(val, den)
-    append_metrics(run_dir/'metrics.jsonl', config.steps(), **{f'eval/denoise/{name}/{k}': v for name, s in scores.items()
+    append_metrics(run_dir/'metrics.jsonl', config.num_steps(), **{f'eval/denoise/{name}/{k}': v for name, s in scores.items()
                                                                for k, v in s.items() if k in ('precision', 'recall', 'f1', 'real_deleted')})
-    den.metadata = dict(stage='denoise', run=run_dir.name, data=config.data, base_model=config.model, steps=config.steps(),
+    den.metadata = dict(stage='denoise', run=run_dir.name, data=config.data, base_model=config.model, steps=config.num_steps(),
                         train_seconds=round(train_seconds, 1), heldout_synthetic=scores)
     den.save(run_dir/'model')
     (run_dir/'eval.json').write_text(json.dumps(dict(synthetic=scores, train_seconds=train_seconds), indent=2))
@@ -539,7 +539,7 @@ def train_denoiser(config: DenoiserConfig, train_passages: Sequence[str] | None 
     train = [encode_example(den.tokenizer, t, m, config.max_length)
              for t, m in noisy_examples(train_passages, config.train_examples, config.seed, config.noise_rate, distractor_rate=config.distractor_rate)]
     val = heldout_examples(config, val_passages)
-    total = config.steps()
+    total = config.num_steps()
     optimizer = adamw(den.model, config.lr, config.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
     model, optimizer = accelerator.prepare(den.model, optimizer)

@@ -370,6 +370,20 @@ class ExtractivePolicy:
         actions = self.actions_of(documents, summaries)
         return self.action_logprobs(self.encode_sources(documents, max_words=0), actions, actions >= 0, temperature, model)[0], actions >= 0
 
+    def candidates(self, documents: Sequence, limit: int = 16) -> tuple[list[str], Tensor, Tensor, Tensor] | None:
+        "Every one-sentence summary of each document that fits the budget, at most `limit`, the highest-scored first (what `algo='exact'` RL scores one by one); None for a policy of more than one sentence (too many to enumerate)."
+        if self.k != 1: return None
+        sentences, titles, _ = self.split(list(documents))
+        batch, budget = self.batch(sentences, titles), self.max_words
+        with torch.no_grad(): _, scores = self.model.encode(batch)
+        B, N = scores.shape
+        allowed = allowed_sentences(batch.candidates, torch.zeros_like(batch.mask), batch.words, torch.zeros(B, dtype=torch.long, device=self.device), budget, first=True)
+        order = scores.masked_fill(~allowed, float('-inf')).argsort(dim=1, descending=True)[:, :limit].tolist()
+        rows = [(b, i) for b in range(B) for i in order[b] if allowed[b, i]]
+        return ([compose_summary(batch.sentences[b], [i], budget) for b, i in rows],
+                torch.tensor([[i] for _, i in rows], dtype=torch.long).reshape(-1, 1),
+                torch.ones(len(rows), 1, dtype=torch.bool), torch.tensor([b for b, _ in rows], dtype=torch.long))
+
     def finished(self, actions: Tensor, mask: Tensor) -> Tensor:
         "(B,) all True: a selection always ends (it has no EOS to miss)."
         return torch.ones(len(actions), dtype=torch.bool, device=actions.device)
@@ -414,10 +428,7 @@ class ExtractivePolicy:
         if device is not None: model.to(device)
         return policy
 
-    @classmethod
-    def load(cls, path, device=None) -> 'ExtractivePolicy':
-        "The policy in a folder written by `save` (`from_pretrained` with the process-wide sentence encoder)."
-        return cls.from_pretrained(path, device=device)
+    load = from_pretrained   # the `Policy` contract's name: `load(path, device=...)`, the process-wide sentence encoder
 
 def is_extractive(path) -> bool:
     "Whether the folder `path` holds an extractive policy (as opposed to a seq2seq one)."
@@ -550,7 +561,7 @@ class ExtractiveConfig(TrainConfig):
     embedding_cache: str | None = None
     "Folder of cached sentence vectors (default: `embeddings/` in the cache folder of `default_cache_dir`)."
 
-    def steps(self, n_examples: int) -> int:
+    def num_steps(self, n_examples: int) -> int:
         "Optimizer steps of the whole run."
         return self.epochs * max(n_examples // self.batch_size, 1)
 
@@ -650,7 +661,7 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
     if encoder is None: encoder = SentenceEncoder(cache_dir=config.embedding_cache or default_cache_dir()/'embeddings')
     model = ExtractiveScorer(d_model=config.d_model, layers=config.layers, heads=config.heads, dropout=config.dropout)
     optimizer = adamw(model, config.lr, config.weight_decay)
-    total = config.steps(len(train_examples))
+    total = config.num_steps(len(train_examples))
     scheduler = make_scheduler(optimizer, config.warmup_steps, total, min_lr_ratio=0.05)
     model, optimizer = accelerator.prepare(model, optimizer)
     policy = ExtractivePolicy(accelerator.unwrap_model(model), k=config.k, max_words=config.max_words, encoder=encoder)

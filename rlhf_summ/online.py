@@ -270,7 +270,7 @@ def train_policy_version(registry: Registry, store: Store, rl_config, max_docume
         metrics = json.loads(lines[-1]) if lines else {}
         return registry.register('policy', src_dir=run_dir, parents={'policy': policy.version, 'reward': reward.version},
                                  data={'source': 'feedback store', 'num_documents': len(documents), 'algo': config.algo,
-                                       'total_steps': config.total_steps}, metrics=metrics, promote=promote,
+                                       'steps': config.steps}, metrics=metrics, promote=promote,
                                  notes='RL on stored sections against the current reward model')
 
 # %% ../nbs/12_online.ipynb
@@ -305,8 +305,8 @@ class PolicyRoundConfig:
     "Model registry folder (default: `{runs_dir}/registry`)."
     rl_config: str = ''
     "JSON file of an `RLConfig` (written by `save_config`) for the RL run; empty: `RLConfig()` defaults."
-    total_steps: int = 0
-    "Override `RLConfig.total_steps` when > 0."
+    rl_steps: int = 0
+    "Override `RLConfig.steps` when > 0."
     max_documents: int = 0
     "Train on at most this many stored sections (0: all)."
     promote: str = 'gate'
@@ -321,7 +321,7 @@ class PolicyRoundConfig:
     "Seeds the RL run and the gate's generation."
 
     def __post_init__(self):
-        check_ranges(self, total_steps='>=0', max_documents='>=0', promote=('gate', 'yes', 'no'), min_win_rate='[0,1]',
+        check_ranges(self, rl_steps='>=0', max_documents='>=0', promote=('gate', 'yes', 'no'), min_win_rate='[0,1]',
                      gate_sections='>=1', max_new_tokens='>=1')
 
 def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> tuple[VersionInfo, float | None]:
@@ -333,7 +333,7 @@ def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> 
     registry = Registry(config.registry_dir or runs_dir/'registry')
     store = open_store(runs_dir, database_url or os.environ.get(DATABASE_URL_ENV))
     rl = load_config(RLConfig, config.rl_config) if config.rl_config else RLConfig()
-    rl = dataclasses.replace(rl, seed=config.seed, **({'total_steps': config.total_steps} if config.total_steps > 0 else {}))
+    rl = dataclasses.replace(rl, seed=config.seed, **({'steps': config.rl_steps} if config.rl_steps > 0 else {}))
     try:
         out = online_round(store, registry, rl, config.promote, update_reward=False, max_documents=config.max_documents or None,
                            min_win_rate=config.min_win_rate, gate_sections=config.gate_sections,

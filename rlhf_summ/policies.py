@@ -55,6 +55,9 @@ class Policy(Protocol):
                  model: nn.Module | None = None) -> tuple[Tensor, Tensor]:
         "Teacher-forced (B, T) log-probs of the actions that make up `summaries`, and their (B, T) mask."
 
+    def candidates(self, documents: Sequence[Document | str], limit: int) -> tuple[list[str], Tensor, Tensor, Tensor] | None:
+        "Every summary the policy can write for each of `documents` (at most `limit`, its likeliest first), one row each: (summaries (M,), actions (M, K), their mask (M, K), owner (M,), the index of the document each row summarizes); None when there are too many to enumerate (seq2seq)."
+
     def finished(self, actions: Tensor, mask: Tensor) -> Tensor:
         "(B,) True where a sample ended by itself (seq2seq: emitted EOS; a selection always ends)."
 

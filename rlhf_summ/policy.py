@@ -179,10 +179,7 @@ class Policy:
         model.to(default_device(device))
         return policy
 
-    @classmethod
-    def load(cls, name_or_path, device=None) -> 'Policy':
-        "The policy in a folder written by `save`, or a Hub id (`from_pretrained` with the saved lengths)."
-        return cls.from_pretrained(name_or_path, device=device)
+    load = from_pretrained   # the `Policy` contract's name: `load(name_or_path, device=...)`, lengths as saved
 
     def save(self, path, parents: dict | None = None) -> Path:
         "Write weights (safetensors), config, tokenizer and `policy_config.json` into the folder `path`; with the value head of `actor(value_head=True)`, `value_head.safetensors` too."
@@ -258,6 +255,10 @@ class Policy:
         "Teacher-forced per-token log-probs (B, T) of `summaries` given `texts` (tokenized as SFT frames targets), and the (B, T) mask of real tokens."
         ids, mask = self.encode_targets(summaries)
         return self.action_logprobs(self.encode_sources(texts), ids, mask, temperature, model)[0], mask
+
+    def candidates(self, documents: Sequence, limit: int = 16) -> None:
+        "None: a seq2seq policy's summaries are too many to enumerate (RL samples them instead)."
+        return None
 
     def finished(self, actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         "(B,) True where a sampled summary ended by itself (emitted EOS) rather than running out of tokens."

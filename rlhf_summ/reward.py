@@ -22,7 +22,7 @@ from .data import Comparison, Document, SummaryPair, load_comparison_files
 from .evaluate import Judge
 from .text import document_text, words
 from .train import (TrainConfig, adamw, append_metrics, batch_at, check_train_ranges, make_scheduler, open_run,
-                             resolve_checkpoint, restore_state, reuse_freed_memory, run_steps)
+                             resolve_checkpoint, restore_state, reuse_freed_memory, run_steps, seeded_batches)
 
 # %% auto 0
 __all__ = ['TEXT_FEATURES', 'REWARD_CONFIG_NAME', 'FEATURES', 'ZERO_SHOT_WEIGHT', 'DEFAULT_FEATURE_SCALE', 'CONTENT_BUCKETS',
@@ -483,8 +483,8 @@ class RewardConfig(TrainConfig):
     max_grad_norm: float = 1.0
     "Gradient clipping norm."
     epochs: float = 3.0
-    "Passes over the real training comparisons (used when `max_steps` is 0)."
-    max_steps: int = 0
+    "Passes over the real training comparisons (used when `steps` is 0)."
+    steps: int = 0
     "Optimizer steps on real comparisons; 0 derives it from `epochs`."
     synthetic_steps: int = 0
     "Optimizer steps on synthetic negatives before the real comparisons (0: none)."
@@ -515,12 +515,12 @@ class RewardConfig(TrainConfig):
 
     def real_steps(self, n_train: int) -> int:
         "Optimizer steps on real comparisons for `n_train` training comparisons."
-        return self.max_steps or max(1, math.ceil(self.epochs * n_train / self.effective_batch_size()))
+        return self.steps or max(1, math.ceil(self.epochs * n_train / self.effective_batch_size()))
 
     def __post_init__(self):
         check_train_ranges(self)
         check_ranges(self, val_fraction='[0,1)', max_length='>=1', pooling=('mean', 'first'), batch_size='>=1', grad_accum='>=1',
-                     weight_decay='>=0', warmup_ratio='[0,1]', max_grad_norm='>=0', epochs='>0', max_steps='>=0',
+                     weight_decay='>=0', warmup_ratio='[0,1]', max_grad_norm='>=0', epochs='>0', steps='>=0',
                      synthetic_steps='>=0', margin_scale='>=0', eval_every='>=1',
                      log_every='>=1', eval_batch_size='>=1', norm_samples='>=1', num_threads='>=0')
 
@@ -669,14 +669,11 @@ def _train_head(model: RewardModel, comparisons: Sequence[Comparison], steps: in
     model.content.requires_grad_(True)                                  # picks teach the content head too
     optimizer = adamw(model, lr, weight_decay=weight_decay)
     model.train()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for step in range(steps):
-            _, idx = batch_at(len(comparisons), min(batch_size, len(comparisons)), seed, step)
-            loss, _ = reward_batch_loss(model, [comparisons[i] for i in idx], margin_scale)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step(); optimizer.zero_grad()
+    for idx in seeded_batches(len(comparisons), batch_size, seed, steps):
+        loss, _ = reward_batch_loss(model, [comparisons[i] for i in idx], margin_scale)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step(); optimizer.zero_grad()
     model.train(was_training)
 
 def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison], replay: Sequence[Comparison] | None = None,
@@ -803,16 +800,13 @@ def train_preference(model: RewardModel, comparisons: Sequence[Comparison], step
     weight = nn.Parameter(term.weight.clone().to(term.policy.device))
     params = [p for p in term.policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW([{'params': params, 'lr': lr}, {'params': [weight], 'lr': weight_lr}], weight_decay=0.0)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for step in range(steps):
-            _, idx = batch_at(len(pairs), min(batch_size, len(pairs)), seed, step)
-            ratio = term.logratio([docs[i] for i in idx] * 2, [pairs[i].chosen for i in idx] + [pairs[i].rejected for i in idx])
-            logits = weight * judge[idx].to(weight.device) + term.beta * (ratio[:len(idx)] - ratio[len(idx):])
-            loss = -F.logsigmoid(logits).mean()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params + [weight], 1.0)
-            optimizer.step(); optimizer.zero_grad()
+    for idx in seeded_batches(len(pairs), batch_size, seed, steps):
+        ratio = term.logratio([docs[i] for i in idx] * 2, [pairs[i].chosen for i in idx] + [pairs[i].rejected for i in idx])
+        logits = weight * judge[idx].to(weight.device) + term.beta * (ratio[:len(idx)] - ratio[len(idx):])
+        loss = -F.logsigmoid(logits).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params + [weight], 1.0)
+        optimizer.step(); optimizer.zero_grad()
     term.weight = weight.detach().cpu().clone()
 
 # %% ../nbs/08_reward.ipynb

@@ -5,7 +5,7 @@
 # %% ../nbs/09_rl.ipynb 2
 from __future__ import annotations
 import copy, math, time
-from dataclasses import InitVar, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
@@ -25,8 +25,8 @@ __all__ = ['RewardFn', 'masked_mean', 'masked_var', 'masked_whiten', 'last_token
            'kl_penalized_rewards', 'KLController', 'compute_gae', 'ppo_policy_loss', 'ppo_value_loss',
            'repeat_for_samples', 'samples_per_item', 'rloo_advantages', 'best_of_k_advantages', 'dpo_loss', 'Rollout',
            'collect_rollout', 'PolicyTuningConfig', 'RLConfig', 'rollout_advantages', 'rl_update', 'rollout_stats',
-           'load_documents', 'reward_model_fn', 'train_rl', 'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss',
-           'DPOConfig', 'train_dpo']
+           'sampled_update', 'exact_targets', 'exact_update', 'load_documents', 'reward_model_fn', 'train_rl',
+           'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig', 'train_dpo']
 
 # %% ../nbs/09_rl.ipynb
 def masked_mean(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
@@ -257,11 +257,8 @@ class PolicyTuningConfig(TrainConfig):
     "accelerate mixed precision: 'no', 'fp16' or 'bf16'."
     cpu: bool = False
     "Run on CPU even when a GPU is visible."
-    learning_rate: InitVar[float | None] = None
-    "The old name of `lr`, still accepted."
 
-    def __post_init__(self, learning_rate: float | None = None):
-        if learning_rate is not None: self.lr = learning_rate
+    def __post_init__(self):
         check_train_ranges(self)
         check_ranges(self, val_fraction='[0,1)', max_grad_norm='>=0', mixed_precision=('no', 'fp16', 'bf16'))
         self.check()
@@ -272,15 +269,15 @@ class PolicyTuningConfig(TrainConfig):
 @dataclass
 class RLConfig(PolicyTuningConfig):
     "Everything a PPO or RLOO run needs; saved as `rl_config.json` beside the policy it produces."
-    algo: Literal['ppo', 'rloo'] = 'ppo'
-    "'ppo' (clipped PPO, value head, GAE) or 'rloo' (k samples per document, leave-one-out baseline, no critic)."
+    algo: Literal['ppo', 'rloo', 'exact'] = 'ppo'
+    "'ppo' (clipped PPO, value head, GAE), 'rloo' (k samples per document, leave-one-out baseline, no critic) or 'exact' (every candidate summary of a document scored; the policy fit to the KL-regularized optimum over them: a policy whose summaries can be enumerated)."
     reward_model: str = ''
     "Folder of the reward model (normalization stats inside); not read when `train_rl` is given a `reward_fn`."
     data: str = 'scitldr'
     "Source of training documents when `train_rl` is given none (passed to `rlhf_summ.data.load_summary_pairs`)."
     data_limit: int | None = None
     "Read at most this many pairs from `data` (None: all)."
-    total_steps: int = 100
+    steps: int = 100
     "Rollout-then-update iterations."
     batch_size: int = 16
     "Documents per rollout on each process."
@@ -320,6 +317,8 @@ class RLConfig(PolicyTuningConfig):
     "RLOO: summaries sampled per document."
     rloo_baseline: str = 'mean'
     "RLOO's advantage: 'mean', each sample's reward minus the mean of the others' (whitened); 'best', 1 for the best of the k samples and 0 for the rest (best-of-k imitation: only the reward model's ranking at the top counts)."
+    candidates: int = 16
+    "'exact': candidate summaries per document, the likeliest first (`Policy.candidates`)."
     rollout_batch_size: int = 16
     "Summaries generated and scored per forward pass while collecting a rollout (memory, not maths)."
     reward_batch_size: int = 16
@@ -329,7 +328,7 @@ class RLConfig(PolicyTuningConfig):
 
     def check(self) -> None:
         "RL's own ranges; RLOO needs at least two samples per document."
-        check_ranges(self, algo=('ppo', 'rloo'), rloo_baseline=('mean', 'best'), data_limit='>=1', total_steps='>=1', batch_size='>=1',
+        check_ranges(self, algo=('ppo', 'rloo', 'exact'), candidates='>=1', rloo_baseline=('mean', 'best'), data_limit='>=1', steps='>=1', batch_size='>=1',
                      minibatch_size='>=1', num_epochs='>=1', adam_eps='>0',
                      temperature='>0', max_new_tokens='>=1', kl_coef='>=0', target_kl='>0', kl_horizon='>=1', gamma='[0,1]',
                      gae_lambda='[0,1]', clip_coef='>0', clip_coef_value='>0', vf_coef='>=0', rloo_k='>=1',
@@ -339,10 +338,10 @@ class RLConfig(PolicyTuningConfig):
     def derived(self, num_processes: int = 1) -> dict[str, int]:
         "Numbers that follow from the fields: summaries per rollout, optimizer steps per rollout and in all."
         rollout = self.batch_size * (self.rloo_k if self.algo == 'rloo' else 1)
-        per_rollout = self.num_epochs * math.ceil(rollout / self.minibatch_size)
+        per_rollout = self.num_epochs * (1 if self.algo == 'exact' else math.ceil(rollout / self.minibatch_size))
         return dict(summaries_per_rollout=rollout, summaries_per_rollout_all_processes=rollout * num_processes,
-                    optimizer_steps_per_rollout=per_rollout, optimizer_steps=per_rollout * self.total_steps,
-                    summaries_total=rollout * num_processes * self.total_steps)
+                    optimizer_steps_per_rollout=per_rollout, optimizer_steps=per_rollout * self.steps,
+                    summaries_total=rollout * num_processes * self.steps)
 
 # %% ../nbs/09_rl.ipynb
 def rollout_advantages(rollout: Rollout, config: RLConfig, kl_coef: float) -> tuple[Tensor, Tensor]:
@@ -399,6 +398,51 @@ def rollout_stats(rollout: Rollout, kl_coef: float) -> dict[str, float]:
             'no_eos_frac': (~rollout.has_eos).float().mean().item()}
 
 # %% ../nbs/09_rl.ipynb
+def sampled_update(policy: Policy, module: nn.Module, ref_model: nn.Module, optimizer: torch.optim.Optimizer, accelerator,
+                   reward_fn: RewardFn, batch: Sequence[tuple], config: RLConfig, kl_coef: float,
+                   generator: torch.Generator | None = None) -> dict[str, float]:
+    "PPO's or RLOO's step on `batch` ((what the policy reads, what the reward model reads) per document): a rollout, its advantages, `rl_update`; returns the step's statistics."
+    if config.algo == 'rloo': batch = repeat_for_samples(batch, config.rloo_k)
+    rollout = collect_rollout(policy, module, ref_model, reward_fn, [t for t, _ in batch], config.temperature,
+                              config.max_new_tokens, config.missing_eos_penalty, config.rollout_batch_size,
+                              reward_documents=[r for _, r in batch])
+    advantages, returns = rollout_advantages(rollout, config, kl_coef)
+    return rollout_stats(rollout, kl_coef) | rl_update(policy, module, optimizer, accelerator, rollout, advantages, returns, config, generator)
+
+def exact_targets(ref_logprobs: Tensor, rewards: Tensor, owner: Tensor, beta: float) -> Tensor:
+    "(M,) the KL-regularized optimum pi_ref(y) exp(r(y) / beta) of M candidates, normalized over each document's candidates (`owner` (M,): the document of each row)."
+    z, out = ref_logprobs + rewards / beta, torch.zeros_like(ref_logprobs)
+    for d in owner.unique(): out[owner == d] = torch.softmax(z[owner == d], dim=0)
+    return out
+
+def exact_update(policy: Policy, module: nn.Module, ref_model: nn.Module, optimizer: torch.optim.Optimizer, accelerator,
+                 reward_fn: RewardFn, batch: Sequence[tuple], config: RLConfig, kl_coef: float,
+                 generator: torch.Generator | None = None) -> dict[str, float]:
+    "The exact step on `batch` (as `sampled_update`): score every candidate summary once, then `num_epochs` passes of cross-entropy from `exact_targets` (beta = `kl_coef`) to the policy over the candidates; returns the step's statistics."
+    documents = [t for t, _ in batch]
+    candidates = policy.candidates(documents, config.candidates)
+    if candidates is None: raise ValueError("algo='exact' needs a policy whose summaries can be enumerated (a one-sentence extractive policy): use 'rloo' or 'ppo'")
+    device = policy.device
+    summaries, actions, mask, owner = candidates[0], *(x.to(device) for x in candidates[1:])
+    inputs = {k: v[owner] for k, v in policy.encode_sources(documents).items()}             # one row per candidate
+    rewards = torch.as_tensor(reward_fn([batch[i][1] for i in owner.tolist()], summaries), dtype=torch.float32, device=device).reshape(-1)
+    logp = lambda model: (policy.action_logprobs(inputs, actions, mask, 1.0, model=model)[0] * mask).sum(1)   # (M,)
+    with torch.no_grad(): ref = logp(ref_model)
+    target = exact_targets(ref, rewards, owner, kl_coef)
+    for _ in range(config.num_epochs):
+        loss = -(target * logp(module)).sum() / len(documents)
+        optimizer.zero_grad()
+        accelerator.backward(loss)
+        if config.max_grad_norm: accelerator.clip_grad_norm_(module.parameters(), config.max_grad_norm)
+        optimizer.step()
+    with torch.no_grad():
+        now, ref_share = exact_targets(logp(module), torch.zeros_like(rewards), owner, 1.0), exact_targets(ref, torch.zeros_like(rewards), owner, 1.0)
+        kl = (now * (now.clamp_min(1e-12).log() - ref_share.clamp_min(1e-12).log())).sum() / len(documents)
+    n = len(documents)
+    return {'reward': float((now * rewards).sum() / n), 'target_reward': float((target * rewards).sum() / n), 'kl': float(kl),
+            'loss': float(loss.detach()), 'candidates': len(rewards) / n, 'entropy': float(-(now * now.clamp_min(1e-12).log()).sum() / n)}
+
+# %% ../nbs/09_rl.ipynb
 def load_documents(source: str, val_fraction: float = 0.1, seed: int = 0, limit: int | None = None) -> list[Document]:
     "The distinct training documents of the summary pairs in `source`, split by document as SFT splits them."
     from rlhf_summ.data import load_summary_pairs, split_by_document
@@ -416,7 +460,7 @@ def reward_model_fn(path: str | Path, device=None, batch_size: int = 16) -> Rewa
 # %% ../nbs/09_rl.ipynb
 def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None, reward_fn: RewardFn | None = None,
              progress: Callable[[int, dict[str, float]], None] | None = None) -> Path:
-    "Run PPO or RLOO from `config` (resumed exactly from `config.resume_from`); return the run folder: the new policy (`policies.load_policy(run)`), `rl_config.json`, `metrics.jsonl`, `checkpoints/`."
+    "Run PPO, RLOO or exact RL from `config` (resumed exactly from `config.resume_from`); return the run folder: the new policy (`policies.load_policy(run)`), `rl_config.json`, `metrics.jsonl`, `checkpoints/`."
     from accelerate import Accelerator
     from rlhf_summ.policies import load_policy
     reuse_freed_memory()
@@ -435,7 +479,7 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
     if reward_fn is None: reward_fn = reward_model_fn(config.reward_model, accelerator.device, config.reward_batch_size)
     module = policy.actor(value_head=ppo)                      # PPO's critic: a head on the seq2seq decoder; built into the extractive scorer
     optimizer = adamw(module, config.lr, weight_decay=0.01, eps=config.adam_eps)   # torch's default decay, on matrices
-    scheduler = make_scheduler(optimizer, 0, config.total_steps, decay='linear' if config.anneal_lr else 'constant')
+    scheduler = make_scheduler(optimizer, 0, config.steps, decay='linear' if config.anneal_lr else 'constant')
     module, optimizer = accelerator.prepare(module, optimizer)
     module.eval()                                              # dropout off for rollouts and updates alike
     run_dir = open_run(accelerator, config, f'rl-{config.algo}', config.sft_model)
@@ -451,12 +495,8 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
     def step(state) -> dict[str, float]:
         lr = scheduler.get_last_lr()[0]
         batch = [local[j] for j in batch_at(len(local), config.batch_size, config.seed + rank, state.step)[1]]
-        if not ppo: batch = repeat_for_samples(batch, config.rloo_k)
-        rollout = collect_rollout(policy, module, ref_model, reward_fn, [t for t, _ in batch], config.temperature,
-                                  config.max_new_tokens, config.missing_eos_penalty, config.rollout_batch_size,
-                                  reward_documents=[r for _, r in batch])
-        advantages, returns = rollout_advantages(rollout, config, kl_ctl.value)
-        stats = rollout_stats(rollout, kl_ctl.value) | rl_update(policy, module, optimizer, accelerator, rollout, advantages, returns, config, order)
+        update = exact_update if config.algo == 'exact' else sampled_update
+        stats = update(policy, module, ref_model, optimizer, accelerator, reward_fn, batch, config, kl_ctl.value, order)
         values = accelerator.gather(torch.tensor(list(stats.values()), device=accelerator.device)[None])  # (P, n)
         stats = dict(zip(stats, values.float().mean(0).tolist()))
         metrics = {f'train/rl/{k}': v for k, v in stats.items()} | {'train/rl/kl_coef': kl_ctl.value, 'train/rl/lr': lr,
@@ -467,7 +507,7 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
         return metrics
 
     save = lambda folder: policy.save(folder, parents=parents)  # with PPO's value head, for a seq2seq policy
-    if run_steps(accelerator, config, run_dir, state, config.total_steps, step, save, desc=f'rl {config.algo}') and main: save(run_dir)
+    if run_steps(accelerator, config, run_dir, state, config.steps, step, save, desc=f'rl {config.algo}') and main: save(run_dir)
     accelerator.wait_for_everyone()
     return run_dir
 

@@ -31,12 +31,12 @@ __all__ = ['logger', 'DEFAULT_GUIDELINES', 'TEMPLATES', 'COOKIE', 'ANNOTATOR_KEY
            'FormAnnotator', 'auth', 'SESSION_MAX_AGE', 'documents', 'Upload', 'pairs', 'stats', 'progress',
            'PUBLIC_PATHS', 'UPLOAD_PATHS', 'BODY_LIMIT', 'SECURITY_HEADERS', 'ServeConfig', 'ServiceSettings', 'render',
            'Throttle', 'Service', 'Annotator', 'LoginRequired', 'get_service', 'api_annotator', 'page_annotator',
-           'form_annotator', 'DocumentOut', 'PairOut', 'PickIn', 'PickOut', 'AnnotatorOut', 'PairCountOut', 'UpdateOut',
-           'StatsOut', 'VersionOut', 'AccuracyPoint', 'ProgressOut', 'login_page', 'login', 'logout', 'ingest',
-           'create_document', 'read_document', 'home_page', 'upload_form', 'document_page', 'record_pick', 'next_pair',
-           'pick_pair', 'change_pick', 'guidelines_page', 'pair_page', 'pick_form', 'collect_stats', 'read_stats',
-           'export', 'stats_page', 'health', 'accuracy_plot', 'collect_progress', 'read_progress', 'progress_page',
-           'RequestGuard', 'create_app', 'build_service', 'default_policy', 'bootstrap_registry', 'serve']
+           'form_annotator', 'add_view', 'DocumentOut', 'PairOut', 'PickIn', 'PickOut', 'AnnotatorOut', 'PairCountOut',
+           'UpdateOut', 'StatsOut', 'VersionOut', 'AccuracyPoint', 'ProgressOut', 'login_page', 'login', 'logout',
+           'ingest', 'create_document', 'read_document', 'home_page', 'upload_form', 'document_page', 'record_pick',
+           'next_pair', 'pick_pair', 'change_pick', 'guidelines_page', 'pair_page', 'pick_form', 'collect_stats',
+           'export', 'health', 'accuracy_plot', 'collect_progress', 'RequestGuard', 'create_app', 'build_service',
+           'default_policy', 'bootstrap_registry', 'serve']
 
 # %% ../nbs/13_serve.ipynb
 @dataclass
@@ -374,6 +374,15 @@ FormAnnotator = Annotated[Annotator, Depends(form_annotator)]
 def _page(service: Service, who: Annotator, name: str, status_code: int = 200, **context) -> HTMLResponse:
     return render(name, status_code, annotator=who.name, csrf=service.csrf_token(who.token), **context)
 
+def add_view(router: APIRouter, name: str, collect: Callable[[Service, Annotator], BaseModel],
+             page: Callable[[Service, Annotator, Any], HTMLResponse]) -> None:
+    "Serve `collect(service, who)` twice on `router`: as JSON at `GET /api/{name}` (its return annotation is the response model) and as `page(service, who, data)` at `GET /{name}`."
+    from typing import get_type_hints
+    @router.get(f'/api/{name}', response_model=get_type_hints(collect)['return'], name=f'read_{name}')
+    def read(service: ServiceDep, who: ApiAnnotator): return collect(service, who)
+    @router.get(f'/{name}', response_class=HTMLResponse, name=f'{name}_page')
+    def show(service: ServiceDep, who: PageAnnotator): return page(service, who, collect(service, who))
+
 # %% ../nbs/13_serve.ipynb
 class DocumentOut(BaseModel):
     id: int
@@ -677,8 +686,7 @@ def collect_stats(service: Service, who: Annotator) -> StatsOut:
 
 def _is_admin(service: Service, who: Annotator) -> bool: return who.name in service.settings.admins
 
-@stats.get('/api/stats', response_model=StatsOut)
-def read_stats(service: ServiceDep, who: ApiAnnotator): return collect_stats(service, who)
+add_view(stats, 'stats', collect_stats, lambda service, who, s: _page(service, who, 'stats.html', title='Stats', stats=s))
 
 @stats.get('/api/export', response_class=PlainTextResponse)
 def export(service: ServiceDep, who: ApiAnnotator):
@@ -687,10 +695,6 @@ def export(service: ServiceDep, who: ApiAnnotator):
     import io
     buf = io.StringIO(); service.store.export_jsonl(buf)
     return PlainTextResponse(buf.getvalue(), media_type='application/jsonl')
-
-@stats.get('/stats', response_class=HTMLResponse)
-def stats_page(service: ServiceDep, who: PageAnnotator):
-    return _page(service, who, 'stats.html', title='Stats', stats=collect_stats(service, who))
 
 @stats.get('/api/health')
 def health(): return {'status': 'ok'}
@@ -746,15 +750,12 @@ def collect_progress(service: Service, who: Annotator) -> ProgressOut:
                        baselines={f"{k} wins" if k == 'longer' else f"more {k} wins": v for k, v in trivial_judges(decisive).items()} if decisive else {},
                        num_held_out=len(decisive), update_every=service.config.update_every, is_admin=_is_admin(service, who))
 
-@progress.get('/api/progress', response_model=ProgressOut)
-def read_progress(service: ServiceDep, who: ApiAnnotator): return collect_progress(service, who)
-
-@progress.get('/progress', response_class=HTMLResponse)
-def progress_page(service: ServiceDep, who: PageAnnotator):
-    p = collect_progress(service, who)
+def _progress_page(service: Service, who: Annotator, p: ProgressOut) -> HTMLResponse:
     points = [a for a in p.accuracy if a.accuracy is not None]
     return _page(service, who, 'progress.html', title='What your picks did', p=p,
                  plot=accuracy_plot(points, p.baselines) if points else '')
+
+add_view(progress, 'progress', collect_progress, _progress_page)
 
 # %% ../nbs/13_serve.ipynb
 PUBLIC_PATHS = ('/login', '/api/health', '/docs', '/docs/oauth2-redirect', '/redoc', '/openapi.json')

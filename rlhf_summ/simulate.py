@@ -225,12 +225,16 @@ class SimConfig:
     "The preference term's beta (its log-ratio's scale)."
     round_every: int = 250
     "A policy round (RL, gate, promotion) after this many picks."
-    rl_steps: int = 60
+    rl_algo: str = 'exact'
+    "RL of a policy round (`RLConfig.algo`): 'exact' (every candidate summary of a section scored; the policy fit to the KL-regularized optimum over them) or 'rloo' (`rl_k` samples per section)."
+    rl_candidates: int = 16
+    "'exact': candidate summaries per section."
+    rl_steps: int = 100
     "RL iterations per policy round."
     rl_batch_size: int = 16
     "Sections per RL rollout."
     rl_k: int = 8
-    "RLOO samples per section."
+    "'rloo': samples per section."
     rl_baseline: str = 'best'
     "RLOO's advantage (`RLConfig.rloo_baseline`): 'mean' (leave-one-out) or 'best' (imitate the reward model's best of `rl_k`)."
     rl_epochs: int = 2
@@ -239,8 +243,8 @@ class SimConfig:
     "RL learning rate."
     rl_temperature: float = 0.3
     "RL sampling temperature (log-probs at the same temperature)."
-    kl_coef: float = 0.05
-    "KL penalty to the policy RL starts from."
+    kl_coef: float = 0.1
+    "KL penalty to the policy RL starts from (beta; 'exact': the temperature of the optimum pi_ref exp(r / beta))."
     rl_start: str = 'first'
     "Where each policy round's RL starts (and whose KL it pays): 'first', the SFT policy; 'current', the promoted version."
     min_win_rate: float = 0.55
@@ -288,7 +292,7 @@ class SimConfig:
                      partner=PARTNER_RULES, pair_temperature='>=0', update_every='>=1', update_epochs='>0', update_lr='>0',
                      update_weight_decay='>=0', replay_ratio='>=0', reward_update=('preference', 'head'),
                      preference_lr='>0', preference_beta='>0', round_every='>=1', rl_steps='>=1',
-                     rl_batch_size='>=1', rl_k='>=2', rl_baseline=('mean', 'best'), rl_epochs='>=1', rl_lr='>0', rl_temperature='>0', kl_coef='>=0', rl_start=('first', 'current'),
+                     rl_batch_size='>=1', rl_algo=('exact', 'rloo'), rl_candidates='>=1', rl_k='>=2', rl_baseline=('mean', 'best'), rl_epochs='>=1', rl_lr='>0', rl_temperature='>0', kl_coef='>=0', rl_start=('first', 'current'),
                      min_win_rate='[0,1]', gate_min_low='[0,1)', gate_sections='>=1', valid_fraction='[0,1)', best_of_n='>=1', dpo_steps='>=1', dpo_lr='>0',
                      dpo_beta='>0', threads='>=0')
 
@@ -356,13 +360,20 @@ class HeldOut:
                 'gold': sum(gold_utility(s, p.references) for s, p in zip(summaries, self.papers)) / len(summaries),
                 'persona': sum(map(self.has_property, summaries)) / len(summaries)}
 
-    def win_rate(self, summaries: Sequence[str]) -> tuple[float, float, float]:
-        "The held-out annotator's win rate of `summaries` over SFT's (identical summaries tie), with its 95% interval."
+    def win_rate(self, summaries: Sequence[str]) -> dict[str, float]:
+        "The held-out annotator's picks of `summaries` over SFT's: `win_rate` over all papers (identical summaries tie, 1/2) with its 95% interval `win_low`/`win_high`; `differ`, the share of papers whose summaries differ; `decisive_win_rate` on those; `expected_win_rate`, the annotator's pick probability averaged (its rate without the picks' coin flips)."
         from rlhf_summ.evaluate import win_rate_interval
-        outcomes = [{'b': 1.0, 'tie': 0.5, 'a': 0.0}[self.judge.pick(base, s, p.references, key=pair_key(p.document.id, base, s))]
-                    for s, base, p in zip(summaries, self.sft_summaries, self.papers)]
-        rate = sum(outcomes) / len(outcomes)
-        return (rate, *win_rate_interval(rate, len(outcomes)))
+        rows = [(self.judge.pick(base, s, p.references, key=pair_key(p.document.id, base, s)), self.judge.prob_b(base, s, p.references))
+                for s, base, p in zip(summaries, self.sft_summaries, self.papers)]
+        decisive = [pick == 'b' for pick, _ in rows if pick != 'tie']
+        rate = sum({'b': 1.0, 'tie': 0.5, 'a': 0.0}[pick] for pick, _ in rows) / len(rows)
+        share = len(decisive) / len(rows)
+        wins = sum(decisive) / len(decisive) if decisive else 0.5
+        low, high = win_rate_interval(wins, len(decisive)) if decisive else (0.5, 0.5)
+        # identical summaries are a certain 1/2, not a coin flip: the interval is the sign test's on the papers whose summaries
+        # differ, mapped to all papers (Wilson's on all 200 counted each tie as a coin flip, and was too wide)
+        return dict(win_rate=rate, win_low=0.5 + share * (low - 0.5), win_high=0.5 + share * (high - 0.5), differ=share,
+                    decisive_win_rate=wins, expected_win_rate=sum(p for _, p in rows) / len(rows))
 
     def rm_pair_accuracy(self, policy, reward) -> tuple[float, int]:
         "Agreement of `reward` with the held-out annotator's picks on pairs (an SFT sample, a `policy` sample) of every held-out paper; and the number of decisive pairs."
@@ -459,9 +470,9 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
         f"{calibration['agreement_measured']:.3f} (expected {calibration['agreement_expected']:.3f}) on "
         f"{calibration['pairs']} pairs of SFT samples ({calibration['distinct_share']:.0%} of sampled pairs differ)")
 
-    rl_config = RLConfig(algo='rloo', total_steps=config.rl_steps, batch_size=config.rl_batch_size, rloo_k=config.rl_k, rloo_baseline=config.rl_baseline,
+    rl_config = RLConfig(algo=config.rl_algo, candidates=config.rl_candidates, steps=config.rl_steps, batch_size=config.rl_batch_size, rloo_k=config.rl_k, rloo_baseline=config.rl_baseline,
                          minibatch_size=config.rl_batch_size * config.rl_k, num_epochs=config.rl_epochs,
-                         learning_rate=config.rl_lr, temperature=config.rl_temperature, kl_coef=config.kl_coef,
+                         lr=config.rl_lr, temperature=config.rl_temperature, kl_coef=config.kl_coef,
                          anneal_lr=False, seed=config.seed, cpu=True)
     def update_kwargs() -> dict:
         new, used = store.num_new(), len(store.comparisons(split='train')) - store.num_new()
@@ -476,11 +487,11 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
         policy = registry.load('policy')
         summaries = policy.summarize(held.texts)
         m = held.summary_metrics(summaries)
-        rate, low, high = held.win_rate(summaries)
+        preference = held.win_rate(summaries)
         rm_acc, rm_n = held.rm_pair_accuracy(policy, registry.load('reward'))
         history = [u for u in store.updates() if u['status'] == 'accepted']
         row = dict(picks=picks, decisive=store.num_comparisons() - _ties(store), policy=registry.current('policy').version,
-                   reward=registry.current('reward').version, **m, win_rate=rate, win_low=low, win_high=high,
+                   reward=registry.current('reward').version, **m, **preference,
                    rm_pair_accuracy=rm_acc, rm_pairs=rm_n,
                    rm_heldout_accuracy=(history[0]['metrics'].get('eval/rm/accuracy') if history else float('nan')),
                    cpu_minutes=cpu_minutes() - start_cpu, wall_minutes=(time.time() - start_wall) / 60)
@@ -526,10 +537,10 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
         baselines['best_of_n'] = held.summary_metrics(held.best_of_n(reward, config.best_of_n))
         train = store.comparisons(split='train')
         dpo_dir = train_dpo(DPOConfig(sft_model=str(sft_dir), output_dir=str(run_dir/'dpo'), seed=config.seed, steps=config.dpo_steps,
-                                      batch_size=16, learning_rate=config.dpo_lr, beta=config.dpo_beta, cpu=True), train)
+                                      batch_size=16, lr=config.dpo_lr, beta=config.dpo_beta, cpu=True), train)
         dpo_summaries = load_policy(str(dpo_dir)).summarize(held.texts)
         baselines['dpo'] = held.summary_metrics(dpo_summaries)
-        baselines['dpo']['win_rate'] = held.win_rate(dpo_summaries)[0]
+        baselines['dpo'].update(held.win_rate(dpo_summaries))
     last = curve[-1]
     final = dict(picks=last['picks'], sft_rouge1=baselines['sft']['rouge1'], loop_rouge1=last['rouge1'],
                  win_rate=last['win_rate'], win_low=last['win_low'], win_high=last['win_high'],
@@ -569,6 +580,7 @@ def curve_line(row: dict) -> str:
     "One line of the learning curve."
     return (f"picks={row['picks']} policy={row['policy']} reward={row['reward']} rouge1={row['rouge1']:.2f} "
             f"gold={row['gold']:.4f} win_rate={row['win_rate']:.3f} [{row['win_low']:.3f}, {row['win_high']:.3f}] "
+            f"differ={row['differ']:.3f} decisive_win_rate={row['decisive_win_rate']:.3f} expected_win_rate={row['expected_win_rate']:.3f} "
             f"persona={row['persona']:.3f} rm_pair_accuracy={row['rm_pair_accuracy']:.3f} "
             f"rm_heldout_accuracy={row['rm_heldout_accuracy']:.3f} cpu_minutes={row['cpu_minutes']:.1f}")
 

@@ -8,7 +8,7 @@ import hashlib, hmac, json, random, secrets, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Annotated, Iterator
 
 from sqlalchemy import (JSON, Float, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint, create_engine,
                         delete, event, func, inspect, select, update)
@@ -21,9 +21,10 @@ from fastcore.basics import patch
 from .data import Comparison, Document, Section, comparison_from_row
 
 # %% auto 0
-__all__ = ['PICKS', 'NulFreeText', 'NulFreeString', 'Base', 'DocumentRow', 'SectionRow', 'SummaryRow', 'PairRow', 'ComparisonRow',
-           'RewardUpdateRow', 'SessionRow', 'split_for', 'document_key', 'PairView', 'DocumentStatus', 'PairCount',
-           'PickView', 'AnnotatorStats', 'DuplicatePick', 'Store', 'token_fingerprint']
+__all__ = ['PICKS', 'Stamp', 'Note', 'Name', 'Tag', 'NulFreeText', 'NulFreeString', 'Base', 'Row', 'DocumentRow', 'SectionRow',
+           'SummaryRow', 'PairRow', 'ComparisonRow', 'RewardUpdateRow', 'SessionRow', 'split_for', 'document_key',
+           'PairView', 'DocumentStatus', 'PairCount', 'PickView', 'AnnotatorStats', 'DuplicatePick', 'Store',
+           'token_fingerprint']
 
 # %% ../nbs/10_store.ipynb
 PICKS = ('a', 'b', 'tie', 'both_bad', 'skip')
@@ -40,91 +41,99 @@ class NulFreeString(NulFreeText):
 
 class Base(DeclarativeBase): pass
 
-class DocumentRow(Base):
+class Row(Base):
+    "A table keyed by an integer `id` (every table but `sessions`)."
+    __abstract__ = True
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+Stamp = Annotated[float, mapped_column(Float, default=time.time)]
+"A time (seconds since the epoch), by default when the row is written."
+Note = Annotated[str, mapped_column(NulFreeText, default='')]
+"Free text, empty unless given."
+Name = Annotated[str, mapped_column(NulFreeString(128))]
+"An annotator's name."
+Tag = Annotated[str, mapped_column(NulFreeString(64))]
+"A short identifier: a model version's name ('policy/v3'), a document key, a SHA-256 in hex."
+
+class DocumentRow(Row):
     "An uploaded paper or pasted text."
     __tablename__ = 'documents'
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(NulFreeString(64), unique=True)  # content hash: the export's document id
-    title: Mapped[str] = mapped_column(NulFreeText, default='')
+    key: Mapped[Tag] = mapped_column(unique=True)  # content hash: the export's document id
+    title: Mapped[Note]
     source: Mapped[str] = mapped_column(NulFreeString(32), default='upload')
-    filename: Mapped[str] = mapped_column(NulFreeText, default='')
-    uploader: Mapped[str] = mapped_column(NulFreeString(128), default='')
+    filename: Mapped[Note]
+    uploader: Mapped[Name] = mapped_column(default='')
     split: Mapped[str] = mapped_column(NulFreeString(16), default='train')
     status: Mapped[str] = mapped_column(NulFreeString(16), default='queued')  # queued | generating | ready | failed
-    error: Mapped[str] = mapped_column(NulFreeText, default='')
-    created: Mapped[float] = mapped_column(Float, default=time.time)
+    error: Mapped[Note]
+    created: Mapped[Stamp]
     sections: Mapped[list[SectionRow]] = relationship(back_populates='document', order_by='SectionRow.position')
 
-class SectionRow(Base):
+class SectionRow(Row):
     "One section of a document: the unit that is summarized and compared."
     __tablename__ = 'sections'
-    id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey('documents.id'), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    heading: Mapped[str] = mapped_column(NulFreeText, default='')
+    heading: Mapped[Note]
     text: Mapped[str] = mapped_column(NulFreeText)
     kind: Mapped[str] = mapped_column(NulFreeString(32), default='body')
     document: Mapped[DocumentRow] = relationship(back_populates='sections')
 
-class SummaryRow(Base):
+class SummaryRow(Row):
     "A model suggestion: one summary of a section, tagged with the policy version that wrote it."
     __tablename__ = 'summaries'
-    id: Mapped[int] = mapped_column(primary_key=True)
     section_id: Mapped[int] = mapped_column(ForeignKey('sections.id'), index=True)
-    policy: Mapped[str] = mapped_column(NulFreeString(64))  # 'policy/v3'
+    policy: Mapped[Tag]
     text: Mapped[str] = mapped_column(NulFreeText)
-    created: Mapped[float] = mapped_column(Float, default=time.time)
+    created: Mapped[Stamp]
 
-class PairRow(Base):
+class PairRow(Row):
     "A record shown to annotators: a section and two summaries, `left` shown as A and `right` as B."
     __tablename__ = 'pairs'
-    id: Mapped[int] = mapped_column(primary_key=True)
     section_id: Mapped[int] = mapped_column(ForeignKey('sections.id'), unique=True)
     left_id: Mapped[int] = mapped_column(ForeignKey('summaries.id'))
     right_id: Mapped[int] = mapped_column(ForeignKey('summaries.id'))
-    created: Mapped[float] = mapped_column(Float, default=time.time)
+    created: Mapped[Stamp]
     section: Mapped[SectionRow] = relationship()
     left: Mapped[SummaryRow] = relationship(foreign_keys=[left_id])
     right: Mapped[SummaryRow] = relationship(foreign_keys=[right_id])
 
-class ComparisonRow(Base):
+class ComparisonRow(Row):
     "An annotator's response to a pair: the pick, both versions in the order shown, and when; a changed pick is a new row (`revision` + 1) and the old one points to it."
     __tablename__ = 'comparisons'
     __table_args__ = (UniqueConstraint('pair_id', 'annotator', 'revision'),)
-    id: Mapped[int] = mapped_column(primary_key=True)
     pair_id: Mapped[int] = mapped_column(ForeignKey('pairs.id'), index=True)
-    annotator: Mapped[str] = mapped_column(NulFreeString(128))
+    annotator: Mapped[Name]
     pick: Mapped[str] = mapped_column(NulFreeString(16))  # one of PICKS
-    policy_a: Mapped[str] = mapped_column(NulFreeString(64))  # version shown left (A)
-    policy_b: Mapped[str] = mapped_column(NulFreeString(64))  # version shown right (B)
+    policy_a: Mapped[Tag]  # shown left (A)
+    policy_b: Mapped[Tag]  # shown right (B)
     confidence: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created: Mapped[float] = mapped_column(Float, default=time.time)
+    created: Mapped[Stamp]
     update_id: Mapped[int | None] = mapped_column(ForeignKey('reward_updates.id'), nullable=True, index=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)  # 0: first answer; n: the n-th change
     replaced_by: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)  # id of the pick that superseded it
     pair: Mapped[PairRow] = relationship()
 
-class RewardUpdateRow(Base):
+class RewardUpdateRow(Row):
     "One round of the online loop: which picks it used, what it measured, which version it made."
     __tablename__ = 'reward_updates'
-    id: Mapped[int] = mapped_column(primary_key=True)
-    started: Mapped[float] = mapped_column(Float, default=time.time)
+    started: Mapped[Stamp]
     finished: Mapped[float | None] = mapped_column(Float, nullable=True)
     status: Mapped[str] = mapped_column(NulFreeString(16), default='running')  # running | accepted | rejected | failed
     num_new: Mapped[int] = mapped_column(Integer, default=0)
-    reward_before: Mapped[str] = mapped_column(NulFreeString(64), default='')
-    reward_after: Mapped[str] = mapped_column(NulFreeString(64), default='')
+    reward_before: Mapped[Tag] = mapped_column(default='')
+    reward_after: Mapped[Tag] = mapped_column(default='')
     metrics: Mapped[dict] = mapped_column(JSON, default=dict)
-    error: Mapped[str] = mapped_column(NulFreeText, default='')
+    error: Mapped[Note]
 
 class SessionRow(Base):
     "A browser login: the SHA-256 of the random session id its cookie holds (never the id itself), whose it is, until when, and a fingerprint of the token it was made with."
     __tablename__ = 'sessions'
-    id_hash: Mapped[str] = mapped_column(NulFreeString(64), primary_key=True)
-    annotator: Mapped[str] = mapped_column(NulFreeString(128))
-    created: Mapped[float] = mapped_column(Float, default=time.time)
+    id_hash: Mapped[Tag] = mapped_column(primary_key=True)
+    annotator: Mapped[Name]
+    created: Mapped[Stamp]
     expires: Mapped[float] = mapped_column(Float)
-    token_hash: Mapped[str] = mapped_column(NulFreeString(64), default='')  # `token_fingerprint` of the token that logged in
+    token_hash: Mapped[Tag] = mapped_column(default='')  # `token_fingerprint` of the token that logged in
 
 # %% ../nbs/10_store.ipynb
 def split_for(key: str, valid_fraction: float = 0.2) -> str:
@@ -259,9 +268,16 @@ def _add_missing_columns(engine) -> None:
     if 'token_hash' not in {c['name'] for c in inspect(engine).get_columns('sessions')}:
         with engine.begin() as conn: conn.exec_driver_sql("ALTER TABLE sessions ADD COLUMN token_hash VARCHAR(64) DEFAULT ''")
 
-def _check_id(kind: str, value: int):
-    "`LookupError` for an id no row can have (a 64-bit integer column: SQLite overflows on larger ones)."
-    if not 0 < value < 2**63: raise LookupError(f"No {kind} {value}")
+def _get_row(session: Session, table: type[Row], kind: str, row_id: int) -> Row:
+    "The row of `table` with id `row_id`; `LookupError` naming the `kind` when there is none (or the id is one no row can have: a 64-bit integer column, SQLite overflows on larger ones)."
+    row = session.get(table, row_id) if 0 < row_id < 2**63 else None
+    if row is None: raise LookupError(f"No {kind} {row_id}")
+    return row
+
+def _check_pick(pick: str, confidence: int | None) -> None:
+    "`ValueError` for an answer that is not one of `PICKS` or a confidence outside 1-9."
+    if pick not in PICKS: raise ValueError(f"Unknown pick {pick!r}; expected one of {PICKS}")
+    if confidence is not None and not 1 <= confidence <= 9: raise ValueError(f"confidence must be 1-9, got {confidence}")
 
 class Store:
     "The feedback database at `url` (SQLAlchemy URL; `Store.sqlite(path)` for a file)."
@@ -343,10 +359,8 @@ class Store:
 
     def document_status(self, document_id: int, annotator: str | None = None) -> DocumentStatus:
         "Generation state and pick progress of a document (raises `LookupError` if absent)."
-        _check_id('document', document_id)
         with self.reading() as s:
-            doc = s.get(DocumentRow, document_id)
-            if doc is None: raise LookupError(f"No document {document_id}")
+            doc = _get_row(s, DocumentRow, 'document', document_id)
             in_doc = select(PairRow.id).join(SectionRow).where(SectionRow.document_id == document_id)
             num_sections = s.scalar(select(func.count()).where(SectionRow.document_id == document_id))
             num_pairs = s.scalar(select(func.count()).select_from(in_doc.subquery()))
@@ -394,11 +408,7 @@ class Store:
 
     def pair(self, pair_id: int) -> PairView:
         "A pair by id (raises `LookupError` if absent)."
-        _check_id('pair', pair_id)
-        with self.reading() as s:
-            pair = s.get(PairRow, pair_id)
-            if pair is None: raise LookupError(f"No pair {pair_id}")
-            return self._view(pair)
+        with self.reading() as s: return self._view(_get_row(s, PairRow, 'pair', pair_id))
 
     def sections_with_pairs(self, document_id: int) -> set[int]:
         "Ids of the sections of a document that already have their pair (to resume after a restart)."
@@ -416,13 +426,10 @@ class Store:
     # picks ------------------------------------------------------------------------------------------------
     def add_comparison(self, pair_id: int, annotator: str, pick: str, confidence: int | None = None) -> int:
         "Record `annotator`'s pick on a pair; `LookupError` for an unknown pair, `DuplicatePick` if already answered."
-        if pick not in PICKS: raise ValueError(f"Unknown pick {pick!r}; expected one of {PICKS}")
-        if confidence is not None and not 1 <= confidence <= 9: raise ValueError(f"confidence must be 1-9, got {confidence}")
-        _check_id('pair', pair_id)
+        _check_pick(pick, confidence)
         try:
             with self.writing() as s:
-                pair = s.get(PairRow, pair_id)
-                if pair is None: raise LookupError(f"No pair {pair_id}")
+                pair = _get_row(s, PairRow, 'pair', pair_id)
                 row = ComparisonRow(pair_id=pair_id, annotator=annotator, pick=pick, policy_a=pair.left.policy,
                                     policy_b=pair.right.policy, confidence=confidence, revision=0)
                 s.add(row); s.flush()
@@ -432,11 +439,9 @@ class Store:
 
     def change_comparison(self, pair_id: int, annotator: str, pick: str, confidence: int | None = None) -> int:
         "Replace `annotator`'s current pick on a pair by a new one (the old row stays, pointing to it); the same answer again changes nothing. Returns the current pick's id."
-        if pick not in PICKS: raise ValueError(f"Unknown pick {pick!r}; expected one of {PICKS}")
-        if confidence is not None and not 1 <= confidence <= 9: raise ValueError(f"confidence must be 1-9, got {confidence}")
-        _check_id('pair', pair_id)
+        _check_pick(pick, confidence)
         with self.writing() as s:
-            if s.get(PairRow, pair_id) is None: raise LookupError(f"No pair {pair_id}")
+            _get_row(s, PairRow, 'pair', pair_id)
             old = s.scalars(select(ComparisonRow).where(ComparisonRow.pair_id == pair_id, ComparisonRow.annotator == annotator,
                                                         ComparisonRow.replaced_by.is_(None))).first()
             if old is None: raise LookupError(f"{annotator!r} has not answered pair {pair_id}: nothing to change")

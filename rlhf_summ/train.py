@@ -7,17 +7,17 @@ from __future__ import annotations
 import dataclasses, functools, json, math, shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 if TYPE_CHECKING: import torch   # imported where used: `TrainConfig` is a base of configs whose modules the PDF reader imports
 
 from .config import check_ranges, make_run_dir
 
 # %% auto 0
-__all__ = ['epoch_batches', 'batch_at', 'adamw', 'lr_multiplier', 'make_scheduler', 'reuse_freed_memory', 'TrainState',
-           'save_checkpoint', 'make_shared_run_dir', 'last_checkpoint', 'resolve_checkpoint', 'load_checkpoint',
-           'read_metrics', 'append_metrics', 'truncate_metrics', 'TrainConfig', 'check_train_ranges', 'GeneratorState',
-           'open_run', 'restore_state', 'run_steps']
+__all__ = ['epoch_batches', 'batch_at', 'seeded_batches', 'adamw', 'lr_multiplier', 'make_scheduler', 'reuse_freed_memory',
+           'TrainState', 'save_checkpoint', 'make_shared_run_dir', 'last_checkpoint', 'resolve_checkpoint',
+           'load_checkpoint', 'read_metrics', 'append_metrics', 'truncate_metrics', 'TrainConfig', 'check_train_ranges',
+           'GeneratorState', 'open_run', 'restore_state', 'run_steps']
 
 # %% ../nbs/04_train.ipynb
 @functools.lru_cache(maxsize=8)
@@ -44,6 +44,14 @@ def batch_at(n: int, batch_size: int, seed: int, index: int, lengths: Sequence[i
     if n < 1: raise ValueError("no items to draw batches from")
     epoch, position = divmod(index, max(1, n // batch_size))
     return epoch, epoch_batches(n, batch_size, seed, epoch, lengths, group_size)[position]
+
+# %% ../nbs/04_train.ipynb
+def seeded_batches(n: int, batch_size: int, seed: int, steps: int) -> Iterator[list[int]]:
+    "The item indices of `steps` batches of `min(batch_size, n)` out of `n` items (`batch_at`'s order); torch's global generator is seeded with `seed` while they are used and restored after."
+    import torch
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for step in range(steps): yield batch_at(n, min(batch_size, n), seed, step)[1]
 
 # %% ../nbs/04_train.ipynb
 def adamw(model: torch.nn.Module, lr: float, weight_decay: float = 0.0, eps: float = 1e-8) -> torch.optim.AdamW:

@@ -58,7 +58,7 @@ def test_rl_moves_the_extractive_policy_towards_the_rewarded_sentence(tmp_path, 
     policy = tiny_extractive()
     policy.save(tmp_path / 'sft')
     before = cat_probability(policy)
-    config = RLConfig(algo=algo, sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / algo), total_steps=15,
+    config = RLConfig(algo=algo, sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / algo), steps=15,
                       batch_size=6, minibatch_size=6, num_epochs=4, rloo_k=2, lr=1e-2, kl_coef=0.01,
                       temperature=1.0, cpu=True)
     run = train_rl(config, [Document(str(i), d) for i, d in enumerate(DOCS * 2)], reward_fn=cat_reward)

@@ -207,17 +207,17 @@ def run_cli(capsys, *argv):
 @pytest.fixture
 def bad_files(tmp_path):
     (tmp_path / 'empty.txt').write_text('  \n\t\n')
-    (tmp_path / 'two_objects.json').write_text('{"total_steps": 1}\n{"total_steps": 2}\n')
+    (tmp_path / 'two_objects.json').write_text('{"steps": 1}\n{"steps": 2}\n')
     return tmp_path
 
 
 BAD_VALUES = [  # (argv, words the one line must contain)
     (['sft', '--steps', '-5'], 'steps must be >= 1, got -5'),
     (['sft', '--batch_size', '0'], 'batch_size must be >= 1, got 0'),
-    (['rl-train', '--total_steps', '-3'], 'total_steps must be >= 1, got -3'),
+    (['rl-train', '--steps', '-3'], 'steps must be >= 1, got -3'),
     (['rl-train', '--batch_size', '0'], 'batch_size must be >= 1'),
     (['dpo', '--steps', '-1'], 'steps must be >= 1, got -1'),
-    (['reward', '--max_steps', '-1'], 'max_steps must be >= 0, got -1'),
+    (['reward', '--steps', '-1'], 'steps must be >= 0, got -1'),
     (['reward', '--epochs', '-1'], 'epochs must be > 0, got -1.0'),
     (['reward', '--val_fraction', '1.5'], 'val_fraction must be in [0, 1)'),
     (['summarize', '--input', 'x.pdf', '--model', '{dir}', '--num_beams', '0'], 'num_beams must be >= 1, got 0'),   # a seq2seq flag
@@ -291,7 +291,7 @@ def test_opening_the_registry_removes_a_killed_rounds_scratch_folder(tmp_path):
 
 
 @pytest.mark.parametrize('argv,words', [(['run', 'evaluate'], '`policy` is required'),
-                                        (['run', 'train_reward', '-p', 'max_steps', '-1'], 'max_steps must be >= 0, got -1')])
+                                        (['run', 'train_reward', '-p', 'steps', '-1'], 'steps must be >= 0, got -1')])
 def test_bad_job_parameters_exit_2_with_one_line(argv, words, tmp_path, capsys):
     code, lines = run_cli(capsys, *argv, '--runs_root', str(tmp_path))
     # stderr also carries papermill's progress bar and the notebook's own lines; the error is the one last line

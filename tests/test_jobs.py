@@ -58,7 +58,7 @@ def test_train_policy_job(tmp_path, tiny_models):
 
 def test_train_reward_job(tmp_path, tiny_models):
     run = run_job('train_reward', dict(model=str(tiny_models['reward_model']), data=str(tiny_models['comparisons']),
-                                       val_fraction=0.4, max_length=48, batch_size=2, max_steps=3, eval_every=3, save_every=3,
+                                       val_fraction=0.4, max_length=48, batch_size=2, steps=3, eval_every=3, save_every=3,
                                        lr=1e-3, seed=2, device='cpu'),
                   runs_root=tmp_path, name='rm')
     records = _metrics(run)
@@ -71,7 +71,7 @@ def test_train_reward_job(tmp_path, tiny_models):
 def test_train_rl_job(tmp_path, tiny_models):
     params = job_parameters('train_rl')
     given = dict(sft_model=str(tiny_models['policy']), reward_model=str(tiny_models['reward_model']), data=str(tiny_models['data']),
-                 total_steps=2, batch_size=2, minibatch_size=2, num_epochs=1, max_new_tokens=6, lr=1e-4,
+                 steps=2, batch_size=2, minibatch_size=2, num_epochs=1, max_new_tokens=6, lr=1e-4,
                  eval_docs=2, seed=3)
     missing = set(given) - set(params)
     assert not missing, f'train_rl job lacks parameters {missing}; it has {sorted(params)}'

@@ -102,9 +102,9 @@ def test_text_builders_splitters_and_baselines_are_defined_once():
 
 
 TRAINING_FIELDS = {'lr', 'learning_rate', 'steps', 'total_steps', 'max_steps', 'epochs'}
-NOT_YET_DERIVED = {'online.PolicyRoundConfig'}
-"""Issue 22 is rewriting online.py now; its PolicyRoundConfig (a service round's seed and an override of
-`RLConfig.total_steps`; the round trains through `RLConfig`, which derives from the base) joins the base after it."""
+NOT_YET_DERIVED: set[str] = set()
+"""Training configs that do not derive from `train.TrainConfig` yet (none: a service round's `PolicyRoundConfig` and the
+simulation's `SimConfig` name the trainers' fields they override with the trainer's prefix, `rl_steps`, `rl_lr`)."""
 
 
 def _dataclasses() -> dict[str, tuple[list[str], set[str], set[str]]]:
@@ -139,15 +139,40 @@ def test_every_training_config_derives_from_one_base():
 
 
 LONG_FUNCTIONS_ALLOWED = {'simulate.run_simulation'}
-"""Issue 22 (in progress) is rewriting simulate.run_simulation and online.py; they follow the rule once it lands."""
+"""Issue 22 (in progress) is rewriting simulate.run_simulation; it follows the rule once that lands."""
 
 
 def test_no_package_function_over_60_lines():
-    "Module-level functions and methods of rlhf_summ/*.py are at most 60 lines long (issue 22's files aside, for now)."
+    "Module-level functions and methods of rlhf_summ/*.py are at most 60 lines long (issue 22's simulation loop aside, for now)."
     long = {}
     for m in MODULES:
         body = ast.parse((PACKAGE / f'{m}.py').read_text()).body
         for node in body + [n for c in body if isinstance(c, ast.ClassDef) for n in c.body]:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 60:
                 long[f'{m}.{node.name}'] = node.end_lineno - node.lineno + 1
-    assert {k: v for k, v in long.items() if k not in LONG_FUNCTIONS_ALLOWED and not k.startswith('online.')} == {}
+    assert {k: v for k, v in long.items() if k not in LONG_FUNCTIONS_ALLOWED} == {}
+
+
+OLD_NAMES = {'learning_rate', 'total_steps', 'max_steps', 'num_train_epochs', 'max_epochs'}
+"Names the configs used before each setting had one: a learning rate is `lr`, a run's length `steps` (or `epochs`)."
+
+
+def test_one_name_for_each_setting_in_configs_cli_jobs_and_readme():
+    classes = _dataclasses()
+    for name, (_, own, initvars) in classes.items():
+        assert not own & OLD_NAMES and not initvars, (name, own & OLD_NAMES, initvars)   # no old name, no alias
+    for m in MODULES:                                   # `config.steps` is a field wherever it exists, never a method
+        for node in ast.parse((PACKAGE / f'{m}.py').read_text()).body:
+            if isinstance(node, ast.ClassDef) and f'{m}.{node.name}' in classes:
+                methods = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+                assert not methods & {'steps', 'epochs', 'lr'}, (m, node.name, methods)
+    from rlhf_summ.cli import build_parser
+    for command in ('sft', 'reward', 'rl-train', 'dpo', 'train-extractive'):
+        sub = next(a for a in build_parser(command)._actions if a.dest == 'command').choices[command]
+        flags = {o for a in sub._actions for o in a.option_strings}
+        assert '--lr' in flags and not flags & {f'--{n}' for n in OLD_NAMES}, (command, flags & {f'--{n}' for n in OLD_NAMES})
+        assert ('--epochs' if command == 'train-extractive' else '--steps') in flags, command
+    root = PACKAGE.parent
+    for path in [root / 'README.md', *sorted((root / 'nbs' / 'jobs').glob('*.ipynb'))]:
+        found = set(re.findall(r'\b(' + '|'.join(OLD_NAMES) + r')\b', path.read_text()))
+        assert not found, (path.name, found)

@@ -26,7 +26,7 @@ def test_online_round_with_gate(tmp_path, threshold):
         for sid, _ in store.sections(doc_id):
             store.add_comparison(store.add_pair(sid, ('short', 'policy/v1'), ('a longer summary', 'policy/v1')), 'alice', 'a')
     assert store.num_new() == 8
-    rl = RLConfig(algo='rloo', total_steps=1, batch_size=2, minibatch_size=2, num_epochs=1, rloo_k=2, max_new_tokens=6, cpu=True)
+    rl = RLConfig(algo='rloo', steps=1, batch_size=2, minibatch_size=2, num_epochs=1, rloo_k=2, max_new_tokens=6, cpu=True)
     out = online_round(store, registry, rl, promote='gate', min_win_rate=threshold, gate_sections=4,
                        update_kwargs=dict(steps=2, tolerance=1.0))
     assert out['reward_update']['status'] == 'accepted' and registry.current('reward').name == 'reward/v2'

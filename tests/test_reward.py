@@ -18,7 +18,7 @@ def tiny_config(tmp_path, **kw) -> RewardConfig:
     "A CPU config for the tiny model saved under tmp_path."
     base = tmp_path/'tiny'
     if not base.exists(): tiny_reward_model().save(base)
-    values = dict(model=str(base), max_length=48, batch_size=8, max_steps=30, lr=0.05, warmup_ratio=0.0, eval_every=15,
+    values = dict(model=str(base), max_length=48, batch_size=8, steps=30, lr=0.05, warmup_ratio=0.0, eval_every=15,
                   save_every=15, runs_root=str(tmp_path/'runs'), device='cpu', progress=False)
     return RewardConfig(**(values | kw))
 
@@ -210,7 +210,7 @@ def test_loss_falls_on_separable_set(tmp_path):
 
 def test_exact_resume(tmp_path):
     "Stopped after step 4 of 6 and resumed from its step-3 checkpoint: the same final weights, normalization and metrics as a straight run."
-    cfg = tiny_config(tmp_path, max_steps=6, eval_every=3, save_every=3, keep_checkpoints=3, batch_size=4, lr=1e-3)
+    cfg = tiny_config(tmp_path, steps=6, eval_every=3, save_every=3, keep_checkpoints=3, batch_size=4, lr=1e-3)
     train, val = toy_comparisons(20), toy_comparisons(8, seed=1, split='val')
     full = train_reward(cfg, train, val)
     crashed = train_reward(RewardConfig(**{**cfg.__dict__, 'output_dir': str(tmp_path/'crashed'), 'stop_at_step': 4}), train, val)
@@ -226,7 +226,7 @@ def test_exact_resume(tmp_path):
 
 
 def test_synthetic_pretraining_phase(tmp_path):
-    cfg = tiny_config(tmp_path, max_steps=3, synthetic_steps=2, eval_every=100, save_every=100, eval_at_start=False)
+    cfg = tiny_config(tmp_path, steps=3, synthetic_steps=2, eval_every=100, save_every=100, eval_at_start=False)
     run = train_reward(cfg, toy_comparisons(12), toy_comparisons(4, seed=1, split='val'))
     recs = read_metrics(run/'metrics.jsonl')
     assert [r['step'] for r in recs if 'train/rm_synthetic/loss' in r] == [1, 2]
@@ -292,7 +292,7 @@ DDP_SCRIPT = """
 import sys, torch
 torch.set_num_threads(1)
 from rlhf_summ.reward import RewardConfig, toy_comparisons, train_reward
-config = RewardConfig(model=sys.argv[1], runs_root=sys.argv[2], max_length=48, batch_size=2, grad_accum=2, max_steps=4, lr=1e-3,
+config = RewardConfig(model=sys.argv[1], runs_root=sys.argv[2], max_length=48, batch_size=2, grad_accum=2, steps=4, lr=1e-3,
                       warmup_ratio=0.0, eval_every=2, save_every=2, device='cpu', progress=False)
 train_reward(config, toy_comparisons(16), toy_comparisons(4, seed=1, split='val'))
 """

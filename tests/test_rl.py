@@ -212,7 +212,7 @@ def test_train_rl_is_deterministic_on_cpu(tmp_path):
                       max_target_length=8).save(tmp_path / 'sft')
     runs = []
     for i in range(2):
-        cfg = RLConfig(algo='ppo', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / f'run{i}'), total_steps=2,
+        cfg = RLConfig(algo='ppo', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / f'run{i}'), steps=2,
                        batch_size=2, minibatch_size=2, num_epochs=2, max_new_tokens=6, lr=1e-3, seed=7, cpu=True)
         runs.append(train_rl(cfg, TEXTS, reward_fn=length_reward))
     rows = [[{k: v for k, v in json.loads(l).items() if k != 'train/rl/seconds'} for l in (r / 'metrics.jsonl').read_text().splitlines()]
@@ -227,7 +227,7 @@ def test_rloo_run_writes_a_loadable_policy(tmp_path):
     from rlhf_summ.policy import Policy
     build_tiny_policy('bart', TEXTS * 5, vocab_size=300, d_model=16, layers=1, max_source_length=32,
                       max_target_length=8).save(tmp_path / 'sft')
-    cfg = RLConfig(algo='rloo', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'rloo'), total_steps=2, batch_size=2,
+    cfg = RLConfig(algo='rloo', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'rloo'), steps=2, batch_size=2,
                    rloo_k=2, minibatch_size=4, num_epochs=1, max_new_tokens=6, lr=1e-3, cpu=True)
     run = train_rl(cfg, [Document(str(i), t) for i, t in enumerate(TEXTS)], reward_fn=length_reward)
     rows = [json.loads(l) for l in (run / 'metrics.jsonl').read_text().splitlines()]
@@ -248,7 +248,7 @@ def test_reward_reads_title_first_text_while_policy_reads_text(tmp_path):
     def recording_reward(documents, summaries):
         seen.extend(documents)
         return length_reward(documents, summaries)
-    cfg = RLConfig(algo='rloo', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'run'), total_steps=1, batch_size=2,
+    cfg = RLConfig(algo='rloo', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'run'), steps=1, batch_size=2,
                    rloo_k=2, minibatch_size=4, num_epochs=1, max_new_tokens=4, lr=1e-3, cpu=True)
     train_rl(cfg, [Document(str(i), t, title=f'Title {i}') for i, t in enumerate(TEXTS)], reward_fn=recording_reward)
     assert len(seen) == 4 and all(d.startswith('Title ') and d.split('\n\n', 1)[1] in TEXTS for d in seen)
@@ -280,7 +280,7 @@ def test_rl_resumes_exactly(tmp_path, algo):
     tiny_policy().save(tmp_path / 'sft')
     docs = [Document(str(i), t) for i, t in enumerate(TEXTS)]
     def run(name, **kw):
-        cfg = RLConfig(algo=algo, sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / name), total_steps=4, batch_size=2,
+        cfg = RLConfig(algo=algo, sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / name), steps=4, batch_size=2,
                        minibatch_size=2, num_epochs=2, rloo_k=2, max_new_tokens=6, lr=1e-2, target_kl=0.5, kl_horizon=10,
                        seed=3, cpu=True, progress=False, **kw)
         return train_rl(cfg, docs, reward_fn=length_reward)
@@ -291,6 +291,31 @@ def test_rl_resumes_exactly(tmp_path, algo):
     _assert_resumed_exactly(straight, first, resumed, tmp_path / 'sft')
     kl_coefs = [r['train/rl/kl_coef'] for r in _rows(resumed)]
     assert len(kl_coefs) == 4 and len(set(kl_coefs)) > 1                      # the adaptive beta moved, and was restored
+
+
+def test_exact_rl_resumes_exactly(tmp_path):
+    "Exact RL on a tiny extractive policy, stopped after step 2 of 4 and resumed: the same final weights."
+    from rlhf_summ.extractive import ExtractivePolicy, ExtractiveScorer
+    torch.manual_seed(0)
+    ExtractivePolicy(ExtractiveScorer(d_model=16, layers=1, heads=2, dropout=0.0), k=1).save(tmp_path / 'sft')
+    docs = [Document(str(i), f"We study {w}. Our model improves {w} by {i + 2} points. We thank the {w} team.")
+            for i, w in enumerate(['cats', 'dogs', 'birds', 'fish'])]
+    def run(name, **kw):
+        cfg = RLConfig(algo='exact', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / name), steps=4, batch_size=2,
+                       num_epochs=2, candidates=2, lr=1e-2, target_kl=0.5, kl_horizon=10, seed=3, cpu=True, progress=False, **kw)
+        return train_rl(cfg, docs, reward_fn=length_reward)
+    straight = run('straight')
+    first = run('resumed', stop_at_step=2)
+    resumed = run('ignored', resume_from=str(first))
+    _assert_resumed_exactly(straight, first, resumed, tmp_path / 'sft')
+    assert all(r['train/rl/candidates'] == 2 for r in _rows(resumed))         # two candidates per document, each scored
+
+
+def test_exact_rl_refuses_a_policy_it_cannot_enumerate(tmp_path):
+    tiny_policy().save(tmp_path / 'sft')
+    cfg = RLConfig(algo='exact', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'rl'), steps=1, batch_size=2, cpu=True, progress=False)
+    with pytest.raises(ValueError, match="needs a policy whose summaries can be enumerated"):
+        train_rl(cfg, TEXTS[:2], reward_fn=length_reward)
 
 
 def test_dpo_resumes_exactly(tmp_path):
@@ -307,13 +332,15 @@ def test_dpo_resumes_exactly(tmp_path):
     _assert_resumed_exactly(straight, first, resumed, tmp_path / 'sft')
 
 
-def test_old_learning_rate_name_is_still_read(tmp_path):
+def test_old_field_names_are_refused_with_their_new_names(tmp_path):
     from rlhf_summ.config import load_config, save_config
     from rlhf_summ.rl import DPOConfig
-    assert RLConfig(learning_rate=1e-4).lr == 1e-4 and DPOConfig(learning_rate=2e-4).lr == 2e-4
-    (tmp_path / 'old.json').write_text(json.dumps({'algo': 'rloo', 'learning_rate': 5e-5}))
-    assert load_config(RLConfig, tmp_path / 'old.json').lr == 5e-5
-    assert load_config(RLConfig, save_config(RLConfig(lr=7e-5), tmp_path / 'new.json')).lr == 7e-5
+    with pytest.raises(TypeError, match='learning_rate'): RLConfig(learning_rate=1e-4)
+    with pytest.raises(TypeError, match='learning_rate'): DPOConfig(learning_rate=2e-4)
+    (tmp_path / 'old.json').write_text(json.dumps({'algo': 'rloo', 'learning_rate': 5e-5, 'total_steps': 3}))
+    with pytest.raises(ValueError, match=r'learning_rate is now lr; total_steps is now steps'):
+        load_config(RLConfig, tmp_path / 'old.json')
+    assert load_config(RLConfig, save_config(RLConfig(lr=7e-5, steps=3), tmp_path / 'new.json')).steps == 3
 
 DDP_SCRIPT = """
 import sys, torch
@@ -321,7 +348,7 @@ torch.set_num_threads(1)
 from rlhf_summ.rl import RLConfig, train_rl
 docs = [f"document {i} says the cat sat on the mat and the dog ran in the park." for i in range(8)]
 length_reward = lambda documents, summaries: torch.tensor([len(s.split()) / 5 for s in summaries])
-config = RLConfig(algo='rloo', sft_model=sys.argv[1], runs_root=sys.argv[2], total_steps=2, batch_size=2, rloo_k=2,
+config = RLConfig(algo='rloo', sft_model=sys.argv[1], runs_root=sys.argv[2], steps=2, batch_size=2, rloo_k=2,
                   minibatch_size=2, num_epochs=1, max_new_tokens=6, lr=1e-3, cpu=True)
 train_rl(config, docs, reward_fn=length_reward)
 """

@@ -37,10 +37,10 @@ def tiny_setup(tmp_path):
                 sft_model=str(tmp_path / 'sft'), reward_model=str(tmp_path / 'rm'), threads=1)
 
 
-TINY = dict(tau=0.05, calibration_pairs=8, candidates=2, rl_steps=2, rl_batch_size=2, rl_k=2, rl_lr=0.1, rl_temperature=1.0,
+TINY = dict(tau=0.05, calibration_pairs=8, candidates=2, rl_algo='rloo', rl_steps=2, kl_coef=0.05, rl_batch_size=2, rl_k=2, rl_lr=0.1, rl_temperature=1.0,
             min_win_rate=0.0, gate_min_low=0.0, gate_sections=4,
             valid_fraction=0.25, best_of_n=2, dpo_steps=2, embedding_cache='none', progress=False)
-"The cost knobs of a tiny run (RL strong enough to change some greedy summary, and the gate at 0 promotes a version that does)."
+"The cost knobs of a tiny run (RL strong enough to change some greedy summary, and the gate at 0 promotes a version that does: RLOO, whose sampling moves the tiny policy; exact RL follows the tiny reward model, which has next to no opinion)."
 
 
 def test_tiny_loop_and_its_job_run_through_the_real_store_and_registry_deterministically(tmp_path):
@@ -102,3 +102,16 @@ def test_holdout_splits_one_source_by_document(tmp_path):
     again, held_again = _split_papers(SimConfig(data=data, holdout=4, eval_limit=3, seed=2))
     assert [p.document.id for p in held_again] == [p.document.id for p in held]          # the split does not depend on the seed
     assert {p.document.id for p in again} == {p.document.id for p in uploads} and again != uploads   # only the upload order does
+
+
+def test_tiny_loop_runs_exact_rl_rounds(tmp_path):
+    "The default policy rounds (exact RL over every candidate sentence) run inside the loop and register versions trained by it."
+    from rlhf_summ.registry import Registry
+    setup = tiny_setup(tmp_path)
+    result = run_simulation(SimConfig(**setup, **{**TINY, 'rl_algo': 'exact', 'rl_candidates': 3}, output_dir=str(tmp_path / 'a')),
+                            log=lambda line: None)
+    assert [r['version'] for r in result['rounds']] == ['v2', 'v3']
+    registry = Registry(tmp_path / 'a' / 'registry')
+    assert [v.data.get('algo') for v in registry.versions('policy')[1:]] == ['exact', 'exact']
+    rows = [json.loads(line) for line in (registry.get('policy', 'v3').model_dir / 'metrics.jsonl').read_text().splitlines()]
+    assert rows and all(1 <= r['train/rl/candidates'] <= 3 for r in rows)
