@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_extractive.ipynb 3
 from __future__ import annotations
-import dataclasses, functools, json, logging, math, re, time
+import dataclasses, functools, gc, json, logging, math, re, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -64,7 +64,8 @@ def greedy_oracle(sentences: Sequence[str], summary: str, max_sentences: int = 3
     while len(chosen) < max_sentences:
         scores = [((_f1(overlap1 + _added_overlap(sel1, g1, ref1), total1 + t1, n1)
                     + _f1(overlap2 + _added_overlap(sel2, g2, ref2), total2 + t2, n2)) / 2, -i)
-                  for i, ((g1, g2), (t1, t2)) in enumerate(zip(grams, totals)) if i not in chosen]
+                  for i, ((g1, g2), (t1, t2)) in enumerate(zip(grams, totals)) if i not in chosen] if chosen else \
+                 [(g, -i) for i, g in enumerate(gains)]           # from an empty selection a candidate scores its own gain
         if not scores: break
         score, neg_i = max(scores)
         if score <= best: break
@@ -85,15 +86,14 @@ def lexical_centrality(sentences: Sequence[str]) -> Tensor:
     bags = [{w.lower() for w in alpha_words(s) if len(w) > 3} for s in sentences]
     n = len(bags)
     if n < 2: return torch.zeros(n)
-    vocab = {}
-    rows = [[vocab.setdefault(w, len(vocab)) for w in bag] for bag in bags]
-    member = torch.zeros(n, max(len(vocab), 1), dtype=torch.float64)               # (N, V) 1 where a sentence has a word
-    for i, row in enumerate(rows): member[i, row] = 1.0
-    shared = member @ member.T                                                       # (N, N) |a & b|, exact in float64
-    sizes = member.sum(1)
-    jaccard = shared / (sizes[:, None] + sizes[None, :] - shared).clamp(min=1)       # |a & b| / |a | b|
-    jaccard.fill_diagonal_(0.0)
-    return (jaccard.sum(1) / (n - 1)).float() * 5
+    sizes = [len(b) for b in bags]
+    jaccard = [[0.0] * n for _ in range(n)]                # (N, N), 0 on the diagonal; each pair counted once
+    for i in range(n):
+        a, row = bags[i], jaccard[i]
+        for j in range(i + 1, n):
+            shared = len(a & bags[j])
+            row[j] = jaccard[j][i] = shared / max(sizes[i] + sizes[j] - shared, 1)   # |a & b| / |a | b|
+    return torch.tensor([sum(row) / (n - 1) for row in jaccard]) * 5
 
 def sentence_features(vectors: Tensor, words: Sequence[int], prose: Sequence[bool], title_vector: Tensor | None = None,
                       centrality: Tensor | None = None) -> Tensor:
@@ -676,6 +676,7 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
     policy.encoder.flush()
     timer.lap('embed')
     packed = PackedExamples(policy, train_examples)                  # each document's tensors, built once
+    gc.freeze()                      # what was read lives through the run: the collector stops walking it at every pass
     timer.lap('features')
     lead1 = {}                                                       # lead-1's scores are the same at every evaluation
 
@@ -699,6 +700,7 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
         model.eval()
         policy.save(run_dir, parents={**parents, 'checkpoint': f'checkpoints/step_{state.step:06d}'})
         timer.lap('save')
+    gc.unfreeze()
     print(f"extractive SFT took {timer.save(run_dir/'timings.json')}")
     return run_dir
 

@@ -33,17 +33,21 @@ def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int, lengths: tupl
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, lengths: Sequence[int] | None = None,
                   group_size: int = 50) -> list[list[int]]:
     "Index batches of one epoch over `n` items: a permutation fixed by (`seed`, `epoch`), incomplete tail dropped (one short batch when `n < batch_size`); grouped by `lengths` when given."
+    return [list(b) for b in _checked_epoch_batches(n, batch_size, seed, epoch, lengths, group_size)]
+
+def _checked_epoch_batches(n: int, batch_size: int, seed: int, epoch: int, lengths: Sequence[int] | None, group_size: int) -> tuple:
+    "The cached batches (tuples) of `epoch_batches`, its arguments checked."
     if batch_size < 1: raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if lengths is not None and len(lengths) != n: raise ValueError(f"{len(lengths)} lengths for {n} items")
     key = None if lengths is None else lengths if type(lengths) is tuple else tuple(int(x) for x in lengths)  # a tuple is its own key
-    return [list(b) for b in _epoch_batches(n, batch_size, seed, epoch, key, group_size)]
+    return _epoch_batches(n, batch_size, seed, epoch, key, group_size)
 
 def batch_at(n: int, batch_size: int, seed: int, index: int, lengths: Sequence[int] | None = None,
              group_size: int = 50) -> tuple[int, list[int]]:
     "The epoch and the indices of batch `index` (0-based) of the endless sequence of `epoch_batches` epochs."
     if n < 1: raise ValueError("no items to draw batches from")
     epoch, position = divmod(index, max(1, n // batch_size))
-    return epoch, epoch_batches(n, batch_size, seed, epoch, lengths, group_size)[position]
+    return epoch, list(_checked_epoch_batches(n, batch_size, seed, epoch, lengths, group_size)[position])   # one batch copied, not the epoch
 
 # %% ../nbs/04_train.ipynb
 def seeded_batches(n: int, batch_size: int, seed: int, steps: int) -> Iterator[list[int]]:
