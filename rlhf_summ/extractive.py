@@ -23,11 +23,11 @@ _logger = logging.getLogger(__name__)
 
 # %% auto 0
 __all__ = ['FEATURES', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'SHIPPED_EXTRACTIVE_DIR', 'rouge_ngrams', 'greedy_oracle',
-           'lexical_centrality', 'sentence_features', 'SentenceBatch', 'make_batch', 'stack_batches',
-           'allowed_sentences', 'ExtractiveScorer', 'Selection', 'ExtractivePolicy', 'is_extractive', 'OracleExample',
-           'oracle_examples', 'sft_loss', 'ExtractiveConfig', 'load_oracle_examples', 'example_batch',
-           'evaluate_extractive', 'PhaseTimer', 'extractive_steps', 'train_extractive', 'default_extractive_dir',
-           'default_extractive_path', 'default_extractive_policy', 'train_default_extractive']
+           'lexical_centrality', 'sentence_features', 'SentenceBatch', 'make_batch', 'allowed_sentences',
+           'ExtractiveScorer', 'Selection', 'ExtractivePolicy', 'is_extractive', 'OracleExample', 'oracle_examples',
+           'sft_loss', 'PackedExamples', 'ExtractiveConfig', 'load_oracle_examples', 'evaluate_extractive',
+           'PhaseTimer', 'extractive_steps', 'train_extractive', 'default_extractive_dir', 'default_extractive_path',
+           'default_extractive_policy', 'train_default_extractive']
 
 # %% ../nbs/07_extractive.ipynb
 def rouge_ngrams(text: str) -> tuple[dict, dict]:
@@ -83,11 +83,17 @@ FEATURES = ('relative_position', 'inverse_position', 'is_first', 'is_last', 'cen
 def lexical_centrality(sentences: Sequence[str]) -> Tensor:
     "(N,) each sentence's mean Jaccard overlap of content words (4+ letters, lowercased) with the other sentences, x5 (LexRank's idea in one step)."
     bags = [{w.lower() for w in alpha_words(s) if len(w) > 3} for s in sentences]
-    out = torch.zeros(len(bags))
-    if len(bags) < 2: return out
-    for i, a in enumerate(bags):
-        out[i] = sum(len(a & b) / max(len(a | b), 1) for j, b in enumerate(bags) if j != i) / (len(bags) - 1)
-    return out * 5
+    n = len(bags)
+    if n < 2: return torch.zeros(n)
+    vocab = {}
+    rows = [[vocab.setdefault(w, len(vocab)) for w in bag] for bag in bags]
+    member = torch.zeros(n, max(len(vocab), 1), dtype=torch.float64)               # (N, V) 1 where a sentence has a word
+    for i, row in enumerate(rows): member[i, row] = 1.0
+    shared = member @ member.T                                                       # (N, N) |a & b|, exact in float64
+    sizes = member.sum(1)
+    jaccard = shared / (sizes[:, None] + sizes[None, :] - shared).clamp(min=1)       # |a & b| / |a | b|
+    jaccard.fill_diagonal_(0.0)
+    return (jaccard.sum(1) / (n - 1)).float() * 5
 
 def sentence_features(vectors: Tensor, words: Sequence[int], prose: Sequence[bool], title_vector: Tensor | None = None,
                       centrality: Tensor | None = None) -> Tensor:
@@ -144,13 +150,6 @@ def make_batch(documents: Sequence[Sequence[str]], vectors: Sequence[Tensor], ti
         out.candidates[b, :n] = torch.tensor(prose) if any(prose) else True
     return out
 
-def stack_batches(batches: Sequence[SentenceBatch]) -> SentenceBatch:
-    "One `SentenceBatch` of the documents of `batches`, padded to the longest: what `make_batch` of all their documents gives."
-    from torch.nn.utils.rnn import pad_sequence           # one padded copy per field (a training step stacks 32 documents)
-    tensors = {f: pad_sequence([row for b in batches for row in getattr(b, f)], batch_first=True)
-               for f in ('vectors', 'features', 'mask', 'candidates', 'words')}
-    budget = None if any(b.budget is None for b in batches) else torch.cat([b.budget for b in batches])
-    return SentenceBatch([s for b in batches for s in b.sentences], **tensors, budget=budget)
 
 # %% ../nbs/07_extractive.ipynb
 def allowed_sentences(candidates: Tensor, chosen: Tensor, words: Tensor, used: Tensor, max_words: int | Tensor | None, first: bool) -> Tensor:
@@ -484,6 +483,37 @@ def sft_loss(model: ExtractiveScorer, batch: SentenceBatch, oracle: Tensor, gain
         loss = loss - soft_weight * (target * logp.masked_fill(~allowed, 0.0)).sum(-1)
     return loss.mean()
 
+_BATCH_FIELDS = ('vectors', 'features', 'mask', 'candidates', 'words')
+
+class PackedExamples:
+    "Oracle examples as flat tensors built once: every sentence of every document a row (its vector, features, masks, words and gain), the oracle selections padded; `batch(rows)` gathers a step's padded batch in a few indexing ops."
+    def __init__(self, policy: ExtractivePolicy, examples: Sequence[OracleExample]):
+        self.examples = list(examples)
+        if not self.examples: raise ValueError("no examples to pack")
+        batches = [policy.batch([e.sentences], [e.title]) for e in self.examples]   # each document alone: its own features
+        self.widths = torch.tensor([b.mask.shape[1] for b in batches])                 # (E,) sentences (1 for an empty document)
+        self.starts = self.widths.cumsum(0) - self.widths                               # (E,) first row of each document
+        self.pad = int(self.widths.sum())                                               # the all-zero row after the last one
+        self.rows = {f: torch.cat([getattr(b, f)[0] for b in batches] + [torch.zeros_like(getattr(batches[0], f)[0, :1])])
+                     for f in _BATCH_FIELDS}                                            # (S + 1, ...) each
+        self.rows['gains'] = torch.cat([_pad_rows([e.gains], int(w), 0.0)[0] for e, w in zip(self.examples, self.widths)]
+                                       + [torch.zeros(1)]).to(policy.device)            # (S + 1,)
+        self.oracle = _pad_rows([e.oracle for e in self.examples], max(len(e.oracle) for e in self.examples), -1).to(policy.device)
+        self.oracle_lengths = torch.tensor([len(e.oracle) for e in self.examples])
+
+    def __len__(self) -> int: return len(self.examples)
+
+    def batch(self, rows: Sequence[int]) -> tuple[SentenceBatch, Tensor, Tensor]:
+        "The examples `rows` as a `SentenceBatch` (what `make_batch` of their documents gives, padding included), their (B, K) oracle actions (-1 padded) and (B, N) gains (0 at pads)."
+        idx = torch.tensor(list(rows))
+        widths = self.widths[idx]                                                       # (B,)
+        positions = torch.arange(int(widths.max()))                                     # (N,)
+        flat = (self.starts[idx, None] + positions).masked_fill(positions >= widths[:, None], self.pad)   # (B, N) rows
+        tensors = {f: t[flat] for f, t in self.rows.items()}
+        gains = tensors.pop('gains')
+        batch = SentenceBatch([self.examples[i].sentences for i in rows], **tensors)
+        return batch, self.oracle[idx, :int(self.oracle_lengths[idx].max())], gains
+
 # %% ../nbs/07_extractive.ipynb
 @dataclass
 class ExtractiveConfig(TrainConfig):
@@ -556,22 +586,16 @@ def load_oracle_examples(config: ExtractiveConfig) -> tuple[list[OracleExample],
     if not train: raise ValueError(f"no training examples with a non-empty oracle in {config.data!r}")
     return train, val
 
-def example_batch(policy: ExtractivePolicy, examples: Sequence[OracleExample],
-                  batches: Sequence[SentenceBatch] | None = None) -> tuple[SentenceBatch, Tensor, Tensor]:
-    "A `SentenceBatch` of `examples` (stacked from their one-document `batches` when given), their (B, K) oracle actions (-1 padded) and (B, N) gains."
-    batch = stack_batches(batches) if batches else policy.batch([e.sentences for e in examples], [e.title for e in examples])
-    oracle = _pad_rows([e.oracle for e in examples], max(len(e.oracle) for e in examples), -1).to(policy.device)
-    gains = _pad_rows([e.gains for e in examples], batch.mask.shape[1], 0.0).to(policy.device)
-    return batch, oracle, gains
-
 @torch.no_grad()
-def evaluate_extractive(policy: ExtractivePolicy, pairs: Sequence, batch_size: int = 64) -> dict[str, float]:
-    "ROUGE-1/2/L of the policy's greedy summaries and of lead-1 on `pairs` (`SummaryPair`s), and the share of empty summaries."
+def evaluate_extractive(policy: ExtractivePolicy, pairs: Sequence, batch_size: int = 64,
+                        lead1: dict[str, float] | None = None) -> dict[str, float]:
+    "ROUGE-1/2/L of the policy's greedy summaries and of lead-1 (`lead1`: those of an earlier call on the same `pairs`) on `pairs` (`SummaryPair`s), and the share of empty summaries."
     from rlhf_summ.evaluate import rouge_scores
     documents, references = [p.document for p in pairs], [p.summary for p in pairs]
     summaries = [s for i in range(0, len(documents), batch_size) for s in policy.summarize(documents[i:i + batch_size])]
     metrics = rouge_scores(summaries, references)
-    metrics |= {f'lead1_{k}': v for k, v in rouge_scores([lead_k(d, 1, policy.max_words) for d in documents], references).items()}
+    if lead1 is None: lead1 = {f'lead1_{k}': v for k, v in rouge_scores([lead_k(d, 1, policy.max_words) for d in documents], references).items()}
+    metrics |= lead1
     metrics['empty'] = sum(not s for s in summaries) / max(len(summaries), 1)
     return metrics
 
@@ -594,20 +618,22 @@ class PhaseTimer:
         return (f"{sum(self.wall.values()):.1f} s ({sum(self.cpu.values()):.1f} s of CPU): "
                 + ', '.join(f'{k} {self.wall[k]:.1f} s ({self.cpu[k]:.1f})' for k in self.wall))
 
-def extractive_steps(accelerator, config: ExtractiveConfig, policy: ExtractivePolicy, model, optimizer, scheduler,
-                     examples: Sequence[OracleExample], prepared: Sequence[SentenceBatch], total: int) -> Callable:
-    "The step function of extractive SFT for `train.run_steps`: one optimizer step on a batch of `examples`; the loss every 10 steps and at the end."
-    lengths = [len(e.sentences) for e in examples]
+def extractive_steps(accelerator, config: ExtractiveConfig, model, optimizer, scheduler, packed: PackedExamples,
+                     total: int) -> Callable:
+    "The step function of extractive SFT for `train.run_steps`: one optimizer step on a batch of the `packed` examples; the loss every 10 steps and at the end."
+    lengths = tuple(len(e.sentences) for e in packed.examples)
 
     def step(state) -> dict[str, float] | None:
-        state.epoch, idx = batch_at(len(examples), config.batch_size, config.seed, state.step)
+        # batches of documents of similar sentence count (`train.epoch_batches`' grouping, seeded): 253 padded sentences
+        # a step for 233 real ones, against 446 when a batch mixed a 100-sentence section with 6-sentence abstracts
+        state.epoch, idx = batch_at(len(packed), config.batch_size, config.seed, state.step, lengths)
         optimizer.zero_grad(set_to_none=True)
         loss = 0.0
         # the batch's documents in groups of similar length, gradients summed: a 300-sentence document no longer pads
         # the other 31 to 300 (the same gradient as the whole batch at once, up to dropout's draws)
         for group in length_batches([lengths[i] for i in idx], max_tokens=24 * config.batch_size):
             rows = [idx[j] for j in group]
-            batch, oracle, gains = example_batch(policy, [examples[i] for i in rows], [prepared[i] for i in rows])
+            batch, oracle, gains = packed.batch(rows)
             part = sft_loss(model, batch, oracle, gains, config.soft_weight, config.soft_temperature) * (len(rows) / len(idx))
             accelerator.backward(part)
             loss += part.item()
@@ -649,12 +675,14 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
     policy.encoder.encode(sentences, progress=config.progress)                # every sentence once, in one call
     policy.encoder.flush()
     timer.lap('embed')
-    prepared = [policy.batch([e.sentences], [e.title]) for e in train_examples]   # each document's tensors, built once
+    packed = PackedExamples(policy, train_examples)                  # each document's tensors, built once
     timer.lap('features')
+    lead1 = {}                                                       # lead-1's scores are the same at every evaluation
 
     def evaluate(step: int) -> None:
         timer.lap('train')
-        ev = evaluate_extractive(policy, val_pairs)
+        ev = evaluate_extractive(policy, val_pairs, lead1=lead1 or None)
+        lead1.update((k, v) for k, v in ev.items() if k.startswith('lead1_'))
         append_metrics(run_dir/'metrics.jsonl', step, **{f'eval/extractive/{k}': v for k, v in ev.items()})
         print(f"step {step}: " + ', '.join(f'{k} {v:.4f}' for k, v in ev.items()))
         model.train()
@@ -666,7 +694,7 @@ def train_extractive(config: ExtractiveConfig, train_examples: Sequence[OracleEx
         timer.lap('save')
 
     model.train()
-    step = extractive_steps(accelerator, config, policy, model, optimizer, scheduler, train_examples, prepared, total)
+    step = extractive_steps(accelerator, config, model, optimizer, scheduler, packed, total)
     if run_steps(accelerator, config, run_dir, state, total, step, save, evaluate if val_pairs else None, config.save_every, 'extractive sft'):
         model.eval()
         policy.save(run_dir, parents={**parents, 'checkpoint': f'checkpoints/step_{state.step:06d}'})

@@ -35,7 +35,7 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, lengths: Seque
     "Index batches of one epoch over `n` items: a permutation fixed by (`seed`, `epoch`), incomplete tail dropped (one short batch when `n < batch_size`); grouped by `lengths` when given."
     if batch_size < 1: raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if lengths is not None and len(lengths) != n: raise ValueError(f"{len(lengths)} lengths for {n} items")
-    key = tuple(int(x) for x in lengths) if lengths is not None else None
+    key = None if lengths is None else lengths if type(lengths) is tuple else tuple(int(x) for x in lengths)  # a tuple is its own key
     return [list(b) for b in _epoch_batches(n, batch_size, seed, epoch, key, group_size)]
 
 def batch_at(n: int, batch_size: int, seed: int, index: int, lengths: Sequence[int] | None = None,
