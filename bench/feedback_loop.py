@@ -17,12 +17,13 @@ rm_pair_accuracy=.. dpo_rouge1=.. best_of_n_rouge1=.. cpu_minutes=..
 `rm_pair_accuracy`: the final reward model's agreement with fresh annotator picks on held-out sample pairs; ROUGE x100
 against the first reference; `cpu_minutes` of this process, baselines included.)
 
-Measured (2026-12-05, 2 shared CPU cores under heavy load; defaults, 2,000 picks, SciTLDR dev first 200, reward/v1 the
-zero-shot MiniLM judge; SFT 32.51, lead-1 24.83, oracle 42.78 ROUGE-1): reference annotator (tau 0.0401, epsilon 0.1,
-two annotators agree 0.709), seeds 0/1/2: loop 34.44/34.09/32.15 (mean +1.05 over SFT), win rate 0.532/0.532/0.507
-(every interval includes 0.5), DPO 31.52/33.31/32.49, best-of-8 by the final reward model 34.55/35.43/34.55,
-rm_pair_accuracy 0.600/0.628/0.628; 10.6-11.2 CPU minutes per run. The "states a result" persona (earlier gate):
-share 0.31 -> 0.22. `--set FIELD=VALUE` sets any other SimConfig field
+Measured (2026-12-05, 2 shared CPU cores under load; defaults, 2,000 picks, SciTLDR dev first 200, reward/v1 the
+zero-shot MiniLM judge; SFT 32.51, lead-1 24.83, oracle 42.78 ROUGE-1): reference annotator (tau 0.036-0.040, epsilon
+0.1, two annotators agree 0.70-0.79), exact RL rounds, seeds 0/1/2: loop 34.07/32.80/32.29 (mean +0.54 over SFT),
+win rate 0.542/0.512/0.482 (every interval includes 0.5; 38-46% of summaries differ from SFT's), DPO
+32.96/32.24/33.01, best-of-8 by the final reward model 34.29/34.64/34.12, rm_pair_accuracy 0.625/0.649/0.607;
+11.5-11.7 CPU minutes per run. The previous default rounds (`--set rl_algo=rloo --set kl_coef=0.05 --set rl_steps=60`)
+gave 34.44/34.09/32.15. `--set FIELD=VALUE` sets any other SimConfig field
 (e.g. --set reward_update=head --set rl_baseline=mean for the earlier loop); `--set holdout=200` with
 `--data ../shared/data/sumpubmed/sumpubmed.jsonl` evaluates on 200 SumPubMed papers split off by document.
 

@@ -351,7 +351,12 @@ class ExtractivePolicy:
         def shown(s: str) -> tuple[str, ...]:   # a sentence as `compose_summary` may have written it: whole, or cut at a clause
             return (s, end_at_sentence(s)) + ((end_at_sentence(s, self.max_words),) if self.max_words else ())
         for doc, summary in zip(sentences, summaries):
-            picked = [i for i, s in enumerate(doc) if any(form in summary for form in shown(s))]
+            found = sorted(((len(f), summary.find(f), i) for i, s in enumerate(doc) for f in shown(s) if f and f in summary), reverse=True)
+            taken, picked = [], []
+            for length, start, i in found:          # longest first: a short sentence ('query profile') inside a longer one is not picked
+                if i not in picked and all(start + length <= a or b <= start for a, b in taken):
+                    taken.append((start, start + length)); picked.append(i)
+            picked.sort()
             if not picked or sum(len(doc[i].split()) for i in picked) < len(summary.split()):
                 raise ValueError(f"summary {summary[:60]!r} is not made of its document's sentences (an extractive policy cannot score it)")
             rows.append(picked)

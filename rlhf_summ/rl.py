@@ -18,7 +18,7 @@ from .data import Comparison, Document
 from .policies import Policy
 from .text import document_text
 from .train import (GeneratorState, TrainConfig, adamw, batch_at, check_train_ranges, make_scheduler, open_run,
-                             restore_state, reuse_freed_memory, run_steps)
+                             optimizer_step, restore_state, reuse_freed_memory, run_steps)
 
 # %% auto 0
 __all__ = ['RewardFn', 'masked_mean', 'masked_var', 'masked_whiten', 'last_token_index', 'apply_missing_eos_penalty',
@@ -377,10 +377,7 @@ def rl_update(policy: Policy, module: nn.Module, optimizer: torch.optim.Optimize
                 vf_loss, vf_clipfrac = ppo_value_loss(values, mb.values, returns[idx], mb.mask, config.clip_coef_value)
                 loss = loss + config.vf_coef * vf_loss
                 step.update(value_loss=vf_loss.detach(), value_clipfrac=vf_clipfrac)
-            optimizer.zero_grad()
-            accelerator.backward(loss)
-            if config.max_grad_norm: accelerator.clip_grad_norm_(module.parameters(), config.max_grad_norm)
-            optimizer.step()
+            optimizer_step(accelerator, module, optimizer, loss, config.max_grad_norm)
             for k, v in step.items(): sums[k] = sums.get(k, 0.0) + float(v)
             n += 1
     return {k: v / n for k, v in sums.items()}
@@ -431,10 +428,7 @@ def exact_update(policy: Policy, module: nn.Module, ref_model: nn.Module, optimi
     target = exact_targets(ref, rewards, owner, kl_coef)
     for _ in range(config.num_epochs):
         loss = -(target * logp(module)).sum() / len(documents)
-        optimizer.zero_grad()
-        accelerator.backward(loss)
-        if config.max_grad_norm: accelerator.clip_grad_norm_(module.parameters(), config.max_grad_norm)
-        optimizer.step()
+        optimizer_step(accelerator, module, optimizer, loss, config.max_grad_norm)
     with torch.no_grad():
         now, ref_share = exact_targets(logp(module), torch.zeros_like(rewards), owner, 1.0), exact_targets(ref, torch.zeros_like(rewards), owner, 1.0)
         kl = (now * (now.clamp_min(1e-12).log() - ref_share.clamp_min(1e-12).log())).sum() / len(documents)
@@ -602,10 +596,8 @@ def train_dpo(config: DPOConfig, comparisons: Sequence[Comparison] | None = None
         lr = scheduler.get_last_lr()[0]
         batch = [pairs[j] for j in batch_at(len(pairs), config.batch_size, config.seed, state.step)[1]]
         loss, stats = dpo_batch_loss(model, ref_model, policy, batch, config.beta, config.label_smoothing)
-        optimizer.zero_grad()
-        accelerator.backward(loss)
-        if config.max_grad_norm: accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step(); scheduler.step()
+        optimizer_step(accelerator, model, optimizer, loss, config.max_grad_norm)
+        scheduler.step()
         values = accelerator.gather(torch.tensor(list(stats.values()), device=accelerator.device)[None]).float().mean(0)
         return {f'train/dpo/{k}': v for k, v in zip(stats, values.tolist())} | {'train/dpo/lr': lr}
 

@@ -426,31 +426,16 @@ def _split_papers(config: SimConfig) -> tuple[list[Paper], list[Paper]]:
     random.Random(config.seed).shuffle(papers)
     return papers, held or load_papers(config.eval_data, limit=config.eval_limit)
 
-def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    "Run the feedback loop with a simulated annotator (see above); returns `{'config', 'calibration', 'curve', 'baselines', 'final', 'examples'}`, also written to `output_dir/result.json` with `metrics.jsonl`."
-    import torch
-    from tqdm.auto import tqdm
-    from rlhf_summ.config import make_run_dir, save_config, set_seed
+def _open_service(config: SimConfig, run_dir: Path):
+    "The service a run drives: a fresh store and a registry with the SFT policy as policy/v1 and today's judge as reward/v1; returns (store, registry, worker, SFT folder, SFT policy)."
     from rlhf_summ.extractive import default_extractive_dir
+    from rlhf_summ.online import GenerationWorker, PolicySummarizer, open_store
     from rlhf_summ.policies import load_policy
-    from rlhf_summ.online import GenerationWorker, OnlineLoop, PolicySummarizer, online_round, open_store
     from rlhf_summ.registry import Registry
     from rlhf_summ.reward import RewardModel
-    from rlhf_summ.rl import DPOConfig, RLConfig, train_dpo
     from rlhf_summ.store import Store
-    from rlhf_summ.train import append_metrics
-    if config.threads: torch.set_num_threads(config.threads)
-    set_seed(config.seed)
-    start_wall, start_cpu = time.time(), cpu_minutes()
-    run_dir = Path(config.output_dir) if config.output_dir else make_run_dir('simulate', config.annotator, config.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir/'simulate_config.json')
-    (run_dir/'metrics.jsonl').unlink(missing_ok=True)
     sft_dir = Path(config.sft_model or default_extractive_dir())
     share_embedding_cache(config.embedding_cache)
-    sft = load_policy(str(sft_dir))
-
-    # the service: a store, a registry with SFT as policy/v1 and today's judge as reward/v1
     registry = Registry(run_dir/'registry')
     if registry.versions('policy'): raise FileExistsError(f"{run_dir/'registry'} already holds versions: use a fresh output_dir")
     store = Store(config.database_url) if config.database_url else open_store(run_dir)
@@ -461,6 +446,89 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
     summarize = PolicySummarizer(registry, temperature=config.pair_temperature, batch_size=64)
     worker = GenerationWorker(store, registry, summarize, config.partner, batch_size=64, seed=config.seed,
                               pairs=config.pairs, candidates=config.candidates)
+    return store, registry, worker, sft_dir, load_policy(str(sft_dir))
+
+def _rl_config(config: SimConfig):
+    "The `RLConfig` of the run's policy rounds."
+    from rlhf_summ.rl import RLConfig
+    return RLConfig(algo=config.rl_algo, candidates=config.rl_candidates, steps=config.rl_steps, batch_size=config.rl_batch_size,
+                    rloo_k=config.rl_k, rloo_baseline=config.rl_baseline, minibatch_size=config.rl_batch_size * config.rl_k,
+                    num_epochs=config.rl_epochs, lr=config.rl_lr, temperature=config.rl_temperature, kl_coef=config.kl_coef,
+                    anneal_lr=False, seed=config.seed, cpu=True)
+
+def _update_kwargs(config: SimConfig, store, sft_dir: Path) -> dict:
+    "The arguments of the next reward update (`reward.update_reward_model`): steps for the new and replayed picks, the held-out guard's tolerance, and what the picks train."
+    new, used = store.num_new(), len(store.comparisons(split='train')) - store.num_new()
+    steps = max(1, math.ceil(config.update_epochs * (new + min(used, round(config.replay_ratio * new))) / 16))
+    heldout = max(len([c for c in store.comparisons(split='valid') if c.choice != 0.5]), 1)
+    tolerance = config.update_tolerance if config.update_tolerance >= 0 else max(0.02, 1.96 * (0.25 / heldout) ** 0.5)
+    kind = (dict(lr=config.preference_lr, weight_lr=config.update_lr, preference=str(sft_dir), beta=config.preference_beta)
+            if config.reward_update == 'preference' else dict(lr=config.update_lr, weight_decay=config.update_weight_decay))
+    return dict(steps=steps, seed=config.seed, batch_size=16, replay_ratio=config.replay_ratio, tolerance=tolerance, **kind)
+
+def _policy_round(config: SimConfig, store, registry, rl_config, picks: int, log: Callable[[str], None]) -> dict:
+    "One policy round of the service (`online.online_round`: RL, the gate, promotion); returns what the run records of it."
+    from rlhf_summ.online import online_round
+    out = online_round(store, registry, rl_config, promote='gate', update_reward=False, min_win_rate=config.min_win_rate,
+                       gate_sections=config.gate_sections, seed=config.seed, start=config.rl_start, min_low=config.gate_min_low)
+    row = dict(picks=picks, version=out['policy'].version, gate_win_rate=out['win_rate'],
+               promoted=registry.current('policy').version == out['policy'].version)
+    log(f"policy round at {picks} picks: {out['policy'].name}, gate win rate {out['win_rate']:.3f} "
+        f"({'promoted' if row['promoted'] else 'kept ' + registry.current('policy').name})")
+    return row
+
+def _measure(held: HeldOut, store, registry, picks: int, start: tuple[float, float], metrics: Path) -> dict:
+    "One point of the learning curve: the current policy on the held-out papers (`HeldOut`), the reward model's agreement with fresh picks, and the cost so far (`start`: wall clock, CPU minutes); appended to `metrics`."
+    from rlhf_summ.train import append_metrics
+    policy = registry.load('policy')
+    summaries = policy.summarize(held.texts)
+    rm_acc, rm_n = held.rm_pair_accuracy(policy, registry.load('reward'))
+    history = [u for u in store.updates() if u['status'] == 'accepted']
+    row = dict(picks=picks, decisive=store.num_comparisons() - _ties(store), policy=registry.current('policy').version,
+               reward=registry.current('reward').version, **held.summary_metrics(summaries), **held.win_rate(summaries),
+               rm_pair_accuracy=rm_acc, rm_pairs=rm_n,
+               rm_heldout_accuracy=(history[0]['metrics'].get('eval/rm/accuracy') if history else float('nan')),
+               cpu_minutes=cpu_minutes() - start[1], wall_minutes=(time.time() - start[0]) / 60)
+    append_metrics(metrics, picks, **{f'eval/loop/{k}': v for k, v in row.items() if isinstance(v, float) and k not in ('cpu_minutes', 'wall_minutes')})
+    return row
+
+def _baselines(config: SimConfig, held: HeldOut, store, reward, sft_dir: Path, run_dir: Path) -> dict:
+    "SFT, lead-1 and the oracle sentence; with `config.baselines` also best-of-n reranking by the final `reward` and DPO straight from the training picks."
+    from rlhf_summ.policies import load_policy
+    from rlhf_summ.rl import DPOConfig, train_dpo
+    baselines = {k: dict(v) for k, v in held.baselines.items()}
+    if not config.baselines: return baselines
+    baselines['best_of_n'] = held.summary_metrics(held.best_of_n(reward, config.best_of_n))
+    dpo_dir = train_dpo(DPOConfig(sft_model=str(sft_dir), output_dir=str(run_dir/'dpo'), seed=config.seed, steps=config.dpo_steps,
+                                  batch_size=16, lr=config.dpo_lr, beta=config.dpo_beta, cpu=True), store.comparisons(split='train'))
+    dpo_summaries = load_policy(str(dpo_dir)).summarize(held.texts)
+    baselines['dpo'] = held.summary_metrics(dpo_summaries) | held.win_rate(dpo_summaries)
+    return baselines
+
+def _final(curve: list[dict], baselines: dict, start_cpu: float) -> dict:
+    "The benchmark's last line (see `final_line`) from the curve's last point and the baselines."
+    last = curve[-1]
+    return dict(picks=last['picks'], sft_rouge1=baselines['sft']['rouge1'], loop_rouge1=last['rouge1'],
+                win_rate=last['win_rate'], win_low=last['win_low'], win_high=last['win_high'],
+                persona_sft=baselines['sft']['persona'], persona_loop=last['persona'], rm_pair_accuracy=last['rm_pair_accuracy'],
+                dpo_rouge1=baselines.get('dpo', {}).get('rouge1', float('nan')),
+                best_of_n_rouge1=baselines.get('best_of_n', {}).get('rouge1', float('nan')),
+                cpu_minutes=cpu_minutes() - start_cpu)
+
+def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    "Run the feedback loop with a simulated annotator (see above); returns `{'config', 'calibration', 'curve', 'baselines', 'final', 'examples'}`, also written to `output_dir/result.json` with `metrics.jsonl`."
+    import torch
+    from tqdm.auto import tqdm
+    from rlhf_summ.config import make_run_dir, save_config, set_seed
+    from rlhf_summ.online import OnlineLoop
+    if config.threads: torch.set_num_threads(config.threads)
+    set_seed(config.seed)
+    start = (time.time(), cpu_minutes())
+    run_dir = Path(config.output_dir) if config.output_dir else make_run_dir('simulate', config.annotator, config.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir/'simulate_config.json')
+    (run_dir/'metrics.jsonl').unlink(missing_ok=True)
+    store, registry, worker, sft_dir, sft = _open_service(config, run_dir)
     annotator = make_annotator(config.annotator, config.tau or 0.05, config.epsilon, config.seed)
     uploads, eval_papers = _split_papers(config)
     held = HeldOut(eval_papers, sft, annotator, config.pair_temperature, config.seed)
@@ -469,39 +537,12 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
     log(f"annotator {annotator.name}: tau {calibration['tau']:.4f}, epsilon {config.epsilon}; two annotators agree "
         f"{calibration['agreement_measured']:.3f} (expected {calibration['agreement_expected']:.3f}) on "
         f"{calibration['pairs']} pairs of SFT samples ({calibration['distinct_share']:.0%} of sampled pairs differ)")
-
-    rl_config = RLConfig(algo=config.rl_algo, candidates=config.rl_candidates, steps=config.rl_steps, batch_size=config.rl_batch_size, rloo_k=config.rl_k, rloo_baseline=config.rl_baseline,
-                         minibatch_size=config.rl_batch_size * config.rl_k, num_epochs=config.rl_epochs,
-                         lr=config.rl_lr, temperature=config.rl_temperature, kl_coef=config.kl_coef,
-                         anneal_lr=False, seed=config.seed, cpu=True)
-    def update_kwargs() -> dict:
-        new, used = store.num_new(), len(store.comparisons(split='train')) - store.num_new()
-        steps = max(1, math.ceil(config.update_epochs * (new + min(used, round(config.replay_ratio * new))) / 16))
-        heldout = max(len([c for c in store.comparisons(split='valid') if c.choice != 0.5]), 1)
-        tolerance = config.update_tolerance if config.update_tolerance >= 0 else max(0.02, 1.96 * (0.25 / heldout) ** 0.5)
-        kind = (dict(lr=config.preference_lr, weight_lr=config.update_lr, preference=str(sft_dir), beta=config.preference_beta)
-                if config.reward_update == 'preference' else dict(lr=config.update_lr, weight_decay=config.update_weight_decay))
-        return dict(steps=steps, seed=config.seed, batch_size=16, replay_ratio=config.replay_ratio, tolerance=tolerance, **kind)
-
+    rl_config, rounds, picks, since_round = _rl_config(config), [], 0, 0
     def measure(picks: int) -> dict:
-        policy = registry.load('policy')
-        summaries = policy.summarize(held.texts)
-        m = held.summary_metrics(summaries)
-        preference = held.win_rate(summaries)
-        rm_acc, rm_n = held.rm_pair_accuracy(policy, registry.load('reward'))
-        history = [u for u in store.updates() if u['status'] == 'accepted']
-        row = dict(picks=picks, decisive=store.num_comparisons() - _ties(store), policy=registry.current('policy').version,
-                   reward=registry.current('reward').version, **m, **preference,
-                   rm_pair_accuracy=rm_acc, rm_pairs=rm_n,
-                   rm_heldout_accuracy=(history[0]['metrics'].get('eval/rm/accuracy') if history else float('nan')),
-                   cpu_minutes=cpu_minutes() - start_cpu, wall_minutes=(time.time() - start_wall) / 60)
-        append_metrics(run_dir/'metrics.jsonl', picks, **{f'eval/loop/{k}': v for k, v in row.items()
-                                                          if isinstance(v, float) and k not in ('cpu_minutes', 'wall_minutes')})
+        row = _measure(held, store, registry, picks, start, run_dir/'metrics.jsonl')
         log(curve_line(row))
         return row
-
-    checkpoints, curve, picks, since_round, rounds = config.checkpoint_list(), [], 0, 0, []
-    curve.append(measure(0)); checkpoints = [c for c in checkpoints if c > 0]
+    checkpoints, curve = [c for c in config.checkpoint_list() if c > 0], [measure(0)]
     bar = tqdm(total=config.picks, disable=not config.progress, desc='picks')
     for n, paper in enumerate(uploads):
         if picks >= config.picks: break
@@ -514,47 +555,19 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
             store.add_comparison(pair.id, annotator.name,
                                  annotator.pick(pair.summary_a, pair.summary_b, paper.references, key=pair_key(pair.section_text, pair.summary_a, pair.summary_b)))
             picks += 1; since_round += 1; bar.update(1)
-            if store.num_new() >= config.update_every: OnlineLoop(store, registry, update_kwargs=update_kwargs()).run_round()
-            if since_round >= config.round_every:
-                out = online_round(store, registry, rl_config, promote='gate', update_reward=False, min_win_rate=config.min_win_rate,
-                                   gate_sections=config.gate_sections, seed=config.seed, start=config.rl_start,
-                                   min_low=config.gate_min_low)
-                rounds.append(dict(picks=picks, version=out['policy'].version, gate_win_rate=out['win_rate'],
-                                   promoted=registry.current('policy').version == out['policy'].version))
-                log(f"policy round at {picks} picks: {out['policy'].name}, gate win rate {out['win_rate']:.3f} "
-                    f"({'promoted' if rounds[-1]['promoted'] else 'kept ' + registry.current('policy').name})")
-                since_round = 0
-            if checkpoints and picks == checkpoints[0]:
-                curve.append(measure(picks)); checkpoints.pop(0)
+            if store.num_new() >= config.update_every: OnlineLoop(store, registry, update_kwargs=_update_kwargs(config, store, sft_dir)).run_round()
+            if since_round >= config.round_every: rounds.append(_policy_round(config, store, registry, rl_config, picks, log)); since_round = 0
+            if checkpoints and picks == checkpoints[0]: curve.append(measure(checkpoints.pop(0)))
     bar.close()
     if picks < config.picks: log(f"the uploads ran out after {picks} picks (asked {config.picks})")
     if checkpoints: curve.append(measure(picks))
-    loop_minutes = cpu_minutes() - start_cpu
-
-    baselines = {k: dict(v) for k, v in held.baselines.items()}
-    reward = registry.load('reward')
-    if config.baselines:
-        baselines['best_of_n'] = held.summary_metrics(held.best_of_n(reward, config.best_of_n))
-        train = store.comparisons(split='train')
-        dpo_dir = train_dpo(DPOConfig(sft_model=str(sft_dir), output_dir=str(run_dir/'dpo'), seed=config.seed, steps=config.dpo_steps,
-                                      batch_size=16, lr=config.dpo_lr, beta=config.dpo_beta, cpu=True), train)
-        dpo_summaries = load_policy(str(dpo_dir)).summarize(held.texts)
-        baselines['dpo'] = held.summary_metrics(dpo_summaries)
-        baselines['dpo'].update(held.win_rate(dpo_summaries))
-    last = curve[-1]
-    final = dict(picks=last['picks'], sft_rouge1=baselines['sft']['rouge1'], loop_rouge1=last['rouge1'],
-                 win_rate=last['win_rate'], win_low=last['win_low'], win_high=last['win_high'],
-                 persona_sft=baselines['sft']['persona'], persona_loop=last['persona'], rm_pair_accuracy=last['rm_pair_accuracy'],
-                 dpo_rouge1=baselines.get('dpo', {}).get('rouge1', float('nan')),
-                 best_of_n_rouge1=baselines.get('best_of_n', {}).get('rouge1', float('nan')),
-                 cpu_minutes=cpu_minutes() - start_cpu)
-    i = 0
-    examples = dict(paper=held.papers[i].document.title, text=held.texts[i], reference=held.references[i],
-                    version0=held.sft_summaries[i], final=registry.load('policy').summarize([held.texts[i]])[0],
-                    final_version=registry.current('policy').version)
+    loop_minutes = cpu_minutes() - start[1]
+    baselines = _baselines(config, held, store, registry.load('reward'), sft_dir, run_dir)
+    examples = dict(paper=held.papers[0].document.title, text=held.texts[0], reference=held.references[0], version0=held.sft_summaries[0],
+                    final=registry.load('policy').summarize([held.texts[0]])[0], final_version=registry.current('policy').version)
     result = dict(config=dataclasses.asdict(config), calibration=calibration, curve=curve, rounds=rounds, baselines=baselines,
-                  final=final, examples=examples, loop_cpu_minutes=loop_minutes, wall_minutes=(time.time() - start_wall) / 60,
-                  run_dir=str(run_dir), reward_updates=list(reversed(store.updates())))
+                  final=_final(curve, baselines, start[1]), examples=examples, loop_cpu_minutes=loop_minutes,
+                  wall_minutes=(time.time() - start[0]) / 60, run_dir=str(run_dir), reward_updates=list(reversed(store.updates())))
     (run_dir/'result.json').write_text(json.dumps(result, indent=2, default=str))
     store.close()
     sft.encoder.flush()

@@ -14,10 +14,10 @@ if TYPE_CHECKING: import torch   # imported where used: `TrainConfig` is a base 
 from .config import check_ranges, make_run_dir
 
 # %% auto 0
-__all__ = ['epoch_batches', 'batch_at', 'seeded_batches', 'adamw', 'lr_multiplier', 'make_scheduler', 'reuse_freed_memory',
-           'TrainState', 'save_checkpoint', 'make_shared_run_dir', 'last_checkpoint', 'resolve_checkpoint',
-           'load_checkpoint', 'read_metrics', 'append_metrics', 'truncate_metrics', 'TrainConfig', 'check_train_ranges',
-           'GeneratorState', 'open_run', 'restore_state', 'run_steps']
+__all__ = ['epoch_batches', 'batch_at', 'seeded_batches', 'adamw', 'lr_multiplier', 'make_scheduler', 'optimizer_step',
+           'reuse_freed_memory', 'TrainState', 'save_checkpoint', 'make_shared_run_dir', 'last_checkpoint',
+           'resolve_checkpoint', 'load_checkpoint', 'read_metrics', 'append_metrics', 'truncate_metrics', 'TrainConfig',
+           'check_train_ranges', 'GeneratorState', 'open_run', 'restore_state', 'run_steps']
 
 # %% ../nbs/04_train.ipynb
 @functools.lru_cache(maxsize=8)
@@ -85,6 +85,15 @@ def make_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int, total_st
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, functools.partial(lr_multiplier, warmup_steps=warmup_steps, total_steps=total_steps,
                                      min_lr_ratio=min_lr_ratio, decay=decay))
+
+# %% ../nbs/04_train.ipynb
+def optimizer_step(accelerator, module: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+                   max_grad_norm: float = 0.0) -> None:
+    "One optimizer step on `loss`: gradients zeroed, backpropagated (`accelerator.backward`), their norm clipped to `max_grad_norm` (0: no clipping), applied."
+    optimizer.zero_grad()
+    accelerator.backward(loss)
+    if max_grad_norm: accelerator.clip_grad_norm_(module.parameters(), max_grad_norm)
+    optimizer.step()
 
 # %% ../nbs/04_train.ipynb
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3                  # mallopt parameters, from glibc's malloc.h
