@@ -14,12 +14,14 @@ validation documents of its own split). The load average is printed beside every
 
 `--keep DIR` copies the last round's trained policy folder to DIR (for `bench/policy_quality.py --model DIR`).
 
-Measured 2026-12-05 on the shared 2-core machine under heavy load (load average 13-15: six feedback-loop benchmarks
-ran beside it), warm: before `sft_loss` encoded once (the code of `536493c`, one round) 70.7 s (read 7.4, features
-1.3, train 54.9, evaluate 4.4; 52.9 s of CPU); after, median of 3 rounds, 40.3 s (read 4.9, features 1.4,
-train 28.8, evaluate 2.6; 33.1 s of CPU). Again at load 7-8, side by side: before 64.5 s (57.9 s of CPU), after
-36.5 s, median of 3 (35.2-37.9; 32-34 s of CPU). The optimizer's constructor alone imports `torch._dynamo` (1.3 s, torch
-2.13), and 936 steps of about 26 ms remain: a third matmuls, a sixth dropout's random masks.
+Measured 2026-12-05 on the shared 2-core machine, idle (load 0.5-1.6), after batches of similar sentence count,
+packed training tensors, a 3x faster `lexical_centrality` and lead-1 scored once: warm, median of 3 rounds, **19.1 s**
+(18.9-19.8; read 4.2, embed 0.2, features 1.1, train 10.9, evaluate 1.2; 28.9 s of CPU); cold, one round, **40.7 s**
+(embed 22.6, train 10.6; 72.3 s of CPU). Before them, at load 5-6 side by side: 37.5 s warm (35.3 s of CPU), against
+25.8 s after (23.1 s of CPU); last session's figures were 36.5 s warm and 221 s cold. Held-out ROUGE-1
+(`bench/policy_quality.py`, SciTLDR dev first 200) 39.88 -> 39.63 from the bucketing alone (the other changes are
+bit-identical). Imports still cost about 3 s of each run (nltk through rouge_score, torch._dynamo through the optimizer,
+torch).
 Last line: `mode=warm total_s=.. read_s=.. embed_s=.. features_s=.. train_s=.. evaluate_s=.. cpu_s=.. rouge1=.. load=L`
 (medians over `--repeats` rounds; L the load average after them).
 """
