@@ -242,7 +242,7 @@ class SimConfig:
     rl_lr: float = 1e-3
     "RL learning rate."
     rl_temperature: float = 0.3
-    "RL sampling temperature (log-probs at the same temperature)."
+    "'rloo': RL sampling temperature (log-probs at the same temperature); exact RL samples nothing."
     kl_coef: float = 0.1
     "KL penalty to the policy RL starts from (beta; 'exact': the temperature of the optimum pi_ref exp(r / beta))."
     rl_start: str = 'first'
