@@ -15,19 +15,19 @@ from torch import Tensor, nn
 
 from .config import check_ranges, default_cache_dir, resolve_model_name, save_config, set_seed
 from .encoder import SentenceEncoder, length_batches, sentence_encoder, sentence_key
-from .text import alpha_words, compose_summary, document_parts, end_at_sentence, is_prose, lead_k, split_sentences
+from .text import alpha_words, compose_summary, document_parts, end_at_sentence, is_prose, lead_k, split_sentences, word_buckets, WORD_BUCKETS
 from .train import (TrainConfig, adamw, append_metrics, batch_at, check_train_ranges, make_scheduler, open_run,
                              restore_state, reuse_freed_memory, run_steps)
 
 _logger = logging.getLogger(__name__)
 
 # %% auto 0
-__all__ = ['FEATURES', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'SHIPPED_EXTRACTIVE_DIR', 'rouge_ngrams', 'greedy_oracle',
-           'lexical_centrality', 'sentence_features', 'SentenceBatch', 'make_batch', 'allowed_sentences',
-           'ExtractiveScorer', 'Selection', 'ExtractivePolicy', 'is_extractive', 'OracleExample', 'oracle_examples',
-           'sft_loss', 'PackedExamples', 'ExtractiveConfig', 'load_oracle_examples', 'evaluate_extractive',
-           'PhaseTimer', 'extractive_steps', 'train_extractive', 'default_extractive_dir', 'default_extractive_path',
-           'default_extractive_policy', 'train_default_extractive']
+__all__ = ['FEATURES', 'LEXICAL_WIDTH', 'LEXICAL_SCALE', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'SHIPPED_EXTRACTIVE_DIR',
+           'rouge_ngrams', 'greedy_oracle', 'lexical_centrality', 'sentence_features', 'SentenceBatch',
+           'sentence_buckets', 'make_batch', 'allowed_sentences', 'ExtractiveScorer', 'Selection', 'ExtractivePolicy',
+           'is_extractive', 'OracleExample', 'oracle_examples', 'sft_loss', 'PackedExamples', 'ExtractiveConfig',
+           'load_oracle_examples', 'evaluate_extractive', 'PhaseTimer', 'extractive_steps', 'train_extractive',
+           'default_extractive_dir', 'default_extractive_path', 'default_extractive_policy', 'train_default_extractive']
 
 # %% ../nbs/07_extractive.ipynb
 def rouge_ngrams(text: str) -> tuple[dict, dict]:
@@ -125,6 +125,8 @@ class SentenceBatch:
     "(B, N) long: words per sentence (the budget's unit)."
     budget: Tensor | None = None
     "(B,) long: each document's word budget, when it travels with the batch (RL rollouts); None: the caller's `max_words`."
+    buckets: Tensor | None = None
+    "(B, N, LEXICAL_WIDTH) int16: each sentence's hashed words (`sentence_buckets`), -1 padded; None: no word weights apply."
 
     def __len__(self) -> int: return self.mask.shape[0]
 
@@ -132,13 +134,26 @@ class SentenceBatch:
         "The batch restricted to rows `idx`."
         idx = list(idx)
         return SentenceBatch([self.sentences[i] for i in idx], self.vectors[idx], self.features[idx], self.mask[idx],
-                             self.candidates[idx], self.words[idx], None if self.budget is None else self.budget[idx])
+                             self.candidates[idx], self.words[idx], None if self.budget is None else self.budget[idx],
+                             None if self.buckets is None else self.buckets[idx])
+
+LEXICAL_WIDTH = 64
+"Distinct words per sentence the word weights read (sentences are cut at 60 words)."
+
+def sentence_buckets(sentences: Sequence[str], width: int = LEXICAL_WIDTH) -> Tensor:
+    "(N, width) int16 hashed words (`text.word_buckets`) of each sentence, -1 padded."
+    out = torch.full((len(sentences), width), -1, dtype=torch.int16)
+    for i, s in enumerate(sentences):
+        ids = sorted(word_buckets(s))[:width]
+        out[i, :len(ids)] = torch.tensor(ids, dtype=torch.int16)
+    return out
 
 def make_batch(documents: Sequence[Sequence[str]], vectors: Sequence[Tensor], title_vectors: Sequence[Tensor | None]) -> SentenceBatch:
     "A `SentenceBatch` from each document's sentences, their (n_i, H) vectors and an optional title vector."
     B, N, H = len(documents), max(max((len(d) for d in documents), default=0), 1), vectors[0].shape[-1] if vectors else 384
     out = SentenceBatch([list(d) for d in documents], torch.zeros(B, N, H), torch.zeros(B, N, len(FEATURES)),
-                        torch.zeros(B, N, dtype=torch.bool), torch.zeros(B, N, dtype=torch.bool), torch.zeros(B, N, dtype=torch.long))
+                        torch.zeros(B, N, dtype=torch.bool), torch.zeros(B, N, dtype=torch.bool), torch.zeros(B, N, dtype=torch.long),
+                        buckets=torch.full((B, N, LEXICAL_WIDTH), -1, dtype=torch.int16))
     for b, (sents, vecs, title) in enumerate(zip(documents, vectors, title_vectors)):
         n = len(sents)
         if not n: continue
@@ -147,6 +162,7 @@ def make_batch(documents: Sequence[Sequence[str]], vectors: Sequence[Tensor], ti
         out.vectors[b, :n], out.mask[b, :n] = vecs, True
         out.features[b, :n] = sentence_features(vecs, words, prose, title, lexical_centrality(sents))
         out.words[b, :n] = torch.tensor(words)
+        out.buckets[b, :n] = sentence_buckets(sents)
         out.candidates[b, :n] = torch.tensor(prose) if any(prose) else True
     return out
 
@@ -157,6 +173,9 @@ def allowed_sentences(candidates: Tensor, chosen: Tensor, words: Tensor, used: T
     allowed = candidates & ~chosen
     if max_words is not None and not first: allowed = allowed & (words <= (max_words - used)[:, None])
     return allowed
+
+LEXICAL_SCALE = 10.0
+"The word weights' multiplier: hashed words are sparse (each seen in few sentences), so they learn this many times faster than the rest of the scorer at one learning rate."
 
 class ExtractiveScorer(nn.Module):
     "Sentence scores with document context, the redundancy weight of sequential selection, and a value head."
@@ -173,6 +192,13 @@ class ExtractiveScorer(nn.Module):
         self.head = nn.Linear(d_model + n_features, 1)          # features go straight to the head too
         self.redundancy = nn.Parameter(torch.tensor(-1.0))
         self.value_head = nn.Sequential(nn.Linear(2 * d_model + 1, d_model), nn.Tanh(), nn.Linear(d_model, 1))
+        self.lexical = nn.Parameter(torch.zeros(WORD_BUCKETS))  # a score per hashed word (x LEXICAL_SCALE), 0 until trained
+
+    def word_scores(self, buckets: Tensor) -> Tensor:
+        "(B, N) the word weights' part of each sentence's score, from `buckets` (B, N, W) (-1: no word)."
+        ids = buckets.long()
+        weights = torch.cat([self.lexical, self.lexical.new_zeros(1)])                          # the last row: padding
+        return LEXICAL_SCALE * weights[ids.masked_fill(ids < 0, len(self.lexical))].sum(-1)
 
     def encode(self, batch: SentenceBatch) -> tuple[Tensor, Tensor]:
         "(B, N, d_model) contextual sentence states and (B, N) scores."
@@ -185,6 +211,7 @@ class ExtractiveScorer(nn.Module):
             h = self.context(h, src_key_padding_mask=padding)
         h = self.norm(h)
         scores = self.head(torch.cat([h, batch.features], dim=-1)).squeeze(-1)                  # (B, N)
+        if batch.buckets is not None: scores = scores + self.word_scores(batch.buckets)
         return h, scores
 
     def value(self, h: Tensor, mask: Tensor, chosen: Tensor, t: int, k: int) -> Tensor:
@@ -427,7 +454,9 @@ class ExtractivePolicy:
         info = json.loads((path/EXTRACTIVE_CONFIG).read_text())
         if info.get('features') != list(FEATURES): raise ValueError(f"{path}: saved with features {info.get('features')}, this version computes {list(FEATURES)}")
         model = ExtractiveScorer(**info['scorer'])
-        load_model(model, str(path/'model.safetensors'))
+        missing, unexpected = load_model(model, str(path/'model.safetensors'), strict=False)
+        if set(missing) - {'lexical'} or unexpected:                   # older folders have no word weights: they stay 0
+            raise ValueError(f"{path}: the scorer's weights do not match its config (missing {sorted(missing)}, unexpected {sorted(unexpected)})")
         policy = cls(model.eval(), info['encoder'], info['k'], info['max_words'], info['max_sentences'],
                      info['max_sentence_words'], info.get('parents'), encoder)
         if device is not None: model.to(device)
@@ -488,7 +517,7 @@ def sft_loss(model: ExtractiveScorer, batch: SentenceBatch, oracle: Tensor, gain
         loss = loss - soft_weight * (target * logp.masked_fill(~allowed, 0.0)).sum(-1)
     return loss.mean()
 
-_BATCH_FIELDS = ('vectors', 'features', 'mask', 'candidates', 'words')
+_BATCH_FIELDS = ('vectors', 'features', 'mask', 'candidates', 'words', 'buckets')
 
 class PackedExamples:
     "Oracle examples as flat tensors built once: every sentence of every document a row (its vector, features, masks, words and gain), the oracle selections padded; `batch(rows)` gathers a step's padded batch in a few indexing ops."
@@ -499,7 +528,7 @@ class PackedExamples:
         self.widths = torch.tensor([b.mask.shape[1] for b in batches])                 # (E,) sentences (1 for an empty document)
         self.starts = self.widths.cumsum(0) - self.widths                               # (E,) first row of each document
         self.pad = int(self.widths.sum())                                               # the all-zero row after the last one
-        self.rows = {f: torch.cat([getattr(b, f)[0] for b in batches] + [torch.zeros_like(getattr(batches[0], f)[0, :1])])
+        self.rows = {f: torch.cat([getattr(b, f)[0] for b in batches] + [torch.full_like(getattr(batches[0], f)[0, :1], -1 if f == 'buckets' else 0)])
                      for f in _BATCH_FIELDS}                                            # (S + 1, ...) each
         self.rows['gains'] = torch.cat([_pad_rows([e.gains], int(w), 0.0)[0] for e, w in zip(self.examples, self.widths)]
                                        + [torch.zeros(1)]).to(policy.device)            # (S + 1,)

@@ -20,19 +20,19 @@ from .config import (check_ranges, default_device, minilm_path, model_load_error
                               set_seed)
 from .data import Comparison, Document, SummaryPair, load_comparison_files
 from .evaluate import Judge
-from .text import document_text, words
+from .text import WORD_BUCKETS, document_text, word_buckets, words
 from .train import (TrainConfig, adamw, append_metrics, batch_at, check_train_ranges, make_scheduler, open_run,
                              resolve_checkpoint, restore_state, reuse_freed_memory, run_steps, seeded_batches)
 
 # %% auto 0
 __all__ = ['TEXT_FEATURES', 'REWARD_CONFIG_NAME', 'FEATURES', 'ZERO_SHOT_WEIGHT', 'DEFAULT_FEATURE_SCALE', 'CONTENT_BUCKETS',
-           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'PREFERENCE_CONFIG_NAME', 'LEXICAL_KEY',
-           'encode_pair', 'tiny_backbone_config', 'text_features', 'content_dim', 'word_buckets', 'sentence_positions',
-           'mean_pool', 'RewardModel', 'tiny_reward_model', 'preference_loss', 'comparison_targets',
-           'pairwise_accuracy', 'expected_calibration_error', 'comparison_metrics', 'length_metrics', 'evaluate_reward',
-           'flatten_metrics', 'toy_comparisons', 'baseline_features', 'fit_pairwise_logistic', 'fit_feature_judge',
-           'RewardConfig', 'reward_batch_loss', 'normalization_pool', 'reference_pairs', 'reward_steps',
-           'finish_reward', 'train_reward', 'UpdateResult', 'update_reward_model', 'PreferenceTerm', 'train_preference',
+           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'PREFERENCE_CONFIG_NAME', 'encode_pair',
+           'tiny_backbone_config', 'text_features', 'content_dim', 'sentence_positions', 'mean_pool', 'RewardModel',
+           'tiny_reward_model', 'preference_loss', 'comparison_targets', 'pairwise_accuracy',
+           'expected_calibration_error', 'comparison_metrics', 'length_metrics', 'evaluate_reward', 'flatten_metrics',
+           'toy_comparisons', 'baseline_features', 'fit_pairwise_logistic', 'fit_feature_judge', 'RewardConfig',
+           'reward_batch_loss', 'normalization_pool', 'reference_pairs', 'reward_steps', 'finish_reward',
+           'train_reward', 'UpdateResult', 'update_reward_model', 'PreferenceTerm', 'train_preference',
            'preference_uncertainty', 'most_uncertain', 'uncertainty_sampling_curve']
 
 # %% ../nbs/08_reward.ipynb
@@ -68,8 +68,8 @@ ZERO_SHOT_WEIGHT = 8.0
 "The new head's weight on the raw cosine (the others start at 0): a logistic fit of the human picks on the cosine alone gives 8.1."
 DEFAULT_FEATURE_SCALE = (0.12, 0.35, 0.35, 0.66)
 "A new head's `feature_scale`: the features' std over the human comparisons' summaries (`train_reward` refits it to its data)."
-CONTENT_BUCKETS = 1024
-"Hashed word buckets of the content head's lexical cues (numbers share one token, `<num>`)."
+CONTENT_BUCKETS = WORD_BUCKETS
+"Hashed word buckets of the content head's lexical cues (`text.word_buckets`: numbers share one token, `<num>`)."
 CONTENT_POSITION = ('lead', 'relative_position', 'found')
 "Where the summary's sentences sit in the document: one is the document's first sentence, their mean relative position, the share found in the document."
 CACHE_SIZE = 50_000
@@ -91,12 +91,6 @@ def _backbone_from_pretrained(name: str) -> nn.Module:
 def content_dim(hidden: int, buckets: int = CONTENT_BUCKETS) -> int:
     "Width of the content features for sentence vectors of size `hidden`."
     return 2 * hidden + len(CONTENT_POSITION) + buckets
-
-def word_buckets(summary: str, buckets: int = CONTENT_BUCKETS) -> set[int]:
-    "The hashed buckets (stable CRC32) of the distinct words of `summary` (`evaluate.words`), a word with a digit counting as `<num>`."
-    import zlib
-    tokens = {'<num>' if any(ch.isdigit() for ch in w) else w for w in words(summary)}
-    return {zlib.crc32(t.encode()) % buckets for t in tokens}
 
 @functools.lru_cache(maxsize=4096)
 def _sentence_index(document: str) -> dict[str, int]:
@@ -717,16 +711,12 @@ def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison
 
 # %% ../nbs/08_reward.ipynb
 PREFERENCE_CONFIG_NAME = 'preference.json'
-LEXICAL_KEY = 'lexical.weight'
-"Where `PreferenceTerm.save` keeps the word weights, beside the reference policy's."
 
 class PreferenceTerm:
-    "The reward model's learnt preference term: `weight` on today's judge, plus `beta` x the log-ratio of a policy trained on picks (`policy`) to the frozen policy it started from (`reference`), plus a weight per hashed word of the summary (`lexical`)."
-    def __init__(self, policy, reference: nn.Module, beta: float = 0.1, weight: float = 1.0, lexical: torch.Tensor | None = None):
+    "The reward model's learnt preference term: `weight` on today's judge, plus `beta` x the log-ratio of a policy trained on picks (`policy`) to the frozen policy it started from (`reference`)."
+    def __init__(self, policy, reference: nn.Module, beta: float = 0.1, weight: float = 1.0):
         self.policy, self.reference, self.beta = policy, reference.requires_grad_(False).eval(), float(beta)
         self.weight = torch.tensor(float(weight))
-        self.lexical = torch.zeros(CONTENT_BUCKETS) if lexical is None else lexical.detach().float().cpu().clone()
-        "(CONTENT_BUCKETS,) the learnt weight of each hashed word (`word_buckets`; numbers share `<num>`); 0 at step 0."
         self.policy.model.eval()                                        # dropout off, as for DPO
 
     @classmethod
@@ -750,38 +740,31 @@ class PreferenceTerm:
             except ValueError: return False
         return [ok(d, s) for d, s in zip(documents, summaries)]
 
-    def word_matrix(self, summaries: Sequence[str]) -> torch.Tensor:
-        "(B, CONTENT_BUCKETS) presence of each summary's hashed words (`word_buckets`)."
-        out = torch.zeros(len(summaries), len(self.lexical))
-        for b, summary in enumerate(summaries): out[b, sorted(word_buckets(summary, len(self.lexical)))] = 1.0
-        return out
-
     def score(self, documents: Sequence[str], summaries: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        "(B,) `beta` x log-ratio (0 for a summary the policy cannot score) plus the summary's word weights, without gradients, on CPU."
-        out = self.word_matrix(summaries) @ self.lexical
+        "(B,) `beta` x log-ratio without gradients, on CPU; 0 for a summary the policy cannot score."
+        out = torch.zeros(len(summaries))
         keep = [i for i, ok in enumerate(self.scorable(documents, summaries)) if ok]
         with torch.no_grad():
             for j in range(0, len(keep), batch_size):
                 idx = keep[j:j + batch_size]
-                out[idx] += self.beta * self.logratio([documents[i] for i in idx], [summaries[i] for i in idx]).float().cpu()
+                out[idx] = self.beta * self.logratio([documents[i] for i in idx], [summaries[i] for i in idx]).float().cpu()
         return out
 
     def state(self) -> dict[str, torch.Tensor]:
-        "A copy of what training changes (the policy's weights, `weight` and `lexical`)."
-        return {'weight': self.weight.clone(), 'lexical': self.lexical.clone(), **{k: v.detach().clone() for k, v in self.policy.model.state_dict().items()}}
+        "A copy of what training changes (the policy's weights and `weight`)."
+        return {'weight': self.weight.clone(), **{k: v.detach().clone() for k, v in self.policy.model.state_dict().items()}}
 
     def load_state(self, state: dict[str, torch.Tensor]) -> None:
         "Restore a `state()` copy."
         state = dict(state)
-        self.weight, self.lexical = state.pop('weight').clone(), state.pop('lexical').clone()
+        self.weight = state.pop('weight').clone()
         self.policy.model.load_state_dict(state)
 
     def save(self, path: str | Path) -> Path:
-        "Write `policy/` (a policy folder), `reference.safetensors` (with the word weights) and `preference.json` into `path`."
+        "Write `policy/` (a policy folder), `reference.safetensors` and `preference.json` into `path`."
         path = Path(path)
         self.policy.save(path/'policy')
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.reference.state_dict().items()} | {LEXICAL_KEY: self.lexical},
-                  str(path/'reference.safetensors'))
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.reference.state_dict().items()}, str(path/'reference.safetensors'))
         (path/PREFERENCE_CONFIG_NAME).write_text(json.dumps({'beta': self.beta, 'weight': float(self.weight)}))
         return path
 
@@ -793,15 +776,13 @@ class PreferenceTerm:
         meta = json.loads((path/PREFERENCE_CONFIG_NAME).read_text())
         policy = load_policy(str(path/'policy'), device=device)
         reference = copy.deepcopy(policy.model)
-        weights = load_file(path/'reference.safetensors', device=str(policy.device))
-        lexical = weights.pop(LEXICAL_KEY, None)                          # older folders: no word weights (0)
-        reference.load_state_dict(weights)
-        return cls(policy, reference, meta['beta'], meta['weight'], lexical)
+        reference.load_state_dict(load_file(path/'reference.safetensors', device=str(policy.device)), strict=False)   # older: no word weights
+        return cls(policy, reference, meta['beta'], meta['weight'])
 
 def train_preference(model: RewardModel, comparisons: Sequence[Comparison], steps: int, lr: float = 3e-4,
                      weight_lr: float = 0.01, seed: int = 0, batch_size: int = 16, lexical_lr: float = 0.0,
                      lexical_decay: float = 0.1) -> None:
-    "Bradley-Terry steps on `model.preference` (its policy, at `lr`, the judge's `weight`, at `weight_lr`, and with `lexical_lr` > 0 its word weights, AdamW decay `lexical_decay`) over the decisive `comparisons` the policy can score; the judge's normalized score margin is a fixed offset."
+    "Bradley-Terry steps on `model.preference` (its policy, at `lr`; with `lexical_lr` > 0 the policy's word weights at that rate, AdamW decay `lexical_decay`; the judge's `weight`, at `weight_lr`) over the decisive `comparisons` the policy can score; the judge's normalized score margin is a fixed offset."
     term = model.preference
     docs_all = [document_text(c.document) for c in comparisons]
     ok = [c.choice != 0.5 and a and b for c, a, b in zip(comparisons, term.scorable(docs_all, [c.chosen for c in comparisons]),
@@ -813,20 +794,21 @@ def train_preference(model: RewardModel, comparisons: Sequence[Comparison], step
                   model.score(docs, [c.rejected for c in pairs], normalize=True))
     finally: model.preference = term
     device = term.policy.device
-    weight, lexical = nn.Parameter(term.weight.clone().to(device)), nn.Parameter(term.lexical.clone().to(device))
-    words = (term.word_matrix([c.chosen for c in pairs]) - term.word_matrix([c.rejected for c in pairs])).to(device)
-    params = [p for p in term.policy.model.parameters() if p.requires_grad]
+    weight = nn.Parameter(term.weight.clone().to(device))
+    named = [(n, p) for n, p in term.policy.model.named_parameters() if p.requires_grad]
+    words = [p for n, p in named if n == 'lexical' and lexical_lr > 0]           # an extractive scorer's word weights
+    params = [p for n, p in named if not any(p is w for w in words)]
     groups = [{'params': params, 'lr': lr}, {'params': [weight], 'lr': weight_lr}]
-    if lexical_lr > 0: groups.append({'params': [lexical], 'lr': lexical_lr, 'weight_decay': lexical_decay})
+    if words: groups.append({'params': words, 'lr': lexical_lr, 'weight_decay': lexical_decay})
     optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
     for idx in seeded_batches(len(pairs), batch_size, seed, steps):
         ratio = term.logratio([docs[i] for i in idx] * 2, [pairs[i].chosen for i in idx] + [pairs[i].rejected for i in idx])
-        logits = weight * judge[idx].to(device) + term.beta * (ratio[:len(idx)] - ratio[len(idx):]) + words[idx] @ lexical
+        logits = weight * judge[idx].to(device) + term.beta * (ratio[:len(idx)] - ratio[len(idx):])
         loss = -F.logsigmoid(logits).mean()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params + [weight, lexical], 1.0)
+        torch.nn.utils.clip_grad_norm_(params + words + [weight], 1.0)
         optimizer.step(); optimizer.zero_grad()
-    term.weight, term.lexical = weight.detach().cpu().clone(), lexical.detach().cpu().clone()
+    term.weight = weight.detach().cpu().clone()
 
 # %% ../nbs/08_reward.ipynb
 def preference_uncertainty(models: RewardModel | Sequence[RewardModel], documents: Sequence[str], summaries_a: Sequence[str],

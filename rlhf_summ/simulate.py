@@ -224,7 +224,7 @@ class SimConfig:
     preference_beta: float = 0.1
     "The preference term's beta (its log-ratio's scale)."
     lexical_lr: float = 0.0
-    "Learning rate of the preference term's word weights (`reward.PreferenceTerm.lexical`; AdamW decay `update_weight_decay`); 0: they stay 0."
+    "Learning rate of the word weights (`ExtractiveScorer.lexical`) of the preference term's policy (AdamW decay `update_weight_decay`); 0: `preference_lr`, like the rest of it."
     round_every: int = 250
     "A policy round (RL, gate, promotion) after this many picks."
     rl_algo: str = 'exact'

@@ -4,14 +4,15 @@
 
 # %% ../nbs/01b_text.ipynb 3
 from __future__ import annotations
-import math, re
+import math, re, zlib
 from typing import Sequence
 
 from .data import Document, Section
 
 # %% auto 0
-__all__ = ['ABBREVIATIONS', 'document_parts', 'document_text', 'sections_text', 'split_text', 'split_sentences', 'alpha_words',
-           'is_prose', 'words', 'ends_sentence', 'end_at_sentence', 'compose_summary', 'lead_k', 'title_summary']
+__all__ = ['ABBREVIATIONS', 'WORD_BUCKETS', 'document_parts', 'document_text', 'sections_text', 'split_text', 'split_sentences',
+           'alpha_words', 'is_prose', 'words', 'word_buckets', 'ends_sentence', 'end_at_sentence', 'compose_summary',
+           'lead_k', 'title_summary']
 
 # %% ../nbs/01b_text.ipynb
 def document_parts(document: Document | str) -> tuple[str, str]:
@@ -122,6 +123,14 @@ _WORD = re.compile(r'\w+')
 def words(text: str) -> list[str]:
     "Lower-cased word tokens (`\\w+`) of `text`: what the trivial judges and the reward model's word features count."
     return _WORD.findall(text.lower())
+
+WORD_BUCKETS = 1024
+"Hashed word buckets of the lexical cues that picks teach: the reward model's content head and the extractive policy's word weights."
+
+def word_buckets(text: str, buckets: int = WORD_BUCKETS) -> set[int]:
+    "The hashed buckets (stable CRC32) of the distinct `words` of `text`, a word with a digit counting as `<num>`."
+    tokens = {'<num>' if any(ch.isdigit() for ch in w) else w for w in words(text)}
+    return {zlib.crc32(t.encode()) % buckets for t in tokens}
 
 # %% ../nbs/01b_text.ipynb
 _SENTENCE_END = re.compile(r'[.!?…]["\'”’)\]]*$')
