@@ -192,7 +192,8 @@ class ExtractiveScorer(nn.Module):
         self.head = nn.Linear(d_model + n_features, 1)          # features go straight to the head too
         self.redundancy = nn.Parameter(torch.tensor(-1.0))
         self.value_head = nn.Sequential(nn.Linear(2 * d_model + 1, d_model), nn.Tanh(), nn.Linear(d_model, 1))
-        self.lexical = nn.Parameter(torch.zeros(WORD_BUCKETS))  # a score per hashed word (x LEXICAL_SCALE), 0 until trained
+        self.lexical = nn.Parameter(torch.zeros(WORD_BUCKETS), requires_grad=False)   # a score per hashed word (x LEXICAL_SCALE):
+                                                                                    # 0 and frozen unless a trainer's `word_lr` > 0
 
     def word_scores(self, buckets: Tensor) -> Tensor:
         "(B, N) the word weights' part of each sentence's score, from `buckets` (B, N, W) (-1: no word)."

@@ -795,9 +795,8 @@ def train_preference(model: RewardModel, comparisons: Sequence[Comparison], step
     finally: model.preference = term
     device = term.policy.device
     weight = nn.Parameter(term.weight.clone().to(device))
-    named = [(n, p) for n, p in term.policy.model.named_parameters() if p.requires_grad]
-    words = [p for n, p in named if n == 'lexical' and lexical_lr > 0]           # an extractive scorer's word weights
-    params = [p for n, p in named if not any(p is w for w in words)]
+    words = [p.requires_grad_(True) for n, p in term.policy.model.named_parameters() if n == 'lexical' and lexical_lr > 0]
+    params = [p for p in term.policy.model.parameters() if p.requires_grad and not any(p is w for w in words)]   # word weights: frozen, or at lexical_lr
     groups = [{'params': params, 'lr': lr}, {'params': [weight], 'lr': weight_lr}]
     if words: groups.append({'params': words, 'lr': lexical_lr, 'weight_decay': lexical_decay})
     optimizer = torch.optim.AdamW(groups, weight_decay=0.0)

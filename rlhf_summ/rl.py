@@ -287,6 +287,8 @@ class RLConfig(PolicyTuningConfig):
     "Passes over each rollout (PPO's K epochs)."
     lr: float = 3e-6
     "Peak learning rate of AdamW."
+    word_lr: float = 0.0
+    "Learning rate of the policy's word weights (an extractive scorer's `lexical`); 0: they stay as they are."
     adam_eps: float = 1e-5
     "AdamW epsilon (Huang et al.: 1e-5)."
     temperature: float = 0.7
@@ -328,7 +330,7 @@ class RLConfig(PolicyTuningConfig):
 
     def check(self) -> None:
         "RL's own ranges; RLOO needs at least two samples per document."
-        check_ranges(self, algo=('ppo', 'rloo', 'exact'), candidates='>=1', rloo_baseline=('mean', 'best'), data_limit='>=1', steps='>=1', batch_size='>=1',
+        check_ranges(self, algo=('ppo', 'rloo', 'exact'), candidates='>=1', word_lr='>=0', rloo_baseline=('mean', 'best'), data_limit='>=1', steps='>=1', batch_size='>=1',
                      minibatch_size='>=1', num_epochs='>=1', adam_eps='>0',
                      temperature='>0', max_new_tokens='>=1', kl_coef='>=0', target_kl='>0', kl_horizon='>=1', gamma='[0,1]',
                      gae_lambda='[0,1]', clip_coef='>0', clip_coef_value='>0', vf_coef='>=0', rloo_k='>=1',
@@ -472,7 +474,7 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
                    rl_data=config.data if documents is None else f'{len(texts)} documents passed to train_rl', algo=config.algo)
     if reward_fn is None: reward_fn = reward_model_fn(config.reward_model, accelerator.device, config.reward_batch_size)
     module = policy.actor(value_head=ppo)                      # PPO's critic: a head on the seq2seq decoder; built into the extractive scorer
-    optimizer = adamw(module, config.lr, weight_decay=0.01, eps=config.adam_eps)   # torch's default decay, on matrices
+    optimizer = adamw(module, config.lr, weight_decay=0.01, eps=config.adam_eps, word_lr=config.word_lr)   # torch's default decay, on matrices
     scheduler = make_scheduler(optimizer, 0, config.steps, decay='linear' if config.anneal_lr else 'constant')
     module, optimizer = accelerator.prepare(module, optimizer)
     module.eval()                                              # dropout off for rollouts and updates alike

@@ -224,7 +224,9 @@ class SimConfig:
     preference_beta: float = 0.1
     "The preference term's beta (its log-ratio's scale)."
     lexical_lr: float = 0.0
-    "Learning rate of the word weights (`ExtractiveScorer.lexical`) of the preference term's policy (AdamW decay `update_weight_decay`); 0: `preference_lr`, like the rest of it."
+    "Learning rate of the word weights (`ExtractiveScorer.lexical`) of the preference term's policy (AdamW decay `update_weight_decay`); 0: they stay 0."
+    rl_word_lr: float = 0.0
+    "Learning rate of the policy's word weights in the policy rounds (`RLConfig.word_lr`); 0: they stay 0."
     round_every: int = 250
     "A policy round (RL, gate, promotion) after this many picks."
     rl_algo: str = 'exact'
@@ -293,7 +295,7 @@ class SimConfig:
                      target_agreement='(0.5,1)', calibration_pairs='>=1', pairs=('random', 'uncertainty'), candidates='>=1',
                      partner=PARTNER_RULES, pair_temperature='>=0', update_every='>=1', update_epochs='>0', update_lr='>0',
                      update_weight_decay='>=0', replay_ratio='>=0', reward_update=('preference', 'head'),
-                     preference_lr='>0', preference_beta='>0', lexical_lr='>=0', round_every='>=1', rl_steps='>=1',
+                     preference_lr='>0', preference_beta='>0', lexical_lr='>=0', rl_word_lr='>=0', round_every='>=1', rl_steps='>=1',
                      rl_batch_size='>=1', rl_algo=('exact', 'rloo'), rl_candidates='>=1', rl_k='>=2', rl_baseline=('mean', 'best'), rl_epochs='>=1', rl_lr='>0', rl_temperature='>0', kl_coef='>=0', rl_start=('first', 'current'),
                      min_win_rate='[0,1]', gate_min_low='[0,1)', gate_sections='>=1', valid_fraction='[0,1)', best_of_n='>=1', dpo_steps='>=1', dpo_lr='>0',
                      dpo_beta='>0', threads='>=0')
@@ -455,7 +457,7 @@ def _rl_config(config: SimConfig):
     from rlhf_summ.rl import RLConfig
     return RLConfig(algo=config.rl_algo, candidates=config.rl_candidates, steps=config.rl_steps, batch_size=config.rl_batch_size,
                     rloo_k=config.rl_k, rloo_baseline=config.rl_baseline, minibatch_size=config.rl_batch_size * config.rl_k,
-                    num_epochs=config.rl_epochs, lr=config.rl_lr, temperature=config.rl_temperature, kl_coef=config.kl_coef,
+                    num_epochs=config.rl_epochs, lr=config.rl_lr, word_lr=config.rl_word_lr, temperature=config.rl_temperature, kl_coef=config.kl_coef,
                     anneal_lr=False, seed=config.seed, cpu=True)
 
 def _update_kwargs(config: SimConfig, store, sft_dir: Path) -> dict:

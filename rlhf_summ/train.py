@@ -58,13 +58,16 @@ def seeded_batches(n: int, batch_size: int, seed: int, steps: int) -> Iterator[l
         for step in range(steps): yield batch_at(n, min(batch_size, n), seed, step)[1]
 
 # %% ../nbs/04_train.ipynb
-def adamw(model: torch.nn.Module, lr: float, weight_decay: float = 0.0, eps: float = 1e-8) -> torch.optim.AdamW:
-    "AdamW over the trainable parameters of `model`, weight decay on matrices only (not biases or norms); fused when available."
+def adamw(model: torch.nn.Module, lr: float, weight_decay: float = 0.0, eps: float = 1e-8, word_lr: float = 0.0) -> torch.optim.AdamW:
+    "AdamW over the trainable parameters of `model`, weight decay on matrices only (not biases or norms); fused when available. Word weights (parameters named `lexical`, frozen when built) train only with `word_lr` > 0, at that rate."
     import torch
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    words = [p for n, p in model.named_parameters() if n.split('.')[-1] == 'lexical']
+    for p in words: p.requires_grad_(word_lr > 0)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and not any(p is w for w in words)]
     decay = lambda n, p: p.ndim >= 2 and 'norm' not in n.lower()
     groups = [{'params': [p for n, p in named if decay(n, p)], 'weight_decay': weight_decay},
               {'params': [p for n, p in named if not decay(n, p)], 'weight_decay': 0.0}]
+    if word_lr > 0 and words: groups.append({'params': words, 'weight_decay': weight_decay, 'lr': word_lr})
     try: return torch.optim.AdamW(groups, lr=lr, eps=eps, fused=True)
     except (RuntimeError, TypeError): return torch.optim.AdamW(groups, lr=lr, eps=eps)
 
