@@ -13,7 +13,7 @@ the same notebooks the way `nbdev_docs` would, up to the renderer:
    signature and docstring as markdown, links to the API added).
 2. Each processed notebook becomes a markdown page here (`notebook_markdown`), honouring the Quarto cell
    options nbdev writes (`echo: false`, `output: asis`). Pages are named as nbdev names them for Quarto
-   (`06_policy.ipynb` -> `policy.html`), so the links in `rlhf_summ/_modidx.py` hold for both sites.
+   (`policies/07a_seq2seq.ipynb` -> `policies/seq2seq.html`), so the links in `rlhf_summ/_modidx.py` hold for both sites.
 3. `mkdocs build --strict` with the Material theme (no web fonts, no CDN: the site works offline) writes the site
    to `_docs/` (settings.ini's `doc_path`, where Quarto would write it). A link to a missing page or anchor fails
    the build (mkdocs.yml's `validation`). Math (`$k$`, written by `pymdownx.arithmatex`) is typeset by MathJax 3,
@@ -37,7 +37,7 @@ _re_number = re.compile(r'^\d+[a-z]?_')
 
 
 def page_name(nb_rel: Path) -> Path:
-    "Markdown path of a notebook, numbered prefix dropped as nbdev does for Quarto (`06_policy.ipynb` -> `policy.md`)."
+    "Markdown path of a notebook, numbered prefix dropped as nbdev does for Quarto (`policies/07a_seq2seq.ipynb` -> `policies/seq2seq.md`)."
     return nb_rel.with_name(_re_number.sub('', nb_rel.stem) + '.md')
 
 
