@@ -98,7 +98,7 @@ def notebook_markdown(nb: dict, images_dir: Path, image_prefix: str, site_url: s
                     images_dir.mkdir(parents=True, exist_ok=True)
                     (images_dir / name).write_bytes(base64.b64decode(_text(data['image/png'])))
                     parts.append(f"![]({images_dir.name}/{name})")
-                elif 'text/markdown' in data: parts.append(_text(data['text/markdown']))
+                elif 'text/markdown' in data: parts.append(_re_outside_link.sub(r'\1', _text(data['text/markdown'])))   # docstrings' own relative links (pydantic's) lead nowhere here
                 elif 'text/html' in data: parts.append(_text(data['text/html']))
                 elif 'text/plain' in data: parts.append(_fence(_text(data['text/plain'])))
     head = '---\n' + yaml.safe_dump({'title': front.get('title') or 'Untitled'}, allow_unicode=True) + '---\n\n'
