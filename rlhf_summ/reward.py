@@ -26,13 +26,13 @@ from .train import (TrainConfig, adamw, append_metrics, batch_at, check_train_ra
 
 # %% auto 0
 __all__ = ['TEXT_FEATURES', 'REWARD_CONFIG_NAME', 'FEATURES', 'ZERO_SHOT_WEIGHT', 'DEFAULT_FEATURE_SCALE', 'CONTENT_BUCKETS',
-           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'PREFERENCE_CONFIG_NAME', 'encode_pair',
-           'tiny_backbone_config', 'text_features', 'content_dim', 'word_buckets', 'sentence_positions', 'mean_pool',
-           'RewardModel', 'tiny_reward_model', 'preference_loss', 'comparison_targets', 'pairwise_accuracy',
-           'expected_calibration_error', 'comparison_metrics', 'length_metrics', 'evaluate_reward', 'flatten_metrics',
-           'toy_comparisons', 'baseline_features', 'fit_pairwise_logistic', 'fit_feature_judge', 'RewardConfig',
-           'reward_batch_loss', 'normalization_pool', 'reference_pairs', 'reward_steps', 'finish_reward',
-           'train_reward', 'UpdateResult', 'update_reward_model', 'PreferenceTerm', 'train_preference',
+           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'PREFERENCE_CONFIG_NAME', 'LEXICAL_KEY',
+           'encode_pair', 'tiny_backbone_config', 'text_features', 'content_dim', 'word_buckets', 'sentence_positions',
+           'mean_pool', 'RewardModel', 'tiny_reward_model', 'preference_loss', 'comparison_targets',
+           'pairwise_accuracy', 'expected_calibration_error', 'comparison_metrics', 'length_metrics', 'evaluate_reward',
+           'flatten_metrics', 'toy_comparisons', 'baseline_features', 'fit_pairwise_logistic', 'fit_feature_judge',
+           'RewardConfig', 'reward_batch_loss', 'normalization_pool', 'reference_pairs', 'reward_steps',
+           'finish_reward', 'train_reward', 'UpdateResult', 'update_reward_model', 'PreferenceTerm', 'train_preference',
            'preference_uncertainty', 'most_uncertain', 'uncertainty_sampling_curve']
 
 # %% ../nbs/08_reward.ipynb
@@ -680,7 +680,8 @@ def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison
                         heldout: Sequence[Comparison] | None = None, tolerance: float = 0.02, steps: int = 20,
                         lr: float = 0.02, seed: int = 0, batch_size: int = 8, replay_ratio: float = 1.0,
                         margin_scale: float = 0.0, eval_batch_size: int = 32, weight_decay: float = 0.0,
-                        preference: str | Path = '', beta: float = 0.1, weight_lr: float = 0.01) -> UpdateResult:
+                        preference: str | Path = '', beta: float = 0.1, weight_lr: float = 0.01, lexical_lr: float = 0.0,
+                        lexical_decay: float = 0.1) -> UpdateResult:
     "Train `model` in place on new + replayed comparisons: its head, or its preference term (started from the policy folder `preference` at the first such update; `train_preference`); undo it if held-out accuracy drops by more than `tolerance`."
     new = list(new_comparisons)
     if not new: raise ValueError("update needs at least one new comparison")
@@ -697,7 +698,7 @@ def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison
     stats, term = (model.norm_mean, model.norm_std), model.preference
     term_snapshot = term.state() if term is not None else None
     if preference and model.preference is None: model.preference = PreferenceTerm.start(preference, beta, model.device)
-    if model.preference is not None: train_preference(model, mix, steps, lr, weight_lr, seed, batch_size)
+    if model.preference is not None: train_preference(model, mix, steps, lr, weight_lr, seed, batch_size, lexical_lr, lexical_decay)
     else: _train_head(model, mix, steps, lr, seed, batch_size, margin_scale, weight_decay)
     after = evaluate_reward(model, heldout, eval_batch_size, margin_scale)
     acc_before, acc_after = before.get('accuracy', float('nan')), after.get('accuracy', float('nan'))
@@ -716,12 +717,16 @@ def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison
 
 # %% ../nbs/08_reward.ipynb
 PREFERENCE_CONFIG_NAME = 'preference.json'
+LEXICAL_KEY = 'lexical.weight'
+"Where `PreferenceTerm.save` keeps the word weights, beside the reference policy's."
 
 class PreferenceTerm:
-    "The reward model's learnt preference term: `weight` on today's judge, plus `beta` x the log-ratio of a policy trained on picks (`policy`) to the frozen policy it started from (`reference`)."
-    def __init__(self, policy, reference: nn.Module, beta: float = 0.1, weight: float = 1.0):
+    "The reward model's learnt preference term: `weight` on today's judge, plus `beta` x the log-ratio of a policy trained on picks (`policy`) to the frozen policy it started from (`reference`), plus a weight per hashed word of the summary (`lexical`)."
+    def __init__(self, policy, reference: nn.Module, beta: float = 0.1, weight: float = 1.0, lexical: torch.Tensor | None = None):
         self.policy, self.reference, self.beta = policy, reference.requires_grad_(False).eval(), float(beta)
         self.weight = torch.tensor(float(weight))
+        self.lexical = torch.zeros(CONTENT_BUCKETS) if lexical is None else lexical.detach().float().cpu().clone()
+        "(CONTENT_BUCKETS,) the learnt weight of each hashed word (`word_buckets`; numbers share `<num>`); 0 at step 0."
         self.policy.model.eval()                                        # dropout off, as for DPO
 
     @classmethod
@@ -745,31 +750,38 @@ class PreferenceTerm:
             except ValueError: return False
         return [ok(d, s) for d, s in zip(documents, summaries)]
 
+    def word_matrix(self, summaries: Sequence[str]) -> torch.Tensor:
+        "(B, CONTENT_BUCKETS) presence of each summary's hashed words (`word_buckets`)."
+        out = torch.zeros(len(summaries), len(self.lexical))
+        for b, summary in enumerate(summaries): out[b, sorted(word_buckets(summary, len(self.lexical)))] = 1.0
+        return out
+
     def score(self, documents: Sequence[str], summaries: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        "(B,) `beta` x log-ratio without gradients, on CPU; 0 for a summary the policy cannot score."
-        out = torch.zeros(len(summaries))
+        "(B,) `beta` x log-ratio (0 for a summary the policy cannot score) plus the summary's word weights, without gradients, on CPU."
+        out = self.word_matrix(summaries) @ self.lexical
         keep = [i for i, ok in enumerate(self.scorable(documents, summaries)) if ok]
         with torch.no_grad():
             for j in range(0, len(keep), batch_size):
                 idx = keep[j:j + batch_size]
-                out[idx] = self.beta * self.logratio([documents[i] for i in idx], [summaries[i] for i in idx]).float().cpu()
+                out[idx] += self.beta * self.logratio([documents[i] for i in idx], [summaries[i] for i in idx]).float().cpu()
         return out
 
     def state(self) -> dict[str, torch.Tensor]:
-        "A copy of what training changes (the policy's weights and `weight`)."
-        return {'weight': self.weight.clone(), **{k: v.detach().clone() for k, v in self.policy.model.state_dict().items()}}
+        "A copy of what training changes (the policy's weights, `weight` and `lexical`)."
+        return {'weight': self.weight.clone(), 'lexical': self.lexical.clone(), **{k: v.detach().clone() for k, v in self.policy.model.state_dict().items()}}
 
     def load_state(self, state: dict[str, torch.Tensor]) -> None:
         "Restore a `state()` copy."
         state = dict(state)
-        self.weight = state.pop('weight').clone()
+        self.weight, self.lexical = state.pop('weight').clone(), state.pop('lexical').clone()
         self.policy.model.load_state_dict(state)
 
     def save(self, path: str | Path) -> Path:
-        "Write `policy/` (a policy folder), `reference.safetensors` and `preference.json` into `path`."
+        "Write `policy/` (a policy folder), `reference.safetensors` (with the word weights) and `preference.json` into `path`."
         path = Path(path)
         self.policy.save(path/'policy')
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.reference.state_dict().items()}, str(path/'reference.safetensors'))
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.reference.state_dict().items()} | {LEXICAL_KEY: self.lexical},
+                  str(path/'reference.safetensors'))
         (path/PREFERENCE_CONFIG_NAME).write_text(json.dumps({'beta': self.beta, 'weight': float(self.weight)}))
         return path
 
@@ -781,12 +793,15 @@ class PreferenceTerm:
         meta = json.loads((path/PREFERENCE_CONFIG_NAME).read_text())
         policy = load_policy(str(path/'policy'), device=device)
         reference = copy.deepcopy(policy.model)
-        reference.load_state_dict(load_file(path/'reference.safetensors', device=str(policy.device)))
-        return cls(policy, reference, meta['beta'], meta['weight'])
+        weights = load_file(path/'reference.safetensors', device=str(policy.device))
+        lexical = weights.pop(LEXICAL_KEY, None)                          # older folders: no word weights (0)
+        reference.load_state_dict(weights)
+        return cls(policy, reference, meta['beta'], meta['weight'], lexical)
 
 def train_preference(model: RewardModel, comparisons: Sequence[Comparison], steps: int, lr: float = 3e-4,
-                     weight_lr: float = 0.01, seed: int = 0, batch_size: int = 16) -> None:
-    "Bradley-Terry steps on `model.preference` (its policy, at `lr`, and the judge's `weight`, at `weight_lr`) over the decisive `comparisons` the policy can score; the judge's normalized score margin is a fixed offset."
+                     weight_lr: float = 0.01, seed: int = 0, batch_size: int = 16, lexical_lr: float = 0.0,
+                     lexical_decay: float = 0.1) -> None:
+    "Bradley-Terry steps on `model.preference` (its policy, at `lr`, the judge's `weight`, at `weight_lr`, and with `lexical_lr` > 0 its word weights, AdamW decay `lexical_decay`) over the decisive `comparisons` the policy can score; the judge's normalized score margin is a fixed offset."
     term = model.preference
     docs_all = [document_text(c.document) for c in comparisons]
     ok = [c.choice != 0.5 and a and b for c, a, b in zip(comparisons, term.scorable(docs_all, [c.chosen for c in comparisons]),
@@ -797,17 +812,21 @@ def train_preference(model: RewardModel, comparisons: Sequence[Comparison], step
     try: judge = (model.score(docs, [c.chosen for c in pairs], normalize=True) -
                   model.score(docs, [c.rejected for c in pairs], normalize=True))
     finally: model.preference = term
-    weight = nn.Parameter(term.weight.clone().to(term.policy.device))
+    device = term.policy.device
+    weight, lexical = nn.Parameter(term.weight.clone().to(device)), nn.Parameter(term.lexical.clone().to(device))
+    words = (term.word_matrix([c.chosen for c in pairs]) - term.word_matrix([c.rejected for c in pairs])).to(device)
     params = [p for p in term.policy.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW([{'params': params, 'lr': lr}, {'params': [weight], 'lr': weight_lr}], weight_decay=0.0)
+    groups = [{'params': params, 'lr': lr}, {'params': [weight], 'lr': weight_lr}]
+    if lexical_lr > 0: groups.append({'params': [lexical], 'lr': lexical_lr, 'weight_decay': lexical_decay})
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
     for idx in seeded_batches(len(pairs), batch_size, seed, steps):
         ratio = term.logratio([docs[i] for i in idx] * 2, [pairs[i].chosen for i in idx] + [pairs[i].rejected for i in idx])
-        logits = weight * judge[idx].to(weight.device) + term.beta * (ratio[:len(idx)] - ratio[len(idx):])
+        logits = weight * judge[idx].to(device) + term.beta * (ratio[:len(idx)] - ratio[len(idx):]) + words[idx] @ lexical
         loss = -F.logsigmoid(logits).mean()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params + [weight], 1.0)
+        torch.nn.utils.clip_grad_norm_(params + [weight, lexical], 1.0)
         optimizer.step(); optimizer.zero_grad()
-    term.weight = weight.detach().cpu().clone()
+    term.weight, term.lexical = weight.detach().cpu().clone(), lexical.detach().cpu().clone()
 
 # %% ../nbs/08_reward.ipynb
 def preference_uncertainty(models: RewardModel | Sequence[RewardModel], documents: Sequence[str], summaries_a: Sequence[str],

@@ -223,6 +223,8 @@ class SimConfig:
     "Learning rate of the preference term's scorer (its judge weight: `update_lr`)."
     preference_beta: float = 0.1
     "The preference term's beta (its log-ratio's scale)."
+    lexical_lr: float = 0.0
+    "Learning rate of the preference term's word weights (`reward.PreferenceTerm.lexical`; AdamW decay `update_weight_decay`); 0: they stay 0."
     round_every: int = 250
     "A policy round (RL, gate, promotion) after this many picks."
     rl_algo: str = 'exact'
@@ -291,7 +293,7 @@ class SimConfig:
                      target_agreement='(0.5,1)', calibration_pairs='>=1', pairs=('random', 'uncertainty'), candidates='>=1',
                      partner=PARTNER_RULES, pair_temperature='>=0', update_every='>=1', update_epochs='>0', update_lr='>0',
                      update_weight_decay='>=0', replay_ratio='>=0', reward_update=('preference', 'head'),
-                     preference_lr='>0', preference_beta='>0', round_every='>=1', rl_steps='>=1',
+                     preference_lr='>0', preference_beta='>0', lexical_lr='>=0', round_every='>=1', rl_steps='>=1',
                      rl_batch_size='>=1', rl_algo=('exact', 'rloo'), rl_candidates='>=1', rl_k='>=2', rl_baseline=('mean', 'best'), rl_epochs='>=1', rl_lr='>0', rl_temperature='>0', kl_coef='>=0', rl_start=('first', 'current'),
                      min_win_rate='[0,1]', gate_min_low='[0,1)', gate_sections='>=1', valid_fraction='[0,1)', best_of_n='>=1', dpo_steps='>=1', dpo_lr='>0',
                      dpo_beta='>0', threads='>=0')
@@ -428,13 +430,13 @@ def _split_papers(config: SimConfig) -> tuple[list[Paper], list[Paper]]:
 
 def _open_service(config: SimConfig, run_dir: Path):
     "The service a run drives: a fresh store and a registry with the SFT policy as policy/v1 and today's judge as reward/v1; returns (store, registry, worker, SFT folder, SFT policy)."
-    from rlhf_summ.policies.extractive import default_extractive_dir
+    from rlhf_summ.policies.extractive import default_extractive_path
     from rlhf_summ.feedback.online import GenerationWorker, PolicySummarizer, open_store
     from rlhf_summ.policies import load_policy
     from rlhf_summ.feedback.registry import Registry
     from rlhf_summ.reward import RewardModel
     from rlhf_summ.feedback.store import Store
-    sft_dir = Path(config.sft_model or default_extractive_dir())
+    sft_dir = Path(config.sft_model or default_extractive_path())   # the user's retrained default, else the shipped one
     share_embedding_cache(config.embedding_cache)
     registry = Registry(run_dir/'registry')
     if registry.versions('policy'): raise FileExistsError(f"{run_dir/'registry'} already holds versions: use a fresh output_dir")
@@ -462,7 +464,8 @@ def _update_kwargs(config: SimConfig, store, sft_dir: Path) -> dict:
     steps = max(1, math.ceil(config.update_epochs * (new + min(used, round(config.replay_ratio * new))) / 16))
     heldout = max(len([c for c in store.comparisons(split='valid') if c.choice != 0.5]), 1)
     tolerance = config.update_tolerance if config.update_tolerance >= 0 else max(0.02, 1.96 * (0.25 / heldout) ** 0.5)
-    kind = (dict(lr=config.preference_lr, weight_lr=config.update_lr, preference=str(sft_dir), beta=config.preference_beta)
+    kind = (dict(lr=config.preference_lr, weight_lr=config.update_lr, preference=str(sft_dir), beta=config.preference_beta,
+                 lexical_lr=config.lexical_lr, lexical_decay=config.update_weight_decay)
             if config.reward_update == 'preference' else dict(lr=config.update_lr, weight_decay=config.update_weight_decay))
     return dict(steps=steps, seed=config.seed, batch_size=16, replay_ratio=config.replay_ratio, tolerance=tolerance, **kind)
 

@@ -115,3 +115,14 @@ def test_tiny_loop_runs_exact_rl_rounds(tmp_path):
     assert [v.data.get('algo') for v in registry.versions('policy')[1:]] == ['exact', 'exact']
     rows = [json.loads(line) for line in (registry.get('policy', 'v3').model_dir / 'metrics.jsonl').read_text().splitlines()]
     assert rows and all(1 <= r['train/rl/candidates'] <= 3 for r in rows)
+
+
+def test_a_run_without_sft_model_starts_from_the_shipped_default_when_the_user_retrained_none(tmp_path, monkeypatch):
+    "A new user's cache folder holds no retrained policy: policy/v1 is the package's default, not a missing folder."
+    from rlhf_summ.policies.extractive import SHIPPED_EXTRACTIVE_DIR
+    from rlhf_summ.simulate import _open_service
+    monkeypatch.setenv('RLHF_SUMM_CACHE', str(tmp_path / 'empty_cache'))
+    tiny_reward_model(max_length=64).save(tmp_path / 'rm')
+    store, registry, _, sft_dir, sft = _open_service(SimConfig(reward_model=str(tmp_path / 'rm'), embedding_cache='none'), tmp_path / 'run')
+    assert sft_dir == SHIPPED_EXTRACTIVE_DIR and sft.kind == 'extractive'
+    assert registry.current('policy').version == 'v1' and store.num_comparisons() == 0
