@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export NO_MKDOCS_2_WARNING=1
 python docs_site/build_site.py "$@"
-test -f _docs/index.html && test -f _docs/policy.html
+test -f _docs/index.html && test -f _docs/policies/seq2seq.html
 echo "docs site: $(find _docs -name '*.html' | wc -l) pages in _docs/"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rlhf_summ.data import load_summary_pairs
 from rlhf_summ.evaluate import rouge_scores
-from rlhf_summ.extractive import ExtractivePolicy, SHIPPED_EXTRACTIVE_DIR
+from rlhf_summ.policies.extractive import ExtractivePolicy, SHIPPED_EXTRACTIVE_DIR
 from rlhf_summ.text import lead_k
 
 N = 50

@@ -12,7 +12,7 @@ by cosine. `--fp32` also times ours in fp32. The machine's load average is print
 
     python bench/embed.py [--sentences 10000] [--rounds 3] [--threads N] [--fp32]
 
-It also runs on a checkout from before `rlhf_summ.encoder` (`PYTHONPATH=that/checkout`): "ours" is then the old
+It also runs on a checkout from before `rlhf_summ.policies.encoder` (`PYTHONPATH=that/checkout`): "ours" is then the old
 `transformers`-based encoder (fp32), which gives the before figure on the same sentences.
 
 Last line: `sentences=N ours_per_s=X st_per_s=Y ratio=R cos_min=C cos_mean=M dtype=D threads=T load=L`.
@@ -53,16 +53,16 @@ def main():
     warnings.filterwarnings('ignore')
     import torch
     from rlhf_summ.config import minilm_path
-    try: from rlhf_summ.encoder import SentenceEncoder, available_cores
-    except ImportError:                       # a checkout from before rlhf_summ.encoder (the "before" figure)
-        from rlhf_summ.extractive import SentenceEncoder
+    try: from rlhf_summ.policies.encoder import SentenceEncoder, available_cores
+    except ImportError:                       # a checkout from before rlhf_summ.policies.encoder (the "before" figure)
+        from rlhf_summ.policies.extractive import SentenceEncoder
         available_cores = lambda: len(os.sched_getaffinity(0))
     threads = args.threads or available_cores()
     torch.set_num_threads(threads)
     sentences = bench_sentences(args.sentences, args.data)
     def make(**kw):
         try: return SentenceEncoder(threads=threads, **kw)
-        except TypeError: return SentenceEncoder()    # before rlhf_summ.encoder: no threads or dtype (fp32, torch's threads)
+        except TypeError: return SentenceEncoder()    # before rlhf_summ.policies.encoder: no threads or dtype (fp32, torch's threads)
     t0 = time.perf_counter(); ours = make(); ours_load = time.perf_counter() - t0
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
@@ -78,7 +78,7 @@ def main():
         torch.set_num_threads(threads)
         t0 = time.perf_counter()
         if hasattr(encoder, 'embed'): v = encoder.embed(sentences)
-        else: encoder.cache.clear(); v = encoder.encode(sentences)       # before rlhf_summ.encoder: encode, cache emptied
+        else: encoder.cache.clear(); v = encoder.encode(sentences)       # before rlhf_summ.policies.encoder: encode, cache emptied
         return v, len(sentences) / (time.perf_counter() - t0)
 
     def run_st():

@@ -14,8 +14,8 @@ import httpx
 SERVER = r'''
 import sys, uvicorn
 from pathlib import Path
-from rlhf_summ.registry import Registry
-from rlhf_summ.serve import ServeConfig, ServiceSettings, build_service, create_app
+from rlhf_summ.feedback.registry import Registry
+from rlhf_summ.feedback.serve import ServeConfig, ServiceSettings, build_service, create_app
 class StandIn:
     def save(self, d): Path(d).mkdir(parents=True); (Path(d) / 'w.txt').write_text('x')
 root = Path(sys.argv[1]); registry = Registry(root / 'registry'); registry.register('policy', StandIn())
@@ -44,7 +44,7 @@ def stream_unauthenticated(port: int, path: str, mb: int) -> tuple[str, int]:
 
 
 def main():
-    from rlhf_summ.pdf import bomb_pdf
+    from rlhf_summ.text.pdf import bomb_pdf
     with tempfile.TemporaryDirectory() as d:
         with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
         server = subprocess.Popen([sys.executable, '-c', SERVER, d, str(port)])
@@ -53,7 +53,7 @@ def main():
             for _ in range(600):
                 try: httpx.get(f'{base}/api/health'); break
                 except httpx.TransportError: time.sleep(0.1)
-            from rlhf_summ.pdf import render_test_pdf   # warm up: a normal upload starts the reader's forkserver
+            from rlhf_summ.text.pdf import render_test_pdf   # warm up: a normal upload starts the reader's forkserver
             small = render_test_pdf([[(72, 72, 'A Title', 16, True), (72, 120, 'Words of a body text on a page. ' * 4, 10, False)]])
             print('warm-up upload:', httpx.post(f'{base}/api/documents', files={'file': ('ok.pdf', small)}, headers=auth, timeout=120).status_code)
             Path(f'/proc/{server.pid}/clear_refs').write_text('5'); before = status(server.pid, 'VmHWM')

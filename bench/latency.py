@@ -1,6 +1,6 @@
 """Latency a person feels: seconds from uploading a 12-page shared PDF to all of its section pairs being ready.
 
-The service is built the way `rlhf_summ.serve.serve` builds it (a fresh registry bootstrapped with the default policy
+The service is built the way `rlhf_summ.feedback.serve.serve` builds it (a fresh registry bootstrapped with the default policy
 and reward model `serve` would register, `PolicySummarizer`, `build_service`, `create_app`), only driven in-process by
 fastapi's `TestClient` instead of uvicorn. A short pasted text goes first, so the policy is loaded (what a running
 server has done before anyone uploads); then the clock starts at the PDF upload (`POST /api/documents`: PDF parsing,
@@ -40,10 +40,10 @@ TOKEN = 'bench-token'
 def one_upload(pdf: bytes, args, root: Path) -> dict:
     from fastapi.testclient import TestClient
     from pydantic import SecretStr
-    from rlhf_summ.registry import Registry
-    from rlhf_summ.serve import (PolicySummarizer, ServeConfig, ServiceSettings, bootstrap_registry, build_service,
+    from rlhf_summ.feedback.registry import Registry
+    from rlhf_summ.feedback.serve import (PolicySummarizer, ServeConfig, ServiceSettings, bootstrap_registry, build_service,
                                  create_app)
-    from rlhf_summ.extractive import sentence_encoder
+    from rlhf_summ.policies.extractive import sentence_encoder
     sentence_encoder.cache_clear()       # a fresh process-wide sentence encoder: no vectors cached by an earlier upload
     config = ServeConfig(runs_dir=str(root), registry_dir=str(root / 'registry'), policy=args.policy or '',
                          **({} if args.threads is None else {'num_threads': args.threads}))
@@ -80,7 +80,7 @@ PROBE = """
 import json, sys, time
 start = time.perf_counter()
 from rlhf_summ.cli import SummarizeConfig
-from rlhf_summ.pdf import read_paper, sections_to_summarize
+from rlhf_summ.text.pdf import read_paper, sections_to_summarize
 from rlhf_summ.policies import load_policy
 t_import = time.perf_counter()
 policy = load_policy(sys.argv[2])
@@ -148,7 +148,7 @@ def main():
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
     if not args.pdf.is_file(): raise SystemExit(f"no PDF at {args.pdf}")
-    from rlhf_summ.pdf import read_paper
+    from rlhf_summ.text.pdf import read_paper
     pdf = args.pdf.read_bytes()
     pages = read_paper(pdf).pages_read
     runs = []

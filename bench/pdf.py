@@ -25,7 +25,7 @@ lines inside its caption blocks that no label covers count as unchecked too. `fi
 import html, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 
-from rlhf_summ.pdf import read_paper, top_headings, heading_match, caption_lines, figure_lines, score_paper, real_line_decisions, PDFError
+from rlhf_summ.text.pdf import read_paper, top_headings, heading_match, caption_lines, figure_lines, score_paper, real_line_decisions, PDFError
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / 'tests' / 'fixtures'
@@ -124,7 +124,8 @@ def main(folders: list[Path]) -> None:
 TIMER = """
 import sys, time, warnings
 from pathlib import Path
-from rlhf_summ.pdf import read_paper, PDFError
+try: from rlhf_summ.text.pdf import read_paper, PDFError
+except ModuleNotFoundError: from rlhf_summ.pdf import read_paper, PDFError    # a checkout from before the text/ folder
 warnings.simplefilter('ignore')
 cpu, pages = 0.0, 0
 for path in sorted(p for d in sys.argv[1:] for p in Path(d).glob('*.pdf')):

@@ -8,7 +8,7 @@ Last line: plain_s_per_page=X bounded_s_per_page=Y ratio=Y/X first_call_s=Z page
 import sys, time
 from pathlib import Path
 
-from rlhf_summ.pdf import PDFError, read_paper, read_paper_bounded
+from rlhf_summ.text.pdf import PDFError, read_paper, read_paper_bounded
 
 ROOT = Path(__file__).resolve().parents[1]
 folder = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / 'shared' / 'data' / 'pdfs'

@@ -1,4 +1,4 @@
-"""Leave-papers-out (LPO) figures for the shipped PDF reader (`rlhf_summ.pdf.read_paper`, rules), beside its in-sample ones,
+"""Leave-papers-out (LPO) figures for the shipped PDF reader (`rlhf_summ.text.pdf.read_paper`, rules), beside its in-sample ones,
 on the 22 shared PDFs against the hand-read gold (tests/fixtures/pdf_gold.json).
 
 The reader learns nothing from data: it is rules with hand-set numbers, written by people who had read all 22 papers. That
@@ -40,8 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-import rlhf_summ.pdf as P
-from rlhf_summ.pdf import (open_pdf, page_lines, drop_margins, reading_order, body_size, read_paper, heading_match, known_kind,
+import rlhf_summ.text.pdf as P
+from rlhf_summ.text.pdf import (open_pdf, page_lines, drop_margins, reading_order, body_size, read_paper, heading_match, known_kind,
                            NUMBERED, n_words, _footnotes, _gap_above, _caps, _squash, _merge_heading_lines)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,7 +148,7 @@ def extract(name: str) -> _Doc:
 
 
 def variant(patches: dict = {}, rules_off=()) -> types.ModuleType:
-    "`rlhf_summ.pdf` rebuilt from its source with the numbers at `patches` {(line, column): value} replaced and `rules_off` switched off, reading from `CACHE`."
+    "`rlhf_summ.text.pdf` rebuilt from its source with the numbers at `patches` {(line, column): value} replaced and `rules_off` switched off, reading from `CACHE`."
     tree = copy.deepcopy(TREE)
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and (node.lineno, node.col_offset) in patches: node.value = patches[(node.lineno, node.col_offset)]

@@ -2,7 +2,7 @@
 offline extractive summarizers a user would reach for: `sumy`'s LexRank and TextRank, and `ots` (Open Text
 Summarizer, Debian package `ots`, when installed).
 
-Default: the default extractive policy (`rlhf_summ.extractive.default_extractive_policy`: the one shipped with the
+Default: the default extractive policy (`rlhf_summ.policies.extractive.default_extractive_policy`: the one shipped with the
 package, or the user's retrained one) on the first 200 abstracts of SciTLDR-A dev (`scitldr/dev.jsonl`, resolved by
 `rlhf_summ.data.resolve_data`), which no training reads. ROUGE F1 x100 (`rouge_score`, stemmed), best over a
 document's reference summaries (SciTLDR has several per paper), averaged over documents. `distinct` is the share of
@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from rlhf_summ.data import load_summary_pairs, resolve_data, split_by_document
-from rlhf_summ.extractive import ExtractivePolicy, SentenceEncoder, default_extractive_policy, is_extractive
+from rlhf_summ.policies.extractive import ExtractivePolicy, SentenceEncoder, default_extractive_policy, is_extractive
 from rlhf_summ.text import compose_summary, is_prose, lead_k, split_sentences
 
 
@@ -142,7 +142,7 @@ def main():
     if not args.model: policy = default_extractive_policy(encoder=encoder)
     elif is_extractive(args.model): policy = ExtractivePolicy.from_pretrained(args.model, encoder=encoder)
     else:
-        from rlhf_summ.policy import Policy
+        from rlhf_summ.policies.seq2seq import Policy
         policy = Policy.from_pretrained(args.model)
     if isinstance(policy, ExtractivePolicy):
         kwargs = dict(k=args.k, max_words=args.max_words)

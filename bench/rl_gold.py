@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 warnings.filterwarnings('ignore')
-logging.getLogger('rlhf_summ.policy').setLevel(logging.ERROR)
+logging.getLogger('rlhf_summ.policies.seq2seq').setLevel(logging.ERROR)
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 from transformers.utils import logging as hf_logging
@@ -27,7 +27,7 @@ hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
 
 from rlhf_summ.config import set_seed
 from rlhf_summ.data import Comparison, Document, SummaryPair, load_summary_pairs, split_by_document
-from rlhf_summ.policy import Policy, SFTConfig, train_sft
+from rlhf_summ.policies.seq2seq import Policy, SFTConfig, train_sft
 from rlhf_summ.reward import RewardConfig, tiny_reward_model, train_reward
 from rlhf_summ.rl import RLConfig, reward_model_fn, sample_stats, train_rl
 

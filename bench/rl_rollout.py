@@ -23,14 +23,14 @@ import torch
 import torch.nn.functional as F
 
 warnings.filterwarnings('ignore')
-logging.getLogger('rlhf_summ.policy').setLevel(logging.ERROR)
+logging.getLogger('rlhf_summ.policies.seq2seq').setLevel(logging.ERROR)
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 from transformers.utils import logging as hf_logging
 hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
 
 from rlhf_summ.data import load_summary_pairs
-from rlhf_summ.policy import build_tiny_policy, unwrap
+from rlhf_summ.policies.seq2seq import build_tiny_policy, unwrap
 from rlhf_summ.rl import collect_rollout, repeat_for_samples
 
 def shared_data() -> Path:

@@ -58,7 +58,7 @@ from pathlib import Path
 import torch
 
 from rlhf_summ.data import load_summary_pairs
-from rlhf_summ.policy import Policy, SFTConfig, _resolve_mixed_precision, build_tiny_policy, train_sft
+from rlhf_summ.policies.seq2seq import Policy, SFTConfig, _resolve_mixed_precision, build_tiny_policy, train_sft
 
 
 def run_ours(model_dir, pairs, args, out, steps, **kw):

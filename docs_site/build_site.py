@@ -13,7 +13,7 @@ the same notebooks the way `nbdev_docs` would, up to the renderer:
    signature and docstring as markdown, links to the API added).
 2. Each processed notebook becomes a markdown page here (`notebook_markdown`), honouring the Quarto cell
    options nbdev writes (`echo: false`, `output: asis`). Pages are named as nbdev names them for Quarto
-   (`06_policy.ipynb` -> `policy.html`), so the links in `rlhf_summ/_modidx.py` hold for both sites.
+   (`policies/07a_seq2seq.ipynb` -> `policies/seq2seq.html`), so the links in `rlhf_summ/_modidx.py` hold for both sites.
 3. `mkdocs build --strict` with the Material theme (no web fonts, no CDN: the site works offline) writes the site
    to `_docs/` (settings.ini's `doc_path`, where Quarto would write it). A link to a missing page or anchor fails
    the build (mkdocs.yml's `validation`). Math (`$k$`, written by `pymdownx.arithmatex`) is typeset by MathJax 3,
@@ -37,7 +37,7 @@ _re_number = re.compile(r'^\d+[a-z]?_')
 
 
 def page_name(nb_rel: Path) -> Path:
-    "Markdown path of a notebook, numbered prefix dropped as nbdev does for Quarto (`06_policy.ipynb` -> `policy.md`)."
+    "Markdown path of a notebook, numbered prefix dropped as nbdev does for Quarto (`policies/07a_seq2seq.ipynb` -> `policies/seq2seq.md`)."
     return nb_rel.with_name(_re_number.sub('', nb_rel.stem) + '.md')
 
 
@@ -98,7 +98,7 @@ def notebook_markdown(nb: dict, images_dir: Path, image_prefix: str, site_url: s
                     images_dir.mkdir(parents=True, exist_ok=True)
                     (images_dir / name).write_bytes(base64.b64decode(_text(data['image/png'])))
                     parts.append(f"![]({images_dir.name}/{name})")
-                elif 'text/markdown' in data: parts.append(_text(data['text/markdown']))
+                elif 'text/markdown' in data: parts.append(_re_outside_link.sub(r'\1', _text(data['text/markdown'])))   # docstrings' own relative links (pydantic's) lead nowhere here
                 elif 'text/html' in data: parts.append(_text(data['text/html']))
                 elif 'text/plain' in data: parts.append(_fence(_text(data['text/plain'])))
     head = '---\n' + yaml.safe_dump({'title': front.get('title') or 'Untitled'}, allow_unicode=True) + '---\n\n'

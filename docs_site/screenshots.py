@@ -27,10 +27,10 @@ def free_port() -> int:
 def main(pdfs: list[Path], policy: str, out: Path, chromium: str = '/usr/bin/chromium') -> list[Path]:
     import uvicorn
     from playwright.sync_api import sync_playwright
-    from rlhf_summ.extractive import default_extractive_dir
-    from rlhf_summ.registry import Registry
+    from rlhf_summ.policies.extractive import default_extractive_dir
+    from rlhf_summ.feedback.registry import Registry
     from rlhf_summ.reward import RewardModel
-    from rlhf_summ.serve import PolicySummarizer, ServeConfig, ServiceSettings, build_service, create_app
+    from rlhf_summ.feedback.serve import PolicySummarizer, ServeConfig, ServiceSettings, build_service, create_app
     out.mkdir(parents=True, exist_ok=True)
     runs = Path(tempfile.mkdtemp(prefix='rlhf-summ-screens-'))
     registry = Registry(runs/'registry')

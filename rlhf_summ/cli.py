@@ -101,7 +101,7 @@ class SummarizeConfig:
 
 def paper_sections(path: str | Path, max_pages: int = 60, reading: BoundedRead | None = None) -> list[tuple[str, str]]:
     "`(heading, text)` of each section of a PDF meant for summarizing, or of a UTF-8 text file (`text.split_text`); `reading`: this PDF's `pdf.BoundedRead`, if already started."
-    from rlhf_summ.pdf import BoundedRead, sections_to_summarize
+    from rlhf_summ.text.pdf import BoundedRead, sections_to_summarize
     from rlhf_summ.text import split_text
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"No input file at {path}")
@@ -131,7 +131,7 @@ def format_summaries(rows: Sequence[dict], format: str) -> str:
 def summarize_paper(config: SummarizeConfig) -> list[dict]:
     "One `{'paper', 'heading', 'summary'}` dict per section of each paper in `config.input`, printed in `config.format`."
     import contextlib
-    from rlhf_summ.pdf import BoundedRead
+    from rlhf_summ.text.pdf import BoundedRead
     inputs = [config.input] if isinstance(config.input, (str, Path)) else list(config.input)      # one path, or several
     if not inputs: raise ValueError("no paper given: rlhf-summ summarize PAPER [PAPER ...] (PDF or text files)")
     format = config.format or ('text' if sys.stdout.isatty() else 'jsonl')
@@ -154,15 +154,15 @@ def summarize_paper(config: SummarizeConfig) -> list[dict]:
 
 # %% ../nbs/15_cli.ipynb
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
-    'sft': ('rlhf_summ.policy', 'SFTConfig', 'train_sft', 'supervised fine-tuning of a policy on (text, summary) pairs'),
+    'sft': ('rlhf_summ.policies.seq2seq', 'SFTConfig', 'train_sft', 'supervised fine-tuning of a policy on (text, summary) pairs'),
     'reward': ('rlhf_summ.reward', 'RewardConfig', 'train_reward', 'train a reward model on human comparisons'),
     'rl-train': ('rlhf_summ.rl', 'RLConfig', 'train_rl', 'PPO or RLOO on documents from a data file, against a reward model'),
     'dpo': ('rlhf_summ.rl', 'DPOConfig', 'train_dpo', 'DPO straight from comparison pairs'),
-    'rl': ('rlhf_summ.online', 'PolicyRoundConfig', 'policy_round', "a new policy version from the feedback store's sections (RL + gate)"),
-    'serve': ('rlhf_summ.serve', 'ServeConfig', 'serve', 'start the feedback web app on localhost'),
-    'promote': ('rlhf_summ.registry', 'PromoteConfig', 'promote_version', 'promote or roll back a policy or reward-model version by hand'),
+    'rl': ('rlhf_summ.feedback.online', 'PolicyRoundConfig', 'policy_round', "a new policy version from the feedback store's sections (RL + gate)"),
+    'serve': ('rlhf_summ.feedback.serve', 'ServeConfig', 'serve', 'start the feedback web app on localhost'),
+    'promote': ('rlhf_summ.feedback.registry', 'PromoteConfig', 'promote_version', 'promote or roll back a policy or reward-model version by hand'),
     'summarize': ('rlhf_summ.cli', 'SummarizeConfig', 'summarize_paper', 'summarize each section of PDFs (or text files) with one policy'),
-    'train-extractive': ('rlhf_summ.extractive', 'ExtractiveConfig', 'train_default_extractive',
+    'train-extractive': ('rlhf_summ.policies.extractive', 'ExtractiveConfig', 'train_default_extractive',
                          'train the default extractive summarizer (minutes on CPU) into the cache folder'),
     'simulate': ('rlhf_summ.simulate', 'SimConfig', 'simulate',
                  'run the feedback loop against a simulated annotator and print its learning curve on held-out papers'),
@@ -181,7 +181,7 @@ def policy_kind(argv: Sequence[str]) -> str:
         if arg == '--model' and i + 1 < len(argv): model = argv[i + 1]
         elif arg.startswith('--model='): model = arg.split('=', 1)[1]
     if not model: return 'extractive'
-    from rlhf_summ.extractive import is_extractive
+    from rlhf_summ.policies.extractive import is_extractive
     return 'extractive' if is_extractive(Path(model).expanduser()) else 'seq2seq'
 
 def _jobs_help() -> str:

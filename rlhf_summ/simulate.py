@@ -290,7 +290,7 @@ class SimConfig:
         return sorted({p for p in points if 0 <= p < self.picks} | {self.picks})
 
     def __post_init__(self):
-        from rlhf_summ.registry import PARTNER_RULES
+        from rlhf_summ.feedback.registry import PARTNER_RULES
         check_ranges(self, eval_limit='>=1', holdout='>=0', annotator=('reference', 'result', 'short'), picks='>=1', tau='>=0', epsilon='[0,1]',
                      target_agreement='(0.5,1)', calibration_pairs='>=1', pairs=('random', 'uncertainty'), candidates='>=1',
                      partner=PARTNER_RULES, pair_temperature='>=0', update_every='>=1', update_epochs='>0', update_lr='>0',
@@ -305,12 +305,12 @@ def upload_sections(document: Document) -> list[Section]:
     "The sections the service stores for `document`: its abstract and body sections when it has any, else the pasted-text split (`serve.split_text`)."
     sections = [s for s in document.sections if s.kind in ('abstract', 'body') and s.text.strip()]
     if sections: return sections
-    from rlhf_summ.serve import split_text
+    from rlhf_summ.feedback.serve import split_text
     return split_text(document.text)
 
 def share_embedding_cache(folder: str = '') -> Path | None:
     "Let the process-wide sentence encoder (the one every loaded extractive policy uses) read the vectors cached in `folder` and add new ones there (see `SimConfig.embedding_cache`)."
-    from rlhf_summ.extractive import SentenceEncoder, default_cache_dir, sentence_encoder
+    from rlhf_summ.policies.extractive import SentenceEncoder, default_cache_dir, sentence_encoder
     from rlhf_summ.reward import resolve_model_name
     if folder == 'none': return None
     path = Path(folder) if folder else default_cache_dir()/'embeddings'
@@ -331,7 +331,7 @@ def persona_property(annotator: Annotator) -> Callable[[str], bool]:
 
 def oracle_summary(text: str, reference: str, max_words: int | None = 60) -> str:
     "The single prose sentence of `text` closest to `reference` (greedy ROUGE oracle, one sentence): the ceiling of a one-sentence extractive summary."
-    from rlhf_summ.extractive import greedy_oracle
+    from rlhf_summ.policies.extractive import greedy_oracle
     from rlhf_summ.text import compose_summary, is_prose, split_sentences
     sentences = split_sentences(text)
     _, gains = greedy_oracle(sentences, reference, 1)
@@ -432,12 +432,12 @@ def _split_papers(config: SimConfig) -> tuple[list[Paper], list[Paper]]:
 
 def _open_service(config: SimConfig, run_dir: Path):
     "The service a run drives: a fresh store and a registry with the SFT policy as policy/v1 and today's judge as reward/v1; returns (store, registry, worker, SFT folder, SFT policy)."
-    from rlhf_summ.extractive import default_extractive_path
-    from rlhf_summ.online import GenerationWorker, PolicySummarizer, open_store
+    from rlhf_summ.policies.extractive import default_extractive_path
+    from rlhf_summ.feedback.online import GenerationWorker, PolicySummarizer, open_store
     from rlhf_summ.policies import load_policy
-    from rlhf_summ.registry import Registry
+    from rlhf_summ.feedback.registry import Registry
     from rlhf_summ.reward import RewardModel
-    from rlhf_summ.store import Store
+    from rlhf_summ.feedback.store import Store
     sft_dir = Path(config.sft_model or default_extractive_path())   # the user's retrained default, else the shipped one
     share_embedding_cache(config.embedding_cache)
     registry = Registry(run_dir/'registry')
@@ -473,7 +473,7 @@ def _update_kwargs(config: SimConfig, store, sft_dir: Path) -> dict:
 
 def _policy_round(config: SimConfig, store, registry, rl_config, picks: int, log: Callable[[str], None]) -> dict:
     "One policy round of the service (`online.online_round`: RL, the gate, promotion); returns what the run records of it."
-    from rlhf_summ.online import online_round
+    from rlhf_summ.feedback.online import online_round
     out = online_round(store, registry, rl_config, promote='gate', update_reward=False, min_win_rate=config.min_win_rate,
                        gate_sections=config.gate_sections, seed=config.seed, start=config.rl_start, min_low=config.gate_min_low)
     row = dict(picks=picks, version=out['policy'].version, gate_win_rate=out['win_rate'],
@@ -525,7 +525,7 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
     import torch
     from tqdm.auto import tqdm
     from rlhf_summ.config import make_run_dir, save_config, set_seed
-    from rlhf_summ.online import OnlineLoop
+    from rlhf_summ.feedback.online import OnlineLoop
     if config.threads: torch.set_num_threads(config.threads)
     set_seed(config.seed)
     start = (time.time(), cpu_minutes())

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from rlhf_summ.registry import Registry
-from rlhf_summ.store import ComparisonRow, Store
+from rlhf_summ.feedback.registry import Registry
+from rlhf_summ.feedback.store import ComparisonRow, Store
 from test_serve import TEXTS, StandIn, free_port, start_server
 
 CHROMIUM = Path('/usr/bin/chromium')
@@ -47,7 +47,7 @@ def log_in_and_upload(page, base: str, pdf: Path) -> None:
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason='/usr/bin/chromium is absent: `apt-get install -y chromium` to run the browser test')
 def test_browser_upload_and_two_picks(tmp_path, shared_data):
-    from rlhf_summ.policy import build_tiny_policy
+    from rlhf_summ.policies.seq2seq import build_tiny_policy
     runs = tmp_path/'serve'
     registry = Registry(runs/'registry')
     registry.register('policy', build_tiny_policy('bart', texts=TEXTS, vocab_size=400, d_model=32, layers=1,
@@ -81,9 +81,9 @@ def test_browser_upload_and_two_picks(tmp_path, shared_data):
 @pytest.mark.skipif(not CHROMIUM.exists(), reason='/usr/bin/chromium is absent: `apt-get install -y chromium` to run the browser test')
 def test_browser_default_extractive_summaries_of_an_uploaded_pdf(tmp_path, shared_data, trained_default, monkeypatch):
     "With the small default trained by the CLI (the session's `trained_default`), `serve` without naming a policy, upload a PDF: two readable summaries made of the section's sentences."
-    from rlhf_summ.extractive import default_extractive_dir
+    from rlhf_summ.policies.extractive import default_extractive_dir
     from rlhf_summ.text import split_sentences
-    from rlhf_summ.pdf import read_paper, sections_to_summarize
+    from rlhf_summ.text.pdf import read_paper, sections_to_summarize
     monkeypatch.setenv('RLHF_SUMM_CACHE', str(trained_default.parent))       # the server subprocess inherits it
     assert default_extractive_dir() == trained_default
     pdf = shared_data/'pdfs'/'1703.00317.pdf'
@@ -101,7 +101,7 @@ def test_browser_default_extractive_summaries_of_an_uploaded_pdf(tmp_path, share
 
 def pasted(i: int, split: str, sections: int) -> str:
     "A pasted text of `sections` headed sections whose hash puts it in `split` (at valid_fraction 0.5)."
-    from rlhf_summ.store import document_key, split_for
+    from rlhf_summ.feedback.store import document_key, split_for
     for n in range(1000):
         text = '\n'.join(f'# Part {s + 1}\n{TEXTS[(7 * i + s + n) % 60]} Variant {i}-{n}.' for s in range(sections))
         if split_for(document_key(text), 0.5) == split: return text
@@ -115,8 +115,8 @@ def test_browser_picking_page_undo_guidelines_agreement_progress(tmp_path, monke
     with the reward model's accuracy plot after a real online update and a gate promotion."""
     import httpx
     from playwright.sync_api import sync_playwright
-    from rlhf_summ.online import promote_if_better
-    from rlhf_summ.policy import build_tiny_policy
+    from rlhf_summ.feedback.online import promote_if_better
+    from rlhf_summ.policies.seq2seq import build_tiny_policy
     from rlhf_summ.reward import tiny_reward_model
     runs = tmp_path/'serve'
     registry = Registry(runs/'registry')

@@ -4,7 +4,7 @@ import json, os, subprocess, sys
 import pytest
 
 from rlhf_summ.cli import main, run_command
-from rlhf_summ.policy import Policy
+from rlhf_summ.policies.seq2seq import Policy
 
 
 def test_sft_then_summarize_pdf(shared_data, tmp_path, capsys):
@@ -36,7 +36,7 @@ def console(*argv, cwd=None):
 
 
 def test_console_exit_status_and_single_output(tmp_path):
-    from rlhf_summ.registry import Registry
+    from rlhf_summ.feedback.registry import Registry
     (tmp_path / 'm').mkdir(); (tmp_path / 'm' / 'weights.txt').write_text('x')
     registry = Registry(tmp_path / 'registry')
     for _ in range(2): registry.register('policy', src_dir=tmp_path / 'm')
@@ -73,10 +73,10 @@ def test_bad_input_and_flags(tmp_path, capsys):
 
 
 def test_train_extractive_then_summarize_with_the_default(shared_data, tmp_path, monkeypatch, capsys):
-    from rlhf_summ.extractive import SHIPPED_EXTRACTIVE_DIR, default_extractive_dir, default_extractive_path
+    from rlhf_summ.policies.extractive import SHIPPED_EXTRACTIVE_DIR, default_extractive_dir, default_extractive_path
     from rlhf_summ.policies import load_policy
     from rlhf_summ.text import split_sentences
-    from rlhf_summ.pdf import read_paper, sections_to_summarize
+    from rlhf_summ.text.pdf import read_paper, sections_to_summarize
     monkeypatch.setenv('RLHF_SUMM_CACHE', str(tmp_path / 'cache'))
     pdf = str(shared_data / 'pdfs/N18-3011.pdf')
     assert default_extractive_path() == SHIPPED_EXTRACTIVE_DIR
@@ -97,7 +97,7 @@ def test_train_extractive_then_summarize_with_the_default(shared_data, tmp_path,
         assert row['summary'] in ' '.join(split_sentences(section.text))   # made of the section's own sentences
     # a cold process summarizes without importing what it does not use (seconds of a user's wait)
     # and its bounded PDF reader forks off the process itself before torch is imported (no forkserver to start)
-    probe = ("import json, sys; import rlhf_summ.pdf as pdf; from rlhf_summ.cli import run_command\n"
+    probe = ("import json, sys; import rlhf_summ.text.pdf as pdf; from rlhf_summ.cli import run_command\n"
              "init, reads = pdf.BoundedRead.__init__, []\n"
              "def spy(self, *args, **kwargs): init(self, *args, **kwargs); reads.append([self.method, 'torch' in sys.modules])\n"
              "pdf.BoundedRead.__init__ = spy; rows = run_command(sys.argv[1:])\n"

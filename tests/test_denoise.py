@@ -1,5 +1,5 @@
-"""Unit tests for the text rules of rlhf_summ.denoise, on hand-made strings."""
-from rlhf_summ.denoise import (SOFT_HYPHEN, fix_ligatures, fix_accents, join_lines, word_vocab, english_lexicon, strip_citations,
+"""Unit tests for the text rules of rlhf_summ.text.denoise, on hand-made strings."""
+from rlhf_summ.text.denoise import (SOFT_HYPHEN, fix_ligatures, fix_accents, join_lines, word_vocab, english_lexicon, strip_citations,
                                is_page_number, repeat_key, is_caption_start, is_numeric_row, clean_text)
 
 
@@ -69,9 +69,9 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_summ.pdf import real_line_decisions
+from rlhf_summ.text.pdf import real_line_decisions
 
-from rlhf_summ.denoise import (LINE_LABELS, NOISE_LINE_KINDS, Denoiser, DenoiserConfig, caption_noise, citation_noise, collate_examples,
+from rlhf_summ.text.denoise import (LINE_LABELS, NOISE_LINE_KINDS, Denoiser, DenoiserConfig, caption_noise, citation_noise, collate_examples,
                                deleted_mask, deletion_scores, denoise, encode_example, figure_debris_noise, footnote_noise,
                                inject_noise, load_labelled_lines, noisy_examples, page_number_noise, real_line_comparison,
                                rule_clean, running_header_noise, train_denoiser, unit_flags)
@@ -215,7 +215,7 @@ def test_collate_pads_labels(tok):
 
 
 def test_distractors_are_kept_text():
-    from rlhf_summ.denoise import add_distractors
+    from rlhf_summ.text.denoise import add_distractors
     out = add_distractors(CLEAN, random.Random(1), rate=0.5)
     assert len(out.split()) > len(CLEAN.split()) and re.search(r'Table \d|Figure \d|\d', out)
     words = iter(out.split())

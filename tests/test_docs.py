@@ -41,7 +41,7 @@ def test_page_names_follow_nbdev():
     import sys
     sys.path.insert(0, str(REPO / 'docs_site'))
     from build_site import page_name
-    assert page_name(Path('06_policy.ipynb')) == Path('policy.md')
+    assert page_name(Path('policies/07a_seq2seq.ipynb')) == Path('policies/seq2seq.md')
     assert page_name(Path('jobs/pipeline.ipynb')) == Path('jobs/pipeline.md')
     assert page_name(Path('index.ipynb')) == Path('index.md')
 
@@ -52,11 +52,11 @@ def test_index_renders_with_navigation(site, browser):
     assert 'rlhf_summ' in page.title()
     assert page.locator('article h1').first.inner_text().startswith('rlhf_summ')
     assert page.locator('article h2', has_text='Install').count() == 1
-    link = page.locator('nav.md-nav--primary a[href$="policy.html"]')
+    link = page.locator('nav.md-nav--primary a[href$="policies/seq2seq.html"]')
     assert link.count() >= 1, 'no link to the policy page in the navigation'
     link.first.click()
     page.wait_for_load_state()
-    assert page.url.endswith('policy.html')
+    assert page.url.endswith('policies/seq2seq.html')
     page.close()
 
 
@@ -64,7 +64,7 @@ def test_policy_api_page_shows_signatures(site, browser):
     page = browser.new_page()
     errors = []
     page.on('pageerror', lambda e: errors.append(str(e)))
-    page.goto((site / 'policy.html').as_uri())
+    page.goto((site / 'policies' / 'seq2seq.html').as_uri())
     heading = page.locator('article h3#train_sft')
     assert heading.count() == 1, 'no API entry for train_sft'
     text = page.locator('article').inner_text()
@@ -116,7 +116,7 @@ def test_readme_says_what_the_default_does_and_names_the_docs_site():
 def test_serve_page_shows_the_app_screenshots(site, browser):
     "The picking, stats and progress pages' screenshots (nbs/images, made by docs_site/screenshots.py) load on the serve page."
     page = browser.new_page()
-    page.goto((site / 'serve.html').as_uri())
+    page.goto((site / 'feedback' / 'serve.html').as_uri())
     for alt in ('The picking page', 'The stats page', 'What your picks did'):
         img = page.locator(f'article img[alt="{alt}"]')
         assert img.count() == 1, f'no {alt!r} screenshot on the serve page'

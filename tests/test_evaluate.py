@@ -15,7 +15,7 @@ def test_sequence_kl_and_win_rate():
 
 
 def test_compare_policies_with_tiny_models():
-    from rlhf_summ.policy import build_tiny_policy
+    from rlhf_summ.policies.seq2seq import build_tiny_policy
     from rlhf_summ.reward import tiny_reward_model
     docs = ['a cat sat on the mat in the sun', 'the dog ran to the park and back', 'birds sing in the tall trees']
     refs = ['a cat sat', 'the dog ran', 'birds sing']

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rlhf_summ.data import Comparison, Document
-from rlhf_summ.extractive import ExtractivePolicy, ExtractiveScorer
+from rlhf_summ.policies.extractive import ExtractivePolicy, ExtractiveScorer
 from rlhf_summ.policies import load_policy
 from rlhf_summ.rl import DPOConfig, RLConfig, collect_rollout, train_dpo, train_rl
 
@@ -86,7 +86,7 @@ def test_dpo_prefers_the_chosen_selection(tmp_path):
 
 
 def test_registry_round_trip(tmp_path):
-    from rlhf_summ.registry import Registry
+    from rlhf_summ.feedback.registry import Registry
     registry = Registry(tmp_path / 'registry')
     policy = tiny_extractive()
     registry.register('policy', policy, promote=True)
@@ -99,9 +99,9 @@ def test_no_summary_ends_mid_sentence_on_the_shared_pdfs(trained_default, shared
     "`summarize` and the picking page's summarizer (a sample and the greedy summary) on every section of the 9 modern PDFs."
     from rlhf_summ.cli import SummarizeConfig, summarize_paper
     from rlhf_summ.text import ends_sentence, split_sentences
-    from rlhf_summ.online import PolicySummarizer
-    from rlhf_summ.pdf import read_paper, sections_to_summarize
-    from rlhf_summ.registry import Registry
+    from rlhf_summ.feedback.online import PolicySummarizer
+    from rlhf_summ.text.pdf import read_paper, sections_to_summarize
+    from rlhf_summ.feedback.registry import Registry
     pdfs = sorted((shared_data/'pdfs').glob('*.pdf'))
     assert len(pdfs) == 9
     registry = Registry(tmp_path/'registry')
@@ -130,7 +130,7 @@ def test_shipped_default_policy_holds_its_floor(tmp_path, monkeypatch, one_threa
     import json
     from rlhf_summ.data import load_summary_pairs
     from rlhf_summ.evaluate import rouge_scores
-    from rlhf_summ.extractive import SHIPPED_EXTRACTIVE_DIR, default_extractive_path, default_extractive_policy
+    from rlhf_summ.policies.extractive import SHIPPED_EXTRACTIVE_DIR, default_extractive_path, default_extractive_policy
     from rlhf_summ.text import lead_k
     monkeypatch.setenv('RLHF_SUMM_CACHE', str(tmp_path / 'empty-cache'))
     assert default_extractive_path() == SHIPPED_EXTRACTIVE_DIR

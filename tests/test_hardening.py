@@ -10,10 +10,10 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from rlhf_summ.cli import main
-from rlhf_summ.registry import Registry
-from rlhf_summ.serve import (BODY_LIMIT, COOKIE, PUBLIC_PATHS, SECURITY_HEADERS, ServeConfig, ServiceSettings, build_service,
+from rlhf_summ.feedback.registry import Registry
+from rlhf_summ.feedback.serve import (BODY_LIMIT, COOKIE, PUBLIC_PATHS, SECURITY_HEADERS, ServeConfig, ServiceSettings, build_service,
                              create_app)
-from rlhf_summ.store import SessionRow, Store
+from rlhf_summ.feedback.store import SessionRow, Store
 
 TOKENS = {'alice': 'tok-alice', 'bob': 'tok-bob'}
 
@@ -272,7 +272,7 @@ def test_opening_the_registry_removes_a_killed_rounds_scratch_folder(tmp_path):
     import subprocess, sys, time
     root = tmp_path / 'registry'
     Registry(root)
-    script = ("import os, sys; from rlhf_summ.registry import Registry\n"
+    script = ("import os, sys; from rlhf_summ.feedback.registry import Registry\n"
               "with Registry(sys.argv[1]).workspace() as d:\n"
               "    (d / 'run').mkdir(); (d / 'run' / 'model.safetensors').write_bytes(b'0' * 1000)\n"
               "    os.kill(os.getpid(), 9)\n")
@@ -302,7 +302,7 @@ def test_bad_job_parameters_exit_2_with_one_line(argv, words, tmp_path, capsys):
 def test_pdf_messages_say_what_happened(tmp_path, capsys):
     import io
     pypdf = pytest.importorskip('pypdf')
-    from rlhf_summ.pdf import CorruptPDFError, read_paper, render_test_pdf
+    from rlhf_summ.text.pdf import CorruptPDFError, read_paper, render_test_pdf
     writer, buf = pypdf.PdfWriter(), io.BytesIO()
     writer.write(buf)
     with pytest.raises(CorruptPDFError, match='has no pages'): read_paper(buf.getvalue())   # was "PDFium: Success"
@@ -311,7 +311,7 @@ def test_pdf_messages_say_what_happened(tmp_path, capsys):
 
 
 def test_a_pdf_bomb_is_refused_without_taking_the_servers_memory(tmp_path, capsys):
-    from rlhf_summ.pdf import bomb_pdf, read_paper_bounded, render_test_pdf
+    from rlhf_summ.text.pdf import bomb_pdf, read_paper_bounded, render_test_pdf
     bomb = bomb_pdf(1100)                                                            # 1.1 MB that inflates to 1.1 GiB
     assert len(bomb) < 1.2 * 2**20
     read_paper_bounded(render_test_pdf([[(72, 72, 'Warm up the reader process.', 11, False)]]))

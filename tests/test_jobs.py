@@ -24,7 +24,7 @@ COMPARISON_ROWS = [
 @pytest.fixture(scope='module')
 def tiny_models(tmp_path_factory):
     "A saved tiny policy, a second one sharing its tokenizer, a saved tiny reward model and a small SciTLDR-format file."
-    from rlhf_summ.policy import build_tiny_policy
+    from rlhf_summ.policies.seq2seq import build_tiny_policy
     from rlhf_summ.reward import tiny_reward_model
     root = tmp_path_factory.mktemp('tiny')
     texts = [' '.join(r['source']) for r in SCITLDR_ROWS] + [r['target'][0] for r in SCITLDR_ROWS]
@@ -97,7 +97,7 @@ def test_evaluate_job_on_extractive_policies(tmp_path, tiny_models):
     "`rlhf-summ run evaluate` on extractive policy folders (a pipeline run's `rl` and `sft`): KL and win rate, lead-1 beside."
     import torch
     from rlhf_summ.cli import main
-    from rlhf_summ.extractive import ExtractivePolicy, ExtractiveScorer
+    from rlhf_summ.policies.extractive import ExtractivePolicy, ExtractiveScorer
     folders = {}
     for name, seed in (('rl', 0), ('sft', 1)):
         torch.manual_seed(seed)
@@ -188,7 +188,7 @@ def test_failed_job_one_line_and_banner(tmp_path, monkeypatch):
 
 
 def test_train_denoiser_job(tmp_path, shared_data):
-    from rlhf_summ.denoise import Denoiser, load_labelled_lines
+    from rlhf_summ.text.denoise import Denoiser, load_labelled_lines
     from rlhf_summ.reward import tiny_backbone_config
     from transformers import AutoTokenizer
     from rlhf_summ.reward import minilm_path

@@ -4,8 +4,8 @@ summaries differ, reaches the threshold."""
 import pytest
 
 from rlhf_summ.data import Document, Section
-from rlhf_summ.online import online_round, open_store
-from rlhf_summ.registry import Registry
+from rlhf_summ.feedback.online import online_round, open_store
+from rlhf_summ.feedback.registry import Registry
 
 TEXTS = [f"Paper {i} studies method {i % 3} and finds it improves accuracy by {i} points." for i in range(8)]
 
@@ -13,7 +13,7 @@ TEXTS = [f"Paper {i} studies method {i % 3} and finds it improves accuracy by {i
 @pytest.mark.parametrize('threshold', [0.0, 1.01])
 def test_online_round_with_gate(tmp_path, threshold):
     import torch
-    from rlhf_summ.policy import build_tiny_policy
+    from rlhf_summ.policies.seq2seq import build_tiny_policy
     from rlhf_summ.reward import tiny_reward_model
     from rlhf_summ.rl import RLConfig
     torch.set_num_threads(1)

@@ -7,9 +7,9 @@ import pypdf
 import pytest
 
 from rlhf_summ.data import Document
-from rlhf_summ.denoise import is_page_number, is_caption_start, repeat_key
+from rlhf_summ.text.denoise import is_page_number, is_caption_start, repeat_key
 from rlhf_summ.text import split_sentences
-from rlhf_summ.pdf import (PDFError, NotPDFError, EncryptedPDFError, CorruptPDFError, NoTextError, read_paper,
+from rlhf_summ.text.pdf import (PDFError, NotPDFError, EncryptedPDFError, CorruptPDFError, NoTextError, read_paper,
                            render_test_pdf, top_headings, heading_match, sections_to_summarize, to_document, open_pdf, page_lines,
                            caption_lines, figure_lines, score_paper, glyph_char)
 
@@ -387,7 +387,7 @@ def test_table_label_cells_and_broken_captions_left_out(papers, old_papers):
 
 def test_headings_found_by_font_without_the_bookmarks(pdf_dir, monkeypatch):
     "1703.00317 sets unnumbered headings in a larger bold type and has a numbered list in its body; without its PDF bookmarks the font rules still read its headings, and the list is no fallback (leave-papers-out showed it needed the bookmarks)."
-    import rlhf_summ.pdf as pdf
+    import rlhf_summ.text.pdf as pdf
     monkeypatch.setattr(pdf, 'pdf_outline', lambda doc: {})
     paper = pdf.read_paper(pdf_dir / '1703.00317.pdf')
     assert [s.heading for s in paper.sections] == ['Abstract', 'Introduction', 'Supreme Court Data', 'Linguistic Relation Extraction',

@@ -6,8 +6,8 @@ import torch
 from safetensors.torch import load_file
 
 from rlhf_summ.data import load_summary_pairs, split_by_document
-from rlhf_summ import policy as policy_module
-from rlhf_summ.policy import (Policy, SFTConfig, build_tiny_policy, collate_pairs, encode_pairs, response_logprobs,
+from rlhf_summ.policies import seq2seq as policy_module
+from rlhf_summ.policies.seq2seq import (Policy, SFTConfig, build_tiny_policy, collate_pairs, encode_pairs, response_logprobs,
                               sequence_nll, tokenize_pairs, train_sft)
 from rlhf_summ.train import batch_at, epoch_batches, resolve_checkpoint
 
@@ -266,7 +266,7 @@ def test_sft_lowers_validation_loss_on_real_data(shared_data, tmp_path):
 DDP_SCRIPT = '''
 import sys, torch
 torch.set_num_threads(1)
-from rlhf_summ.policy import SFTConfig, train_sft
+from rlhf_summ.policies.seq2seq import SFTConfig, train_sft
 corpus = {corpus!r}
 pairs = [(c, c.split(' and ')[0]) for c in corpus]
 config = SFTConfig(model='tiny-bart', steps=4, batch_size=2, grad_accum=2, lr=3e-3, warmup_steps=1, max_source_length=32,
@@ -311,7 +311,7 @@ def test_beam_and_greedy_summaries_of_an_untrained_model_are_never_empty(kind):
 
 
 def test_minilm_encoder_decoder_builds_and_generates_text():
-    from rlhf_summ.policy import build_minilm_encoder_decoder
+    from rlhf_summ.policies.seq2seq import build_minilm_encoder_decoder
     policy = build_minilm_encoder_decoder(max_source_length=64, max_target_length=16)
     assert policy.model.config.model_type == 'encoder-decoder'
     assert policy.model.encoder.config.num_hidden_layers == policy.model.decoder.config.num_hidden_layers == 6

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_summ.registry import Registry, VersionInfo, choose_partner
+from rlhf_summ.feedback.registry import Registry, VersionInfo, choose_partner
 
 
 class Saved:
@@ -90,7 +90,7 @@ def test_reward_model_round_trip(tmp_path):
 CRASHING_REGISTRATION = '''
 import os, signal, sys
 from pathlib import Path
-from rlhf_summ.registry import Registry
+from rlhf_summ.feedback.registry import Registry
 class DiesMidSave:
     def save(self, d):
         Path(d).mkdir(parents=True); (Path(d)/'weights.bin').write_bytes(b'half a model')

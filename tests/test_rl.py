@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rlhf_summ.data import Comparison, Document
-from rlhf_summ.policy import PolicyWithValueHead, build_tiny_policy, contains_eos, response_mask
+from rlhf_summ.policies.seq2seq import PolicyWithValueHead, build_tiny_policy, contains_eos, response_mask
 from rlhf_summ.rl import (KLController, RLConfig, collect_rollout, compute_gae,
                           apply_missing_eos_penalty, dpo_batch_loss, dpo_loss, kl_penalized_rewards, last_token_index,
                           masked_mean, masked_whiten, ppo_policy_loss, ppo_value_loss, rl_update,
@@ -149,7 +149,7 @@ def test_rollout_tensors_are_masked_and_match_sampling():
     torch.testing.assert_close(rollout.scores, expected)
     # the recomputed log-probs are those of the distribution that sampled the tokens (temperature included)
     gen = policy.generate(TEXTS[:2], max_new_tokens=6, do_sample=True, temperature=0.7, seed=3)
-    from rlhf_summ.policy import response_logprobs
+    from rlhf_summ.policies.seq2seq import response_logprobs
     tf = response_logprobs(policy.model, policy.encode_sources(TEXTS[:2]), gen.sequences, gen.mask, temperature=0.7)
     torch.testing.assert_close(tf, gen.logprobs, rtol=1e-4, atol=1e-4)
 
@@ -224,7 +224,7 @@ def test_train_rl_is_deterministic_on_cpu(tmp_path):
 
 
 def test_rloo_run_writes_a_loadable_policy(tmp_path):
-    from rlhf_summ.policy import Policy
+    from rlhf_summ.policies.seq2seq import Policy
     build_tiny_policy('bart', TEXTS * 5, vocab_size=300, d_model=16, layers=1, max_source_length=32,
                       max_target_length=8).save(tmp_path / 'sft')
     cfg = RLConfig(algo='rloo', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'rloo'), steps=2, batch_size=2,
@@ -295,7 +295,7 @@ def test_rl_resumes_exactly(tmp_path, algo):
 
 def test_exact_rl_resumes_exactly(tmp_path):
     "Exact RL on a tiny extractive policy, stopped after step 2 of 4 and resumed: the same final weights."
-    from rlhf_summ.extractive import ExtractivePolicy, ExtractiveScorer
+    from rlhf_summ.policies.extractive import ExtractivePolicy, ExtractiveScorer
     torch.manual_seed(0)
     ExtractivePolicy(ExtractiveScorer(d_model=16, layers=1, heads=2, dropout=0.0), k=1).save(tmp_path / 'sft')
     docs = [Document(str(i), f"We study {w}. Our model improves {w} by {i + 2} points. We thank the {w} team.")
@@ -366,5 +366,5 @@ def test_two_process_ddp_run(tmp_path, torchrun):
     rows = [json.loads(l) for l in (runs[0]/'metrics.jsonl').read_text().splitlines()]
     assert [r['step'] for r in rows] == [1, 2]
     assert rows[0]['train/rl/kl'] == 0.0 and rows[1]['train/rl/lr'] < rows[0]['train/rl/lr']
-    from rlhf_summ.policy import Policy
+    from rlhf_summ.policies.seq2seq import Policy
     assert Policy.from_pretrained(runs[0]).parents['algo'] == 'rloo'

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rlhf_summ.data import Document, Section, load_comparisons
-from rlhf_summ.registry import Registry
-from rlhf_summ.serve import COOKIE, PolicySummarizer, ServeConfig, ServiceSettings, build_service, create_app
-from rlhf_summ.store import Store
+from rlhf_summ.feedback.registry import Registry
+from rlhf_summ.feedback.serve import COOKIE, PolicySummarizer, ServeConfig, ServiceSettings, build_service, create_app
+from rlhf_summ.feedback.store import Store
 
 TOKENS = {'alice': 'tok-alice', 'bob': 'tok-bob'}
 ADMINS = ['alice', 'bob']
@@ -27,7 +27,7 @@ class StandIn:
 @pytest.fixture(scope='module')
 def tiny_policies(tmp_path_factory):
     "A registry folder with two tiny BART policies (v2 current) and a tiny reward model."
-    from rlhf_summ.policy import build_tiny_policy
+    from rlhf_summ.policies.seq2seq import build_tiny_policy
     from rlhf_summ.reward import tiny_reward_model
     root = tmp_path_factory.mktemp('registry')
     registry = Registry(root)
@@ -302,7 +302,7 @@ def start_server(runs_dir: Path, port: int, tokens: dict, log: Path, config: str
            'RLHF_SUMM_ADMINS': json.dumps(list(tokens)), 'HF_HUB_OFFLINE': '1', 'OMP_NUM_THREADS': '1'}
     env.pop('RLHF_SUMM_DATABASE_URL', None)
     if database_url: env['RLHF_SUMM_DATABASE_URL'] = database_url
-    code = f"from rlhf_summ.serve import ServeConfig, serve; serve(ServeConfig(port={port}, runs_dir={str(runs_dir)!r}, {config}))"
+    code = f"from rlhf_summ.feedback.serve import ServeConfig, serve; serve(ServeConfig(port={port}, runs_dir={str(runs_dir)!r}, {config}))"
     proc = subprocess.Popen([sys.executable, '-c', code], env=env, stdout=open(log, 'ab'), stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -353,7 +353,7 @@ def test_sigkill_loses_no_committed_pick(tmp_path, database_url):
     assert not (runs/'feedback.sqlite').exists()   # the server used database_url, not its default SQLite file
     store = Store(database_url)
     from sqlalchemy import select
-    from rlhf_summ.store import ComparisonRow
+    from rlhf_summ.feedback.store import ComparisonRow
     with store.reading() as s:
         stored = {(a, p) for a, p in s.execute(select(ComparisonRow.annotator, ComparisonRow.pair_id))}
     expected = {(name, p) for name, done in acknowledged.items() for p in done}

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from rlhf_summ.extractive import ExtractivePolicy, ExtractiveScorer
+from rlhf_summ.policies.extractive import ExtractivePolicy, ExtractiveScorer
 from rlhf_summ.reward import tiny_reward_model
 from rlhf_summ.simulate import SimConfig, load_papers, make_annotator, run_simulation
 
@@ -44,7 +44,7 @@ TINY = dict(tau=0.05, calibration_pairs=8, candidates=2, rl_algo='rloo', rl_step
 
 
 def test_tiny_loop_and_its_job_run_through_the_real_store_and_registry_deterministically(tmp_path):
-    from rlhf_summ.registry import Registry
+    from rlhf_summ.feedback.registry import Registry
     from rlhf_summ.reports import run_job
     setup = tiny_setup(tmp_path)
     first = run_simulation(SimConfig(**setup, **TINY, output_dir=str(tmp_path / 'a')), log=lambda line: None)
@@ -106,7 +106,7 @@ def test_holdout_splits_one_source_by_document(tmp_path):
 
 def test_tiny_loop_runs_exact_rl_rounds(tmp_path):
     "The default policy rounds (exact RL over every candidate sentence) run inside the loop and register versions trained by it."
-    from rlhf_summ.registry import Registry
+    from rlhf_summ.feedback.registry import Registry
     setup = tiny_setup(tmp_path)
     result = run_simulation(SimConfig(**setup, **{**TINY, 'rl_algo': 'exact', 'rl_candidates': 3}, output_dir=str(tmp_path / 'a')),
                             log=lambda line: None)
@@ -119,7 +119,7 @@ def test_tiny_loop_runs_exact_rl_rounds(tmp_path):
 
 def test_a_run_without_sft_model_starts_from_the_shipped_default_when_the_user_retrained_none(tmp_path, monkeypatch):
     "A new user's cache folder holds no retrained policy: policy/v1 is the package's default, not a missing folder."
-    from rlhf_summ.extractive import SHIPPED_EXTRACTIVE_DIR
+    from rlhf_summ.policies.extractive import SHIPPED_EXTRACTIVE_DIR
     from rlhf_summ.simulate import _open_service
     monkeypatch.setenv('RLHF_SUMM_CACHE', str(tmp_path / 'empty_cache'))
     tiny_reward_model(max_length=64).save(tmp_path / 'rm')

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from rlhf_summ.data import Document, Section, load_comparisons
-from rlhf_summ.store import DuplicatePick, PairCount, Store, document_key, split_for
+from rlhf_summ.feedback.store import DuplicatePick, PairCount, Store, document_key, split_for
 
 
 def make_store(database_url, n_docs=3, sections=4, valid_fraction=0.0):
@@ -134,7 +134,7 @@ def test_nul_characters_are_dropped_on_both_databases(database_url):
 def test_database_from_before_changeable_picks_is_upgraded_with_nothing_lost(database_url):
     "A `comparisons` table with the old one-pick-per-annotator constraint gets `revision`/`replaced_by`; its rows, ids and counts stay."
     from sqlalchemy import Column, Float, ForeignKey, Integer, MetaData, String, Table, UniqueConstraint, create_engine, insert
-    from rlhf_summ.store import Base
+    from rlhf_summ.feedback.store import Base
     engine, old = create_engine(database_url), MetaData()
     for table in Base.metadata.sorted_tables:
         if table.name != 'comparisons': table.to_metadata(old)
