@@ -19,9 +19,9 @@ from .store import Store
 logger = logging.getLogger(__name__)
 
 # %% auto 0
-__all__ = ['logger', 'DATABASE_URL_ENV', 'GREEDY_SUFFIX', 'PAIR_RULES', 'open_store', 'Summarize', 'PolicySummarizer',
+__all__ = ['logger', 'DATABASE_URL_ENV', 'GREEDY_SUFFIX', 'PAIR_RULES', 'ROUND_RL', 'open_store', 'Summarize', 'PolicySummarizer',
            'GenerationWorker', 'OnlineLoop', 'promote_if_better', 'train_policy_version', 'gate_policy', 'online_round',
-           'PolicyRoundConfig', 'policy_round']
+           'round_rl_config', 'PolicyRoundConfig', 'policy_round']
 
 # %% ../../nbs/feedback/12_online.ipynb
 DATABASE_URL_ENV = 'RLHF_SUMM_DATABASE_URL'
@@ -296,6 +296,16 @@ def online_round(store: Store, registry: Registry, rl_config=None, promote: str 
             out['win_rate'] = gate_policy(registry, store, out['policy'].version, min_win_rate, gate_sections, max_new_tokens, seed, min_low)
     return out
 
+ROUND_RL = dict(algo='exact', candidates=16, steps=100, batch_size=16, num_epochs=2, lr=1e-3, kl_coef=0.1, anneal_lr=False)
+"`RLConfig` fields of a policy round for a policy that can list its candidate summaries (the one-sentence extractive default): the exact RL the simulated-annotator benchmark runs (`simulate.SimConfig`'s defaults read these)."
+
+def round_rl_config(registry: Registry, store: Store, start: str = 'first'):
+    "The `RLConfig` of a policy round at its defaults: `ROUND_RL` when the policy RL starts from (`start`) can list its candidates for a stored section, else `RLConfig()` (PPO)."
+    from rlhf_summ.rl import RLConfig
+    documents = store.section_documents('train', 1)
+    policy = registry.load('policy', None if start == 'current' else registry.versions('policy')[0].version)
+    return RLConfig(**ROUND_RL) if documents and policy.candidates(documents, 1) is not None else RLConfig()
+
 @dataclass
 class PolicyRoundConfig:
     "One policy round of the feedback service: RL on stored sections, then promotion by hand or by a gate."
@@ -304,7 +314,7 @@ class PolicyRoundConfig:
     registry_dir: str = ''
     "Model registry folder (default: `{runs_dir}/registry`)."
     rl_config: str = ''
-    "JSON file of an `RLConfig` (written by `save_config`) for the RL run; empty: `RLConfig()` defaults."
+    "JSON file of an `RLConfig` (written by `save_config`) for the RL run; empty: `round_rl_config` (exact RL as the simulation runs it for the extractive default, else PPO)."
     rl_steps: int = 0
     "Override `RLConfig.steps` when > 0."
     max_documents: int = 0
@@ -312,9 +322,13 @@ class PolicyRoundConfig:
     promote: str = 'gate'
     "'gate': promote when the reward model's win rate reaches `min_win_rate`; 'yes': always; 'no': never."
     min_win_rate: float = 0.55
-    "Win rate (reward-model judged, ties count 1/2) the gate asks of the new policy."
-    gate_sections: int = 32
+    "Win rate (reward-model judged, on the sections whose summaries differ) the gate asks of the new policy."
+    min_low: float = 0.5
+    "The gate also asks the low end of that win rate's 95% interval to reach this (0: the rate alone)."
+    gate_sections: int = 256
     "Held-out sections (valid split; training sections when none) the gate is measured on."
+    start: str = 'first'
+    "Where RL starts and whose KL it pays: 'first', the first version (the SFT policy), or 'current', the promoted one."
     max_new_tokens: int = 96
     "Summary length limit for the gate's summaries."
     seed: int = 0
@@ -322,7 +336,7 @@ class PolicyRoundConfig:
 
     def __post_init__(self):
         check_ranges(self, rl_steps='>=0', max_documents='>=0', promote=('gate', 'yes', 'no'), min_win_rate='[0,1]',
-                     gate_sections='>=1', max_new_tokens='>=1')
+                     min_low='[0,1)', gate_sections='>=1', max_new_tokens='>=1', start=('first', 'current'))
 
 def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> tuple[VersionInfo, float | None]:
     "The policy half of `online_round` on the service's store (at `database_url`, default `$RLHF_SUMM_DATABASE_URL`) and registry; returns the new version and the gate's win rate."
@@ -332,11 +346,11 @@ def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> 
     runs_dir = Path(config.runs_dir or runs_root()/'serve')
     registry = Registry(config.registry_dir or runs_dir/'registry')
     store = open_store(runs_dir, database_url or os.environ.get(DATABASE_URL_ENV))
-    rl = load_config(RLConfig, config.rl_config) if config.rl_config else RLConfig()
+    rl = load_config(RLConfig, config.rl_config) if config.rl_config else round_rl_config(registry, store, config.start)
     rl = dataclasses.replace(rl, seed=config.seed, **({'steps': config.rl_steps} if config.rl_steps > 0 else {}))
     try:
         out = online_round(store, registry, rl, config.promote, update_reward=False, max_documents=config.max_documents or None,
                            min_win_rate=config.min_win_rate, gate_sections=config.gate_sections,
-                           max_new_tokens=config.max_new_tokens, seed=config.seed)
+                           max_new_tokens=config.max_new_tokens, seed=config.seed, start=config.start, min_low=config.min_low)
         return out['policy'], out['win_rate']
     finally: store.close()
