@@ -52,7 +52,6 @@ def split_text(text: str, max_words: int = 400) -> list[Section]:
 # %% ../../nbs/text/02_text.ipynb
 ABBREVIATIONS = frozenset('e.g i.e et al fig figs eq eqs vs cf etc sec secs no nos dr mr mrs ms prof resp approx tab ref refs ch vol pp st jr sr inc ltd co corp dept univ viz ca'.split())
 _BOUNDARY = re.compile(r'(?<=[.!?])["\')\]]*\s+')
-_ALPHA_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 
 def _ends_with_abbreviation(piece: str) -> bool:
     "Whether `piece` ends with an abbreviation or an initial, so its final period does not end a sentence."
@@ -106,6 +105,8 @@ def split_sentences(text: str, max_words: int = 60) -> list[str]:
             piece = ' '.join(piece.split())
             if piece: sentences.extend(_chunk_words(piece, max_words) if len(piece.split()) > max_words else [piece])
     return sentences
+
+_ALPHA_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 
 def alpha_words(text: str) -> list[str]:
     "Alphabetic words of `text` (a letter, then letters, apostrophes or hyphens; case kept): what `is_prose` and the extractive policy's lexical features count."

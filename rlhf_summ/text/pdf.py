@@ -21,7 +21,7 @@ from .denoise import (SOFT_HYPHEN, fix_ligatures, fix_accents, join_lines, word_
 # %% auto 0
 __all__ = ['TEX_GLYPHS', 'SYMBOL_PUA', 'PDFIUM_LOCK', 'BOLD_FONT', 'NUMBERED', 'KNOWN_HEADINGS', 'SEQUENCE_NUMBER',
            'THEOREM_LIKE', 'CAPTION_LABEL', 'FUNCTION_WORDS', 'PAGES_PER_SECTION', 'RUN_IN_ABSTRACT', 'FRONT_MATTER',
-           'RUBRIC', 'AFFILIATION', 'NUMBER_TOKEN', 'render_test_pdf', 'PDFError', 'NotPDFError', 'EncryptedPDFError',
+           'AFFILIATION', 'RUBRIC', 'NUMBER_TOKEN', 'render_test_pdf', 'PDFError', 'NotPDFError', 'EncryptedPDFError',
            'CorruptPDFError', 'NoTextError', 'open_pdf', 'Line', 'glyph_char', 'utf16_char', 'page_lines',
            'drop_margins', 'reading_order', 'heading_key', 'known_kind', 'heading_level', 'body_size', 'n_words',
            'find_headings', 'pdf_outline', 'Paper', 'fix_glyphs', 'read_paper', 'sections_to_summarize', 'to_document',
@@ -793,12 +793,12 @@ def _unheaded_abstract(lines: list[Line], first_head: int, size: float) -> int |
             return b[0]
     return None
 
+AFFILIATION = re.compile(r'universit|institut|laborator|department|\bdept\b|seminar|research cent|school of|college|@|[*†‡]\s*$', re.I)
+"An author or affiliation line ('Seminar für Sprachwissenschaft', 'Dale Gerdemann and Paul John King*'): never the title."
+
 RUBRIC = re.compile(r'^(?:squibs? and discussions?|squibs?|technical (?:note|correspondence)|book reviews?|briefly noted|research (?:note|article)|'
                     r'short (?:paper|communication)|letter to the editor|(?:original |review )?article|arxiv:\S+.*|preprint\b.*)$', re.I)
 "A journal's rubric or a repository stamp printed above a title on page 1 ('Squibs and Discussions'): never the title."
-
-AFFILIATION = re.compile(r'universit|institut|laborator|department|\bdept\b|seminar|research cent|school of|college|@|[*†‡]\s*$', re.I)
-"An author or affiliation line ('Seminar für Sprachwissenschaft', 'Dale Gerdemann and Paul John King*'): never the title."
 
 def _title(lines: list[Line], size: float) -> list[Line]:
     "The title's lines on page 1: the run of largest-font lines at the top, set close together, skipping journal rubrics, stamps and author or affiliation lines; where nothing is 15% larger than the body (OCR layers), a block of capitals at the top of the page; else none."
