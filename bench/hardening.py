@@ -19,7 +19,7 @@ from rlhf_summ.feedback.serve import ServeConfig, ServiceSettings, build_service
 class StandIn:
     def save(self, d): Path(d).mkdir(parents=True); (Path(d) / 'w.txt').write_text('x')
 root = Path(sys.argv[1]); registry = Registry(root / 'registry'); registry.register('policy', StandIn())
-service = build_service(ServeConfig(runs_dir=str(root), update_every=0), ServiceSettings(annotator_tokens={'alice': 'tok-alice'},
+service = build_service(ServeConfig(service_dir=str(root), update_every=0), ServiceSettings(annotator_tokens={'alice': 'tok-alice'},
                         secret_key='k'), registry, lambda v, texts, seed, **kw: ['s'] * len(texts))
 uvicorn.run(create_app(service), host='127.0.0.1', port=int(sys.argv[2]), log_level='warning')
 '''

@@ -45,7 +45,7 @@ def one_upload(pdf: bytes, args, root: Path) -> dict:
                                  create_app)
     from rlhf_summ.policies.extractive import sentence_encoder
     sentence_encoder.cache_clear()       # a fresh process-wide sentence encoder: no vectors cached by an earlier upload
-    config = ServeConfig(runs_dir=str(root), registry_dir=str(root / 'registry'), policy=args.policy or '',
+    config = ServeConfig(service_dir=str(root), registry_dir=str(root / 'registry'), policy=args.policy or '',
                          **({} if args.threads is None else {'num_threads': args.threads}))
     settings = ServiceSettings(annotator_tokens={'bench': SecretStr(TOKEN)}, secret_key=SecretStr('bench'))
     registry = Registry(config.registry_dir)
@@ -108,7 +108,7 @@ def cold_cli(args) -> None:
     rounds = []
     for i in range(args.repeats):
         before = load()
-        real = [sys.executable, '-c', CLI, 'summarize', '--input', str(args.pdf.resolve())] + (['--model', str(Path(policy).resolve())] if policy else [])
+        real = [sys.executable, '-c', CLI, 'summarize', '--input', str(args.pdf.resolve())] + (['--policy', str(Path(policy).resolve())] if policy else [])
         start = time.perf_counter()
         proc = subprocess.run(real, capture_output=True, text=True, env=env, cwd=neutral)
         total = time.perf_counter() - start

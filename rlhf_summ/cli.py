@@ -85,7 +85,7 @@ class SummarizeConfig:
     "Summarize each section of one or more papers with one policy."
     input: list[str] = dataclasses.field(default_factory=list, metadata={'positional': 'PAPER'})
     "PDFs or text files (a text file is cut into sections as text pasted into the web app is: `text.split_text`): positional, or `--input PATH` (repeatable)."
-    model: str = ''
+    policy: str = ''
     "Policy folder (`rlhf-summ sft` or `train-extractive` run, a registry version's `model/`) or Hub id; empty: the default extractive policy (shipped with the package)."
     format: str = ''
     "Output: text, jsonl or markdown (empty: text to a terminal, JSON lines when piped)."
@@ -143,7 +143,7 @@ def summarize_paper(config: SummarizeConfig) -> list[dict]:
     with (BoundedRead(inputs[0], max_pages=config.max_pages) if first_pdf else contextlib.nullcontext()) as reading:
         papers = [(str(p), paper_sections(p, config.max_pages)) for p in inputs[first_pdf:]]
         from rlhf_summ.policies import load_policy          # imports torch: after the child forked
-        policy = load_policy(config.model)
+        policy = load_policy(config.policy)
         if first_pdf: papers.insert(0, (str(inputs[0]), paper_sections(inputs[0], config.max_pages, reading)))
     rows = []
     for paper, sections in papers:
@@ -175,14 +175,14 @@ def _resolve(command: str) -> tuple[type, Any]:
     return getattr(module, config_name), getattr(module, function_name)
 
 def policy_kind(argv: Sequence[str]) -> str:
-    "'seq2seq' when the command line's `--model` names a seq2seq policy (a folder that is not extractive, or a Hub id), else 'extractive' (the default)."
-    model = ''
+    "'seq2seq' when the command line's `--policy` names a seq2seq policy (a folder that is not extractive, or a Hub id), else 'extractive' (the default)."
+    policy = ''
     for i, arg in enumerate(argv):
-        if arg == '--model' and i + 1 < len(argv): model = argv[i + 1]
-        elif arg.startswith('--model='): model = arg.split('=', 1)[1]
-    if not model: return 'extractive'
+        if arg == '--policy' and i + 1 < len(argv): policy = argv[i + 1]
+        elif arg.startswith('--policy='): policy = arg.split('=', 1)[1]
+    if not policy: return 'extractive'
     from rlhf_summ.policies.extractive import is_extractive
-    return 'extractive' if is_extractive(Path(model).expanduser()) else 'seq2seq'
+    return 'extractive' if is_extractive(Path(policy).expanduser()) else 'seq2seq'
 
 def _jobs_help() -> str:
     "The jobs `run` can run, listed from the job folder itself (the one place they are defined)."

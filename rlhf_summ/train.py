@@ -201,9 +201,9 @@ class TrainConfig:
     lr: float = 1e-3
     "Peak learning rate of AdamW."
     output_dir: str | None = None
-    "Run folder; None or empty: a fresh `runs/{stage}__{model}__{seed}__{time}` under `runs_root`."
+    "This run's folder (what it writes: checkpoints, metrics, the model); None or empty: a fresh `{stage}__{model}__{seed}__{time}` under `runs_root`."
     runs_root: str | None = None
-    "Root of fresh run folders (default `$RLHF_SUMM_RUNS` or ./runs)."
+    "The parent folder of fresh run folders, many runs in one (default `$RLHF_SUMM_RUNS` or ./runs)."
     resume_from: str | None = None
     "A checkpoint folder (`.../checkpoints/step_000100`) or a run folder (its latest checkpoint) to resume exactly."
     stop_at_step: int | None = None

@@ -89,7 +89,7 @@ def test_browser_default_extractive_summaries_of_an_uploaded_pdf(tmp_path, share
     pdf = shared_data/'pdfs'/'1703.00317.pdf'
     first_section = ' '.join(split_sentences(sections_to_summarize(read_paper(pdf))[0].text))
     runs, port, log = tmp_path/'serve', free_port(), tmp_path/'server.log'
-    with browser_page(runs, port, log, "update_every=0, reward='tiny'") as (page, base):    # policy: the default
+    with browser_page(runs, port, log, "update_every=0, reward_model='tiny'") as (page, base):    # policy: the default
         page.goto(f'{base}/login')
         log_in_and_upload(page, base, pdf)
         assert 'Section 1 of' in page.inner_text('#progress')

@@ -21,7 +21,7 @@ def test_sft_then_summarize_pdf(shared_data, tmp_path, capsys):
     Policy.from_pretrained(run, device='cpu')
     capsys.readouterr()
 
-    rows = run_command(['summarize', '--input', str(shared_data / 'pdfs/N18-3011.pdf'), '--model', str(run),
+    rows = run_command(['summarize', '--input', str(shared_data / 'pdfs/N18-3011.pdf'), '--policy', str(run),
                  '--max_new_tokens', '8', '--num-beams', '1', '--format', 'jsonl'])
     printed = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     assert printed == rows and len(rows) >= 5
@@ -50,9 +50,9 @@ def test_console_exit_status_and_single_output(tmp_path):
     assert 'Traceback' not in missing.stderr
 
     binary = tmp_path / 'scan.txt'; binary.write_bytes(bytes(range(256)) * 4)
-    bad = console('summarize', '--input', str(binary), '--model', str(tmp_path))
+    bad = console('summarize', '--input', str(binary), '--policy', str(tmp_path))
     assert bad.returncode == 2 and bad.stderr.count('\n') == 1 and 'scan.txt' in bad.stderr and 'Traceback' not in bad.stderr
-    debug = console('summarize', '--input', str(binary), '--model', str(tmp_path), '--debug')
+    debug = console('summarize', '--input', str(binary), '--policy', str(tmp_path), '--debug')
     assert debug.returncode == 1 and 'Traceback' in debug.stderr and 'scan.txt' in debug.stderr
 
     data = tmp_path / 'pairs.jsonl'; data.write_text('{"paper_id": 1, "source": ["a"], "target": ["b"]}\n{"paper_id": 2,\n')
@@ -63,8 +63,8 @@ def test_console_exit_status_and_single_output(tmp_path):
 
 def test_bad_input_and_flags(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match='nope.pdf'):
-        run_command(['summarize', '--input', str(tmp_path / 'nope.pdf'), '--model', str(tmp_path)])
-    assert main(['summarize', '--input', str(tmp_path / 'nope.pdf'), '--model', str(tmp_path)]) == 2
+        run_command(['summarize', '--input', str(tmp_path / 'nope.pdf'), '--policy', str(tmp_path)])
+    assert main(['summarize', '--input', str(tmp_path / 'nope.pdf'), '--policy', str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and 'nope.pdf' in err
     with pytest.raises(SystemExit) as exit_info:

@@ -27,7 +27,7 @@ def service_for(tmp_path, tokens=TOKENS, store=None, **config):
     root = tmp_path / 'registry'
     if not (root / 'policy').is_dir() or not any((root / 'policy').iterdir()): Registry(root).register('policy', StandIn())
     settings = ServiceSettings(annotator_tokens=tokens, secret_key='test-secret', admins=['alice'])
-    return build_service(ServeConfig(runs_dir=str(tmp_path), update_every=0, **config), settings, Registry(root),
+    return build_service(ServeConfig(service_dir=str(tmp_path), update_every=0, **config), settings, Registry(root),
                          lambda v, texts, seed, **kw: ['s'] * len(texts), store=store)
 
 
@@ -220,7 +220,7 @@ BAD_VALUES = [  # (argv, words the one line must contain)
     (['reward', '--steps', '-1'], 'steps must be >= 0, got -1'),
     (['reward', '--epochs', '-1'], 'epochs must be > 0, got -1.0'),
     (['reward', '--val_fraction', '1.5'], 'val_fraction must be in [0, 1)'),
-    (['summarize', '--input', 'x.pdf', '--model', '{dir}', '--num_beams', '0'], 'num_beams must be >= 1, got 0'),   # a seq2seq flag
+    (['summarize', '--input', 'x.pdf', '--policy', '{dir}', '--num_beams', '0'], 'num_beams must be >= 1, got 0'),   # a seq2seq flag
     (['summarize', '--input', 'x.pdf', '--max_pages', '-1'], 'max_pages must be >= 1, got -1'),
     (['serve', '--port', '70000'], 'port must be in [1, 65535], got 70000'),
     (['serve', '--port', '-1'], 'port must be in [1, 65535], got -1'),
@@ -236,7 +236,7 @@ BAD_VALUES = [  # (argv, words the one line must contain)
     (['simulate', '--picks', '-1'], 'picks must be >= 1, got -1'),
     (['summarize', '--input', '{dir}/empty.txt'], 'empty.txt has no text to summarize'),
     (['summarize', '--input', '{dir}/missing.pdf'], 'No input file at'),
-    (['rl', '--runs_dir', '{dir}/serve', '--rl_config', '{dir}/two_objects.json'], 'two_objects.json: not a JSON config'),
+    (['rl', '--service_dir', '{dir}/serve', '--rl_config', '{dir}/two_objects.json'], 'two_objects.json: not a JSON config'),
     (['run', '../../x'], "Unknown job '../../x'"),
     (['run', 'evaluate', '--name', '../../x'], 'must be a plain folder name'),
 ]
@@ -255,7 +255,7 @@ def test_bad_cli_values_exit_2_with_one_line(argv, words, bad_files, capsys, mon
                                        ('postgresql+psycopg://u:secret@127.0.0.1:1/db', 'is not reachable')])
 def test_serve_with_a_bad_database_url_exits_2_with_one_line(url, words, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv('RLHF_SUMM_DATABASE_URL', url)
-    code, lines = run_cli(capsys, 'serve', '--runs_dir', str(tmp_path))
+    code, lines = run_cli(capsys, 'serve', '--service_dir', str(tmp_path))
     assert code == 2 and len(lines) == 1 and words in lines[0] and 'secret' not in lines[0], lines
 
 
@@ -264,7 +264,7 @@ def test_missing_model_path_says_so(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match=f'No reward model folder at {tmp_path}/nope, and .* not a Hub model id'):
         RewardModel.from_pretrained(tmp_path / 'nope')                                # was "Repo id must be in the form..."
     (tmp_path / 'paper.txt').write_text('We study a problem. We solve it well.')
-    code, lines = run_cli(capsys, 'summarize', '--input', str(tmp_path / 'paper.txt'), '--model', 'runs/no such model')
+    code, lines = run_cli(capsys, 'summarize', '--input', str(tmp_path / 'paper.txt'), '--policy', 'runs/no such model')
     assert code == 2 and len(lines) == 1 and 'No policy folder at runs/no such model' in lines[0], lines
 
 

@@ -225,8 +225,9 @@ def test_no_package_function_over_60_lines():
     assert {k: v for k, v in long.items() if k not in LONG_FUNCTIONS_ALLOWED} == {}
 
 
-OLD_NAMES = {'learning_rate', 'total_steps', 'max_steps', 'num_train_epochs', 'max_epochs'}
-"Names the configs used before each setting had one: a learning rate is `lr`, a run's length `steps` (or `epochs`)."
+OLD_NAMES = {'learning_rate', 'total_steps', 'max_steps', 'num_train_epochs', 'max_epochs', 'runs_dir'}
+"""Names the configs used before each setting had one: a learning rate is `lr`, a run's length `steps` (or `epochs`), the
+feedback service's folder `service_dir` (`output_dir` is one run's folder, `runs_root` the parent of fresh run folders)."""
 
 
 def test_one_name_for_each_setting_in_configs_cli_jobs_and_readme():
@@ -244,6 +245,12 @@ def test_one_name_for_each_setting_in_configs_cli_jobs_and_readme():
         flags = {o for a in sub._actions for o in a.option_strings}
         assert '--lr' in flags and not flags & {f'--{n}' for n in OLD_NAMES}, (command, flags & {f'--{n}' for n in OLD_NAMES})
         assert ('--epochs' if command == 'train-extractive' else '--steps') in flags, command
+    def flags(command):
+        sub = next(a for a in build_parser(command)._actions if a.dest == 'command').choices[command]
+        return {o.replace('-', '_') for a in sub._actions for o in a.option_strings}
+    for command in ('serve', 'rl', 'promote'):                 # one folder of the service, one name
+        assert '__service_dir' in flags(command) and not flags(command) & {'__runs_dir', '__output_dir'}, command
+    assert {'__policy', '__reward_model'} <= flags('serve') and '__policy' in flags('summarize') and '__model' not in flags('summarize')
     root = PACKAGE.parent
     for path in [root / 'README.md', *sorted((root / 'nbs' / 'jobs').glob('*.ipynb'))]:
         found = set(re.findall(r'\b(' + '|'.join(OLD_NAMES) + r')\b', path.read_text()))

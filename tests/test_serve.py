@@ -45,7 +45,7 @@ def settings(**kw):
 
 def make_service(tmp_path, registry_root, summarize=None, service_settings=None, **config):
     registry = Registry(registry_root)
-    config = ServeConfig(runs_dir=str(tmp_path), **{'update_every': 0, 'max_new_tokens': 12, **config})
+    config = ServeConfig(service_dir=str(tmp_path), **{'update_every': 0, 'max_new_tokens': 12, **config})
     summarize = summarize or PolicySummarizer(registry, config.max_new_tokens, config.temperature, config.generation_batch)
     return build_service(config, service_settings or settings(), registry, summarize)
 
@@ -269,7 +269,7 @@ def test_concurrent_picks_none_lost(tmp_path, database_url):
     Registry(root).register('policy', StandIn())
     tokens = {f'w{i}': f'token-{i}' for i in range(8)}
     registry = Registry(root)
-    service = build_service(ServeConfig(runs_dir=str(tmp_path), update_every=0),
+    service = build_service(ServeConfig(service_dir=str(tmp_path), update_every=0),
                             ServiceSettings(annotator_tokens=tokens, secret_key='k', database_url=database_url), registry, lambda *a: [])
     assert service.store.url == database_url
     pairs = seed_pairs(service.store, 50)
@@ -295,14 +295,14 @@ def free_port() -> int:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
-def start_server(runs_dir: Path, port: int, tokens: dict, log: Path, config: str = 'update_every=0',
+def start_server(service_dir: Path, port: int, tokens: dict, log: Path, config: str = 'update_every=0',
                  database_url: str | None = None) -> subprocess.Popen:
-    "`serve()` in a real uvicorn subprocess (on `database_url`, else SQLite under `runs_dir`); returns once /api/health answers."
+    "`serve()` in a real uvicorn subprocess (on `database_url`, else SQLite under `service_dir`); returns once /api/health answers."
     env = {**os.environ, 'RLHF_SUMM_ANNOTATOR_TOKENS': json.dumps(tokens), 'RLHF_SUMM_SECRET_KEY': 'test-secret',
            'RLHF_SUMM_ADMINS': json.dumps(list(tokens)), 'HF_HUB_OFFLINE': '1', 'OMP_NUM_THREADS': '1'}
     env.pop('RLHF_SUMM_DATABASE_URL', None)
     if database_url: env['RLHF_SUMM_DATABASE_URL'] = database_url
-    code = f"from rlhf_summ.feedback.serve import ServeConfig, serve; serve(ServeConfig(port={port}, runs_dir={str(runs_dir)!r}, {config}))"
+    code = f"from rlhf_summ.feedback.serve import ServeConfig, serve; serve(ServeConfig(port={port}, service_dir={str(service_dir)!r}, {config}))"
     proc = subprocess.Popen([sys.executable, '-c', code], env=env, stdout=open(log, 'ab'), stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -382,7 +382,7 @@ def test_online_update_registers_reward_version_without_blocking(tmp_path, tiny_
     registry.register('reward', Registry(tiny_policies).load('reward'))
     started, release = threading.Event(), threading.Event()
     load = lambda info: GatedReward(registry.load('reward', info.version), started, release)
-    service = build_service(ServeConfig(runs_dir=str(tmp_path), update_every=6, update_steps=2, update_tolerance=1.0),
+    service = build_service(ServeConfig(service_dir=str(tmp_path), update_every=6, update_steps=2, update_tolerance=1.0),
                             settings(), registry, lambda *a: [], load_reward=load)
     pairs = []
     for i in range(4):   # four documents in the training split, two sections each

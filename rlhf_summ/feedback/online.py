@@ -26,10 +26,10 @@ __all__ = ['logger', 'DATABASE_URL_ENV', 'GREEDY_SUFFIX', 'PAIR_RULES', 'ROUND_R
 # %% ../../nbs/feedback/12_online.ipynb
 DATABASE_URL_ENV = 'RLHF_SUMM_DATABASE_URL'
 
-def open_store(runs_dir: str | Path | None = None, database_url: str | None = None) -> Store:
-    "The feedback store at `database_url`, else SQLite at `runs_dir/feedback.sqlite` (default `runs_root()/serve`)."
+def open_store(service_dir: str | Path | None = None, database_url: str | None = None) -> Store:
+    "The feedback store at `database_url`, else SQLite at `service_dir/feedback.sqlite` (default `runs_root()/serve`)."
     if database_url: return Store(database_url)
-    return Store.sqlite(Path(runs_dir or runs_root()/'serve')/'feedback.sqlite')
+    return Store.sqlite(Path(service_dir or runs_root()/'serve')/'feedback.sqlite')
 
 # %% ../../nbs/feedback/12_online.ipynb
 class Summarize(Protocol):
@@ -309,10 +309,10 @@ def round_rl_config(registry: Registry, store: Store, start: str = 'first'):
 @dataclass
 class PolicyRoundConfig:
     "One policy round of the feedback service: RL on stored sections, then promotion by hand or by a gate."
-    runs_dir: str = ''
-    "The service's folder (database and registry), as in `ServeConfig` (default: `runs_root()/serve`)."
+    service_dir: str = ''
+    "The service's folder (database and registry), `ServeConfig.service_dir` (default: `runs_root()/serve`)."
     registry_dir: str = ''
-    "Model registry folder (default: `{runs_dir}/registry`)."
+    "Model registry folder (default: `{service_dir}/registry`)."
     rl_config: str = ''
     "JSON file of an `RLConfig` (written by `save_config`) for the RL run; empty: `round_rl_config` (exact RL as the simulation runs it for the extractive default, else PPO)."
     rl_steps: int = 0
@@ -343,9 +343,9 @@ def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> 
     from rlhf_summ.config import load_config
     from rlhf_summ.rl import RLConfig
     if config.promote not in ('gate', 'yes', 'no'): raise ValueError(f"promote must be 'gate', 'yes' or 'no', got {config.promote!r}")
-    runs_dir = Path(config.runs_dir or runs_root()/'serve')
-    registry = Registry(config.registry_dir or runs_dir/'registry')
-    store = open_store(runs_dir, database_url or os.environ.get(DATABASE_URL_ENV))
+    service_dir = Path(config.service_dir or runs_root()/'serve')
+    registry = Registry(config.registry_dir or service_dir/'registry')
+    store = open_store(service_dir, database_url or os.environ.get(DATABASE_URL_ENV))
     rl = load_config(RLConfig, config.rl_config) if config.rl_config else round_rl_config(registry, store, config.start)
     rl = dataclasses.replace(rl, seed=config.seed, **({'steps': config.rl_steps} if config.rl_steps > 0 else {}))
     try:

@@ -229,10 +229,10 @@ class Registry:
 @dataclass
 class PromoteConfig:
     "Move the `current` pointer of a registry by hand."
-    runs_dir: str = ''
-    "The service's folder (default: `runs_root()/serve`); the registry is `{runs_dir}/registry`."
+    service_dir: str = ''
+    "The service's folder (default: `runs_root()/serve`); the registry is `{service_dir}/registry`."
     registry_dir: str = ''
-    "Registry folder, when not under `runs_dir`."
+    "Registry folder, when not under `service_dir`."
     kind: str = 'policy'
     "'policy' or 'reward'."
     version: str = ''
@@ -246,6 +246,6 @@ class PromoteConfig:
 def promote_version(config: PromoteConfig) -> VersionInfo:
     "Promote `config.version` (or roll back) in the service's registry; returns the new current version."
     from rlhf_summ.config import runs_root
-    registry = Registry(config.registry_dir or Path(config.runs_dir or runs_root()/'serve')/'registry')
+    registry = Registry(config.registry_dir or Path(config.service_dir or runs_root()/'serve')/'registry')
     reason = config.reason or 'by hand'
     return registry.promote(config.kind, config.version, reason) if config.version else registry.rollback(config.kind, reason)

@@ -46,13 +46,13 @@ class ServeConfig:
     "Interface to listen on (localhost by default: put a TLS proxy in front to expose it)."
     port: int = 8000
     "Port to listen on."
-    runs_dir: str = ''
-    "Folder for the database and the registry (default: `runs_root()/serve`)."
+    service_dir: str = ''
+    "The service's own folder, shared by `serve`, `rl` and `promote`: its database and registry (default: `runs_root()/serve`). Not a run's `output_dir`, nor `runs_root`, the parent of fresh run folders."
     registry_dir: str = ''
-    "Model registry folder (default: `{runs_dir}/registry`)."
+    "Model registry folder (default: `{service_dir}/registry`)."
     policy: str = ''
     "Policy registered as v1 when none is: a folder or Hub id; empty: the trained default extractive policy ('tiny-bart': untrained, tests only)."
-    reward: str = 'minilm'
+    reward_model: str = 'minilm'
     "Reward model registered as v1 when none is: 'minilm', 'tiny', a saved reward-model folder or a Hub id."
     partner: str = 'previous'
     "Comparison partner of the current policy: 'previous', 'parent' or 'random' (see `11_registry`)."
@@ -852,7 +852,7 @@ def create_app(service: Service) -> FastAPI:
 def build_service(config: ServeConfig, settings: ServiceSettings, registry: Registry, summarize: Summarize,
                   store: Store | None = None, load_reward: Callable[[VersionInfo], Any] | None = None) -> Service:
     "A `Service` from a config: the store (from settings, else SQLite under the runs folder; refused unless reachable and writable), worker and online loop."
-    if store is None: store = open_store(config.runs_dir, settings.database_url.get_secret_value() if settings.database_url else None)
+    if store is None: store = open_store(config.service_dir, settings.database_url.get_secret_value() if settings.database_url else None)
     store.check_writable()   # a read-only or full database is refused now, not at the first pick or login
     worker = GenerationWorker(store, registry, summarize, config.partner, config.generation_batch, config.seed)
     online = OnlineLoop(store, registry, config.update_every, load_reward,
@@ -869,7 +869,7 @@ def default_policy(seed: int = 0):
     return build_tiny_policy('bart', texts=words * 2, vocab_size=2000, seed=seed)
 
 def bootstrap_registry(registry: Registry, config: ServeConfig) -> None:
-    "Register `config.policy` / `config.reward` (or the offline defaults) as v1 when a kind has no version."
+    "Register `config.policy` / `config.reward_model` (or the offline defaults) as v1 when a kind has no version."
     if registry.current('policy') is None:
         from rlhf_summ.policies.extractive import default_extractive_path
         from rlhf_summ.policies import load_policy
@@ -878,16 +878,16 @@ def bootstrap_registry(registry: Registry, config: ServeConfig) -> None:
         registry.register('policy', policy, data={'source': source}, notes='registered by serve', promote=True)
     if registry.current('reward') is None:
         from rlhf_summ.reward import RewardModel, tiny_reward_model
-        reward = tiny_reward_model(seed=config.seed) if config.reward == 'tiny' else RewardModel.from_pretrained(config.reward)
-        registry.register('reward', reward, data={'source': config.reward}, notes='registered by serve', promote=True)
+        reward = tiny_reward_model(seed=config.seed) if config.reward_model == 'tiny' else RewardModel.from_pretrained(config.reward_model)
+        registry.register('reward', reward, data={'source': config.reward_model}, notes='registered by serve', promote=True)
 
 def serve(config: ServeConfig, settings: ServiceSettings | None = None) -> None:
     "Run the feedback service on `config.host:config.port` until interrupted."
     import dataclasses, uvicorn
     settings = settings or ServiceSettings()
-    runs_dir = Path(config.runs_dir or runs_root()/'serve')
-    config = dataclasses.replace(config, runs_dir=str(runs_dir), registry_dir=str(config.registry_dir or runs_dir/'registry'))
-    store = open_store(runs_dir, settings.database_url.get_secret_value() if settings.database_url else None)
+    service_dir = Path(config.service_dir or runs_root()/'serve')
+    config = dataclasses.replace(config, service_dir=str(service_dir), registry_dir=str(config.registry_dir or service_dir/'registry'))
+    store = open_store(service_dir, settings.database_url.get_secret_value() if settings.database_url else None)
     store.check_writable()   # before loading models: a bad database is reported in seconds, in one line
     registry = Registry(config.registry_dir)
     bootstrap_registry(registry, config)
@@ -897,7 +897,7 @@ def serve(config: ServeConfig, settings: ServiceSettings | None = None) -> None:
         settings = settings.model_copy(update={'admins': [*settings.admins, 'local']})
         print(f"No RLHF_SUMM_ANNOTATOR_TOKENS set: log in as 'local' (an admin) at http://{config.host}:{config.port}/login#token={token}",
               flush=True)
-    save_config(config, runs_dir/'serve_config.json')
+    save_config(config, service_dir/'serve_config.json')
     summarize = PolicySummarizer(registry, config.max_new_tokens, config.temperature, config.generation_batch)
     service = build_service(config, settings, registry, summarize, store=store)
     uvicorn.run(create_app(service), host=config.host, port=config.port, log_level='info')
