@@ -280,7 +280,7 @@ class Denoiser:
     def from_pretrained(cls, name_or_path: str | Path = 'minilm', max_length: int = 128, threshold: float = 0.5) -> 'Denoiser':
         "A saved denoiser folder (its own window and threshold win), or a new head on an encoder id/folder ('minilm' works)."
         from transformers import AutoModelForTokenClassification, AutoTokenizer, logging as hf_logging
-        from rlhf_summ.reward import resolve_model_name
+        from rlhf_summ.config import resolve_model_name
         path = Path(resolve_model_name(name_or_path))
         if (path/DENOISER_CONFIG).is_file():
             meta = json.loads((path/DENOISER_CONFIG).read_text())
