@@ -741,13 +741,14 @@ class PreferenceTerm:
         return [ok(d, s) for d, s in zip(documents, summaries)]
 
     def score(self, documents: Sequence[str], summaries: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        "(B,) `beta` x log-ratio without gradients, on CPU; 0 for a summary the policy cannot score."
+        "(B,) `beta` x log-ratio without gradients, on CPU; 0 for a summary the policy cannot score or whose log-ratio is not finite."
         out = torch.zeros(len(summaries))
         keep = [i for i, ok in enumerate(self.scorable(documents, summaries)) if ok]
         with torch.no_grad():
             for j in range(0, len(keep), batch_size):
                 idx = keep[j:j + batch_size]
-                out[idx] = self.beta * self.logratio([documents[i] for i in idx], [summaries[i] for i in idx]).float().cpu()
+                out[idx] = torch.nan_to_num(self.beta * self.logratio([documents[i] for i in idx], [summaries[i] for i in idx]).float().cpu(),
+                                            nan=0.0, posinf=0.0, neginf=0.0)     # a log-ratio -inf - -inf has no verdict: 0
         return out
 
     def state(self) -> dict[str, torch.Tensor]:

@@ -425,11 +425,13 @@ def exact_update(policy: Policy, module: nn.Module, ref_model: nn.Module, optimi
     summaries, actions, mask, owner = candidates[0], *(x.to(device) for x in candidates[1:])
     inputs = {k: v[owner] for k, v in policy.encode_sources(documents).items()}             # one row per candidate
     rewards = torch.as_tensor(reward_fn([batch[i][1] for i in owner.tolist()], summaries), dtype=torch.float32, device=device).reshape(-1)
+    finite = torch.isfinite(rewards)                  # a reward model with no verdict (NaN) must not poison the policy: the worst reward
+    rewards = torch.where(finite, rewards, rewards[finite].min() if finite.any() else torch.zeros_like(rewards))
     logp = lambda model: (policy.action_logprobs(inputs, actions, mask, 1.0, model=model)[0] * mask).sum(1)   # (M,)
     with torch.no_grad(): ref = logp(ref_model)
     target = exact_targets(ref, rewards, owner, kl_coef)
     for _ in range(config.num_epochs):
-        loss = -(target * logp(module)).sum() / len(documents)
+        loss = -torch.where(target > 0, target * logp(module), 0.0).sum() / len(documents)   # 0 x -inf is no term
         optimizer_step(accelerator, module, optimizer, loss, config.max_grad_norm)
     with torch.no_grad():
         now, ref_share = exact_targets(logp(module), torch.zeros_like(rewards), owner, 1.0), exact_targets(ref, torch.zeros_like(rewards), owner, 1.0)

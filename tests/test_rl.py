@@ -368,3 +368,20 @@ def test_two_process_ddp_run(tmp_path, torchrun):
     assert rows[0]['train/rl/kl'] == 0.0 and rows[1]['train/rl/lr'] < rows[0]['train/rl/lr']
     from rlhf_summ.policies.seq2seq import Policy
     assert Policy.from_pretrained(runs[0]).parents['algo'] == 'rloo'
+
+
+def test_exact_rl_survives_rewards_with_no_verdict(tmp_path):
+    "A reward model that returns NaN for some candidates (a preference term's -inf - -inf) gives them the worst reward, not NaN weights."
+    from rlhf_summ.policies import load_policy
+    from rlhf_summ.policies.extractive import ExtractivePolicy, ExtractiveScorer
+    torch.manual_seed(0)
+    ExtractivePolicy(ExtractiveScorer(d_model=16, layers=1, heads=2, dropout=0.0), k=1).save(tmp_path / 'sft')
+    docs = [Document(str(i), f"We study {w}. Our model improves {w} by {i + 2} points. We thank the {w} team.")
+            for i, w in enumerate(['cats', 'dogs', 'birds', 'fish'])]
+    def numbers_or_nan(documents, summaries):      # 3 for a number, NaN for the thanks, 0 otherwise
+        return torch.tensor([float('nan') if 'thank' in s else 3.0 * any(ch.isdigit() for ch in s) for s in summaries])
+    cfg = RLConfig(algo='exact', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'rl'), steps=6, batch_size=4,
+                   num_epochs=2, candidates=3, lr=1e-2, kl_coef=0.1, seed=0, cpu=True, progress=False)
+    policy = load_policy(str(train_rl(cfg, docs, reward_fn=numbers_or_nan)))
+    assert all(torch.isfinite(p).all() for p in policy.model.parameters())
+    assert all(any(ch.isdigit() for ch in s) for s in policy.summarize(docs))
