@@ -109,7 +109,7 @@ def test_no_summary_ends_mid_sentence_on_the_shared_pdfs(trained_default, shared
     page = PolicySummarizer(registry, temperature=0.7)                      # what `serve` writes into each pair
     seen, cut, total = 0, 0, 0
     for pdf in pdfs:
-        rows = summarize_paper(SummarizeConfig(input=str(pdf), model=str(trained_default)))
+        rows = summarize_paper(SummarizeConfig(input=str(pdf), policy=str(trained_default)))
         sections = [s.text for s in sections_to_summarize(read_paper(pdf))]
         summaries = [r['summary'] for r in rows] + page(version, sections, seed=0) + page(version, sections, seed=1, greedy=True)
         for summary, section in zip(summaries, sections * 3):
