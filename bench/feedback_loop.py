@@ -26,16 +26,17 @@ win rate 0.542/0.512/0.482 (every interval includes 0.5; 38-46% of summaries dif
 gave 34.44/34.09/32.15. The "states a result" persona (`--annotator result`, seed 0): result-stating held-out summaries
 0.31 -> 0.27 at the defaults (ROUGE-1 33.18); with word weights (`--set lexical_lr=0.01 --set rl_word_lr=1e-3`)
 0.31 -> 0.425 (+11.5 points) at ROUGE-1 30.21 (-2.30), rm_pair_accuracy 0.634; the same word weights with the
-reference annotator, seed 0: 33.07 (34.07 without), so they are off by default. SumPubMed (`--set holdout=200 --set calibration_pairs=100`, seed 0; SFT 9.93,
-lead-1 8.84, oracle 22.44 against the abstract): loop 16.40, win rate 0.665 [0.599, 0.725], best-of-8 10.70, DPO
-8.84, 30.3 CPU minutes; its reward updates all went NaN (an `actions_of` bug, since fixed), so that gain is RL on the
-field's sections against today's judge, not the picks. `--set FIELD=VALUE` sets any other SimConfig field
+reference annotator, seed 0: 33.07 (34.07 without), so they are off by default. SumPubMed (`--set holdout=200 --set calibration_pairs=100`; SFT 9.93, lead-1 8.84,
+oracle 22.44 against the abstract), 2,000 picks: seeds 1/2 loop 12.80/13.10 (+2.87/+3.17), win rate 0.585 [0.518,
+0.649] / 0.585 [0.528, 0.637], DPO 10.84/10.82, best-of-8 10.79/10.72, about 50 CPU minutes each; seed 0 reached 14.96
+at 1,000 picks and crashed at its 1,750-pick round on a NaN reward (since fixed, not rerun). `--set FIELD=VALUE` sets any other SimConfig field
 (e.g. --set reward_update=head --set rl_baseline=mean for the earlier loop); `--set holdout=200` with
 `--data ../shared/data/sumpubmed/sumpubmed.jsonl` evaluates on 200 SumPubMed papers split off by document.
 
 Usage: python bench/feedback_loop.py [--data DIR] [--eval-data FILE] [--annotator reference|result|short]
        [--picks N] [--seed S] [--pairs uncertainty|random] [--out DIR] [--database-url URL]
-Needs the default extractive policy (`rlhf-summ train-extractive`) or `--sft-model DIR`.
+Starts from the default extractive policy (the one `rlhf-summ train-extractive` retrained, else the one shipped with the
+package) or `--sft-model DIR`.
 """
 import argparse, dataclasses, logging, os, sys, tempfile, warnings
 from pathlib import Path
