@@ -777,7 +777,7 @@ class PreferenceTerm:
         meta = json.loads((path/PREFERENCE_CONFIG_NAME).read_text())
         policy = load_policy(str(path/'policy'), device=device)
         reference = copy.deepcopy(policy.model)
-        reference.load_state_dict(load_file(path/'reference.safetensors', device=str(policy.device)), strict=False)   # older: no word weights
+        reference.load_state_dict(load_file(path/'reference.safetensors', device=str(policy.device)))
         return cls(policy, reference, meta['beta'], meta['weight'])
 
 def train_preference(model: RewardModel, comparisons: Sequence[Comparison], steps: int, lr: float = 3e-4,

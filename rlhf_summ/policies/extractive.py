@@ -195,6 +195,10 @@ class ExtractiveScorer(nn.Module):
         self.lexical = nn.Parameter(torch.zeros(WORD_BUCKETS), requires_grad=False)   # a score per hashed word (x LEXICAL_SCALE):
                                                                                     # 0 and frozen unless a trainer's `word_lr` > 0
 
+    def _load_from_state_dict(self, state_dict, prefix, *args):
+        state_dict.setdefault(prefix + 'lexical', torch.zeros_like(self.lexical))   # weights saved before word weights: 0
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
     def word_scores(self, buckets: Tensor) -> Tensor:
         "(B, N) the word weights' part of each sentence's score, from `buckets` (B, N, W) (-1: no word)."
         ids = buckets.long()
@@ -455,9 +459,7 @@ class ExtractivePolicy:
         info = json.loads((path/EXTRACTIVE_CONFIG).read_text())
         if info.get('features') != list(FEATURES): raise ValueError(f"{path}: saved with features {info.get('features')}, this version computes {list(FEATURES)}")
         model = ExtractiveScorer(**info['scorer'])
-        missing, unexpected = load_model(model, str(path/'model.safetensors'), strict=False)
-        if set(missing) - {'lexical'} or unexpected:                   # older folders have no word weights: they stay 0
-            raise ValueError(f"{path}: the scorer's weights do not match its config (missing {sorted(missing)}, unexpected {sorted(unexpected)})")
+        load_model(model, str(path/'model.safetensors'))
         policy = cls(model.eval(), info['encoder'], info['k'], info['max_words'], info['max_sentences'],
                      info['max_sentence_words'], info.get('parents'), encoder)
         if device is not None: model.to(device)
