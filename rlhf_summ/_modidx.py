@@ -1246,4 +1246,5 @@ d = { 'settings': { 'branch': 'main',
                                  'rlhf_summ.train.run_steps': ('train.html#run_steps', 'rlhf_summ/train.py'),
                                  'rlhf_summ.train.save_checkpoint': ('train.html#save_checkpoint', 'rlhf_summ/train.py'),
                                  'rlhf_summ.train.seeded_batches': ('train.html#seeded_batches', 'rlhf_summ/train.py'),
-                                 'rlhf_summ.train.truncate_metrics': ('train.html#truncate_metrics', 'rlhf_summ/train.py')}}}
+                                 'rlhf_summ.train.truncate_metrics': ('train.html#truncate_metrics', 'rlhf_summ/train.py'),
+                                 'rlhf_summ.train.word_weights': ('train.html#word_weights', 'rlhf_summ/train.py')}}}

@@ -22,7 +22,7 @@ from .data import Comparison, Document, SummaryPair, load_comparison_files
 from .evaluate import Judge
 from .text import WORD_BUCKETS, document_text, word_buckets, words
 from .train import (TrainConfig, adamw, append_metrics, batch_at, check_train_ranges, make_scheduler, open_run,
-                             resolve_checkpoint, restore_state, reuse_freed_memory, run_steps, seeded_batches)
+                             resolve_checkpoint, restore_state, reuse_freed_memory, run_steps, seeded_batches, word_weights)
 
 # %% auto 0
 __all__ = ['TEXT_FEATURES', 'REWARD_CONFIG_NAME', 'FEATURES', 'ZERO_SHOT_WEIGHT', 'DEFAULT_FEATURE_SCALE', 'CONTENT_BUCKETS',
@@ -796,7 +796,7 @@ def train_preference(model: RewardModel, comparisons: Sequence[Comparison], step
     finally: model.preference = term
     device = term.policy.device
     weight = nn.Parameter(term.weight.clone().to(device))
-    words = [p.requires_grad_(True) for n, p in term.policy.model.named_parameters() if n == 'lexical' and lexical_lr > 0]
+    words = [p.requires_grad_(True) for p in word_weights(term.policy.model)] if lexical_lr > 0 else []
     params = [p for p in term.policy.model.parameters() if p.requires_grad and not any(p is w for w in words)]   # word weights: frozen, or at lexical_lr
     groups = [{'params': params, 'lr': lr}, {'params': [weight], 'lr': weight_lr}]
     if words: groups.append({'params': words, 'lr': lexical_lr, 'weight_decay': lexical_decay})

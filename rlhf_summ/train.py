@@ -14,10 +14,11 @@ if TYPE_CHECKING: import torch   # imported where used: `TrainConfig` is a base 
 from .config import check_ranges, make_run_dir
 
 # %% auto 0
-__all__ = ['epoch_batches', 'batch_at', 'seeded_batches', 'adamw', 'lr_multiplier', 'make_scheduler', 'optimizer_step',
-           'reuse_freed_memory', 'TrainState', 'save_checkpoint', 'make_shared_run_dir', 'last_checkpoint',
-           'resolve_checkpoint', 'load_checkpoint', 'read_metrics', 'append_metrics', 'truncate_metrics', 'TrainConfig',
-           'check_train_ranges', 'GeneratorState', 'open_run', 'restore_state', 'run_steps']
+__all__ = ['epoch_batches', 'batch_at', 'seeded_batches', 'word_weights', 'adamw', 'lr_multiplier', 'make_scheduler',
+           'optimizer_step', 'reuse_freed_memory', 'TrainState', 'save_checkpoint', 'make_shared_run_dir',
+           'last_checkpoint', 'resolve_checkpoint', 'load_checkpoint', 'read_metrics', 'append_metrics',
+           'truncate_metrics', 'TrainConfig', 'check_train_ranges', 'GeneratorState', 'open_run', 'restore_state',
+           'run_steps']
 
 # %% ../nbs/05_train.ipynb
 @functools.lru_cache(maxsize=8)
@@ -58,10 +59,14 @@ def seeded_batches(n: int, batch_size: int, seed: int, steps: int) -> Iterator[l
         for step in range(steps): yield batch_at(n, min(batch_size, n), seed, step)[1]
 
 # %% ../nbs/05_train.ipynb
+def word_weights(model: torch.nn.Module) -> list:
+    "The word weights of `model`: its parameters named `lexical` (an extractive scorer's weight per hashed word), frozen when built."
+    return [p for n, p in model.named_parameters() if n.split('.')[-1] == 'lexical']
+
 def adamw(model: torch.nn.Module, lr: float, weight_decay: float = 0.0, eps: float = 1e-8, word_lr: float = 0.0) -> torch.optim.AdamW:
     "AdamW over the trainable parameters of `model`, weight decay on matrices only (not biases or norms); fused when available. Word weights (parameters named `lexical`, frozen when built) train only with `word_lr` > 0, at that rate."
     import torch
-    words = [p for n, p in model.named_parameters() if n.split('.')[-1] == 'lexical']
+    words = word_weights(model)
     for p in words: p.requires_grad_(word_lr > 0)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and not any(p is w for w in words)]
     decay = lambda n, p: p.ndim >= 2 and 'norm' not in n.lower()
