@@ -293,13 +293,18 @@ def test_rl_resumes_exactly(tmp_path, algo):
     assert len(kl_coefs) == 4 and len(set(kl_coefs)) > 1                      # the adaptive beta moved, and was restored
 
 
-def test_exact_rl_resumes_exactly(tmp_path):
-    "Exact RL on a tiny extractive policy, stopped after step 2 of 4 and resumed: the same final weights."
+def tiny_extractive_sft(path):
+    "A random tiny one-sentence extractive policy saved at `path`; returns four documents, each with one sentence stating a number."
     from rlhf_summ.policies.extractive import ExtractivePolicy, ExtractiveScorer
     torch.manual_seed(0)
-    ExtractivePolicy(ExtractiveScorer(d_model=16, layers=1, heads=2, dropout=0.0), k=1).save(tmp_path / 'sft')
-    docs = [Document(str(i), f"We study {w}. Our model improves {w} by {i + 2} points. We thank the {w} team.")
+    ExtractivePolicy(ExtractiveScorer(d_model=16, layers=1, heads=2, dropout=0.0), k=1).save(path)
+    return [Document(str(i), f"We study {w}. Our model improves {w} by {i + 2} points. We thank the {w} team.")
             for i, w in enumerate(['cats', 'dogs', 'birds', 'fish'])]
+
+
+def test_exact_rl_resumes_exactly(tmp_path):
+    "Exact RL on a tiny extractive policy, stopped after step 2 of 4 and resumed: the same final weights."
+    docs = tiny_extractive_sft(tmp_path / 'sft')
     def run(name, **kw):
         cfg = RLConfig(algo='exact', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / name), steps=4, batch_size=2,
                        num_epochs=2, candidates=2, lr=1e-2, target_kl=0.5, kl_horizon=10, seed=3, cpu=True, progress=False, **kw)
@@ -373,11 +378,7 @@ def test_two_process_ddp_run(tmp_path, torchrun):
 def test_exact_rl_survives_rewards_with_no_verdict(tmp_path):
     "A reward model that returns NaN for some candidates (a preference term's -inf - -inf) gives them the worst reward, not NaN weights."
     from rlhf_summ.policies import load_policy
-    from rlhf_summ.policies.extractive import ExtractivePolicy, ExtractiveScorer
-    torch.manual_seed(0)
-    ExtractivePolicy(ExtractiveScorer(d_model=16, layers=1, heads=2, dropout=0.0), k=1).save(tmp_path / 'sft')
-    docs = [Document(str(i), f"We study {w}. Our model improves {w} by {i + 2} points. We thank the {w} team.")
-            for i, w in enumerate(['cats', 'dogs', 'birds', 'fish'])]
+    docs = tiny_extractive_sft(tmp_path / 'sft')
     def numbers_or_nan(documents, summaries):      # 3 for a number, NaN for the thanks, 0 otherwise
         return torch.tensor([float('nan') if 'thank' in s else 3.0 * any(ch.isdigit() for ch in s) for s in summaries])
     cfg = RLConfig(algo='exact', sft_model=str(tmp_path / 'sft'), output_dir=str(tmp_path / 'rl'), steps=6, batch_size=4,
