@@ -95,7 +95,9 @@ def main():
         print(f"baseline={name} rouge1={m['rouge1']:.2f} rouge2={m['rouge2']:.2f} rougeL={m['rougeL']:.2f} "
               f"gold={m['gold']:.4f} persona={m['persona']:.3f}" + (f" win_rate={m['win_rate']:.3f}" if 'win_rate' in m else ''))
     for r in result['rounds']:
-        print(f"round picks={r['picks']} version={r['version']} gate_win_rate={r['gate_win_rate']:.3f} promoted={r['promoted']}")
+        decided = f" decided_at={r['decided_at']} n={r['n']}" if 'decided_at' in r else ''
+        rate = 'none' if r['win_rate'] is None else f"{r['win_rate']:.3f}"
+        print(f"round picks={r['picks']} version={r['version']} judge={r['judge'].replace(' ', '_')} win_rate={rate}{decided} promoted={r['promoted']}")
     print(f"loop_cpu_minutes={result['loop_cpu_minutes']:.1f} wall_minutes={result['wall_minutes']:.1f}")
     print(final_line(result['final']), flush=True)
 

@@ -251,8 +251,12 @@ class SimConfig:
     "KL penalty to the policy RL starts from (beta; 'exact': the temperature of the optimum pi_ref exp(r / beta))."
     rl_start: str = 'first'
     "Where each policy round's RL starts (and whose KL it pays): 'first', the SFT policy; 'current', the promoted version."
+    promote: str = 'gate'
+    "How a round's version is promoted (`online.online_round`): 'gate', by the reward model's win rate on `gate_sections` held-out sections; 'picks', by a trial: the annotator's picks between its and the current version's greedy summaries on the next uploads decide (`online.decide_trial`), and no round starts while a trial is open."
+    trial_picks: int = 100
+    "'picks': decisive picks that decide a trial."
     min_win_rate: float = 0.55
-    "The gate's threshold: the reward model's win rate over the current policy on the held-out sections whose summaries differ."
+    "The gate's (or the trial's) threshold: the win rate over the current policy on the sections whose summaries differ."
     gate_min_low: float = 0.5
     "The gate also asks the lower end of that win rate's 95% interval to be at least this (0: the rate alone; with the rate alone, one of three 2,000-pick runs promoted a version 3.8 ROUGE-1 below SFT)."
     gate_sections: int = 256
@@ -296,7 +300,7 @@ class SimConfig:
                      partner=PARTNER_RULES, pair_temperature='>=0', update_every='>=1', update_epochs='>0', update_lr='>0',
                      update_weight_decay='>=0', replay_ratio='>=0', reward_update=('preference', 'head'),
                      preference_lr='>0', preference_beta='>0', lexical_lr='>=0', rl_word_lr='>=0', round_every='>=1', rl_steps='>=1',
-                     rl_batch_size='>=1', rl_algo=('exact', 'rloo'), rl_candidates='>=1', rl_k='>=2', rl_baseline=('mean', 'best'), rl_epochs='>=1', rl_lr='>0', rl_temperature='>0', kl_coef='>=0', rl_start=('first', 'current'),
+                     rl_batch_size='>=1', rl_algo=('exact', 'rloo'), rl_candidates='>=1', rl_k='>=2', rl_baseline=('mean', 'best'), rl_epochs='>=1', rl_lr='>0', rl_temperature='>0', kl_coef='>=0', rl_start=('first', 'current'), promote=('gate', 'picks'), trial_picks='>=1',
                      min_win_rate='[0,1]', gate_min_low='[0,1)', gate_sections='>=1', valid_fraction='[0,1)', best_of_n='>=1', dpo_steps='>=1', dpo_lr='>0',
                      dpo_beta='>0', threads='>=0')
 
@@ -472,15 +476,29 @@ def _update_kwargs(config: SimConfig, store, sft_dir: Path) -> dict:
     return dict(steps=steps, seed=config.seed, batch_size=16, replay_ratio=config.replay_ratio, tolerance=tolerance, **kind)
 
 def _policy_round(config: SimConfig, store, registry, rl_config, picks: int, log: Callable[[str], None]) -> dict:
-    "One policy round of the service (`online.online_round`: RL, the gate, promotion); returns what the run records of it."
+    "One policy round of the service (`online.online_round`: RL, then the gate or a trial); returns what the run records of it."
     from rlhf_summ.feedback.online import online_round
-    out = online_round(store, registry, rl_config, promote='gate', update_reward=False, min_win_rate=config.min_win_rate,
-                       gate_sections=config.gate_sections, seed=config.seed, start=config.rl_start, min_low=config.gate_min_low)
-    row = dict(picks=picks, version=out['policy'].version, gate_win_rate=out['win_rate'],
-               promoted=registry.current('policy').version == out['policy'].version)
-    log(f"policy round at {picks} picks: {out['policy'].name}, gate win rate {out['win_rate']:.3f} "
-        f"({'promoted' if row['promoted'] else 'kept ' + registry.current('policy').name})")
+    out = online_round(store, registry, rl_config, promote=config.promote, update_reward=False, min_win_rate=config.min_win_rate,
+                       gate_sections=config.gate_sections, seed=config.seed, start=config.rl_start, min_low=config.gate_min_low,
+                       trial_picks=config.trial_picks)
+    row = dict(picks=picks, version=out['policy'].version, judge='reward model' if config.promote == 'gate' else "people's picks",
+               win_rate=out['win_rate'], promoted=registry.current('policy').version == out['policy'].version)
+    if out['trial'] and out['trial']['rejected']: row.update(n=0, decided_at=picks)    # it writes what the current version writes
+    if out['trial']: log(f"policy round at {picks} picks: {out['policy'].name} " + ('rejected: it writes what the current version writes'
+                         if out['trial']['rejected'] else f"on trial against policy/{out['trial']['against']} ({out['trial']['differ']:.0%} of sections differ)"))
+    else: log(f"policy round at {picks} picks: {out['policy'].name}, gate win rate {out['win_rate']:.3f} "
+              f"({'promoted' if row['promoted'] else 'kept ' + registry.current('policy').name})")
     return row
+
+def _trial_verdict(store, registry, rounds: list[dict], picks: int, log: Callable[[str], None]) -> None:
+    "Close the open trial once its picks are in (`online.decide_trial`) and record the verdict on its round."
+    from rlhf_summ.feedback.online import decide_trial
+    verdict = decide_trial(store, registry)
+    if verdict is None: return
+    rounds[-1].update(win_rate=verdict['win_rate'], win_low=verdict['win_low'], win_high=verdict['win_high'], n=verdict['n'],
+                      decided_at=picks, promoted=verdict['promoted'])
+    log(f"trial of policy/{verdict['version']} decided at {picks} picks: people's win rate {verdict['win_rate']:.3f} "
+        f"[{verdict['win_low']:.3f}, {verdict['win_high']:.3f}] on {verdict['n']} picks ({'promoted' if verdict['promoted'] else 'rejected'})")
 
 def _measure(held: HeldOut, store, registry, picks: int, start: tuple[float, float], metrics: Path) -> dict:
     "One point of the learning curve: the current policy on the held-out papers (`HeldOut`), the reward model's agreement with fresh picks, and the cost so far (`start`: wall clock, CPU minutes); appended to `metrics`."
@@ -561,7 +579,9 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
                                  annotator.pick(pair.summary_a, pair.summary_b, paper.references, key=pair_key(pair.section_text, pair.summary_a, pair.summary_b)))
             picks += 1; since_round += 1; bar.update(1)
             if store.num_new() >= config.update_every: OnlineLoop(store, registry, update_kwargs=_update_kwargs(config, store, sft_dir)).run_round()
-            if since_round >= config.round_every: rounds.append(_policy_round(config, store, registry, rl_config, picks, log)); since_round = 0
+            if config.promote == 'picks': _trial_verdict(store, registry, rounds, picks, log)
+            if since_round >= config.round_every and registry.trial('policy') is None:
+                rounds.append(_policy_round(config, store, registry, rl_config, picks, log)); since_round = 0
             if checkpoints and picks == checkpoints[0]: curve.append(measure(checkpoints.pop(0)))
     bar.close()
     if picks < config.picks: log(f"the uploads ran out after {picks} picks (asked {config.picks})")

@@ -194,6 +194,18 @@ def test_browser_picking_page_undo_guidelines_agreement_progress(tmp_path, monke
             assert 'policy/v2' in page.inner_text('#versions tr[data-version="policy/v2"]')
             assert 'on 4 sections over policy/v1' in page.inner_text('#versions tr[data-version="policy/v2"] .win')
             assert '0 A/B picks since the current policy policy/v2' in ' '.join(page.inner_text('#since').split())
+            # a third version goes on trial (people's picks decide it), then its trial rejects it
+            registry.register('policy', build_tiny_policy('bart', seed=2, **tiny), parents={'policy': 'v1'})
+            registry.start_trial('policy', 'v3', min_picks=40)
+            page.goto(f'{base}/progress')
+            assert 'policy/v3 is on trial against policy/v2' in ' '.join(page.inner_text('#trial').split())
+            assert 'on trial' in page.inner_text('#versions tr[data-version="policy/v3"]')
+            registry.end_trial('policy', False, 'people preferred policy/v2',
+                               dict(win_rate=0.3, win_low=0.18, win_high=0.45, n=40, against='policy/v2', judge="people's picks"))
+            page.goto(f'{base}/progress')
+            row = ' '.join(page.inner_text('#versions tr[data-version="policy/v3"]').split())
+            assert 'rejected' in row and "on 40 picks over policy/v2, judged by people's picks" in row, row
+            assert page.locator('#trial').count() == 0 and 'current' in page.inner_text('#versions tr[data-version="policy/v2"]')
             page.screenshot(path=str(shots/'progress_page.png'), full_page=True)
             browser.close()
     finally:

@@ -126,3 +126,29 @@ def test_a_run_without_sft_model_starts_from_the_shipped_default_when_the_user_r
     store, registry, _, sft_dir, sft = _open_service(SimConfig(reward_model=str(tmp_path / 'rm'), embedding_cache='none'), tmp_path / 'run')
     assert sft_dir == SHIPPED_EXTRACTIVE_DIR and sft.kind == 'extractive'
     assert registry.current('policy').version == 'v1' and store.num_comparisons() == 0
+
+
+def test_tiny_loop_with_peoples_gate_lets_picks_decide_each_version(tmp_path):
+    "promote='picks': each round's version goes on trial, the annotator's picks between the two versions' greedy summaries decide it, and no round starts while a trial is open."
+    from rlhf_summ.feedback.registry import Registry
+    from rlhf_summ.feedback.store import Store
+    config = SimConfig(**tiny_setup(tmp_path) | {'picks': 30}, **{**TINY, 'min_win_rate': 0.5, 'baselines': False},
+                       promote='picks', trial_picks=2, output_dir=str(tmp_path / 'a'))
+    result = run_simulation(config, log=lambda line: None)
+    rounds = [r for r in result['rounds'] if 'decided_at' in r]
+    assert rounds and all(r['judge'] == "people's picks" and r['n'] in (0, 2) for r in rounds)   # 0: rejected at once, it wrote what v1 wrote
+    assert all(r['promoted'] == (r['win_rate'] >= 0.5) for r in rounds)                    # the trial's rule, as recorded
+    promoted = [r['version'] for r in rounds if r['promoted']]
+    assert promoted and Registry(tmp_path / 'a' / 'registry').current('policy').version == promoted[-1]
+    for before, after in zip(result['rounds'], result['rounds'][1:]):
+        assert after['picks'] >= before['decided_at']                                     # one trial at a time
+    registry = Registry(tmp_path / 'a' / 'registry')
+    decided = {r['version']: r for r in rounds}
+    for version, r in decided.items():
+        verdict = registry.verdict('policy', version)
+        assert verdict['action'] == ('promote' if r['promoted'] else 'reject') and verdict['evidence']['judge'] == "people's picks"
+    store = Store.sqlite(tmp_path / 'a' / 'feedback.sqlite')
+    trial_pairs = [c for c in store.counts() if all(p.endswith(':greedy') for p in c.policies)]
+    assert {tuple(sorted(p.split(':')[0] for p in c.policies)) for c in trial_pairs} >= {
+        tuple(sorted((f"policy/{v}", f"policy/{registry.verdict('policy', v)['previous']}"))) for v in decided}
+    store.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from ..config import check_ranges, runs_root
-from ..data import Document
+from ..data import Document, Section
 from ..evaluate import compare_policies, win_rate, win_rate_interval
 from .registry import Registry, VersionInfo
 from .store import Store
@@ -19,8 +19,9 @@ from .store import Store
 logger = logging.getLogger(__name__)
 
 # %% auto 0
-__all__ = ['logger', 'DATABASE_URL_ENV', 'GREEDY_SUFFIX', 'PAIR_RULES', 'ROUND_RL', 'open_store', 'Summarize', 'PolicySummarizer',
-           'GenerationWorker', 'OnlineLoop', 'promote_if_better', 'train_policy_version', 'gate_policy', 'online_round',
+__all__ = ['logger', 'DATABASE_URL_ENV', 'GREEDY_SUFFIX', 'PAIR_RULES', 'TRIAL_PATIENCE', 'PROMOTE_RULES', 'ROUND_RL',
+           'open_store', 'Summarize', 'PolicySummarizer', 'GenerationWorker', 'OnlineLoop', 'promote_if_better',
+           'train_policy_version', 'open_trial', 'trial_evidence', 'decide_trial', 'gate_policy', 'online_round',
            'round_rl_config', 'PolicyRoundConfig', 'policy_round']
 
 # %% ../../nbs/feedback/12_online.ipynb
@@ -43,7 +44,7 @@ GREEDY_SUFFIX = ':greedy'
 class PolicySummarizer:
     "Summaries by registered policy versions (`Policy.generate`, sampled), with a small cache of loaded versions."
     def __init__(self, registry: Registry, max_new_tokens: int = 96, temperature: float = 0.7, batch_size: int = 4,
-                 cache_size: int = 2, loader: Callable[[Path], Any] | None = None):
+                 cache_size: int = 3, loader: Callable[[Path], Any] | None = None):
         self.registry, self.loader, self.cache_size = registry, loader, cache_size
         self.kwargs = dict(max_new_tokens=max_new_tokens, do_sample=temperature > 0, temperature=temperature if temperature > 0 else 1.0,
                            batch_size=batch_size)
@@ -102,34 +103,48 @@ class GenerationWorker:
             finally: self.queue.task_done()
 
     def process(self, document_id: int):
-        "Write the missing pairs of one document, `generation_batch` sections at a time."
+        "Write the missing pairs of one document, `batch_size` sections at a time: while a policy version is on trial (`Registry.start_trial`), its greedy summary against its rival's wherever the two differ; elsewhere, and otherwise, the current version against its partner."
         current = self.registry.current('policy')
         if current is None: raise LookupError("no policy version is registered")
         partner = self.registry.partner(self.partner, of=current.version)
-        same = partner.version == current.version       # one version only: compare a sample with its greedy summary
-        names = (current.name, partner.name + GREEDY_SUFFIX if same else partner.name)
+        trial = self.registry.trial('policy')
+        rivals = (self.registry.get('policy', trial['version']), self.registry.get('policy', trial['against'])) if trial else None
         self.store.set_status(document_id, 'generating')
         done = self.store.sections_with_pairs(document_id)
         todo = [(sid, sec) for sid, sec in self.store.sections(document_id) if sid not in done]
         rng = random.Random(f"{self.seed}-{document_id}")
         title = self.store.document_status(document_id).title if self.pairs == 'uncertainty' else ''
         for i in range(0, len(todo), self.batch_size):
-            batch = todo[i:i + self.batch_size]
-            texts = [sec.text for _, sec in batch]
-            seed = self.seed + 1000 * document_id + i
-            if self.pairs == 'uncertainty':
-                scored = [f"{' | '.join(t for t in (title, sec.heading) if t)}\n\n{sec.text}".lstrip() for _, sec in batch]
-                ours, theirs = self.uncertain_pairs(current, partner, texts, scored, seed, same)
-            else:
-                ours = self.summarize(current, texts, seed)
-                theirs = self.summarize(partner, texts, seed + 1, greedy=True) if same else self.summarize(partner, texts, seed + 1)
-                for retry in range(1, 4 if same else 1):   # a sample equal to the greedy summary is drawn again (at most 3 times)
-                    again = [j for j, (a, b) in enumerate(zip(ours, theirs)) if a == b]
-                    if not again: break
-                    for j, s in zip(again, self.summarize(current, [texts[j] for j in again], seed + 7919 * retry)): ours[j] = s
-            for (sid, _), a, b in zip(batch, ours, theirs):
-                self.store.add_pair(sid, (a, names[0]), (b, names[1]), rng)
+            batch, seed = todo[i:i + self.batch_size], self.seed + 1000 * document_id + i
+            pairs = self.trial_pairs(*rivals, [sec.text for _, sec in batch]) if rivals else {}
+            rest = [j for j in range(len(batch)) if j not in pairs]
+            if rest: pairs.update(zip(rest, self.version_pairs(current, partner, [batch[j][1] for j in rest], title, seed)))
+            for j, (sid, _) in enumerate(batch): self.store.add_pair(sid, *pairs[j], rng)
         self.store.set_status(document_id, 'ready')
+
+    def trial_pairs(self, candidate: VersionInfo, against: VersionInfo, texts: list[str]) -> dict[int, tuple[tuple[str, str], tuple[str, str]]]:
+        "Text index -> the pair ((summary, tag), (summary, tag)) of the two versions' greedy summaries, for each text where they differ."
+        ours, theirs = self.summarize(candidate, texts, 0, greedy=True), self.summarize(against, texts, 0, greedy=True)
+        return {j: ((a, candidate.name + GREEDY_SUFFIX), (b, against.name + GREEDY_SUFFIX))
+                for j, (a, b) in enumerate(zip(ours, theirs)) if ' '.join(a.split()) != ' '.join(b.split())}
+
+    def version_pairs(self, current: VersionInfo, partner: VersionInfo, sections: list[Section], title: str,
+                      seed: int) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+        "The pair ((summary, tag), (summary, tag)) of each of `sections`: a sample of `current` against `partner` (chosen by the `pairs` rule)."
+        same = partner.version == current.version       # one version only: compare a sample with its greedy summary
+        names = (current.name, partner.name + GREEDY_SUFFIX if same else partner.name)
+        texts = [sec.text for sec in sections]
+        if self.pairs == 'uncertainty':
+            scored = [f"{' | '.join(t for t in (title, sec.heading) if t)}\n\n{sec.text}".lstrip() for sec in sections]
+            ours, theirs = self.uncertain_pairs(current, partner, texts, scored, seed, same)
+        else:
+            ours = self.summarize(current, texts, seed)
+            theirs = self.summarize(partner, texts, seed + 1, greedy=True) if same else self.summarize(partner, texts, seed + 1)
+            for retry in range(1, 4 if same else 1):   # a sample equal to the greedy summary is drawn again (at most 3 times)
+                again = [j for j, (a, b) in enumerate(zip(ours, theirs)) if a == b]
+                if not again: break
+                for j, s in zip(again, self.summarize(current, [texts[j] for j in again], seed + 7919 * retry)): ours[j] = s
+        return [((a, names[0]), (b, names[1])) for a, b in zip(ours, theirs)]
 
     def reward(self):
         "The current reward model (loaded again only when the current version changes)."
@@ -164,7 +179,7 @@ class GenerationWorker:
 
 # %% ../../nbs/feedback/12_online.ipynb
 class OnlineLoop:
-    "Background reward-model updates every `every` new decisive picks."
+    "Background reward-model updates every `every` new decisive picks, and the verdict of a policy trial once its picks are in (`decide_trial`)."
     def __init__(self, store: Store, registry: Registry, every: int = 32, load_reward: Callable[[VersionInfo], Any] | None = None,
                  update_kwargs: dict | None = None):
         self.store, self.registry, self.every = store, registry, every
@@ -196,7 +211,8 @@ class OnlineLoop:
             if self._stop.is_set(): break
             try:
                 while self.store.num_new() >= self.every and not self._stop.is_set(): self.run_round()
-            except Exception: logger.exception("online reward update failed")
+                decide_trial(self.store, self.registry)     # a policy version on trial is promoted or rejected once its picks are in
+            except Exception: logger.exception("online update failed")
 
     def run_round(self) -> dict:
         "One update round over all unused training picks; returns what `Store.updates` records for it."
@@ -274,6 +290,48 @@ def train_policy_version(registry: Registry, store: Store, rl_config, max_docume
                                  notes='RL on stored sections against the current reward model')
 
 # %% ../../nbs/feedback/12_online.ipynb
+def open_trial(store: Store, registry: Registry, candidate: str, min_picks: int = 100, threshold: float = 0.55, min_low: float = 0.5,
+               sections: int = 256, max_new_tokens: int = 96) -> dict:
+    "Put policy `candidate` on trial against the current version (`Registry.start_trial`). When its greedy summaries of `sections` stored sections (held-out ones first) equal the current version's on every one, people have nothing to pick between: it is rejected at once (`rejected` in the result). The result also holds `differ`, the share of those sections whose summaries differ."
+    documents = store.section_documents('valid', sections) or store.section_documents('train', sections)
+    new, old = [registry.load('policy', v).generate(documents, max_new_tokens=max_new_tokens).summaries
+                for v in (registry.get('policy', candidate).version, registry.get('policy').version)]
+    differ = sum(' '.join(a.split()) != ' '.join(b.split()) for a, b in zip(new, old)) / max(len(documents), 1)
+    trial = dict(registry.start_trial('policy', candidate, min_picks, threshold, min_low), differ=differ, rejected=False)
+    if differ == 0:
+        registry.end_trial('policy', False, f"writes the current version's summary of every one of the {len(documents)} sections checked: "
+                           "people have nothing to pick between", dict(differ=0.0, n=0, judge="people's picks"))
+        trial['rejected'] = True
+    return trial
+
+def trial_evidence(store: Store, registry: Registry) -> dict | None:
+    "The open policy trial (`Registry.trial`) with people's picks so far between its two versions' greedy summaries: `wins` of the version on trial, `n` decisive picks, `win_rate` and its 95% interval `win_low`/`win_high`; None when no trial is open."
+    trial = registry.trial('policy')
+    if trial is None: return None
+    tags = (f"policy/{trial['version']}{GREEDY_SUFFIX}", f"policy/{trial['against']}{GREEDY_SUFFIX}")
+    count = next((c for c in store.counts() if set(c.policies) == set(tags)), None)
+    wins, n = (count.wins[count.policies.index(tags[0])], sum(count.wins)) if count else (0, 0)
+    rate = wins / n if n else 0.5
+    low, high = win_rate_interval(rate, n) if n else (0.0, 1.0)
+    return dict(trial, wins=wins, n=n, win_rate=rate, win_low=low, win_high=high)
+
+TRIAL_PATIENCE = 10
+"A trial whose versions rarely write different summaries is decided, on the picks it has, after this many times `min_picks` picks of any pair."
+
+def decide_trial(store: Store, registry: Registry) -> dict | None:
+    "Close the open policy trial once it has its `min_picks` decisive picks (or `TRIAL_PATIENCE` times as many picks of any pair went by): promote the version on trial when people's win rate reaches the trial's `threshold` and the low end of its interval reaches `min_low`, else reject it. Returns the evidence and `promoted` when it decided, else None."
+    ev = trial_evidence(store, registry)
+    if ev is None: return None
+    if ev['n'] < ev['min_picks'] and store.num_picks_since(ev['started']) < TRIAL_PATIENCE * ev['min_picks']: return None
+    promoted = ev['n'] > 0 and ev['win_rate'] >= ev['threshold'] and ev['win_low'] >= ev['min_low']
+    evidence = dict(win_rate=ev['win_rate'], win_low=ev['win_low'], win_high=ev['win_high'], n=ev['n'], against=f"policy/{ev['against']}",
+                    judge="people's picks", threshold=ev['threshold'], min_low=ev['min_low'])
+    reason = (f"people's win rate {ev['win_rate']:.3f} [{ev['win_low']:.3f}, {ev['win_high']:.3f}] over {ev['against']} on "
+              f"{ev['n']} decisive picks {'reaches' if promoted else 'misses'} {ev['threshold']} (low end >= {ev['min_low']})")
+    registry.end_trial('policy', promoted, reason, evidence)
+    return dict(ev, promoted=promoted)
+
+# %% ../../nbs/feedback/12_online.ipynb
 def gate_policy(registry: Registry, store: Store, candidate: str, min_win_rate: float = 0.55, sections: int = 32,
                 max_new_tokens: int = 96, seed: int = 0, min_low: float = 0.0) -> float:
     "Promote policy `candidate` when the current reward model's win rate of its summaries over the current policy's reaches `min_win_rate`; return the rate."
@@ -281,19 +339,26 @@ def gate_policy(registry: Registry, store: Store, candidate: str, min_win_rate: 
     _, rate = promote_if_better(registry, candidate, documents, registry.load('reward'), min_win_rate, seed, max_new_tokens, min_low=min_low)
     return rate
 
+PROMOTE_RULES = ('gate', 'picks', 'yes', 'no')
+"How a policy round's new version is promoted: by the reward model's gate, by a trial people's picks decide, always, or never."
+
 def online_round(store: Store, registry: Registry, rl_config=None, promote: str = 'gate', update_reward: bool = True,
                  update_kwargs: dict | None = None, max_documents: int | None = None, min_win_rate: float = 0.55,
                  gate_sections: int = 32, max_new_tokens: int = 96, seed: int = 0, start: str = 'current',
-                 min_low: float = 0.0) -> dict[str, Any]:
-    "One round of the online loop: a reward update on the new picks (if any), then with `rl_config` a policy version by RL (from `start`, see `train_policy_version`) and the gate."
-    if promote not in ('gate', 'yes', 'no'): raise ValueError(f"promote must be 'gate', 'yes' or 'no', got {promote!r}")
-    out: dict[str, Any] = {'reward_update': None, 'policy': None, 'win_rate': None}
+                 min_low: float = 0.0, trial_picks: int = 100) -> dict[str, Any]:
+    "One round of the online loop: a reward update on the new picks (if any), then with `rl_config` a policy version by RL (from `start`, see `train_policy_version`), promoted by `promote` (one of `PROMOTE_RULES`; 'picks' puts it on trial, `decide_trial`)."
+    if promote not in PROMOTE_RULES: raise ValueError(f"promote must be one of {PROMOTE_RULES}, got {promote!r}")
+    if promote == 'picks' and rl_config is not None and (trial := registry.trial('policy')) is not None:
+        raise ValueError(f"policy/{trial['version']} is still on trial: people's picks must decide it before another round")
+    out: dict[str, Any] = {'reward_update': None, 'policy': None, 'win_rate': None, 'trial': None}
     if update_reward and store.num_new() > 0:
         out['reward_update'] = OnlineLoop(store, registry, update_kwargs=update_kwargs).run_round()
     if rl_config is not None:
         out['policy'] = train_policy_version(registry, store, rl_config, max_documents, promote=promote == 'yes', start=start)
         if promote == 'gate':
             out['win_rate'] = gate_policy(registry, store, out['policy'].version, min_win_rate, gate_sections, max_new_tokens, seed, min_low)
+        if promote == 'picks':
+            out['trial'] = open_trial(store, registry, out['policy'].version, trial_picks, min_win_rate, min_low, gate_sections, max_new_tokens)
     return out
 
 ROUND_RL = dict(algo='exact', candidates=16, steps=100, batch_size=16, num_epochs=2, lr=1e-3, kl_coef=0.1, anneal_lr=False)
@@ -320,11 +385,13 @@ class PolicyRoundConfig:
     max_documents: int = 0
     "Train on at most this many stored sections (0: all)."
     promote: str = 'gate'
-    "'gate': promote when the reward model's win rate reaches `min_win_rate`; 'yes': always; 'no': never."
+    "'gate': promote when the reward model's win rate reaches `min_win_rate`; 'picks': put the version on trial, and people's picks between it and the current version decide (`decide_trial`); 'yes': always; 'no': never."
     min_win_rate: float = 0.55
-    "Win rate (reward-model judged, on the sections whose summaries differ) the gate asks of the new policy."
+    "Win rate (on the sections whose summaries differ; judged by the reward model, or by people with 'picks') the new policy needs."
     min_low: float = 0.5
-    "The gate also asks the low end of that win rate's 95% interval to reach this (0: the rate alone)."
+    "The gate (and the trial) also asks the low end of that win rate's 95% interval to reach this (0: the rate alone)."
+    trial_picks: int = 100
+    "'picks': decisive picks between the two versions' greedy summaries that decide the trial."
     gate_sections: int = 256
     "Held-out sections (valid split; training sections when none) the gate is measured on."
     start: str = 'first'
@@ -335,14 +402,13 @@ class PolicyRoundConfig:
     "Seeds the RL run and the gate's generation."
 
     def __post_init__(self):
-        check_ranges(self, rl_steps='>=0', max_documents='>=0', promote=('gate', 'yes', 'no'), min_win_rate='[0,1]',
-                     min_low='[0,1)', gate_sections='>=1', max_new_tokens='>=1', start=('first', 'current'))
+        check_ranges(self, rl_steps='>=0', max_documents='>=0', promote=PROMOTE_RULES, min_win_rate='[0,1]',
+                     min_low='[0,1)', trial_picks='>=1', gate_sections='>=1', max_new_tokens='>=1', start=('first', 'current'))
 
 def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> tuple[VersionInfo, float | None]:
     "The policy half of `online_round` on the service's store (at `database_url`, default `$RLHF_SUMM_DATABASE_URL`) and registry; returns the new version and the gate's win rate."
     from rlhf_summ.config import load_config
     from rlhf_summ.rl import RLConfig
-    if config.promote not in ('gate', 'yes', 'no'): raise ValueError(f"promote must be 'gate', 'yes' or 'no', got {config.promote!r}")
     service_dir = Path(config.service_dir or runs_root()/'serve')
     registry = Registry(config.registry_dir or service_dir/'registry')
     store = open_store(service_dir, database_url or os.environ.get(DATABASE_URL_ENV))
@@ -351,6 +417,7 @@ def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> 
     try:
         out = online_round(store, registry, rl, config.promote, update_reward=False, max_documents=config.max_documents or None,
                            min_win_rate=config.min_win_rate, gate_sections=config.gate_sections,
-                           max_new_tokens=config.max_new_tokens, seed=config.seed, start=config.start, min_low=config.min_low)
+                           max_new_tokens=config.max_new_tokens, seed=config.seed, start=config.start, min_low=config.min_low,
+                           trial_picks=config.trial_picks)
         return out['policy'], out['win_rate']
     finally: store.close()

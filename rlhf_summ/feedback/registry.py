@@ -10,6 +10,8 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
+from fastcore.basics import patch
+
 from ..config import check_ranges
 
 # %% auto 0
@@ -183,7 +185,7 @@ class Registry:
         return info
 
     def history(self, kind: str) -> list[dict]:
-        "Every move of the `current` pointer of `kind`, oldest first."
+        "Every move of the `current` pointer of `kind`, and every trial it rejected (`end_trial`), oldest first."
         log = self._kind_dir(kind)/'history.jsonl'
         return [json.loads(l) for l in log.read_text().splitlines() if l.strip()] if log.exists() else []
 
@@ -224,6 +226,47 @@ class Registry:
                 kind: str = 'policy') -> VersionInfo:
         "The comparison partner of version `of` (default: current) of `kind` under `rule`."
         return choose_partner(self.versions(kind), self.get(kind, of), rule, rng)
+
+# %% ../../nbs/feedback/11_registry.ipynb
+@patch
+def trial(self: Registry, kind: str = 'policy') -> dict | None:
+    "The open trial of `kind` (what `start_trial` wrote: `version`, `against`, `started`, `min_picks`, `threshold`, `min_low`), or None."
+    path = self._kind_dir(kind)/'trial'
+    return json.loads(path.read_text()) if path.exists() else None
+
+@patch
+def start_trial(self: Registry, kind: str, version: str | int, min_picks: int = 100, threshold: float = 0.55,
+                min_low: float = 0.5) -> dict:
+    "Put `version` on trial against the current version: `min_picks` decisive picks between the two decide it (`end_trial`)."
+    if (open_trial := self.trial(kind)) is not None:
+        raise ValueError(f"{kind}/{open_trial['version']} is already on trial: end that trial first")
+    target, current = self.get(kind, version), self.get(kind)
+    if target.version == current.version: raise ValueError(f"{target.name} is the current version: there is nothing to try it against")
+    if min_picks < 1: raise ValueError(f"a trial needs at least one pick, got min_picks={min_picks}")
+    trial = dict(version=target.version, against=current.version, started=time.time(), min_picks=int(min_picks),
+                 threshold=float(threshold), min_low=float(min_low))
+    _write_atomic(self._kind_dir(kind)/'trial', json.dumps(trial))
+    return trial
+
+@patch
+def end_trial(self: Registry, kind: str, promote: bool, reason: str = '', evidence: dict | None = None) -> VersionInfo:
+    "Close the open trial of `kind`: promote its version with `evidence`, or record it in the history as rejected; returns the current version."
+    trial = self.trial(kind)
+    if trial is None: raise LookupError(f"no {kind} version is on trial")
+    if promote: current = self.promote(kind, trial['version'], reason, evidence)
+    else:
+        current = self.get(kind)
+        entry = dict(action='reject', previous=current.version, current=current.version, rejected=trial['version'],
+                     time=time.time(), reason=reason, **({'evidence': evidence} if evidence else {}))
+        with open(self._kind_dir(kind)/'history.jsonl', 'a') as f: f.write(json.dumps(entry) + '\n')
+    (self._kind_dir(kind)/'trial').unlink()
+    return current
+
+@patch
+def verdict(self: Registry, kind: str, version: str) -> dict | None:
+    "The history entry that decided `version` ('v2'): its last promotion, else its rejection by a trial; None if neither happened."
+    return self.promotion(kind, version) or next((e for e in reversed(self.history(kind))
+                                                  if e['action'] == 'reject' and e.get('rejected') == version), None)
 
 # %% ../../nbs/feedback/11_registry.ipynb
 @dataclass

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..config import check_ranges, runs_root, save_config
 from ..data import Document, Section
-from .online import GREEDY_SUFFIX, GenerationWorker, OnlineLoop, PolicySummarizer, Summarize, open_store
+from .online import GREEDY_SUFFIX, GenerationWorker, OnlineLoop, PolicySummarizer, Summarize, open_store, trial_evidence
 from .registry import PARTNER_RULES, Registry, VersionInfo
 from .store import PICKS, DuplicatePick, Store, token_fingerprint
 from ..text import split_text
@@ -32,11 +32,11 @@ __all__ = ['logger', 'DEFAULT_GUIDELINES', 'TEMPLATES', 'COOKIE', 'ANNOTATOR_KEY
            'PUBLIC_PATHS', 'UPLOAD_PATHS', 'BODY_LIMIT', 'SECURITY_HEADERS', 'ServeConfig', 'ServiceSettings', 'render',
            'Throttle', 'Service', 'Annotator', 'LoginRequired', 'get_service', 'api_annotator', 'page_annotator',
            'form_annotator', 'add_view', 'DocumentOut', 'PairOut', 'PickIn', 'PickOut', 'AnnotatorOut', 'PairCountOut',
-           'UpdateOut', 'StatsOut', 'VersionOut', 'AccuracyPoint', 'ProgressOut', 'login_page', 'login', 'logout',
-           'ingest', 'create_document', 'read_document', 'home_page', 'upload_form', 'document_page', 'record_pick',
-           'next_pair', 'pick_pair', 'change_pick', 'guidelines_page', 'pair_page', 'pick_form', 'collect_stats',
-           'export', 'health', 'accuracy_plot', 'collect_progress', 'RequestGuard', 'create_app', 'build_service',
-           'default_policy', 'bootstrap_registry', 'serve']
+           'UpdateOut', 'StatsOut', 'VersionOut', 'TrialOut', 'AccuracyPoint', 'ProgressOut', 'login_page', 'login',
+           'logout', 'ingest', 'create_document', 'read_document', 'home_page', 'upload_form', 'document_page',
+           'record_pick', 'next_pair', 'pick_pair', 'change_pick', 'guidelines_page', 'pair_page', 'pick_form',
+           'collect_stats', 'export', 'health', 'accuracy_plot', 'collect_progress', 'RequestGuard', 'create_app',
+           'build_service', 'default_policy', 'bootstrap_registry', 'serve']
 
 # %% ../../nbs/feedback/13_serve.ipynb
 @dataclass
@@ -226,17 +226,22 @@ Human labelers of summaries agree about 72-77% of the time (Stiennon et al. 2020
 <p id="since"><b>{{ p.picks_since }}</b> A/B picks since the current policy <b>{{ p.current_policy or 'none' }}</b> became current
 ({{ p.picks_since_mine }} of them yours{% if p.is_admin %}; you see everyone's{% endif %}); <b>{{ p.picks_since_reward }}</b> since the
 current reward model <b>{{ p.current_reward or 'none' }}</b>. Picks train the reward model online; a new policy version is trained
-against it with RL and made current when it wins the gate below.</p>
+against it with RL and made current when it wins the gate below, or, on trial, when people pick its summaries.</p>
+{% if p.trial %}<p id="trial"><b>{{ p.trial.version }}</b> is on trial against <b>{{ p.trial.against }}</b>: where the two write different
+summaries you may be shown one of each. People picked it in <b>{{ p.trial.wins }}</b> of <b>{{ p.trial.n }}</b> such pairs so far
+({{ p.trial.min_picks }} decide{% if p.trial.n %}; win rate {{ '%.2f' % p.trial.win_rate }}, {{ '%.2f' % p.trial.win_low }}–{{ '%.2f' % p.trial.win_high }}{% endif %}).</p>{% endif %}
 {% if p.picks_since_by %}<table id="picks-by"><tr><th>Annotator</th><th>A/B picks since {{ p.current_policy }}</th></tr>
 {% for name, n in p.picks_since_by.items() %}<tr data-annotator="{{ name }}"><td>{{ name }}</td><td>{{ n }}</td></tr>{% endfor %}</table>{% endif %}
 <h2>Policy versions</h2>
 <table id="versions"><tr><th>Version</th><th>Registered</th><th>Made from</th><th>Made current</th><th>Win rate over the version before (95% interval)</th><th>Why</th></tr>
-{% for v in p.versions %}<tr data-version="{{ v.name }}"><td>{{ v.name }}{% if v.current %} <span class="badge">current</span>{% endif %}</td>
+{% for v in p.versions %}<tr data-version="{{ v.name }}"><td>{{ v.name }}{% if v.current %} <span class="badge">current</span>{% endif %}
+{% if v.verdict in ('rejected', 'on trial') %} <span class="badge">{{ v.verdict }}</span>{% endif %}</td>
 <td>{{ v.created|when }}</td><td>{% for kind, ver in v.parents.items() %}{{ kind }} {{ ver }}{{ ', ' if not loop.last }}{% else %}—{% endfor %}</td><td>{{ v.promoted|when if v.promoted else '—' }}</td>
-<td class="win">{% if v.win_rate is not none %}{{ '%.2f' % v.win_rate }} ({{ '%.2f' % v.win_low }}–{{ '%.2f' % v.win_high }}) on {{ v.n }} sections over {{ v.against }}{% if v.judge %}, judged by {{ v.judge }}{% endif %}{% else %}—{% endif %}</td>
+<td class="win">{% if v.win_rate is not none %}{{ '%.2f' % v.win_rate }} ({{ '%.2f' % v.win_low }}–{{ '%.2f' % v.win_high }}) on {{ v.n }} {{ 'picks' if v.judge == "people's picks" else 'sections' }} over {{ v.against }}{% if v.judge %}, judged by {{ v.judge }}{% endif %}{% else %}—{% endif %}</td>
 <td>{{ v.reason or v.notes }}</td></tr>{% endfor %}</table>
-<p class="muted">Win rates come from the gate: the reward model scores both versions' summaries of held-out sections, so they
-are judged by the model the policy was optimised against, not by people. Ties count one half.</p>
+<p class="muted">Win rates judged by a reward model come from the gate: it scores both versions' summaries of held-out sections,
+so they are judged by the model the policy was optimised against, not by people (ties count one half). Win rates judged by people's
+picks come from a trial: your picks between the two versions' summaries, wherever they differ.</p>
 <h2>The reward model's accuracy on held-out picks</h2>
 <p class="muted">Each point is measured on the held-out picks stored when that update ran: early points rest on few picks.</p>
 {% if plot %}<figure id="accuracy-plot">{{ plot|safe }}</figure>{% else %}<p id="accuracy-plot">No reward-model update has run
@@ -469,9 +474,21 @@ class VersionOut(BaseModel):
     win_rate: float | None = None
     win_low: float | None = None
     win_high: float | None = None
-    n: int | None = Field(None, description="sections the win rate was measured on")
+    n: int | None = Field(None, description="sections (the gate) or decisive picks (a trial) the win rate was measured on")
     against: str | None = None
-    judge: str | None = Field(None, description="the reward model that scored the summaries")
+    judge: str | None = Field(None, description="who judged: the reward model that scored the summaries (the gate), or people's picks (a trial)")
+    verdict: Literal['promoted', 'rejected', 'on trial', ''] = Field('', description="what its gate or trial decided ('': nothing yet)")
+
+class TrialOut(BaseModel):
+    "The policy version on trial: people's picks so far between its greedy summaries and the current version's."
+    version: str
+    against: str
+    wins: int
+    n: int = Field(description="decisive picks on the two versions' summaries so far")
+    min_picks: int = Field(description="decisive picks that decide the trial")
+    win_rate: float
+    win_low: float
+    win_high: float
 
 class AccuracyPoint(BaseModel):
     "One finished reward-update round."
@@ -495,6 +512,7 @@ class ProgressOut(BaseModel):
     num_held_out: int
     update_every: int
     is_admin: bool
+    trial: TrialOut | None = Field(None, description="the policy version on trial, with people's picks so far")
 
 # %% ../../nbs/feedback/13_serve.ipynb
 auth = APIRouter(tags=['auth'])
@@ -729,11 +747,13 @@ def collect_progress(service: Service, who: Annotator) -> ProgressOut:
     reg = service.registry
     cur, reward = reg.current('policy'), reg.current('reward')
     versions = []
+    trial = trial_evidence(service.store, reg)
     for v in reversed(reg.versions('policy')):
-        promo = reg.promotion('policy', v.version) or {}
-        evidence = promo.get('evidence') or {}
+        verdict = reg.verdict('policy', v.version) or {}
+        evidence = verdict.get('evidence') or {}
+        state = {'promote': 'promoted', 'reject': 'rejected'}.get(verdict.get('action'), 'on trial' if trial and trial['version'] == v.version else '')
         versions.append(VersionOut(name=v.name, created=v.created, parents=v.parents, notes=v.notes, current=cur is not None and v.version == cur.version,
-                                   promoted=promo.get('time'), reason=promo.get('reason', ''),
+                                   promoted=verdict.get('time') if state == 'promoted' else None, reason=verdict.get('reason', ''), verdict=state,
                                    **{k: evidence.get(k) for k in ('win_rate', 'win_low', 'win_high', 'n', 'against', 'judge')}))
     def since(info):
         if info is None: return 0.0
@@ -748,7 +768,8 @@ def collect_progress(service: Service, who: Annotator) -> ProgressOut:
                                        service.store.annotator_stats(None if _is_admin(service, who) else who.name)},
                        accuracy=[AccuracyPoint(**{k: h[k] for k in AccuracyPoint.model_fields}) for h in service.store.accuracy_history()],
                        baselines={f"{k} wins" if k == 'longer' else f"more {k} wins": v for k, v in trivial_judges(decisive).items()} if decisive else {},
-                       num_held_out=len(decisive), update_every=service.config.update_every, is_admin=_is_admin(service, who))
+                       num_held_out=len(decisive), update_every=service.config.update_every, is_admin=_is_admin(service, who),
+                       trial=TrialOut(**{k: f"policy/{trial[k]}" if k in ('version', 'against') else trial[k] for k in TrialOut.model_fields}) if trial else None)
 
 def _progress_page(service: Service, who: Annotator, p: ProgressOut) -> HTMLResponse:
     points = [a for a in p.accuracy if a.accuracy is not None]
