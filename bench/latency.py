@@ -50,7 +50,7 @@ def one_upload(pdf: bytes, args, root: Path) -> dict:
     settings = ServiceSettings(annotator_tokens={'bench': SecretStr(TOKEN)}, secret_key=SecretStr('bench'))
     registry = Registry(config.registry_dir)
     bootstrap_registry(registry, config)
-    summarize = PolicySummarizer(registry, config.max_new_tokens, config.temperature, config.generation_batch)
+    summarize = PolicySummarizer(registry, config.max_new_tokens, config.pair_temperature, config.generation_batch)
     service = build_service(config, settings, registry, summarize)
     headers = {'Authorization': f'Bearer {TOKEN}'}
     with TestClient(create_app(service)) as client:

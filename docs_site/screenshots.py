@@ -36,9 +36,9 @@ def main(pdfs: list[Path], policy: str, out: Path, chromium: str = '/usr/bin/chr
     registry = Registry(runs/'registry')
     registry.register('policy', src_dir=policy or default_extractive_dir(), data={'source': 'default extractive policy'}, promote=True)
     registry.register('reward', RewardModel.from_pretrained('minilm'), data={'source': 'minilm'}, promote=True)
-    config = ServeConfig(service_dir=str(runs), update_every=8, update_steps=10, valid_fraction=0.3, port=free_port())
+    config = ServeConfig(service_dir=str(runs), update_every=8, valid_fraction=0.3, port=free_port())
     settings = ServiceSettings(annotator_tokens={'alice': 'tok-alice', 'bob': 'tok-bob'}, admins=['alice'], secret_key='screens')
-    service = build_service(config, settings, registry, PolicySummarizer(registry, config.max_new_tokens, config.temperature))
+    service = build_service(config, settings, registry, PolicySummarizer(registry, config.max_new_tokens, config.pair_temperature))
     server = uvicorn.Server(uvicorn.Config(create_app(service), host='127.0.0.1', port=config.port, log_level='warning'))
     threading.Thread(target=server.run, daemon=True).start()
     base = f'http://127.0.0.1:{config.port}'

@@ -34,7 +34,8 @@ def save_config(config, path: str | Path) -> Path:
     path.write_text(json.dumps(config_to_dict(config), indent=2, sort_keys=True))
     return path
 
-RENAMED = {'learning_rate': 'lr', 'total_steps': 'steps', 'max_steps': 'steps', 'runs_dir': 'service_dir', 'reward': 'reward_model'}
+RENAMED = {'learning_rate': 'lr', 'total_steps': 'steps', 'max_steps': 'steps', 'runs_dir': 'service_dir', 'reward': 'reward_model',
+           'temperature': 'pair_temperature'}
 "Old names of config fields (configs saved before every trainer used one name for each) and their names now."
 
 def config_from_dict(cls: type[T], values: dict[str, Any]) -> T:

@@ -708,7 +708,6 @@ def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison
     return UpdateResult(accepted, acc_before, acc_after, before['loss'], after['loss'], steps, len(new), len(replayed),
                         len(heldout), reason)
 
-
 # %% ../nbs/08_reward.ipynb
 PREFERENCE_CONFIG_NAME = 'preference.json'
 
@@ -765,7 +764,7 @@ class PreferenceTerm:
         "Write `policy/` (a policy folder), `reference.safetensors` and `preference.json` into `path`."
         path = Path(path)
         self.policy.save(path/'policy')
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.reference.state_dict().items()}, str(path/'reference.safetensors'))
+        save_model(self.reference, str(path/'reference.safetensors'))       # tied weights (a seq2seq policy's embeddings) saved once
         (path/PREFERENCE_CONFIG_NAME).write_text(json.dumps({'beta': self.beta, 'weight': float(self.weight)}))
         return path
 
@@ -777,7 +776,7 @@ class PreferenceTerm:
         meta = json.loads((path/PREFERENCE_CONFIG_NAME).read_text())
         policy = load_policy(str(path/'policy'), device=device)
         reference = copy.deepcopy(policy.model)
-        reference.load_state_dict(load_file(path/'reference.safetensors', device=str(policy.device)))
+        load_model(reference, path/'reference.safetensors', device=str(policy.device))
         return cls(policy, reference, meta['beta'], meta['weight'])
 
 def train_preference(model: RewardModel, comparisons: Sequence[Comparison], steps: int, lr: float = 3e-4,

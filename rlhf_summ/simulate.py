@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 from .config import check_ranges
 from .data import Document, Section, load_summary_pairs
 from .evaluate import rouge_scorer
+from .feedback.online import FeedbackConfig
 
 # %% auto 0
 __all__ = ['RESULT_PATTERN', 'PERSONAS', 'ANNOTATORS', 'Paper', 'load_papers', 'gold_utility', 'states_result', 'is_short',
@@ -171,7 +172,7 @@ def measured_agreement(first: Annotator, second: Annotator, pairs: Sequence[tupl
 
 # %% ../nbs/16_simulate.ipynb
 @dataclass
-class SimConfig:
+class SimConfig(FeedbackConfig):
     "A simulated run of the feedback loop: uploads, pairs, picks by a simulated annotator, reward updates, policy rounds and the gate, measured on held-out papers. Its round's defaults are the service's (`online.ROUND_RL`, `PolicyRoundConfig`; a test holds them equal)."
     data: str = 'scitldr'
     "Uploads: summary-pair sources separated by commas (folders use their train.jsonl), read in order after a seeded shuffle."
@@ -197,34 +198,6 @@ class SimConfig:
     "Agreement of two independent annotators that `tau` is calibrated to (human labelers: 0.72-0.77)."
     calibration_pairs: int = 300
     "Pairs of SFT samples (training papers) the calibration and the measured agreement use."
-    pairs: str = 'uncertainty'
-    "'random' or 'uncertainty' (`GenerationWorker`)."
-    candidates: int = 4
-    "Samples per version for uncertainty-chosen pairs."
-    partner: str = 'previous'
-    "Comparison partner rule (`registry.PARTNER_RULES`)."
-    pair_temperature: float = 0.3
-    "Sampling temperature of the pairs (and of best-of-n and the reward model's held-out pairs)."
-    update_every: int = 100
-    "Reward update after this many new decisive training picks."
-    update_epochs: float = 2.0
-    "Passes over the new and replayed picks in one reward update."
-    update_lr: float = 0.01
-    "Learning rate of the reward updates."
-    update_weight_decay: float = 0.05
-    "AdamW weight decay of the reward updates (keeps the content head small)."
-    update_tolerance: float = -1.0
-    "A reward update is refused when held-out accuracy falls by more than this; < 0: by more than the held-out picks' sampling error (1.96 x sqrt(0.25 / n), at least 0.02; with 29 held-out picks a fixed 0.02 refused the first updates on noise)."
-    replay_ratio: float = 3.0
-    "Older picks replayed per new pick in a reward update."
-    reward_update: str = 'preference'
-    "What picks train: 'preference', a preference term over a copy of the SFT policy's own sentence scorer with today's judge as a weighted offset (`reward.PreferenceTerm`); 'head', the judge's head and content head."
-    preference_lr: float = 1e-4
-    "Learning rate of the preference term's scorer (its judge weight: `update_lr`)."
-    preference_beta: float = 0.1
-    "The preference term's beta (its log-ratio's scale)."
-    lexical_lr: float = 0.0
-    "Learning rate of the word weights (`ExtractiveScorer.lexical`) of the preference term's policy (AdamW decay `update_weight_decay`); 0: they stay 0."
     rl_word_lr: float = 0.0
     "Learning rate of the policy's word weights in the policy rounds (`RLConfig.word_lr`); 0: they stay 0."
     round_every: int = 250
@@ -261,8 +234,6 @@ class SimConfig:
     "The gate also asks the lower end of that win rate's 95% interval to be at least this (0: the rate alone; with the rate alone, one of three 2,000-pick runs promoted a version 3.8 ROUGE-1 below SFT)."
     gate_sections: int = 256
     "Held-out sections the gate compares on."
-    valid_fraction: float = 0.2
-    "Share of uploaded documents (by hash) whose picks are held out to measure the reward model."
     sft_model: str = ''
     "The SFT policy folder ('': the trained default extractive policy)."
     reward_model: str = 'minilm'
@@ -294,14 +265,12 @@ class SimConfig:
         return sorted({p for p in points if 0 <= p < self.picks} | {self.picks})
 
     def __post_init__(self):
-        from rlhf_summ.feedback.registry import PARTNER_RULES
+        super().__post_init__()
         check_ranges(self, eval_limit='>=1', holdout='>=0', annotator=('reference', 'result', 'short'), picks='>=1', tau='>=0', epsilon='[0,1]',
-                     target_agreement='(0.5,1)', calibration_pairs='>=1', pairs=('random', 'uncertainty'), candidates='>=1',
-                     partner=PARTNER_RULES, pair_temperature='>=0', update_every='>=1', update_epochs='>0', update_lr='>0',
-                     update_weight_decay='>=0', replay_ratio='>=0', reward_update=('preference', 'head'),
-                     preference_lr='>0', preference_beta='>0', lexical_lr='>=0', rl_word_lr='>=0', round_every='>=1', rl_steps='>=1',
-                     rl_batch_size='>=1', rl_algo=('exact', 'rloo'), rl_candidates='>=1', rl_k='>=2', rl_baseline=('mean', 'best'), rl_epochs='>=1', rl_lr='>0', rl_temperature='>0', kl_coef='>=0', rl_start=('first', 'current'), promote=('gate', 'picks'), trial_picks='>=1',
-                     min_win_rate='[0,1]', gate_min_low='[0,1)', gate_sections='>=1', valid_fraction='[0,1)', best_of_n='>=1', dpo_steps='>=1', dpo_lr='>0',
+                     target_agreement='(0.5,1)', calibration_pairs='>=1', update_every='>=1', valid_fraction='[0,1)', rl_word_lr='>=0', round_every='>=1', rl_steps='>=1',
+                     rl_batch_size='>=1', rl_algo=('exact', 'rloo'), rl_candidates='>=1', rl_k='>=2', rl_baseline=('mean', 'best'), rl_epochs='>=1',
+                     rl_lr='>0', rl_temperature='>0', kl_coef='>=0', rl_start=('first', 'current'), promote=('gate', 'picks'), trial_picks='>=1',
+                     min_win_rate='[0,1]', gate_min_low='[0,1)', gate_sections='>=1', best_of_n='>=1', dpo_steps='>=1', dpo_lr='>0',
                      dpo_beta='>0', threads='>=0')
 
 # %% ../nbs/16_simulate.ipynb
@@ -464,17 +433,6 @@ def _rl_config(config: SimConfig):
                     num_epochs=config.rl_epochs, lr=config.rl_lr, word_lr=config.rl_word_lr, temperature=config.rl_temperature, kl_coef=config.kl_coef,
                     anneal_lr=False, seed=config.seed, cpu=True)
 
-def _update_kwargs(config: SimConfig, store, sft_dir: Path) -> dict:
-    "The arguments of the next reward update (`reward.update_reward_model`): steps for the new and replayed picks, the held-out guard's tolerance, and what the picks train."
-    new, used = store.num_new(), len(store.comparisons(split='train')) - store.num_new()
-    steps = max(1, math.ceil(config.update_epochs * (new + min(used, round(config.replay_ratio * new))) / 16))
-    heldout = max(len([c for c in store.comparisons(split='valid') if c.choice != 0.5]), 1)
-    tolerance = config.update_tolerance if config.update_tolerance >= 0 else max(0.02, 1.96 * (0.25 / heldout) ** 0.5)
-    kind = (dict(lr=config.preference_lr, weight_lr=config.update_lr, preference=str(sft_dir), beta=config.preference_beta,
-                 lexical_lr=config.lexical_lr, lexical_decay=config.update_weight_decay)
-            if config.reward_update == 'preference' else dict(lr=config.update_lr, weight_decay=config.update_weight_decay))
-    return dict(steps=steps, seed=config.seed, batch_size=16, replay_ratio=config.replay_ratio, tolerance=tolerance, **kind)
-
 def _policy_round(config: SimConfig, store, registry, rl_config, picks: int, log: Callable[[str], None]) -> dict:
     "One policy round of the service (`online.online_round`: RL, then the gate or a trial); returns what the run records of it."
     from rlhf_summ.feedback.online import online_round
@@ -578,7 +536,7 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
             store.add_comparison(pair.id, annotator.name,
                                  annotator.pick(pair.summary_a, pair.summary_b, paper.references, key=pair_key(pair.section_text, pair.summary_a, pair.summary_b)))
             picks += 1; since_round += 1; bar.update(1)
-            if store.num_new() >= config.update_every: OnlineLoop(store, registry, update_kwargs=_update_kwargs(config, store, sft_dir)).run_round()
+            if store.num_new() >= config.update_every: OnlineLoop(store, registry, update_kwargs=config.update_kwargs(store, sft_dir)).run_round()
             if config.promote == 'picks': _trial_verdict(store, registry, rounds, picks, log)
             if since_round >= config.round_every and registry.trial('policy') is None:
                 rounds.append(_policy_round(config, store, registry, rl_config, picks, log)); since_round = 0

@@ -54,7 +54,8 @@ def test_browser_upload_and_two_picks(tmp_path, shared_data):
                                                   max_source_length=256, max_target_length=32))
     registry.register('reward', StandIn())
     port, log = free_port(), tmp_path/'server.log'
-    with browser_page(runs, port, log, 'update_every=0, max_new_tokens=12, generation_batch=6') as (page, base):
+    # random pairs: a stand-in reward model cannot choose uncertain ones
+    with browser_page(runs, port, log, "update_every=0, max_new_tokens=12, generation_batch=6, pairs='random'") as (page, base):
         page.goto(f'{base}/')
         assert page.url.endswith('/login')
         log_in_and_upload(page, base, shared_data/'pdfs'/'1703.00317.pdf')

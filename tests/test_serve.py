@@ -46,7 +46,7 @@ def settings(**kw):
 def make_service(tmp_path, registry_root, summarize=None, service_settings=None, **config):
     registry = Registry(registry_root)
     config = ServeConfig(service_dir=str(tmp_path), **{'update_every': 0, 'max_new_tokens': 12, **config})
-    summarize = summarize or PolicySummarizer(registry, config.max_new_tokens, config.temperature, config.generation_batch)
+    summarize = summarize or PolicySummarizer(registry, config.max_new_tokens, config.pair_temperature, config.generation_batch)
     return build_service(config, service_settings or settings(), registry, summarize)
 
 
@@ -382,7 +382,7 @@ def test_online_update_registers_reward_version_without_blocking(tmp_path, tiny_
     registry.register('reward', Registry(tiny_policies).load('reward'))
     started, release = threading.Event(), threading.Event()
     load = lambda info: GatedReward(registry.load('reward', info.version), started, release)
-    service = build_service(ServeConfig(service_dir=str(tmp_path), update_every=6, update_steps=2, update_tolerance=1.0),
+    service = build_service(ServeConfig(service_dir=str(tmp_path), update_every=6, reward_update="head", update_tolerance=1.0),
                             settings(), registry, lambda *a: [], load_reward=load)
     pairs = []
     for i in range(4):   # four documents in the training split, two sections each

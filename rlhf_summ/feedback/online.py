@@ -4,7 +4,7 @@
 
 # %% ../../nbs/feedback/12_online.ipynb 3
 from __future__ import annotations
-import dataclasses, json, logging, os, queue, random, tempfile, threading
+import dataclasses, json, logging, math, os, queue, random, tempfile, threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,16 +13,16 @@ from typing import Any, Callable, Protocol, Sequence
 from ..config import check_ranges, runs_root
 from ..data import Document, Section
 from ..evaluate import compare_policies, win_rate, win_rate_interval
-from .registry import Registry, VersionInfo
+from .registry import PARTNER_RULES, Registry, VersionInfo
 from .store import Store
 
 logger = logging.getLogger(__name__)
 
 # %% auto 0
 __all__ = ['logger', 'DATABASE_URL_ENV', 'GREEDY_SUFFIX', 'PAIR_RULES', 'TRIAL_PATIENCE', 'PROMOTE_RULES', 'ROUND_RL',
-           'open_store', 'Summarize', 'PolicySummarizer', 'GenerationWorker', 'OnlineLoop', 'promote_if_better',
-           'train_policy_version', 'open_trial', 'trial_evidence', 'decide_trial', 'gate_policy', 'online_round',
-           'round_rl_config', 'PolicyRoundConfig', 'policy_round']
+           'open_store', 'Summarize', 'PolicySummarizer', 'GenerationWorker', 'OnlineLoop', 'FeedbackConfig',
+           'promote_if_better', 'train_policy_version', 'open_trial', 'trial_evidence', 'decide_trial', 'gate_policy',
+           'online_round', 'round_rl_config', 'PolicyRoundConfig', 'policy_round']
 
 # %% ../../nbs/feedback/12_online.ipynb
 DATABASE_URL_ENV = 'RLHF_SUMM_DATABASE_URL'
@@ -130,11 +130,11 @@ class GenerationWorker:
 
     def version_pairs(self, current: VersionInfo, partner: VersionInfo, sections: list[Section], title: str,
                       seed: int) -> list[tuple[tuple[str, str], tuple[str, str]]]:
-        "The pair ((summary, tag), (summary, tag)) of each of `sections`: a sample of `current` against `partner` (chosen by the `pairs` rule)."
+        "The pair ((summary, tag), (summary, tag)) of each of `sections`: a sample of `current` against `partner`, chosen by the `pairs` rule ('uncertainty' needs a registered reward model: without one the pairs are random)."
         same = partner.version == current.version       # one version only: compare a sample with its greedy summary
         names = (current.name, partner.name + GREEDY_SUFFIX if same else partner.name)
         texts = [sec.text for sec in sections]
-        if self.pairs == 'uncertainty':
+        if self.pairs == 'uncertainty' and self.registry.current('reward') is not None:   # no reward model yet: random pairs
             scored = [f"{' | '.join(t for t in (title, sec.heading) if t)}\n\n{sec.text}".lstrip() for sec in sections]
             ours, theirs = self.uncertain_pairs(current, partner, texts, scored, seed, same)
         else:
@@ -181,10 +181,11 @@ class GenerationWorker:
 class OnlineLoop:
     "Background reward-model updates every `every` new decisive picks, and the verdict of a policy trial once its picks are in (`decide_trial`)."
     def __init__(self, store: Store, registry: Registry, every: int = 32, load_reward: Callable[[VersionInfo], Any] | None = None,
-                 update_kwargs: dict | None = None):
+                 update_kwargs: dict | Callable[[], dict] | None = None):
         self.store, self.registry, self.every = store, registry, every
         self.load_reward = load_reward or (lambda info: registry.load('reward', info.version))
-        self.update_kwargs = dict(update_kwargs or {})
+        self.update_kwargs = update_kwargs if callable(update_kwargs) else dict(update_kwargs or {})
+        "Keyword arguments of `RewardModel.update`, or a function that makes them for each round from the store's picks (`FeedbackConfig.update_kwargs`)."
         self._wake, self._stop = threading.Event(), threading.Event()
         self._round_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -229,7 +230,8 @@ class OnlineLoop:
             if not new: raise ValueError("no new training picks")
             model = self.load_reward(before)
             heldout = self.store.comparisons(split='valid') or None
-            result = model.update(new, replay=self.store.replay(update_id), heldout=heldout, **self.update_kwargs)
+            kwargs = self.update_kwargs() if callable(self.update_kwargs) else self.update_kwargs
+            result = model.update(new, replay=self.store.replay(update_id), heldout=heldout, **kwargs)
             metrics = {'eval/rm/accuracy_before': result.accuracy_before, 'eval/rm/accuracy': result.accuracy_after,
                        'train/rm/num_new': len(new)}
             after = ''
@@ -244,6 +246,59 @@ class OnlineLoop:
             self.store.finish_update(update_id, 'failed', error=f"{type(e).__name__}: {e}")
             raise
         return next(u for u in self.store.updates() if u['id'] == update_id)
+
+# %% ../../nbs/feedback/12_online.ipynb
+@dataclass
+class FeedbackConfig:
+    "How the feedback service learns from picks: how pairs are chosen and how the reward model updates online. `serve.ServeConfig` and `simulate.SimConfig` derive from it, so the benchmark's loop is the service's."
+    pairs: str = 'uncertainty'
+    "'random' (one sample of each version) or 'uncertainty' (of `candidates` samples each, the pair the current reward model is least sure about)."
+    candidates: int = 4
+    "Samples per version for uncertainty-chosen pairs."
+    partner: str = 'previous'
+    "Comparison partner of the current policy: 'previous', 'parent' or 'random' (`registry.PARTNER_RULES`)."
+    pair_temperature: float = 0.3
+    "Sampling temperature of the pairs' summaries (near greedy: what the versions would write, yet two samples of one version can differ)."
+    valid_fraction: float = 0.2
+    "Share of uploaded documents (by hash) whose picks are held out to check reward updates; they never train."
+    update_every: int = 100
+    "A reward update after this many new decisive training picks (0: no online updates)."
+    update_epochs: float = 2.0
+    "Passes over the new and replayed picks in one reward update."
+    update_lr: float = 0.01
+    "Learning rate of the reward updates (with 'preference': of the judge's weight)."
+    update_weight_decay: float = 0.05
+    "AdamW weight decay of the reward updates (with 'preference': of the word weights)."
+    update_tolerance: float = -1.0
+    "A reward update is refused when held-out accuracy falls by more than this; < 0: by more than the held-out picks' sampling error (1.96 x sqrt(0.25 / n), at least 0.02)."
+    replay_ratio: float = 3.0
+    "Older picks replayed per new pick in a reward update."
+    reward_update: str = 'preference'
+    "What picks train: 'preference', a preference term over a copy of the first policy version with today's judge as a weighted offset (`reward.PreferenceTerm`); 'head', the judge's head."
+    preference_lr: float = 1e-4
+    "Learning rate of the preference term's policy copy."
+    preference_beta: float = 0.1
+    "The preference term's beta (the scale of its log-ratio)."
+    lexical_lr: float = 0.0
+    "Learning rate of the word weights (`ExtractiveScorer.lexical`) of the preference term's policy copy; 0: they stay 0."
+    seed: int = 0
+    "Seeds pairs, their display order, sampling and updates."
+
+    def __post_init__(self):
+        check_ranges(self, pairs=PAIR_RULES, candidates='>=1', partner=PARTNER_RULES, pair_temperature='>=0', valid_fraction='[0,1]',
+                     update_every='>=0', update_epochs='>0', update_lr='>0', update_weight_decay='>=0', replay_ratio='>=0',
+                     reward_update=('preference', 'head'), preference_lr='>0', preference_beta='>0', lexical_lr='>=0')
+
+    def update_kwargs(self, store: Store, preference_policy: str | Path) -> dict:
+        "The arguments of the next reward update (`RewardModel.update`) on `store`'s picks: steps for the new and replayed picks, the held-out guard's tolerance, and what the picks train (`preference_policy`: the folder the preference term starts from, the first policy version)."
+        new, used = store.num_new(), len(store.comparisons(split='train')) - store.num_new()
+        steps = max(1, math.ceil(self.update_epochs * (new + min(used, round(self.replay_ratio * new))) / 16))
+        heldout = max(len(store.comparisons(split='valid')), 1)
+        tolerance = self.update_tolerance if self.update_tolerance >= 0 else max(0.02, 1.96 * (0.25 / heldout) ** 0.5)
+        kind = (dict(lr=self.preference_lr, weight_lr=self.update_lr, preference=str(preference_policy), beta=self.preference_beta,
+                     lexical_lr=self.lexical_lr, lexical_decay=self.update_weight_decay)
+                if self.reward_update == 'preference' else dict(lr=self.update_lr, weight_decay=self.update_weight_decay))
+        return dict(steps=steps, seed=self.seed, batch_size=16, replay_ratio=self.replay_ratio, tolerance=tolerance, **kind)
 
 # %% ../../nbs/feedback/12_online.ipynb
 def promote_if_better(registry: Registry, candidate: str, documents: Sequence[Document | str], reward, threshold: float = 0.55,

@@ -19,8 +19,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..config import check_ranges, runs_root, save_config
 from ..data import Document, Section
-from .online import GREEDY_SUFFIX, GenerationWorker, OnlineLoop, PolicySummarizer, Summarize, open_store, trial_evidence
-from .registry import PARTNER_RULES, Registry, VersionInfo
+from .online import (GREEDY_SUFFIX, FeedbackConfig, GenerationWorker, OnlineLoop, PolicySummarizer, Summarize,
+                                      open_store, trial_evidence)
+from .registry import Registry, VersionInfo
 from .store import PICKS, DuplicatePick, Store, token_fingerprint
 from ..text import split_text
 
@@ -40,8 +41,8 @@ __all__ = ['logger', 'DEFAULT_GUIDELINES', 'TEMPLATES', 'COOKIE', 'ANNOTATOR_KEY
 
 # %% ../../nbs/feedback/13_serve.ipynb
 @dataclass
-class ServeConfig:
-    "The feedback service job."
+class ServeConfig(FeedbackConfig):
+    "The feedback service job; how it learns from picks (pairs, online reward updates) is `online.FeedbackConfig`, the settings the simulated-annotator benchmark measures."
     host: str = '127.0.0.1'
     "Interface to listen on (localhost by default: put a TLS proxy in front to expose it)."
     port: int = 8000
@@ -54,42 +55,25 @@ class ServeConfig:
     "Policy registered as v1 when none is: a folder or Hub id; empty: the trained default extractive policy ('tiny-bart': untrained, tests only)."
     reward_model: str = 'minilm'
     "Reward model registered as v1 when none is: 'minilm', 'tiny', a saved reward-model folder or a Hub id."
-    partner: str = 'previous'
-    "Comparison partner of the current policy: 'previous', 'parent' or 'random' (see `11_registry`)."
     max_sections: int = 40
     "Sections of one upload that get summarized (the first ones)."
     max_upload_mb: float = 20.0
     "Largest accepted upload."
     max_new_tokens: int = 96
     "Summary length limit in tokens."
-    temperature: float = 0.7
-    "Sampling temperature of both summaries (so one version can be compared with itself)."
     generation_batch: int = 4
     "Sections summarized per `generate` call."
     num_threads: int = 1
     "torch CPU threads of the process, set when the app starts (0: leave torch's default, one per core)."
-    update_every: int = 32
-    "Run an online reward-model update after this many new decisive picks (0 turns the loop off)."
-    update_steps: int = 20
-    "Optimizer steps per online update."
-    update_lr: float = 0.02
-    "Learning rate of online updates."
-    update_tolerance: float = 0.02
-    "An update is refused when held-out accuracy drops by more than this."
-    valid_fraction: float = 0.2
-    "Share of documents (by hash) whose picks are held out to gate updates."
-    seed: int = 0
-    "Seeds the left/right order, sampling and updates."
     max_failed_logins: int = 20
     "Wrong login tokens or unknown bearer tokens one client may send in 10 minutes; more get 429 until the window passes."
     max_logins: int = 30
     "Logins (new sessions) per annotator per hour; more get 429."
 
     def __post_init__(self):
-        check_ranges(self, port='port', partner=PARTNER_RULES, max_sections='>=1', max_upload_mb='>0', max_new_tokens='>=1',
-                     temperature='>=0', generation_batch='>=1', num_threads='>=0', update_every='>=0', update_steps='>=1',
-                     update_lr='>0', update_tolerance='>=0', valid_fraction='[0,1]',
-                     max_failed_logins='>=1', max_logins='>=1')
+        super().__post_init__()
+        check_ranges(self, port='port', max_sections='>=1', max_upload_mb='>0', max_new_tokens='>=1', generation_batch='>=1',
+                     num_threads='>=0', max_failed_logins='>=1', max_logins='>=1')
 
 class ServiceSettings(BaseSettings):
     "Deployment settings read from `RLHF_SUMM_*` environment variables (never from code)."
@@ -875,10 +859,11 @@ def build_service(config: ServeConfig, settings: ServiceSettings, registry: Regi
     "A `Service` from a config: the store (from settings, else SQLite under the runs folder; refused unless reachable and writable), worker and online loop."
     if store is None: store = open_store(config.service_dir, settings.database_url.get_secret_value() if settings.database_url else None)
     store.check_writable()   # a read-only or full database is refused now, not at the first pick or login
-    worker = GenerationWorker(store, registry, summarize, config.partner, config.generation_batch, config.seed)
+    worker = GenerationWorker(store, registry, summarize, config.partner, config.generation_batch, config.seed, config.pairs,
+                              config.candidates, load_reward)
+    first = lambda: registry.versions('policy')[0].model_dir        # what the preference term starts from
     online = OnlineLoop(store, registry, config.update_every, load_reward,
-                        dict(steps=config.update_steps, lr=config.update_lr, tolerance=config.update_tolerance,
-                             seed=config.seed)) if config.update_every > 0 else None
+                        lambda: config.update_kwargs(store, first())) if config.update_every > 0 else None
     return Service(settings, config, store, registry, worker, online)
 
 # %% ../../nbs/feedback/13_serve.ipynb
@@ -919,6 +904,6 @@ def serve(config: ServeConfig, settings: ServiceSettings | None = None) -> None:
         print(f"No RLHF_SUMM_ANNOTATOR_TOKENS set: log in as 'local' (an admin) at http://{config.host}:{config.port}/login#token={token}",
               flush=True)
     save_config(config, service_dir/'serve_config.json')
-    summarize = PolicySummarizer(registry, config.max_new_tokens, config.temperature, config.generation_batch)
+    summarize = PolicySummarizer(registry, config.max_new_tokens, config.pair_temperature, config.generation_batch)
     service = build_service(config, settings, registry, summarize, store=store)
     uvicorn.run(create_app(service), host=config.host, port=config.port, log_level='info')
