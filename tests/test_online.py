@@ -38,5 +38,5 @@ def test_online_round_with_gate(tmp_path, threshold):
     promoted = differ and out['win_rate'] >= threshold          # judged where the summaries differ; none differ: no evidence
     assert registry.current('policy').version == ('v2' if promoted else 'v1')
     again = online_round(store, registry)                     # nothing new, no RL config: nothing to do
-    assert again == {'reward_update': None, 'policy': None, 'win_rate': None}
+    assert again == {'reward_update': None, 'policy': None, 'win_rate': None, 'trial': None}
     store.close()
