@@ -12,7 +12,8 @@ paper nobody uploaded before), so every sentence of the PDF is embedded inside t
     python bench/latency.py [--pdf ../shared/data/pdfs/2020.acl-main.207.pdf] [--policy DIR] [--threads N] [--repeats 3]
 
 `--policy DIR` registers that policy folder (or Hub id) instead of `serve`'s default (`ServeConfig.policy`);
-`--threads N` sets `ServeConfig.num_threads` (torch threads, set when the app starts; default: the service's).
+`--threads N` sets `ServeConfig.num_threads` (torch threads, set when the app starts; default: the service's);
+`--pairs random|uncertainty` sets how pairs are chosen (`ServeConfig.pairs`; default: the service's).
 Last line: `pdf_to_pairs_s=X upload_s=U sections=S pages=P pairs=N threads=T policy=NAME load=L` (medians over `--repeats` uploads, each
 into a fresh service so nothing is deduplicated or cached between them; L the load average after them).
 
@@ -46,7 +47,8 @@ def one_upload(pdf: bytes, args, root: Path) -> dict:
     from rlhf_summ.policies.extractive import sentence_encoder
     sentence_encoder.cache_clear()       # a fresh process-wide sentence encoder: no vectors cached by an earlier upload
     config = ServeConfig(service_dir=str(root), registry_dir=str(root / 'registry'), policy=args.policy or '',
-                         **({} if args.threads is None else {'num_threads': args.threads}))
+                         **({} if args.threads is None else {'num_threads': args.threads}),
+                         **({} if args.pairs is None else {'pairs': args.pairs}))
     settings = ServiceSettings(annotator_tokens={'bench': SecretStr(TOKEN)}, secret_key=SecretStr('bench'))
     registry = Registry(config.registry_dir)
     bootstrap_registry(registry, config)
@@ -139,6 +141,7 @@ def main():
     parser.add_argument('--pdf', type=Path, default=DATA / 'pdfs' / '2020.acl-main.207.pdf')
     parser.add_argument('--policy', default=None, help="policy folder or Hub id (default: what `serve` registers)")
     parser.add_argument('--threads', type=int, default=None, help="ServeConfig.num_threads (default: the service's)")
+    parser.add_argument('--pairs', default=None, choices=('random', 'uncertainty'), help="ServeConfig.pairs (default: the service's)")
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--cli', action='store_true', help='time cold `rlhf-summ summarize` processes instead of the service')
     parser.add_argument('--save', default=None, help='--cli: write the summaries to this JSON file')
