@@ -403,7 +403,7 @@ def online_round(store: Store, registry: Registry, rl_config=None, promote: str 
                  min_low: float = 0.0, trial_picks: int = 100) -> dict[str, Any]:
     "One round of the online loop: a reward update on the new picks (if any), then with `rl_config` a policy version by RL (from `start`, see `train_policy_version`), promoted by `promote` (one of `PROMOTE_RULES`; 'picks' puts it on trial, `decide_trial`)."
     if promote not in PROMOTE_RULES: raise ValueError(f"promote must be one of {PROMOTE_RULES}, got {promote!r}")
-    if promote == 'picks' and rl_config is not None and (trial := registry.trial('policy')) is not None:
+    if promote == 'picks' and rl_config is not None and decide_trial(store, registry) is None and (trial := registry.trial('policy')):
         raise ValueError(f"policy/{trial['version']} is still on trial: people's picks must decide it before another round")
     out: dict[str, Any] = {'reward_update': None, 'policy': None, 'win_rate': None, 'trial': None}
     if update_reward and store.num_new() > 0:
