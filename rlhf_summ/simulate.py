@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 from .config import check_ranges
 from .data import Document, Section, load_summary_pairs
 from .evaluate import rouge_scorer
-from .feedback.online import FeedbackConfig
+from .feedback.online import FeedbackConfig, same_summary
 
 # %% auto 0
 __all__ = ['RESULT_PATTERN', 'PERSONAS', 'ANNOTATORS', 'Paper', 'load_papers', 'gold_utility', 'states_result', 'is_short',
@@ -82,8 +82,6 @@ def pair_key(*parts: str) -> str:
     "A stable key of a pair's content (document text and the two summaries)."
     return hashlib.sha1('\x1f'.join(parts).encode()).hexdigest()[:16]
 
-def _same(a: str, b: str) -> bool: return ' '.join(a.split()) == ' '.join(b.split())
-
 @dataclass
 class Annotator:
     "The reference annotator: Bradley-Terry on gold utility with temperature `tau`, plus lapse rate `epsilon`."
@@ -101,13 +99,13 @@ class Annotator:
 
     def prob_b(self, summary_a: str, summary_b: str, references: Sequence[str]) -> float:
         "P(the annotator picks B)."
-        if _same(summary_a, summary_b): return 0.5
+        if same_summary(summary_a, summary_b): return 0.5
         diff = (self.utility(summary_b, references) - self.utility(summary_a, references)) / max(self.tau, 1e-9)
         return self.epsilon / 2 + (1 - self.epsilon) / (1 + math.exp(-max(min(diff, 50.0), -50.0)))
 
     def pick(self, summary_a: str, summary_b: str, references: Sequence[str], key: str = '') -> str:
         "'a', 'b', or 'tie' for identical summaries: a seeded draw from `prob_b`."
-        if _same(summary_a, summary_b): return 'tie'
+        if same_summary(summary_a, summary_b): return 'tie'
         rng = random.Random(f"{self.name}|{self.seed}|{key or pair_key(summary_a, summary_b)}")
         return 'b' if rng.random() < self.prob_b(summary_a, summary_b, references) else 'a'
 
@@ -166,7 +164,7 @@ def calibrate_tau(diffs: Sequence[float], target: float = 0.73, epsilon: float =
 
 def measured_agreement(first: Annotator, second: Annotator, pairs: Sequence[tuple[str, str, Sequence[str]]]) -> float:
     "Share of `pairs` (summary A, summary B, references), identical ones left out, on which two annotators pick alike."
-    picks = [(first.pick(a, b, refs), second.pick(a, b, refs)) for a, b, refs in pairs if not _same(a, b)]
+    picks = [(first.pick(a, b, refs), second.pick(a, b, refs)) for a, b, refs in pairs if not same_summary(a, b)]
     if not picks: raise ValueError("no pair with two different summaries")
     return sum(x == y for x, y in picks) / len(picks)
 
@@ -374,7 +372,6 @@ class HeldOut:
         scores = [reward.score(self.scored, s) for s in samples]                 # n x (B,)
         return [samples[max(range(n), key=lambda j: float(scores[j][i]))][i] for i in range(len(self.texts))]
 
-
 # %% ../nbs/16_simulate.ipynb
 def _calibrate(config: SimConfig, papers: Sequence[Paper], sft, annotator: Annotator) -> dict[str, float]:
     "Fit the annotator's `tau` on pairs of SFT samples of the first uploads (the loop's own first pairs); measure two annotators' agreement."
@@ -382,7 +379,7 @@ def _calibrate(config: SimConfig, papers: Sequence[Paper], sft, annotator: Annot
     texts = [p.document.text for p in papers]
     a = sft.generate(texts, do_sample=True, temperature=config.pair_temperature, seed=config.seed + 1).summaries
     b = sft.generate(texts, do_sample=True, temperature=config.pair_temperature, seed=config.seed + 2).summaries
-    pairs = [(x, y, p.references) for x, y, p in zip(a, b, papers) if not _same(x, y)]
+    pairs = [(x, y, p.references) for x, y, p in zip(a, b, papers) if not same_summary(x, y)]
     diffs = [annotator.utility(y, r) - annotator.utility(x, r) for x, y, r in pairs]
     tau = config.tau or calibrate_tau(diffs, config.target_agreement, config.epsilon)
     first = dataclasses.replace(annotator, tau=tau)

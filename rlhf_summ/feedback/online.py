@@ -20,9 +20,9 @@ logger = logging.getLogger(__name__)
 
 # %% auto 0
 __all__ = ['logger', 'DATABASE_URL_ENV', 'GREEDY_SUFFIX', 'PAIR_RULES', 'TRIAL_PATIENCE', 'PROMOTE_RULES', 'ROUND_RL',
-           'open_store', 'Summarize', 'PolicySummarizer', 'GenerationWorker', 'OnlineLoop', 'FeedbackConfig',
-           'promote_if_better', 'train_policy_version', 'open_trial', 'trial_evidence', 'decide_trial', 'gate_policy',
-           'online_round', 'round_rl_config', 'PolicyRoundConfig', 'policy_round']
+           'open_store', 'same_summary', 'Summarize', 'PolicySummarizer', 'GenerationWorker', 'OnlineLoop',
+           'FeedbackConfig', 'promote_if_better', 'train_policy_version', 'open_trial', 'trial_evidence',
+           'decide_trial', 'gate_policy', 'online_round', 'round_rl_config', 'PolicyRoundConfig', 'policy_round']
 
 # %% ../../nbs/feedback/12_online.ipynb
 DATABASE_URL_ENV = 'RLHF_SUMM_DATABASE_URL'
@@ -31,6 +31,11 @@ def open_store(service_dir: str | Path | None = None, database_url: str | None =
     "The feedback store at `database_url`, else SQLite at `service_dir/feedback.sqlite` (default `runs_root()/serve`)."
     if database_url: return Store(database_url)
     return Store.sqlite(Path(service_dir or runs_root()/'serve')/'feedback.sqlite')
+
+# %% ../../nbs/feedback/12_online.ipynb
+def same_summary(a: str, b: str) -> bool:
+    "Whether summaries `a` and `b` are the same up to whitespace (identical to a reader)."
+    return a.split() == b.split()
 
 # %% ../../nbs/feedback/12_online.ipynb
 class Summarize(Protocol):
@@ -126,7 +131,7 @@ class GenerationWorker:
         "Text index -> the pair ((summary, tag), (summary, tag)) of the two versions' greedy summaries, for each text where they differ."
         ours, theirs = self.summarize(candidate, texts, 0, greedy=True), self.summarize(against, texts, 0, greedy=True)
         return {j: ((a, candidate.name + GREEDY_SUFFIX), (b, against.name + GREEDY_SUFFIX))
-                for j, (a, b) in enumerate(zip(ours, theirs)) if ' '.join(a.split()) != ' '.join(b.split())}
+                for j, (a, b) in enumerate(zip(ours, theirs)) if not same_summary(a, b)}
 
     def version_pairs(self, current: VersionInfo, partner: VersionInfo, sections: list[Section], title: str,
                       seed: int) -> list[tuple[tuple[str, str], tuple[str, str]]]:
@@ -168,7 +173,7 @@ class GenerationWorker:
         out_a, out_b = [], []
         for b in range(len(texts)):
             options = [(abs(score[(b, a[b])] - score[(b, t[b])]), i, j) for i, a in enumerate(ours) for j, t in enumerate(theirs)
-                       if ' '.join(a[b].split()) != ' '.join(t[b].split())]
+                       if not same_summary(a[b], t[b])]
             _, i, j = min(options) if options else (0.0, 0, 0)
             out_a.append(ours[i][b]); out_b.append(theirs[j][b])
         return out_a, out_b
@@ -291,7 +296,8 @@ class FeedbackConfig:
 
     def update_kwargs(self, store: Store, preference_policy: str | Path) -> dict:
         "The arguments of the next reward update (`RewardModel.update`) on `store`'s picks: steps for the new and replayed picks, the held-out guard's tolerance, and what the picks train (`preference_policy`: the folder the preference term starts from, the first policy version)."
-        new, used = store.num_new(), len(store.comparisons(split='train')) - store.num_new()
+        new = store.num_new()
+        used = len(store.comparisons(split='train')) - new
         steps = max(1, math.ceil(self.update_epochs * (new + min(used, round(self.replay_ratio * new))) / 16))
         heldout = max(len(store.comparisons(split='valid')), 1)
         tolerance = self.update_tolerance if self.update_tolerance >= 0 else max(0.02, 1.96 * (0.25 / heldout) ** 0.5)
@@ -351,7 +357,7 @@ def open_trial(store: Store, registry: Registry, candidate: str, min_picks: int 
     documents = store.section_documents('valid', sections) or store.section_documents('train', sections)
     new, old = [registry.load('policy', v).generate(documents, max_new_tokens=max_new_tokens).summaries
                 for v in (registry.get('policy', candidate).version, registry.get('policy').version)]
-    differ = sum(' '.join(a.split()) != ' '.join(b.split()) for a, b in zip(new, old)) / max(len(documents), 1)
+    differ = sum(not same_summary(a, b) for a, b in zip(new, old)) / max(len(documents), 1)
     trial = dict(registry.start_trial('policy', candidate, min_picks, threshold, min_low), differ=differ, rejected=False)
     if differ == 0:
         registry.end_trial('policy', False, f"writes the current version's summary of every one of the {len(documents)} sections checked: "

@@ -194,8 +194,11 @@ class Registry:
         _write_atomic(self._kind_dir(kind)/'current', target.version)
         entry = dict(action=action, previous=before.version if before else None, current=target.version,
                      time=time.time(), reason=reason, **({'evidence': evidence} if evidence else {}))
-        with open(self._kind_dir(kind)/'history.jsonl', 'a') as f: f.write(json.dumps(entry) + '\n')
+        self._append_history(kind, entry)
         return target
+
+    def _append_history(self, kind: str, entry: dict) -> None:
+        with open(self._kind_dir(kind)/'history.jsonl', 'a') as f: f.write(json.dumps(entry) + '\n')
 
     def promote(self, kind: str, version: str | int, reason: str = '', evidence: dict | None = None) -> VersionInfo:
         "Make `version` the current version of `kind`; `evidence` (e.g. the gate's win rate and interval) is kept in the history."
@@ -258,7 +261,7 @@ def end_trial(self: Registry, kind: str, promote: bool, reason: str = '', eviden
         current = self.get(kind)
         entry = dict(action='reject', previous=current.version, current=current.version, rejected=trial['version'],
                      time=time.time(), reason=reason, **({'evidence': evidence} if evidence else {}))
-        with open(self._kind_dir(kind)/'history.jsonl', 'a') as f: f.write(json.dumps(entry) + '\n')
+        self._append_history(kind, entry)
     (self._kind_dir(kind)/'trial').unlink()
     return current
 
