@@ -297,9 +297,9 @@ class FeedbackConfig:
     def update_kwargs(self, store: Store, preference_policy: str | Path) -> dict:
         "The arguments of the next reward update (`RewardModel.update`) on `store`'s picks: steps for the new and replayed picks, the held-out guard's tolerance, and what the picks train (`preference_policy`: the folder the preference term starts from, the first policy version)."
         new = store.num_new()
-        used = len(store.comparisons(split='train')) - new
+        used = store.num_decisive('train') - new
         steps = max(1, math.ceil(self.update_epochs * (new + min(used, round(self.replay_ratio * new))) / 16))
-        heldout = max(len(store.comparisons(split='valid')), 1)
+        heldout = max(store.num_decisive('valid'), 1)
         tolerance = self.update_tolerance if self.update_tolerance >= 0 else max(0.02, 1.96 * (0.25 / heldout) ** 0.5)
         kind = (dict(lr=self.preference_lr, weight_lr=self.update_lr, preference=str(preference_policy), beta=self.preference_beta,
                      lexical_lr=self.lexical_lr, lexical_decay=self.update_weight_decay)

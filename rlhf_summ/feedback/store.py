@@ -527,12 +527,18 @@ def comparisons(self: Store, split: str | None = None) -> list[Comparison]:
 
 # %% ../../nbs/feedback/10_store.ipynb
 @patch
+def num_decisive(self: Store, split: str | None = None, new: bool = False) -> int:
+    "How many current decisive picks there are (what `comparisons(split)` returns), counted in the database; `new`: only those no reward update has used yet."
+    where = [ComparisonRow.pick.in_(('a', 'b')), ComparisonRow.replaced_by.is_(None)]
+    if split is not None: where.append(DocumentRow.split == split)
+    if new: where.append(ComparisonRow.update_id.is_(None))
+    with self.reading() as s:
+        return s.scalar(select(func.count(ComparisonRow.id)).join(PairRow).join(SectionRow).join(DocumentRow).where(*where))
+
+@patch
 def num_new(self: Store) -> int:
     "Decisive picks in the training split that no reward update has used yet."
-    with self.reading() as s:
-        return s.scalar(select(func.count(ComparisonRow.id)).join(PairRow).join(SectionRow).join(DocumentRow).where(
-            ComparisonRow.update_id.is_(None), ComparisonRow.pick.in_(('a', 'b')), ComparisonRow.replaced_by.is_(None),
-            DocumentRow.split == 'train'))
+    return self.num_decisive('train', new=True)
 
 @patch
 def start_update(self: Store, reward_before: str) -> tuple[int, list[Comparison]]:

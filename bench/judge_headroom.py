@@ -1,0 +1,86 @@
+"""How much a judge could move the SFT policy on held-out papers: the ceiling that no reward model, and so no loop, can pass.
+
+The default policy writes one sentence, so every summary it can write of a paper is one of its (at most 16)
+candidate sentences, and the KL-regularized optimum that a policy round's exact RL trains towards,
+pi_SFT(y) exp(r(y) / kl), picks greedily argmax_y log pi_SFT(y) + r(y) / kl. This script scores, on the
+held-out papers of a `bench/feedback_loop.py` run (its annotator, its calibrated `tau`, its final reward model):
+
+- `perfect_top{2,3,all}`: a judge that knows the annotator's gold utility, choosing among SFT's top-m candidates;
+- `judge_kl{K}`: the greedy optimum for today's zero-shot judge (reward/v1) at KL coefficient K (the round's `kl_coef`);
+- `final_kl{K}`: the same for the run's final reward model (the judge after every online update on the run's picks).
+
+Each line: ROUGE-1 x100 against the first reference, the held-out annotator's win rate over SFT (ties 1/2; the
+95% interval), its expected win rate (pick probabilities averaged), the share whose summary differs from SFT's,
+and the persona share. The last line: sft_rouge1=.. perfect_top2_rouge1=.. perfect_top2_win=..
+judge_kl1_rouge1=.. judge_kl1_win=.. final_kl1_rouge1=.. final_kl1_win=.. (win: expected win rate).
+
+Measured (2026-12-06, SciTLDR dev first 200, reference annotator tau 0.041, run = trials seed 0 at 2,000 picks):
+SFT 32.51; perfect judge over SFT's top 2 36.18 (expected win 0.604), top 3 38.40 (0.646); today's judge at
+kl 0.1 / 0.3 / 1 / 3: 33.96 / 34.33 / 34.50 / 34.45 (0.508 / 0.519 / 0.532 / 0.523); the final reward model
+33.24 / 33.39 / 33.92 / 33.97 (0.510 / 0.516 / 0.520 / 0.521). So on SciTLDR the picks did not make the
+judge better for the policy, and kl 1 realizes more of it than kl 0.1.
+
+Usage: python bench/judge_headroom.py RUN_DIR [--kl 0.1,0.3,1,3] [--threads 1]
+"""
+import argparse, json, os, sys
+from pathlib import Path
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+os.environ.setdefault('HF_DATASETS_OFFLINE', '1')
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('run', help='a bench/feedback_loop.py output folder (result.json, registry/)')
+    p.add_argument('--kl', default='0.1,0.3,1,3')
+    p.add_argument('--threads', type=int, default=1)
+    args = p.parse_args()
+    import torch
+    from rlhf_summ.feedback.registry import Registry
+    from rlhf_summ.reward import RewardModel
+    from rlhf_summ.simulate import HeldOut, SimConfig, _split_papers, make_annotator, share_embedding_cache
+    torch.set_num_threads(args.threads)
+    run = Path(args.run)
+    if not (run/'result.json').exists(): sys.exit(f"{run}: no result.json (not a finished bench/feedback_loop.py run)")
+    result = json.loads((run/'result.json').read_text())
+    config = SimConfig(**{k: v for k, v in result['config'].items() if k in SimConfig.__dataclass_fields__})
+    share_embedding_cache(config.embedding_cache)
+    registry = Registry(run/'registry')
+    sft = registry.load('policy', registry.versions('policy')[0].version)
+    annotator = make_annotator(config.annotator, result['calibration']['tau'], config.epsilon, config.seed)
+    _, papers = _split_papers(config)
+    held = HeldOut(papers, sft, annotator, config.pair_temperature, config.seed)
+    found = sft.candidates(held.texts, 16)
+    if found is None: sys.exit("the SFT policy writes more than one sentence: its summaries cannot be enumerated")
+    summaries, _, _, owner = found
+    owner = owner.tolist()
+    with torch.no_grad():
+        logp = torch.cat([sft.logprobs([held.texts[i] for i in owner[k:k + 32]], summaries[k:k + 32])[0][:, 0]
+                          for k in range(0, len(owner), 32)])
+    rows: dict[int, list[int]] = {}
+    for j, i in enumerate(owner): rows.setdefault(i, []).append(j)      # each paper's candidates, SFT's best first
+    last = {'sft_rouge1': held.baselines['sft']['rouge1']}
+
+    def report(name: str, value) -> None:
+        out = [summaries[max(rows[i], key=lambda j: value(i, j))] for i in range(len(held.texts))]
+        m, w = held.summary_metrics(out), held.win_rate(out)
+        print(f"{name}: rouge1={m['rouge1']:.2f} win_rate={w['win_rate']:.3f} [{w['win_low']:.3f}, {w['win_high']:.3f}] "
+              f"expected_win_rate={w['expected_win_rate']:.3f} differ={w['differ']:.2f} persona={m['persona']:.3f}", flush=True)
+        last[f'{name}_rouge1'], last[f'{name}_win'] = m['rouge1'], w['expected_win_rate']
+
+    utility = {j: annotator.utility(summaries[j], held.papers[i].references) for j, i in enumerate(owner)}
+    for m in (2, 3, 16):
+        report(f"perfect_top{m if m < 16 else 'all'}", lambda i, j, m=m: utility[j] if j in rows[i][:m] else float('-inf'))
+    scored = [held.scored[i] for i in owner]
+    for name, reward in (('judge', RewardModel.from_pretrained(config.reward_model, device='cpu')), ('final', registry.load('reward'))):
+        r = torch.as_tensor(reward.score(scored, summaries, normalize=True), dtype=torch.float)
+        for kl in (float(k) for k in args.kl.split(',')):
+            value = (logp + r / kl).tolist()
+            report(f"{name}_kl{kl:g}", lambda i, j: value[j])
+    keys = ['sft_rouge1', 'perfect_top2_rouge1', 'perfect_top2_win', 'judge_kl1_rouge1', 'judge_kl1_win', 'final_kl1_rouge1', 'final_kl1_win']
+    print(' '.join(f"{k}={last[k]:.4f}" for k in keys if k in last))
+
+
+if __name__ == '__main__':
+    main()
