@@ -11,11 +11,14 @@ reward model.
 
 Prints the annotator calibration, one line per checkpoint of picks (the learning curve), the baselines, then:
 picks=.. sft_rouge1=.. loop_rouge1=.. win_rate=.. win_low=.. win_high=.. persona_sft=.. persona_loop=..
-rm_pair_accuracy=.. dpo_rouge1=.. best_of_n_rouge1=.. cpu_minutes=..
+rm_pair_accuracy=.. dpo_rouge1=.. best_of_n_rouge1=.. judge_optimum_rouge1=.. rm_optimum_rouge1=.. cpu_minutes=..
 (`win_rate`: the annotator's preference for the promoted version over SFT on held-out papers, ties 1/2, 95% interval;
 `persona_*`: share of held-out summaries with the persona's property (states a result, for the reference annotator);
-`rm_pair_accuracy`: the final reward model's agreement with fresh annotator picks on held-out sample pairs; ROUGE x100
-against the first reference; `cpu_minutes` of this process, baselines included.)
+`rm_pair_accuracy`: the final reward model's agreement with fresh annotator picks on held-out sample pairs;
+`judge_optimum_*` / `rm_optimum_*`: the greedy KL-regularized optimum at `kl_coef` over SFT's candidate sentences of
+each held-out paper (what a round's exact RL trains towards), for today's judge before any pick and for the final
+reward model: their difference is what the picks added to the reward model as RL uses it (NaN for a policy of more
+than one sentence); ROUGE x100 against the first reference; `cpu_minutes` of this process, baselines included.)
 
 Measured (2026-12-05, 2 shared CPU cores under load; defaults, 2,000 picks, SciTLDR dev first 200, reward/v1 the
 zero-shot MiniLM judge; SFT 32.51, lead-1 24.83, oracle 42.78 ROUGE-1): reference annotator (tau 0.036-0.040, epsilon

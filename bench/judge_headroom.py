@@ -38,7 +38,6 @@ def main():
     args = p.parse_args()
     import torch
     from rlhf_summ.feedback.registry import Registry
-    from rlhf_summ.reward import RewardModel
     from rlhf_summ.simulate import HeldOut, SimConfig, _split_papers, make_annotator, share_embedding_cache
     torch.set_num_threads(args.threads)
     run = Path(args.run)
@@ -51,33 +50,25 @@ def main():
     annotator = make_annotator(config.annotator, result['calibration']['tau'], config.epsilon, config.seed)
     _, papers = _split_papers(config)
     held = HeldOut(papers, sft, annotator, config.pair_temperature, config.seed)
-    found = sft.candidates(held.texts, 16)
-    if found is None: sys.exit("the SFT policy writes more than one sentence: its summaries cannot be enumerated")
-    summaries, _, _, owner = found
-    owner = owner.tolist()
-    with torch.no_grad():
-        logp = torch.cat([sft.logprobs([held.texts[i] for i in owner[k:k + 32]], summaries[k:k + 32])[0][:, 0]
-                          for k in range(0, len(owner), 32)])
+    if (found := held.candidates()) is None: sys.exit("the SFT policy writes more than one sentence: its summaries cannot be listed")
+    summaries, owner, _ = found
     rows: dict[int, list[int]] = {}
     for j, i in enumerate(owner): rows.setdefault(i, []).append(j)      # each paper's candidates, SFT's best first
     last = {'sft_rouge1': held.baselines['sft']['rouge1']}
 
-    def report(name: str, value) -> None:
-        out = [summaries[max(rows[i], key=lambda j: value(i, j))] for i in range(len(held.texts))]
+    def report(name: str, out: list[str]) -> None:
         m, w = held.summary_metrics(out), held.win_rate(out)
         print(f"{name}: rouge1={m['rouge1']:.2f} win_rate={w['win_rate']:.3f} [{w['win_low']:.3f}, {w['win_high']:.3f}] "
               f"expected_win_rate={w['expected_win_rate']:.3f} differ={w['differ']:.2f} persona={m['persona']:.3f}", flush=True)
         last[f'{name}_rouge1'], last[f'{name}_win'] = m['rouge1'], w['expected_win_rate']
 
-    utility = {j: annotator.utility(summaries[j], held.papers[i].references) for j, i in enumerate(owner)}
+    utility = [annotator.utility(s, held.papers[i].references) for s, i in zip(summaries, owner)]
     for m in (2, 3, 16):
-        report(f"perfect_top{m if m < 16 else 'all'}", lambda i, j, m=m: utility[j] if j in rows[i][:m] else float('-inf'))
-    scored = [held.scored[i] for i in owner]
-    for name, reward in (('judge', RewardModel.from_pretrained(config.reward_model, device='cpu')), ('final', registry.load('reward'))):
-        r = torch.as_tensor(reward.score(scored, summaries, normalize=True), dtype=torch.float)
+        report(f"perfect_top{m if m < 16 else 'all'}",
+               [summaries[max(rows[i][:m], key=lambda j: utility[j])] if i in rows else held.sft_summaries[i] for i in range(len(held.texts))])
+    for name, reward in (('judge', registry.load('reward', registry.versions('reward')[0].version)), ('final', registry.load('reward'))):
         for kl in (float(k) for k in args.kl.split(',')):
-            value = (logp + r / kl).tolist()
-            report(f"{name}_kl{kl:g}", lambda i, j: value[j])
+            report(f"{name}_kl{kl:g}", held.optimum(reward, kl))
     keys = ['sft_rouge1', 'perfect_top2_rouge1', 'perfect_top2_win', 'judge_kl1_rouge1', 'judge_kl1_win', 'final_kl1_rouge1', 'final_kl1_win']
     print(' '.join(f"{k}={last[k]:.4f}" for k in keys if k in last))
 

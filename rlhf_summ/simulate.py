@@ -365,6 +365,31 @@ class HeldOut:
                  for j, (_, pick) in enumerate(rows)]
         return sum(right) / len(right), len(right)
 
+    def candidates(self) -> tuple[list[str], list[int], 'torch.Tensor'] | None:
+        "Every summary the SFT policy can write of the held-out papers (its one-sentence candidates, at most 16 a paper, `ExtractivePolicy.candidates`): `(summaries, paper index of each, log pi_SFT of each)`, computed once; None for a policy whose summaries cannot be listed (more than one sentence)."
+        import torch
+        if not hasattr(self, '_candidates'):
+            found = self.sft.candidates(self.texts, 16) if hasattr(self.sft, 'candidates') else None
+            if found is None: self._candidates = None
+            else:
+                summaries, owner = found[0], found[3].tolist()
+                with torch.no_grad():                             # 32 at a time: sections can be long
+                    logp = torch.cat([self.sft.logprobs([self.texts[i] for i in owner[k:k + 32]], summaries[k:k + 32])[0][:, 0]
+                                      for k in range(0, len(owner), 32)]) if owner else torch.zeros(0)
+                self._candidates = (summaries, owner, logp.float())
+        return self._candidates
+
+    def optimum(self, reward, kl: float) -> list[str] | None:
+        "For each held-out paper, the greedy summary of the KL-regularized optimum pi_SFT(y) exp(r(y) / `kl`) that a policy round's exact RL trains towards, with `reward`'s normalized scores as r: of SFT's `candidates`, the one maximizing log pi_SFT(y) + r(y) / `kl`. What RL against `reward` can reach at best, without training; None when the candidates cannot be listed."
+        import torch
+        if (found := self.candidates()) is None: return None
+        summaries, owner, logp = found
+        value = (logp + torch.as_tensor(reward.score([self.scored[i] for i in owner], summaries, normalize=True), dtype=torch.float) / kl).tolist()
+        best: dict[int, int] = {}
+        for j, i in enumerate(owner):
+            if i not in best or value[j] > value[best[i]]: best[i] = j
+        return [summaries[best[i]] if i in best else self.sft_summaries[i] for i in range(len(self.texts))]
+
     def best_of_n(self, reward, n: int = 8) -> list[str]:
         "For each held-out paper, of `n` SFT samples the one `reward` scores highest (reranking, no policy training)."
         samples = [self.sft.generate(self.texts, do_sample=True, temperature=self.pair_temperature, seed=self.seed + 100 + j).summaries
@@ -470,13 +495,17 @@ def _measure(held: HeldOut, store, registry, picks: int, start: tuple[float, flo
     append_metrics(metrics, picks, **{f'eval/loop/{k}': v for k, v in row.items() if isinstance(v, float) and k not in ('cpu_minutes', 'wall_minutes')})
     return row
 
-def _baselines(config: SimConfig, held: HeldOut, store, reward, sft_dir: Path, run_dir: Path) -> dict:
-    "SFT, lead-1 and the oracle sentence; with `config.baselines` also best-of-n reranking by the final `reward` and DPO straight from the training picks."
+def _baselines(config: SimConfig, held: HeldOut, store, registry, sft_dir: Path, run_dir: Path) -> dict:
+    "SFT, lead-1 and the oracle sentence; with `config.baselines` also best-of-n reranking by the final reward model, DPO straight from the training picks, and the KL-regularized optimum at `kl_coef` (`HeldOut.optimum`) of today's judge (`judge_optimum`: no pick used) and of the final reward model (`rm_optimum`): what the picks added to the reward model, as a policy round uses it."
     from rlhf_summ.policies import load_policy
     from rlhf_summ.rl import DPOConfig, train_dpo
     baselines = {k: dict(v) for k, v in held.baselines.items()}
     if not config.baselines: return baselines
+    reward = registry.load('reward')
     baselines['best_of_n'] = held.summary_metrics(held.best_of_n(reward, config.best_of_n))
+    for name, model in (('judge_optimum', registry.load('reward', registry.versions('reward')[0].version)), ('rm_optimum', reward)):
+        if (summaries := held.optimum(model, config.kl_coef)) is not None:
+            baselines[name] = held.summary_metrics(summaries) | held.win_rate(summaries)
     dpo_dir = train_dpo(DPOConfig(sft_model=str(sft_dir), output_dir=str(run_dir/'dpo'), seed=config.seed, steps=config.dpo_steps,
                                   batch_size=16, lr=config.dpo_lr, beta=config.dpo_beta, cpu=True), store.comparisons(split='train'))
     dpo_summaries = load_policy(str(dpo_dir)).summarize(held.texts)
@@ -491,6 +520,8 @@ def _final(curve: list[dict], baselines: dict, start_cpu: float) -> dict:
                 persona_sft=baselines['sft']['persona'], persona_loop=last['persona'], rm_pair_accuracy=last['rm_pair_accuracy'],
                 dpo_rouge1=baselines.get('dpo', {}).get('rouge1', float('nan')),
                 best_of_n_rouge1=baselines.get('best_of_n', {}).get('rouge1', float('nan')),
+                judge_optimum_rouge1=baselines.get('judge_optimum', {}).get('rouge1', float('nan')),
+                rm_optimum_rouge1=baselines.get('rm_optimum', {}).get('rouge1', float('nan')),
                 cpu_minutes=cpu_minutes() - start_cpu)
 
 def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -542,7 +573,7 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
     if picks < config.picks: log(f"the uploads ran out after {picks} picks (asked {config.picks})")
     if checkpoints: curve.append(measure(picks))
     loop_minutes = cpu_minutes() - start[1]
-    baselines = _baselines(config, held, store, registry.load('reward'), sft_dir, run_dir)
+    baselines = _baselines(config, held, store, registry, sft_dir, run_dir)
     examples = dict(paper=held.papers[0].document.title, text=held.texts[0], reference=held.references[0], version0=held.sft_summaries[0],
                     final=registry.load('policy').summarize([held.texts[0]])[0], final_version=registry.current('policy').version)
     result = dict(config=dataclasses.asdict(config), calibration=calibration, curve=curve, rounds=rounds, baselines=baselines,
@@ -592,9 +623,9 @@ def plot_curve(results: dict[str, dict], path: str | Path) -> Path:
     first = next(iter(results.values()))
     for name, style in (('oracle', ':'), ('sft', '--'), ('lead1', '-.')):
         left.axhline(first['baselines'][name]['rouge1'], color='gray', linestyle=style, label=name)
-    for extra in ('best_of_n', 'dpo'):
+    for extra, color in (('best_of_n', 'tab:purple'), ('dpo', 'tab:olive'), ('judge_optimum', 'tab:brown')):
         if extra in first['baselines']:
-            left.axhline(first['baselines'][extra]['rouge1'], linestyle=(0, (1, 3)), color='tab:olive' if extra == 'dpo' else 'tab:purple', label=extra)
+            left.axhline(first['baselines'][extra]['rouge1'], linestyle=(0, (1, 3)), color=color, label=extra)
     for label, result in results.items():
         picks = [r['picks'] for r in result['curve']]
         left.plot(picks, [r['rouge1'] for r in result['curve']], marker='o', label=label)

@@ -49,7 +49,7 @@ def test_tiny_loop_and_its_job_run_through_the_real_store_and_registry_determini
     setup = tiny_setup(tmp_path)
     first = run_simulation(SimConfig(**setup, **TINY, output_dir=str(tmp_path / 'a')), log=lambda line: None)
     assert [row['picks'] for row in first['curve']] == [0, 6, 12]
-    assert first['final']['picks'] == 12 and set(first['baselines']) == {'sft', 'lead1', 'oracle', 'best_of_n', 'dpo'}
+    assert first['final']['picks'] == 12 and set(first['baselines']) == {'sft', 'lead1', 'oracle', 'best_of_n', 'dpo', 'judge_optimum', 'rm_optimum'}
     updates = first['reward_updates']
     assert updates and all(u['status'] in ('accepted', 'rejected') for u in updates)
     assert [r['version'] for r in first['rounds']] == ['v2', 'v3'] and all(r['promoted'] for r in first['rounds'])
