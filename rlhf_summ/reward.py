@@ -26,13 +26,13 @@ from .train import (TrainConfig, adamw, append_metrics, batch_at, check_train_ra
 
 # %% auto 0
 __all__ = ['TEXT_FEATURES', 'REWARD_CONFIG_NAME', 'FEATURES', 'ZERO_SHOT_WEIGHT', 'DEFAULT_FEATURE_SCALE', 'CONTENT_BUCKETS',
-           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'PREFERENCE_CONFIG_NAME', 'encode_pair',
+           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'REFIT_L2', 'PREFERENCE_CONFIG_NAME', 'encode_pair',
            'tiny_backbone_config', 'text_features', 'content_dim', 'sentence_positions', 'mean_pool', 'RewardModel',
            'tiny_reward_model', 'preference_loss', 'comparison_targets', 'pairwise_accuracy',
            'expected_calibration_error', 'comparison_metrics', 'length_metrics', 'evaluate_reward', 'flatten_metrics',
            'toy_comparisons', 'baseline_features', 'fit_pairwise_logistic', 'fit_feature_judge', 'RewardConfig',
            'reward_batch_loss', 'normalization_pool', 'reference_pairs', 'reward_steps', 'finish_reward',
-           'train_reward', 'UpdateResult', 'update_reward_model', 'PreferenceTerm', 'train_preference',
+           'train_reward', 'UpdateResult', 'refit_content', 'update_reward_model', 'PreferenceTerm', 'train_preference',
            'preference_uncertainty', 'most_uncertain', 'uncertainty_sampling_curve']
 
 # %% ../nbs/08_reward.ipynb
@@ -670,22 +670,51 @@ def _train_head(model: RewardModel, comparisons: Sequence[Comparison], steps: in
         optimizer.step(); optimizer.zero_grad()
     model.train(was_training)
 
+REFIT_L2 = (1.0, 3.0, 10.0, 30.0)
+"L2 strengths `refit_content` chooses from (on standardized features, `fit_pairwise_logistic`)."
+
+def _fit_columns(model: RewardModel, comparisons: Sequence[Comparison]) -> tuple[torch.Tensor, torch.Tensor]:
+    "(chosen, rejected) columns of the refit, (B, 1 + C) each: the head's raw score, then the content features."
+    docs = [document_text(c.document) for c in comparisons]
+    def columns(summaries):
+        with torch.no_grad(): head = model(model.features(docs, summaries).to(model.device)).float().cpu()   # the head alone
+        return torch.cat([head[:, None], model.content_features(docs, summaries)], dim=1)
+    return columns([c.chosen for c in comparisons]), columns([c.rejected for c in comparisons])
+
+def refit_content(model: RewardModel, comparisons: Sequence[Comparison], heldout: Sequence[Comparison],
+                  l2_grid: Sequence[float] = REFIT_L2) -> float:
+    "Refit the content head, and the head's weight, on every one of `comparisons` at once: Bradley-Terry as an L2-regularized logistic regression (`fit_pairwise_logistic`: convex, solved by L-BFGS, no learning rate, no steps, the same answer for the same picks), with the L2 strength from `l2_grid` whose fit has the lowest log-loss on the `heldout` picks; returns that strength. The head keeps its features' mix and gets one learnt scale."
+    train = [c for c in comparisons if c.choice != 0.5]
+    held = [c for c in heldout if c.choice != 0.5]
+    if not train or not held: raise ValueError("refit_content needs decisive training and held-out picks")
+    chosen, rejected = _fit_columns(model, train)
+    held_diff = torch.sub(*_fit_columns(model, held))
+    fits = {l2: fit_pairwise_logistic(chosen, rejected, l2) for l2 in l2_grid}
+    loss = {l2: float(-F.logsigmoid(held_diff @ w).mean()) for l2, w in fits.items()}
+    best = min(l2_grid, key=lambda l2: (loss[l2], -l2))                # a tie goes to the stronger penalty
+    w = fits[best].to(model.device)
+    with torch.no_grad():
+        model.head.weight.mul_(w[0]); model.head.bias.mul_(w[0])
+        model.content.weight.copy_(w[1:][None])
+    return best
+
 def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison], replay: Sequence[Comparison] | None = None,
                         heldout: Sequence[Comparison] | None = None, tolerance: float = 0.02, steps: int = 20,
                         lr: float = 0.02, seed: int = 0, batch_size: int = 8, replay_ratio: float = 1.0,
                         margin_scale: float = 0.0, eval_batch_size: int = 32, weight_decay: float = 0.0,
                         preference: str | Path = '', beta: float = 0.1, weight_lr: float = 0.01, lexical_lr: float = 0.0,
-                        lexical_decay: float = 0.1) -> UpdateResult:
-    "Train `model` in place on new + replayed comparisons: its head, or its preference term (started from the policy folder `preference` at the first such update; `train_preference`); undo it if held-out accuracy drops by more than `tolerance`."
+                        lexical_decay: float = 0.1, refit: bool = False) -> UpdateResult:
+    "Train `model` in place on new + replayed comparisons: its head, or its preference term (started from the policy folder `preference` at the first such update; `train_preference`), or with `refit` its content head refitted on the new and *every* replayed comparison (`refit_content`); undo it if held-out accuracy drops by more than `tolerance`."
     new = list(new_comparisons)
     if not new: raise ValueError("update needs at least one new comparison")
+    if refit and (preference or model.preference is not None): raise ValueError("refit trains the content head: a model with a preference term updates that term")
     if heldout is None:
         from rlhf_summ.data import split_by_document
         new, heldout = split_by_document(new, val_fraction=0.2, seed=seed)
     if not heldout: raise ValueError("update needs held-out comparisons (or new comparisons from at least two documents)")
     rng = random.Random(seed)
     replay = list(replay or [])
-    replayed = rng.sample(replay, min(len(replay), round(replay_ratio * len(new))))
+    replayed = replay if refit else rng.sample(replay, min(len(replay), round(replay_ratio * len(new))))
     mix = new + replayed
     before = evaluate_reward(model, heldout, eval_batch_size, margin_scale)
     snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -693,6 +722,7 @@ def update_reward_model(model: RewardModel, new_comparisons: Sequence[Comparison
     term_snapshot = term.state() if term is not None else None
     if preference and model.preference is None: model.preference = PreferenceTerm.start(preference, beta, model.device)
     if model.preference is not None: train_preference(model, mix, steps, lr, weight_lr, seed, batch_size, lexical_lr, lexical_decay)
+    elif refit: steps = 0; refit_content(model, mix, heldout)
     else: _train_head(model, mix, steps, lr, seed, batch_size, margin_scale, weight_decay)
     after = evaluate_reward(model, heldout, eval_batch_size, margin_scale)
     acc_before, acc_after = before.get('accuracy', float('nan')), after.get('accuracy', float('nan'))

@@ -279,7 +279,7 @@ class FeedbackConfig:
     replay_ratio: float = 3.0
     "Older picks replayed per new pick in a reward update."
     reward_update: str = 'preference'
-    "What picks train: 'preference', a preference term over a copy of the first policy version with today's judge as a weighted offset (`reward.PreferenceTerm`); 'head', the judge's head."
+    "What picks train: 'preference', a preference term over a copy of the first policy version with today's judge as a weighted offset (`reward.PreferenceTerm`); 'head', gradient steps on the judge's head and content head; 'fit', the content head and the head's scale refitted on every pick at each update (`reward.refit_content`)."
     preference_lr: float = 1e-4
     "Learning rate of the preference term's policy copy."
     preference_beta: float = 0.1
@@ -292,7 +292,7 @@ class FeedbackConfig:
     def __post_init__(self):
         check_ranges(self, pairs=PAIR_RULES, candidates='>=1', partner=PARTNER_RULES, pair_temperature='>=0', valid_fraction='[0,1]',
                      update_every='>=0', update_epochs='>0', update_lr='>0', update_weight_decay='>=0', replay_ratio='>=0',
-                     reward_update=('preference', 'head'), preference_lr='>0', preference_beta='>0', lexical_lr='>=0')
+                     reward_update=('preference', 'head', 'fit'), preference_lr='>0', preference_beta='>0', lexical_lr='>=0')
 
     def update_kwargs(self, store: Store, preference_policy: str | Path) -> dict:
         "The arguments of the next reward update (`RewardModel.update`) on `store`'s picks: steps for the new and replayed picks, the held-out guard's tolerance, and what the picks train (`preference_policy`: the folder the preference term starts from, the first policy version)."
@@ -301,9 +301,9 @@ class FeedbackConfig:
         steps = max(1, math.ceil(self.update_epochs * (new + min(used, round(self.replay_ratio * new))) / 16))
         heldout = max(store.num_decisive('valid'), 1)
         tolerance = self.update_tolerance if self.update_tolerance >= 0 else max(0.02, 1.96 * (0.25 / heldout) ** 0.5)
-        kind = (dict(lr=self.preference_lr, weight_lr=self.update_lr, preference=str(preference_policy), beta=self.preference_beta,
-                     lexical_lr=self.lexical_lr, lexical_decay=self.update_weight_decay)
-                if self.reward_update == 'preference' else dict(lr=self.update_lr, weight_decay=self.update_weight_decay))
+        kind = {'preference': dict(lr=self.preference_lr, weight_lr=self.update_lr, preference=str(preference_policy), beta=self.preference_beta,
+                                   lexical_lr=self.lexical_lr, lexical_decay=self.update_weight_decay),
+                'head': dict(lr=self.update_lr, weight_decay=self.update_weight_decay), 'fit': dict(refit=True)}[self.reward_update]
         return dict(steps=steps, seed=self.seed, batch_size=16, replay_ratio=self.replay_ratio, tolerance=tolerance, **kind)
 
 # %% ../../nbs/feedback/12_online.ipynb
