@@ -428,7 +428,7 @@ def baseline_features(model: RewardModel, documents: Sequence[str], summaries: S
 def fit_pairwise_logistic(chosen: torch.Tensor, rejected: torch.Tensor, l2: float = 1e-3) -> torch.Tensor:
     "Weights w (F,) of P(chosen wins) = sigmoid(w . (chosen - rejected)) for features (B, F), fitted by L-BFGS with an L2 penalty."
     diff = (chosen - rejected).double()                                         # (B, F)
-    scale = diff.std(0).clamp_min(1e-6)                                         # (F,)
+    scale = torch.nan_to_num(diff.std(0), nan=1.0).clamp_min(1e-6)              # (F,); one pair has no spread: 1
     w = torch.zeros(diff.shape[1], dtype=torch.double, requires_grad=True)
     opt = torch.optim.LBFGS([w], max_iter=200, line_search_fn='strong_wolfe')
     def closure():
