@@ -18,7 +18,11 @@ Measured (2026-12-06, SciTLDR dev first 200, reference annotator tau 0.041, run 
 SFT 32.51; perfect judge over SFT's top 2 36.18 (expected win 0.604), top 3 38.40 (0.646); today's judge at
 kl 0.1 / 0.3 / 1 / 3: 33.96 / 34.33 / 34.50 / 34.45 (0.508 / 0.519 / 0.532 / 0.523); the final reward model
 33.24 / 33.39 / 33.92 / 33.97 (0.510 / 0.516 / 0.520 / 0.521). So on SciTLDR the picks did not make the
-judge better for the policy, and kl 1 realizes more of it than kl 0.1.
+judge better for the policy, and kl 1 realizes more of it than kl 0.1. SumPubMed (200 held-out papers, the gate's
+seed-0 run at 2,000 picks): SFT 9.93; perfect judge over the top 2 11.89 (0.642), over all 16 candidates 20.12
+(0.914); today's judge at kl 0.1 / 0.3 / 1 / 3: 12.98 / 12.26 / 11.47 / 10.08 (0.648 / 0.617 / 0.581 / 0.513); the
+final reward model (preference term) 13.05 / 12.45 / 10.74 / 10.11. There the SFT prior is weak, a sharp kl is
+best, and the judge is far from the ceiling, but the preference term's picks added nothing to it either.
 
 Usage: python bench/judge_headroom.py RUN_DIR [--kl 0.1,0.3,1,3] [--threads 1]
 """
