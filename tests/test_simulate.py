@@ -39,8 +39,8 @@ def tiny_setup(tmp_path):
 
 TINY = dict(tau=0.05, calibration_pairs=8, candidates=2, rl_algo='rloo', rl_steps=2, kl_coef=0.05, rl_batch_size=2, rl_k=2, rl_lr=0.1, rl_temperature=1.0,
             min_win_rate=0.0, gate_min_low=0.0, gate_sections=4,
-            valid_fraction=0.25, best_of_n=2, dpo_steps=2, embedding_cache='none', progress=False)
-"The cost knobs of a tiny run (RL strong enough to change some greedy summary, and the gate at 0 promotes a version that does: RLOO, whose sampling moves the tiny policy; exact RL follows the tiny reward model, which has next to no opinion)."
+            valid_fraction=0.25, best_of_n=2, dpo_steps=2, embedding_cache='none', progress=False, reward_update='preference')
+"The cost knobs of a tiny run (RL strong enough to change some greedy summary, and the gate at 0 promotes a version that does: RLOO, whose sampling moves the tiny policy; exact RL follows the tiny reward model, which has next to no opinion). The preference term's updates, whose tiny reward model keeps the tiny RL moving; `reward_update='fit'` (the default) has its own test."
 
 
 def test_tiny_loop_and_its_job_run_through_the_real_store_and_registry_deterministically(tmp_path):
@@ -72,7 +72,7 @@ def test_tiny_loop_and_its_job_run_through_the_real_store_and_registry_determini
 
 def test_tiny_loop_with_the_reward_model_refitted_on_every_pick(tmp_path):
     from rlhf_summ.feedback.registry import Registry
-    result = run_simulation(SimConfig(**tiny_setup(tmp_path), **TINY, reward_update='fit', update_tolerance=1.0,
+    result = run_simulation(SimConfig(**tiny_setup(tmp_path), **(TINY | dict(reward_update='fit')), update_tolerance=1.0,
                                       output_dir=str(tmp_path / 'fit')), log=lambda line: None)
     updates = result['reward_updates']
     assert updates and all(u['status'] == 'accepted' for u in updates)         # tolerance 1: every refit is kept, none failed

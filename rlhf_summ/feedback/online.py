@@ -278,8 +278,8 @@ class FeedbackConfig:
     "A reward update is refused when held-out accuracy falls by more than this; < 0: by more than the held-out picks' sampling error (1.96 x sqrt(0.25 / n), at least 0.02)."
     replay_ratio: float = 3.0
     "Older picks replayed per new pick in a reward update."
-    reward_update: str = 'preference'
-    "What picks train: 'preference', a preference term over a copy of the first policy version with today's judge as a weighted offset (`reward.PreferenceTerm`); 'head', gradient steps on the judge's head and content head; 'fit', the content head and the head's scale refitted on every pick at each update (`reward.refit_content`)."
+    reward_update: str = 'fit'
+    "What picks train: 'fit' (default), the content head and the head's scale refitted on every pick at each update (`reward.refit_content`); 'preference', a preference term over a copy of the first policy version with today's judge as a weighted offset (`reward.PreferenceTerm`); 'head', gradient steps on the judge's head and content head."
     preference_lr: float = 1e-4
     "Learning rate of the preference term's policy copy."
     preference_beta: float = 0.1
