@@ -56,8 +56,7 @@ def main():
     held = HeldOut(papers, sft, annotator, config.pair_temperature, config.seed)
     if (found := held.candidates()) is None: sys.exit("the SFT policy writes more than one sentence: its summaries cannot be listed")
     summaries, owner, _ = found
-    rows: dict[int, list[int]] = {}
-    for j, i in enumerate(owner): rows.setdefault(i, []).append(j)      # each paper's candidates, SFT's best first
+    rank = [owner[:j].count(i) for j, i in enumerate(owner)]           # each candidate's place in its paper, SFT's best first
     last = {'sft_rouge1': held.baselines['sft']['rouge1']}
 
     def report(name: str, out: list[str]) -> None:
@@ -68,8 +67,7 @@ def main():
 
     utility = [annotator.utility(s, held.papers[i].references) for s, i in zip(summaries, owner)]
     for m in (2, 3, 16):
-        report(f"perfect_top{m if m < 16 else 'all'}",
-               [summaries[max(rows[i][:m], key=lambda j: utility[j])] if i in rows else held.sft_summaries[i] for i in range(len(held.texts))])
+        report(f"perfect_top{m if m < 16 else 'all'}", held.choose([u if r < m else float('-inf') for u, r in zip(utility, rank)]))
     for name, reward in (('judge', registry.load('reward', registry.versions('reward')[0].version)), ('final', registry.load('reward'))):
         for kl in (float(k) for k in args.kl.split(',')):
             report(f"{name}_kl{kl:g}", held.optimum(reward, kl))

@@ -384,10 +384,14 @@ class HeldOut:
         import torch
         if (found := self.candidates()) is None: return None
         summaries, owner, logp = found
-        value = (logp + torch.as_tensor(reward.score([self.scored[i] for i in owner], summaries, normalize=True), dtype=torch.float) / kl).tolist()
+        return self.choose((logp + torch.as_tensor(reward.score([self.scored[i] for i in owner], summaries, normalize=True), dtype=torch.float) / kl).tolist())
+
+    def choose(self, values: Sequence[float]) -> list[str]:
+        "For each held-out paper, the one of its `candidates` with the highest of `values` (one per candidate; the first on a tie), or SFT's summary for a paper without candidates."
+        summaries, owner, _ = self.candidates()
         best: dict[int, int] = {}
         for j, i in enumerate(owner):
-            if i not in best or value[j] > value[best[i]]: best[i] = j
+            if i not in best or values[j] > values[best[i]]: best[i] = j
         return [summaries[best[i]] if i in best else self.sft_summaries[i] for i in range(len(self.texts))]
 
     def best_of_n(self, reward, n: int = 8) -> list[str]:
