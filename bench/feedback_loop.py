@@ -33,12 +33,14 @@ reference annotator, seed 0: 33.07 (34.07 without), so they are off by default. 
 oracle 22.44 against the abstract), 2,000 picks: seeds 1/2 loop 12.80/13.10 (+2.87/+3.17), win rate 0.585 [0.518,
 0.649] / 0.585 [0.528, 0.637], DPO 10.84/10.82, best-of-8 10.79/10.72, about 50 CPU minutes each; seed 0 reached 14.96
 at 1,000 picks and crashed at its 1,750-pick round on a NaN reward (since fixed, not rerun). Since 2026-12-06 the default reward update is `reward_update='fit'` (the content head refitted on every pick):
-SumPubMed seeds 0/1 loop 16.82/14.93 (+6.89/+5.00 over SFT; the preference term's 11.15/12.80), win rate
-0.703 [0.636, 0.761] / 0.638 [0.574, 0.695], judge_optimum 12.98 and rm_optimum 14.89/15.10 (the picks' gain to the
-reward model; 13.05 with the preference term), best-of-8 11.33/11.49, DPO 10.04/10.52, 34-36 CPU minutes; SciTLDR
+SumPubMed seeds 0/1/2 loop 16.82/14.93/13.58 (mean 15.11, +5.18 over SFT; the preference term's 11.15/12.80/13.10), win
+rate 0.703 [0.636, 0.761] / 0.638 [0.574, 0.695] / 0.588 [0.524, 0.648], judge_optimum 12.98 and rm_optimum
+14.89/15.10/15.50 (the picks' gain to the reward model; 13.05 with the preference term), best-of-8 11.33/11.49/11.65,
+DPO 10.04/10.52/10.04, 33-36 CPU minutes; SciTLDR
 seeds 0/1/2 32.55/31.91/32.49 (win rate 0.495/0.495/0.490, rm_optimum 33.97/33.77/33.44 against judge_optimum
-33.96), best-of-8 34.47/33.76/33.32, about 11 CPU minutes (`--set reward_update=preference`
-for the runs above). `--set FIELD=VALUE` sets any other SimConfig field
+33.96), best-of-8 34.47/33.76/33.32, about 11 CPU minutes; the "states a result" persona, seeds 0/1/2: share
+0.31 -> 0.410/0.455/0.450 (+12.8 points on the mean) at ROUGE-1 30.56/28.20/28.19 (-3.53), best-of-8 0.360/0.390/0.405
+(`--set reward_update=preference` for the runs above). `--set FIELD=VALUE` sets any other SimConfig field
 (e.g. --set reward_update=head --set rl_baseline=mean for the earlier loop); `--set holdout=200` with
 `--data ../shared/data/sumpubmed/sumpubmed.jsonl` evaluates on 200 SumPubMed papers split off by document.
 

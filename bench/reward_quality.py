@@ -23,6 +23,9 @@ This script at its defaults (2026-12-02, 2 shared CPU cores under heavy load): a
 0.671, features 0.686, length_controlled 0.667 (60 pairs), ece 0.091, n 258; tldr 0.739 (longer 0.704, overlap 0.714,
 features 0.734, n 199), cnndm 0.559 (0.492, 0.525, 0.525; n 59 from 9 articles); the model prefers the longer summary
 in 85% of pairs, people in 66%; training took 783 s wall (about 6 CPU minutes).
+Rerun 2026-12-06 (after the online refit, `reward_update='fit'`, became the loop's default; it changes only the
+service's copies, not `train_reward`): accuracy 0.6977, longer 0.655, overlap 0.671, features 0.686, ece 0.089, n 258:
+the same model and numbers; training took 240 s wall on one thread.
 
 Usage: python bench/reward_quality.py [--data FILE] [--model DIR] [--threads 2]
 Last line: accuracy=A longer=L overlap=O features=F length_controlled=C ece=E n=N
