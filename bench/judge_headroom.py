@@ -50,7 +50,7 @@ def main():
     config = SimConfig(**{k: v for k, v in result['config'].items() if k in SimConfig.__dataclass_fields__})
     share_embedding_cache(config.embedding_cache)
     registry = Registry(run/'registry')
-    sft = registry.load('policy', registry.versions('policy')[0].version)
+    sft = registry.load('policy', registry.first('policy').version)
     annotator = make_annotator(config.annotator, result['calibration']['tau'], config.epsilon, config.seed)
     _, papers = _split_papers(config)
     held = HeldOut(papers, sft, annotator, config.pair_temperature, config.seed)
@@ -68,7 +68,7 @@ def main():
     utility = [annotator.utility(s, held.papers[i].references) for s, i in zip(summaries, owner)]
     for m in (2, 3, 16):
         report(f"perfect_top{m if m < 16 else 'all'}", held.choose([u if r < m else float('-inf') for u, r in zip(utility, rank)]))
-    for name, reward in (('judge', registry.load('reward', registry.versions('reward')[0].version)), ('final', registry.load('reward'))):
+    for name, reward in (('judge', registry.load('reward', registry.first('reward').version)), ('final', registry.load('reward'))):
         for kl in (float(k) for k in args.kl.split(',')):
             report(f"{name}_kl{kl:g}", held.optimum(reward, kl))
     keys = ['sft_rouge1', 'perfect_top2_rouge1', 'perfect_top2_win', 'judge_kl1_rouge1', 'judge_kl1_win', 'final_kl1_rouge1', 'final_kl1_win']

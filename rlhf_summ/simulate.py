@@ -507,7 +507,7 @@ def _baselines(config: SimConfig, held: HeldOut, store, registry, sft_dir: Path,
     if not config.baselines: return baselines
     reward = registry.load('reward')
     baselines['best_of_n'] = held.summary_metrics(held.best_of_n(reward, config.best_of_n))
-    for name, model in (('judge_optimum', registry.load('reward', registry.versions('reward')[0].version)), ('rm_optimum', reward)):
+    for name, model in (('judge_optimum', registry.load('reward', registry.first('reward').version)), ('rm_optimum', reward)):
         if (summaries := held.optimum(model, config.kl_coef)) is not None:
             baselines[name] = held.summary_metrics(summaries) | held.win_rate(summaries)
     dpo_dir = train_dpo(DPOConfig(sft_model=str(sft_dir), output_dir=str(run_dir/'dpo'), seed=config.seed, steps=config.dpo_steps,

@@ -336,7 +336,7 @@ def train_policy_version(registry: Registry, store: Store, rl_config, max_docume
     import dataclasses
     from rlhf_summ.rl import train_rl
     if start not in ('current', 'first'): raise ValueError(f"start must be 'current' or 'first', got {start!r}")
-    policy, reward = registry.get('policy') if start == 'current' else registry.versions('policy')[0], registry.get('reward')
+    policy, reward = registry.get('policy') if start == 'current' else registry.first('policy'), registry.get('reward')
     documents = store.section_documents('train', max_documents)
     if not documents: raise ValueError("the store has no training sections yet: upload documents first")
     with registry.workspace() as tmp:
@@ -429,7 +429,7 @@ def round_rl_config(registry: Registry, store: Store, start: str = 'first'):
     "The `RLConfig` of a policy round at its defaults: `ROUND_RL` when the policy RL starts from (`start`) can list its candidates for a stored section, else `RLConfig()` (PPO)."
     from rlhf_summ.rl import RLConfig
     documents = store.section_documents('train', 1)
-    policy = registry.load('policy', None if start == 'current' else registry.versions('policy')[0].version)
+    policy = registry.load('policy', None if start == 'current' else registry.first('policy').version)
     return RLConfig(**ROUND_RL) if documents and policy.candidates(documents, 1) is not None else RLConfig()
 
 @dataclass

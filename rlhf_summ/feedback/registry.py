@@ -149,6 +149,12 @@ class Registry:
         if not meta.exists(): raise LookupError(f"No {kind} version {version!r} under {self.root}")
         return dataclasses.replace(VersionInfo(**json.loads(meta.read_text())), path=str(meta.parent))
 
+    def first(self, kind: str) -> VersionInfo:
+        "The first registered version of `kind`: the SFT policy or today's judge a service starts with, what policy rounds start from by default and what the benchmark's baselines are measured against."
+        versions = self.versions(kind)
+        if not versions: raise LookupError(f"No {kind} version is registered under {self.root}")
+        return versions[0]
+
     def current(self, kind: str) -> VersionInfo | None:
         "The version the `current` pointer names (the first version if none was promoted), or None."
         ptr = self._kind_dir(kind)/'current'

@@ -861,7 +861,7 @@ def build_service(config: ServeConfig, settings: ServiceSettings, registry: Regi
     store.check_writable()   # a read-only or full database is refused now, not at the first pick or login
     worker = GenerationWorker(store, registry, summarize, config.partner, config.generation_batch, config.seed, config.pairs,
                               config.candidates, load_reward)
-    first = lambda: registry.versions('policy')[0].model_dir        # what the preference term starts from
+    first = lambda: registry.first('policy').model_dir             # what the preference term starts from
     online = OnlineLoop(store, registry, config.update_every, load_reward,
                         lambda: config.update_kwargs(store, first())) if config.update_every > 0 else None
     return Service(settings, config, store, registry, worker, online)
