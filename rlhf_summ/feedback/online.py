@@ -295,15 +295,16 @@ class FeedbackConfig:
                      reward_update=('preference', 'head', 'fit'), preference_lr='>0', preference_beta='>0', lexical_lr='>=0')
 
     def update_kwargs(self, store: Store, preference_policy: str | Path) -> dict:
-        "The arguments of the next reward update (`RewardModel.update`) on `store`'s picks: steps for the new and replayed picks, the held-out guard's tolerance, and what the picks train (`preference_policy`: the folder the preference term starts from, the first policy version)."
+        "The arguments of the next reward update (`RewardModel.update`) on `store`'s picks: the held-out guard's tolerance, what the picks train (`preference_policy`: the folder the preference term starts from, the first policy version) and, for the trained kinds, steps over the new and replayed picks (a refit uses every pick and takes no steps)."
+        heldout = max(store.num_decisive('valid'), 1)
+        tolerance = self.update_tolerance if self.update_tolerance >= 0 else max(0.02, 1.96 * (0.25 / heldout) ** 0.5)
+        if self.reward_update == 'fit': return dict(refit=True, seed=self.seed, tolerance=tolerance)
         new = store.num_new()
         used = store.num_decisive('train') - new
         steps = max(1, math.ceil(self.update_epochs * (new + min(used, round(self.replay_ratio * new))) / 16))
-        heldout = max(store.num_decisive('valid'), 1)
-        tolerance = self.update_tolerance if self.update_tolerance >= 0 else max(0.02, 1.96 * (0.25 / heldout) ** 0.5)
         kind = {'preference': dict(lr=self.preference_lr, weight_lr=self.update_lr, preference=str(preference_policy), beta=self.preference_beta,
                                    lexical_lr=self.lexical_lr, lexical_decay=self.update_weight_decay),
-                'head': dict(lr=self.update_lr, weight_decay=self.update_weight_decay), 'fit': dict(refit=True)}[self.reward_update]
+                'head': dict(lr=self.update_lr, weight_decay=self.update_weight_decay)}[self.reward_update]
         return dict(steps=steps, seed=self.seed, batch_size=16, replay_ratio=self.replay_ratio, tolerance=tolerance, **kind)
 
 # %% ../../nbs/feedback/12_online.ipynb
