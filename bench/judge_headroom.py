@@ -7,7 +7,11 @@ held-out papers of a `bench/feedback_loop.py` run (its annotator, its calibrated
 
 - `perfect_top{2,3,all}`: a judge that knows the annotator's gold utility, choosing among SFT's top-m candidates;
 - `judge_kl{K}`: the greedy optimum for today's zero-shot judge (reward/v1) at KL coefficient K (the round's `kl_coef`);
-- `final_kl{K}`: the same for the run's final reward model (the judge after every online update on the run's picks).
+- `final_kl{K}`: the same for the run's final reward model (the judge after every online update on the run's picks);
+- `judge_prop{C}_kl{K}` (persona runs, `--property C,...`): today's judge plus C times the persona's property (in the
+  judge's normalized score units), i.e. a reward model that knew the taste exactly and kept today's judge for the rest;
+- `rl_kl{K}` (`--rl-kl K,...`): what a policy round realizes of the final reward model: exact RL from SFT against it
+  on the run's stored training sections (the run's round settings but `kl_coef` K), its greedy held-out summaries.
 
 Each line: ROUGE-1 x100 against the first reference, the held-out annotator's win rate over SFT (ties 1/2; the
 95% interval), its expected win rate (pick probabilities averaged), the share whose summary differs from SFT's,
@@ -24,7 +28,7 @@ seed-0 run at 2,000 picks): SFT 9.93; perfect judge over the top 2 11.89 (0.642)
 final reward model (preference term) 13.05 / 12.45 / 10.74 / 10.11. There the SFT prior is weak, a sharp kl is
 best, and the judge is far from the ceiling, but the preference term's picks added nothing to it either.
 
-Usage: python bench/judge_headroom.py RUN_DIR [--kl 0.1,0.3,1,3] [--threads 1]
+Usage: python bench/judge_headroom.py RUN_DIR [--kl 0.1,0.3,1,3] [--property 0.5,1,2] [--rl-kl 0.1,0.3,1] [--threads 1]
 """
 import argparse, json, os, sys
 from pathlib import Path
@@ -38,6 +42,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('run', help='a bench/feedback_loop.py output folder (result.json, registry/)')
     p.add_argument('--kl', default='0.1,0.3,1,3')
+    p.add_argument('--property', default='', help="persona runs: today's judge plus C x the property, for each C (comma-separated)")
+    p.add_argument('--rl-kl', default='', help='exact RL from SFT against the final reward model at each of these kl_coef')
     p.add_argument('--threads', type=int, default=1)
     args = p.parse_args()
     import torch
@@ -71,7 +77,29 @@ def main():
     for name, reward in (('judge', registry.load('reward', registry.first('reward').version)), ('final', registry.load('reward'))):
         for kl in (float(k) for k in args.kl.split(',')):
             report(f"{name}_kl{kl:g}", held.optimum(reward, kl))
+    if args.property and annotator.name == 'reference': sys.exit("--property needs a persona run (--annotator result|short)")
+    judge = registry.load('reward', registry.first('reward').version)
+    for c in (float(x) for x in args.property.split(',') if x):
+        has = torch.tensor([float(held.has_property(s)) for s in summaries])
+        scores = torch.as_tensor(judge.score([held.scored[i] for i in owner], summaries, normalize=True), dtype=torch.float) + c * has
+        for kl in (float(k) for k in args.kl.split(',')):
+            report(f"judge_prop{c:g}_kl{kl:g}", held.choose((held.candidates()[2] + scores / kl).tolist()))
+    if args.rl_kl:
+        import dataclasses, tempfile
+        from rlhf_summ.feedback.online import open_store
+        from rlhf_summ.policies import load_policy
+        from rlhf_summ.rl import train_rl
+        from rlhf_summ.simulate import _rl_config
+        store = open_store(run, config.database_url or None)
+        documents, reward = store.section_documents('train'), registry.get('reward')
+        for kl in (float(k) for k in args.rl_kl.split(',')):
+            with tempfile.TemporaryDirectory() as tmp:
+                rl = dataclasses.replace(_rl_config(config), kl_coef=kl, sft_model=str(registry.first('policy').model_dir),
+                                         reward_model=str(reward.model_dir), output_dir=tmp)
+                report(f"rl_kl{kl:g}", load_policy(str(train_rl(rl, documents=documents))).summarize(held.texts))
+        store.close()
     keys = ['sft_rouge1', 'perfect_top2_rouge1', 'perfect_top2_win', 'judge_kl1_rouge1', 'judge_kl1_win', 'final_kl1_rouge1', 'final_kl1_win']
+    keys += [k for k in last if k.startswith(('judge_prop', 'rl_kl'))]
     print(' '.join(f"{k}={last[k]:.4f}" for k in keys if k in last))
 
 

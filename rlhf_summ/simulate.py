@@ -17,9 +17,9 @@ from .feedback.online import FeedbackConfig, same_summary
 # %% auto 0
 __all__ = ['RESULT_PATTERN', 'PERSONAS', 'ANNOTATORS', 'Paper', 'load_papers', 'gold_utility', 'states_result', 'is_short',
            'pair_key', 'Annotator', 'PersonaAnnotator', 'make_annotator', 'expected_agreement', 'calibrate_tau',
-           'measured_agreement', 'SimConfig', 'upload_sections', 'share_embedding_cache', 'cpu_minutes',
-           'persona_property', 'oracle_summary', 'HeldOut', 'run_simulation', 'simulate', 'curve_line', 'final_line',
-           'plot_curve']
+           'measured_agreement', 'loop_agreement', 'SimConfig', 'upload_sections', 'share_embedding_cache',
+           'cpu_minutes', 'persona_property', 'oracle_summary', 'HeldOut', 'run_simulation', 'simulate', 'curve_line',
+           'final_line', 'plot_curve']
 
 # %% ../nbs/16_simulate.ipynb
 @dataclass
@@ -168,6 +168,15 @@ def measured_agreement(first: Annotator, second: Annotator, pairs: Sequence[tupl
     if not picks: raise ValueError("no pair with two different summaries")
     return sum(x == y for x, y in picks) / len(picks)
 
+def loop_agreement(annotator: Annotator, judged: Sequence[tuple[str, str, Sequence[str], str, str]]) -> dict[str, float]:
+    "Agreement on the loop's own pairs: `judged` holds what `annotator` answered, (summary A, summary B, references, pick key, its pick), ties left out; a second annotator (the next seed) picks each pair again. Returns `loop_pairs`, `agreement_loop_expected` (from the utility differences at the annotator's `tau`) and `agreement_loop_measured` (how often the second annotator's pick equals the first's)."
+    rows = [(a, b, refs, key, pick) for a, b, refs, key, pick in judged if pick != 'tie']
+    if not rows: raise ValueError("no decisive pick to measure agreement on")
+    second = dataclasses.replace(annotator, seed=annotator.seed + 1)
+    diffs = [annotator.utility(b, refs) - annotator.utility(a, refs) for a, b, refs, _, _ in rows]
+    return dict(loop_pairs=len(rows), agreement_loop_expected=expected_agreement(diffs, annotator.tau, annotator.epsilon),
+                agreement_loop_measured=sum(second.pick(a, b, refs, key) == pick for a, b, refs, key, pick in rows) / len(rows))
+
 # %% ../nbs/16_simulate.ipynb
 @dataclass
 class SimConfig(FeedbackConfig):
@@ -189,13 +198,13 @@ class SimConfig(FeedbackConfig):
     seed: int = 0
     "Seeds the upload order, the annotators, pairs, updates, RL and the baselines."
     tau: float = 0.0
-    "Annotator temperature; 0: calibrated so two annotators agree `target_agreement` on the loop's first pairs."
+    "Annotator temperature; 0: calibrated so two annotators agree `target_agreement` on pairs of SFT samples of the first uploads' sections (`calibration_pairs`)."
     epsilon: float = 0.1
     "Annotator lapse rate."
     target_agreement: float = 0.73
     "Agreement of two independent annotators that `tau` is calibrated to (human labelers: 0.72-0.77)."
     calibration_pairs: int = 300
-    "Pairs of SFT samples (training papers) the calibration and the measured agreement use."
+    "The first this many uploads calibrate `tau` and measure the agreement: a pair of SFT samples of each section they store (pairs of two identical samples are left out)."
     rl_word_lr: float = 0.0
     "Learning rate of the policy's word weights in the policy rounds (`RLConfig.word_lr`); 0: they stay 0."
     round_every: int = 250
@@ -403,17 +412,17 @@ class HeldOut:
 
 # %% ../nbs/16_simulate.ipynb
 def _calibrate(config: SimConfig, papers: Sequence[Paper], sft, annotator: Annotator) -> dict[str, float]:
-    "Fit the annotator's `tau` on pairs of SFT samples of the first uploads (the loop's own first pairs); measure two annotators' agreement."
-    papers = list(papers)[:config.calibration_pairs]
-    texts = [p.document.text for p in papers]
+    "Fit the annotator's `tau` on pairs of SFT samples of the sections the first `calibration_pairs` uploads store (`upload_sections`: the unit the loop's pairs are made of), each judged against its paper's references; measure two annotators' agreement on them."
+    rows = [(s.text, p.references) for p in list(papers)[:config.calibration_pairs] for s in upload_sections(p.document)]
+    texts = [t for t, _ in rows]
     a = sft.generate(texts, do_sample=True, temperature=config.pair_temperature, seed=config.seed + 1).summaries
     b = sft.generate(texts, do_sample=True, temperature=config.pair_temperature, seed=config.seed + 2).summaries
-    pairs = [(x, y, p.references) for x, y, p in zip(a, b, papers) if not same_summary(x, y)]
+    pairs = [(x, y, refs) for x, y, (_, refs) in zip(a, b, rows) if not same_summary(x, y)]
     diffs = [annotator.utility(y, r) - annotator.utility(x, r) for x, y, r in pairs]
     tau = config.tau or calibrate_tau(diffs, config.target_agreement, config.epsilon)
     first = dataclasses.replace(annotator, tau=tau)
     second = dataclasses.replace(first, seed=first.seed + 1)
-    return dict(tau=tau, epsilon=config.epsilon, pairs=len(pairs), distinct_share=len(pairs) / max(len(papers), 1),
+    return dict(tau=tau, epsilon=config.epsilon, pairs=len(pairs), distinct_share=len(pairs) / max(len(rows), 1),
                 agreement_expected=expected_agreement(diffs, tau, config.epsilon),
                 agreement_measured=measured_agreement(first, second, pairs))
 
@@ -550,7 +559,7 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
     log(f"annotator {annotator.name}: tau {calibration['tau']:.4f}, epsilon {config.epsilon}; two annotators agree "
         f"{calibration['agreement_measured']:.3f} (expected {calibration['agreement_expected']:.3f}) on "
         f"{calibration['pairs']} pairs of SFT samples ({calibration['distinct_share']:.0%} of sampled pairs differ)")
-    rl_config, rounds, picks, since_round = _rl_config(config), [], 0, 0
+    rl_config, rounds, picks, since_round, judged = _rl_config(config), [], 0, 0, []
     def measure(picks: int) -> dict:
         row = _measure(held, store, registry, picks, start, run_dir/'metrics.jsonl')
         log(curve_line(row))
@@ -565,8 +574,9 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
         if not created: continue
         worker.process(doc_id)
         while picks < config.picks and (pair := store.next_pair(doc_id, annotator.name)) is not None:
-            store.add_comparison(pair.id, annotator.name,
-                                 annotator.pick(pair.summary_a, pair.summary_b, paper.references, key=pair_key(pair.section_text, pair.summary_a, pair.summary_b)))
+            key = pair_key(pair.section_text, pair.summary_a, pair.summary_b)
+            judged.append((pair.summary_a, pair.summary_b, paper.references, key, annotator.pick(pair.summary_a, pair.summary_b, paper.references, key=key)))
+            store.add_comparison(pair.id, annotator.name, judged[-1][-1])
             picks += 1; since_round += 1; bar.update(1)
             if store.num_new() >= config.update_every: OnlineLoop(store, registry, update_kwargs=config.update_kwargs(store, sft_dir)).run_round()
             if config.promote == 'picks': _trial_verdict(store, registry, rounds, picks, log)
@@ -577,6 +587,10 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
     if picks < config.picks: log(f"the uploads ran out after {picks} picks (asked {config.picks})")
     if checkpoints: curve.append(measure(picks))
     loop_minutes = cpu_minutes() - start[1]
+    if any(pick != 'tie' for *_, pick in judged):
+        calibration.update(loop_agreement(annotator, judged))
+        log(f"the loop's own {calibration['loop_pairs']} pairs: two annotators agree {calibration['agreement_loop_measured']:.3f} "
+            f"(expected {calibration['agreement_loop_expected']:.3f})")
     baselines = _baselines(config, held, store, registry, sft_dir, run_dir)
     examples = dict(paper=held.papers[0].document.title, text=held.texts[0], reference=held.references[0], version0=held.sft_summaries[0],
                     final=registry.load('policy').summarize([held.texts[0]])[0], final_version=registry.current('policy').version)

@@ -58,6 +58,8 @@ def test_tiny_loop_and_its_job_run_through_the_real_store_and_registry_determini
     assert evidence['judge'].startswith('reward/') and 0 <= evidence['win_low'] <= evidence['win_rate'] <= evidence['win_high']
     assert registry.versions('policy')[-1].parents == {'policy': 'v1', 'reward': registry.current('reward').version}
     assert 0.0 <= first['calibration']['agreement_measured'] <= 1.0
+    assert 0 < first['calibration']['loop_pairs'] <= 12                     # agreement again, on the pairs the loop asked
+    assert 0.0 <= first['calibration']['agreement_loop_measured'] <= 1.0 and 0.5 <= first['calibration']['agreement_loop_expected'] <= 1.0
     assert (tmp_path / 'a' / 'metrics.jsonl').read_text().count('\n') == 3
     # the same run as a papermill job: the same curve (same seed), and a report that leads with the curve plot
     run = run_job('simulate', dict(setup, compare_random=False, overrides=TINY), runs_root=tmp_path, name='job')
