@@ -27,6 +27,10 @@ seed-0 run at 2,000 picks): SFT 9.93; perfect judge over the top 2 11.89 (0.642)
 (0.914); today's judge at kl 0.1 / 0.3 / 1 / 3: 12.98 / 12.26 / 11.47 / 10.08 (0.648 / 0.617 / 0.581 / 0.513); the
 final reward model (preference term) 13.05 / 12.45 / 10.74 / 10.11. There the SFT prior is weak, a sharp kl is
 best, and the judge is far from the ceiling, but the preference term's picks added nothing to it either.
+What a round's RL realizes (`--rl-kl`, SciTLDR, the refit's runs at 2,000 picks, seeds 0/1/2): 33.02/32.32/32.28 at
+kl 0.1, 33.58/33.07/33.69 at kl 0.3, 33.75/33.14/33.44 at kl 1 (expected win rates 0.49-0.52). The "states a
+result" persona (seed 0, SFT share 0.31): `--property 1` 0.515 at 33.31 (kl 1), 0.565 at 32.34 (kl 0.3); the final
+reward model 0.395 at 32.93 (kl 1); `--rl-kl` 0.375 at 30.14 (kl 0.1), 0.350 at 31.54 (kl 1).
 
 Usage: python bench/judge_headroom.py RUN_DIR [--kl 0.1,0.3,1,3] [--property 0.5,1,2] [--rl-kl 0.1,0.3,1] [--threads 1]
 """

@@ -537,6 +537,13 @@ def _final(curve: list[dict], baselines: dict, start_cpu: float) -> dict:
                 rm_optimum_rouge1=baselines.get('rm_optimum', {}).get('rouge1', float('nan')),
                 cpu_minutes=cpu_minutes() - start_cpu)
 
+def _agreement_after(calibration: dict, annotator: Annotator, judged: list, log: Callable[[str], None]) -> None:
+    "Add `loop_agreement` on the pairs the loop asked to `calibration`, and log it (nothing when no pick was decisive)."
+    if not any(pick != 'tie' for *_, pick in judged): return
+    calibration.update(loop_agreement(annotator, judged))
+    log(f"the loop's own {calibration['loop_pairs']} pairs: two annotators agree {calibration['agreement_loop_measured']:.3f} "
+        f"(expected {calibration['agreement_loop_expected']:.3f})")
+
 def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     "Run the feedback loop with a simulated annotator (see above); returns `{'config', 'calibration', 'curve', 'baselines', 'final', 'examples'}`, also written to `output_dir/result.json` with `metrics.jsonl`."
     import torch
@@ -574,8 +581,8 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
         if not created: continue
         worker.process(doc_id)
         while picks < config.picks and (pair := store.next_pair(doc_id, annotator.name)) is not None:
-            key = pair_key(pair.section_text, pair.summary_a, pair.summary_b)
-            judged.append((pair.summary_a, pair.summary_b, paper.references, key, annotator.pick(pair.summary_a, pair.summary_b, paper.references, key=key)))
+            judged.append((pair.summary_a, pair.summary_b, paper.references, key := pair_key(pair.section_text, pair.summary_a, pair.summary_b),
+                           annotator.pick(pair.summary_a, pair.summary_b, paper.references, key=key)))
             store.add_comparison(pair.id, annotator.name, judged[-1][-1])
             picks += 1; since_round += 1; bar.update(1)
             if store.num_new() >= config.update_every: OnlineLoop(store, registry, update_kwargs=config.update_kwargs(store, sft_dir)).run_round()
@@ -587,10 +594,7 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
     if picks < config.picks: log(f"the uploads ran out after {picks} picks (asked {config.picks})")
     if checkpoints: curve.append(measure(picks))
     loop_minutes = cpu_minutes() - start[1]
-    if any(pick != 'tie' for *_, pick in judged):
-        calibration.update(loop_agreement(annotator, judged))
-        log(f"the loop's own {calibration['loop_pairs']} pairs: two annotators agree {calibration['agreement_loop_measured']:.3f} "
-            f"(expected {calibration['agreement_loop_expected']:.3f})")
+    _agreement_after(calibration, annotator, judged, log)
     baselines = _baselines(config, held, store, registry, sft_dir, run_dir)
     examples = dict(paper=held.papers[0].document.title, text=held.texts[0], reference=held.references[0], version0=held.sft_summaries[0],
                     final=registry.load('policy').summarize([held.texts[0]])[0], final_version=registry.current('policy').version)
@@ -598,8 +602,7 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
                   final=_final(curve, baselines, start[1]), examples=examples, loop_cpu_minutes=loop_minutes,
                   wall_minutes=(time.time() - start[0]) / 60, run_dir=str(run_dir), reward_updates=list(reversed(store.updates())))
     (run_dir/'result.json').write_text(json.dumps(result, indent=2, default=str))
-    store.close()
-    sft.encoder.flush()
+    store.close(); sft.encoder.flush()
     return result
 
 def simulate(config: SimConfig) -> str:
