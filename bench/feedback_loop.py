@@ -41,7 +41,11 @@ seeds 0/1/2 32.55/31.91/32.49 (win rate 0.495/0.495/0.490, rm_optimum 33.97/33.7
 33.96), best-of-8 34.47/33.76/33.32, about 11 CPU minutes; the "states a result" persona, seeds 0/1/2: share
 0.31 -> 0.410/0.455/0.450 (+12.8 points on the mean) at ROUGE-1 30.56/28.20/28.19 (-3.53), best-of-8 0.360/0.390/0.405
 (`--set reward_update=preference` for the runs above). With people's trials (`--set promote=picks`) and the refit, SumPubMed
-seeds 0/2: 16.17/17.16 (the gate: 16.82/13.58), win rate 0.652/0.662, best-of-8 11.34/11.39, DPO 10.00/9.90. `--set FIELD=VALUE` sets any other SimConfig field
+seeds 0/2: 16.17/17.16 (the gate: 16.82/13.58), win rate 0.652/0.662, best-of-8 11.34/11.39, DPO 10.00/9.90. Since
+the annotator is calibrated on the uploads' sections (2026-12-06; SumPubMed: ~1,000 pairs, tau 0.0108-0.0110, two
+annotators agree 0.717/0.710/0.734 on the loop's own pairs), SumPubMed seeds 0/1/2: loop 16.28/16.30/12.96 (mean 15.18,
++5.25), win rate 0.667 [0.600, 0.729] / 0.603 [0.535, 0.666] / 0.507 [0.442, 0.572], rm_optimum 14.97/15.34/15.53,
+best-of-8 11.43/11.79/11.61, DPO 10.41/11.10/9.85, 38-39 CPU minutes (three runs sharing 2 cores). `--set FIELD=VALUE` sets any other SimConfig field
 (e.g. --set reward_update=head --set rl_baseline=mean for the earlier loop); `--set holdout=200` with
 `--data ../shared/data/sumpubmed/sumpubmed.jsonl` evaluates on 200 SumPubMed papers split off by document.
 
