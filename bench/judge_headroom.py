@@ -57,6 +57,7 @@ def main():
     run = Path(args.run)
     if not (run/'result.json').exists(): sys.exit(f"{run}: no result.json (not a finished bench/feedback_loop.py run)")
     result = json.loads((run/'result.json').read_text())
+    if args.property and result['config']['annotator'] == 'reference': sys.exit("--property needs a persona run (--annotator result|short)")
     config = SimConfig(**{k: v for k, v in result['config'].items() if k in SimConfig.__dataclass_fields__})
     share_embedding_cache(config.embedding_cache)
     registry = Registry(run/'registry')
@@ -65,7 +66,7 @@ def main():
     _, papers = _split_papers(config)
     held = HeldOut(papers, sft, annotator, config.pair_temperature, config.seed)
     if (found := held.candidates()) is None: sys.exit("the SFT policy writes more than one sentence: its summaries cannot be listed")
-    summaries, owner, _ = found
+    summaries, owner, logp = found
     rank = [owner[:j].count(i) for j, i in enumerate(owner)]           # each candidate's place in its paper, SFT's best first
     last = {'sft_rouge1': held.baselines['sft']['rouge1']}
 
@@ -78,16 +79,16 @@ def main():
     utility = [annotator.utility(s, held.papers[i].references) for s, i in zip(summaries, owner)]
     for m in (2, 3, 16):
         report(f"perfect_top{m if m < 16 else 'all'}", held.choose([u if r < m else float('-inf') for u, r in zip(utility, rank)]))
-    for name, reward in (('judge', registry.load('reward', registry.first('reward').version)), ('final', registry.load('reward'))):
+    judge = registry.load('reward', registry.first('reward').version)
+    for name, reward in (('judge', judge), ('final', registry.load('reward'))):
         for kl in (float(k) for k in args.kl.split(',')):
             report(f"{name}_kl{kl:g}", held.optimum(reward, kl))
-    if args.property and annotator.name == 'reference': sys.exit("--property needs a persona run (--annotator result|short)")
-    judge = registry.load('reward', registry.first('reward').version)
-    for c in (float(x) for x in args.property.split(',') if x):
+    if args.property:
         has = torch.tensor([float(held.has_property(s)) for s in summaries])
-        scores = torch.as_tensor(judge.score([held.scored[i] for i in owner], summaries, normalize=True), dtype=torch.float) + c * has
-        for kl in (float(k) for k in args.kl.split(',')):
-            report(f"judge_prop{c:g}_kl{kl:g}", held.choose((held.candidates()[2] + scores / kl).tolist()))
+        scores = torch.as_tensor(judge.score([held.scored[i] for i in owner], summaries, normalize=True), dtype=torch.float)
+        for c in (float(x) for x in args.property.split(',') if x):
+            for kl in (float(k) for k in args.kl.split(',')):
+                report(f"judge_prop{c:g}_kl{kl:g}", held.choose((logp + (scores + c * has) / kl).tolist()))
     if args.rl_kl:
         import dataclasses, tempfile
         from rlhf_summ.feedback.online import open_store

@@ -162,20 +162,19 @@ def calibrate_tau(diffs: Sequence[float], target: float = 0.73, epsilon: float =
         else: hi = mid
     return math.exp((lo + hi) / 2)
 
-def measured_agreement(first: Annotator, second: Annotator, pairs: Sequence[tuple[str, str, Sequence[str]]]) -> float:
-    "Share of `pairs` (summary A, summary B, references), identical ones left out, on which two annotators pick alike."
-    picks = [(first.pick(a, b, refs), second.pick(a, b, refs)) for a, b, refs in pairs if not same_summary(a, b)]
+def measured_agreement(first: Annotator, second: Annotator, pairs: Sequence[tuple]) -> float:
+    "Share of `pairs` (summary A, summary B, references, and optionally the key the pick was drawn with), identical ones left out, on which two annotators pick alike."
+    picks = [(first.pick(a, b, refs, *key), second.pick(a, b, refs, *key)) for a, b, refs, *key in pairs if not same_summary(a, b)]
     if not picks: raise ValueError("no pair with two different summaries")
     return sum(x == y for x, y in picks) / len(picks)
 
-def loop_agreement(annotator: Annotator, judged: Sequence[tuple[str, str, Sequence[str], str, str]]) -> dict[str, float]:
-    "Agreement on the loop's own pairs: `judged` holds what `annotator` answered, (summary A, summary B, references, pick key, its pick), ties left out; a second annotator (the next seed) picks each pair again. Returns `loop_pairs`, `agreement_loop_expected` (from the utility differences at the annotator's `tau`) and `agreement_loop_measured` (how often the second annotator's pick equals the first's)."
-    rows = [(a, b, refs, key, pick) for a, b, refs, key, pick in judged if pick != 'tie']
+def loop_agreement(annotator: Annotator, judged: Sequence[tuple[str, str, Sequence[str], str]]) -> dict[str, float]:
+    "Agreement on the loop's own pairs: `judged` holds the pairs `annotator` answered, (summary A, summary B, references, the pick's key), ties left out; a second annotator (the next seed) picks each pair again. Returns `loop_pairs`, `agreement_loop_expected` (from the utility differences at the annotator's `tau`) and `agreement_loop_measured` (how often the second annotator's pick equals the first's, `measured_agreement`)."
+    rows = [row for row in judged if not same_summary(row[0], row[1])]
     if not rows: raise ValueError("no decisive pick to measure agreement on")
-    second = dataclasses.replace(annotator, seed=annotator.seed + 1)
-    diffs = [annotator.utility(b, refs) - annotator.utility(a, refs) for a, b, refs, _, _ in rows]
+    diffs = [annotator.utility(b, refs) - annotator.utility(a, refs) for a, b, refs, _ in rows]
     return dict(loop_pairs=len(rows), agreement_loop_expected=expected_agreement(diffs, annotator.tau, annotator.epsilon),
-                agreement_loop_measured=sum(second.pick(a, b, refs, key) == pick for a, b, refs, key, pick in rows) / len(rows))
+                agreement_loop_measured=measured_agreement(annotator, dataclasses.replace(annotator, seed=annotator.seed + 1), rows))
 
 # %% ../nbs/16_simulate.ipynb
 @dataclass
@@ -539,7 +538,7 @@ def _final(curve: list[dict], baselines: dict, start_cpu: float) -> dict:
 
 def _agreement_after(calibration: dict, annotator: Annotator, judged: list, log: Callable[[str], None]) -> None:
     "Add `loop_agreement` on the pairs the loop asked to `calibration`, and log it (nothing when no pick was decisive)."
-    if not any(pick != 'tie' for *_, pick in judged): return
+    if all(same_summary(a, b) for a, b, *_ in judged): return
     calibration.update(loop_agreement(annotator, judged))
     log(f"the loop's own {calibration['loop_pairs']} pairs: two annotators agree {calibration['agreement_loop_measured']:.3f} "
         f"(expected {calibration['agreement_loop_expected']:.3f})")
@@ -581,9 +580,8 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
         if not created: continue
         worker.process(doc_id)
         while picks < config.picks and (pair := store.next_pair(doc_id, annotator.name)) is not None:
-            judged.append((pair.summary_a, pair.summary_b, paper.references, key := pair_key(pair.section_text, pair.summary_a, pair.summary_b),
-                           annotator.pick(pair.summary_a, pair.summary_b, paper.references, key=key)))
-            store.add_comparison(pair.id, annotator.name, judged[-1][-1])
+            judged.append((pair.summary_a, pair.summary_b, paper.references, pair_key(pair.section_text, pair.summary_a, pair.summary_b)))
+            store.add_comparison(pair.id, annotator.name, annotator.pick(*judged[-1]))
             picks += 1; since_round += 1; bar.update(1)
             if store.num_new() >= config.update_every: OnlineLoop(store, registry, update_kwargs=config.update_kwargs(store, sft_dir)).run_round()
             if config.promote == 'picks': _trial_verdict(store, registry, rounds, picks, log)
