@@ -259,7 +259,7 @@ class SimConfig(FeedbackConfig):
     dpo_beta: float = 0.1
     "DPO beta."
     embedding_cache: str = ''
-    "Folder of cached sentence vectors the policies' shared encoder reads and extends ('': `embeddings/` of `default_cache_dir()` when it exists; 'none': memory only)."
+    "Folder of cached sentence vectors the policies' shared encoder reads and extends ('': `embeddings/` of `default_cache_dir()`; 'none': memory only). A vector is the same bits whether embedded or read back (`encoder.SentenceEncoder`), so the folder's contents never change a run's numbers."
     threads: int = 1
     "torch CPU threads (0: leave torch's default). One: the policy and the reward head are tiny, and on a shared machine a second thread spin-waits (profiled: the extractive scorer's 0.24 s per layer call with 2 threads under load)."
     progress: bool = True
@@ -288,15 +288,12 @@ def upload_sections(document: Document) -> list[Section]:
     return split_text(document.text)
 
 def share_embedding_cache(folder: str = '') -> Path | None:
-    "Let the process-wide sentence encoder (the one every loaded extractive policy uses) read the vectors cached in `folder` and add new ones there (see `SimConfig.embedding_cache`)."
-    from rlhf_summ.policies.extractive import SentenceEncoder, default_cache_dir, sentence_encoder
+    "Point the process-wide sentence encoder (the one every loaded extractive policy uses) at the vectors cached in `folder`: it reads them and adds new ones there ('': `embeddings/` of `default_cache_dir()`; 'none': memory only, returns None). See `SimConfig.embedding_cache`."
+    from rlhf_summ.config import default_cache_dir
+    from rlhf_summ.policies.encoder import sentence_encoder
     from rlhf_summ.reward import resolve_model_name
-    if folder == 'none': return None
-    path = Path(folder) if folder else default_cache_dir()/'embeddings'
-    if not folder and not path.is_dir(): return None
-    shared = sentence_encoder(resolve_model_name('minilm'))
-    if path.is_dir() and shared.cache_dir != path: shared.cache.update(SentenceEncoder(cache_dir=path).cache)
-    shared.cache_dir = path
+    path = None if folder == 'none' else Path(folder) if folder else default_cache_dir()/'embeddings'
+    sentence_encoder(resolve_model_name('minilm')).use_cache(path)
     return path
 
 def cpu_minutes() -> float:

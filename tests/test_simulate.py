@@ -5,9 +5,11 @@ import json
 import pytest
 import torch
 
+from rlhf_summ.policies.encoder import SentenceEncoder
 from rlhf_summ.policies.extractive import ExtractivePolicy, ExtractiveScorer
 from rlhf_summ.reward import tiny_reward_model
 from rlhf_summ.simulate import SimConfig, load_papers, make_annotator, run_simulation
+from rlhf_summ.text import split_sentences
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -61,8 +63,12 @@ def test_tiny_loop_and_its_job_run_through_the_real_store_and_registry_determini
     assert 0 < first['calibration']['loop_pairs'] <= 12                     # agreement again, on the pairs the loop asked
     assert 0.0 <= first['calibration']['agreement_loop_measured'] <= 1.0 and 0.5 <= first['calibration']['agreement_loop_expected'] <= 1.0
     assert (tmp_path / 'a' / 'metrics.jsonl').read_text().count('\n') == 3
-    # the same run as a papermill job: the same curve (same seed), and a report that leads with the curve plot
-    run = run_job('simulate', dict(setup, compare_random=False, overrides=TINY), runs_root=tmp_path, name='job')
+    # the same run as a papermill job, whose disk cache already holds some of the sentences' vectors (the first run kept
+    # none): the same curve (same seed), and a report that leads with the curve plot
+    cache = SentenceEncoder(cache_dir=tmp_path / 'vectors')
+    cache.encode([s for p in load_papers(setup['data'], limit=5) for s in split_sentences(p.document.text)]); cache.flush()
+    run = run_job('simulate', dict(setup, compare_random=False, overrides=TINY | {'embedding_cache': str(tmp_path / 'vectors')}),
+                  runs_root=tmp_path, name='job')
     report = (run / 'report.html').read_text()
     assert report.index("alt='learning curve'") < report.index('All metrics')
     assert 'version 0 (SFT)' in report and (run / 'curve.png').stat().st_size > 1000

@@ -15,9 +15,9 @@ from torch import Tensor, nn
 from ..config import default_cache_dir, minilm_path
 
 # %% auto 0
-__all__ = ['SAFETENSORS_DTYPES', 'available_cores', 'cpu_has_bf16', 'compute_dtype', 'BertLayer', 'SafetensorsReader',
-           'BertEncoder', 'TransformersEncoder', 'load_tokenizer', 'length_batches', 'sentence_key', 'VectorCache',
-           'model_fingerprint', 'SentenceEncoder', 'sentence_encoder']
+__all__ = ['SAFETENSORS_DTYPES', 'EMBED_RECIPE', 'available_cores', 'cpu_has_bf16', 'compute_dtype', 'BertLayer',
+           'SafetensorsReader', 'BertEncoder', 'TransformersEncoder', 'load_tokenizer', 'length_batches',
+           'sentence_key', 'VectorCache', 'model_fingerprint', 'SentenceEncoder', 'sentence_encoder']
 
 # %% ../../nbs/policies/07b_encoder.ipynb
 def available_cores() -> int:
@@ -178,12 +178,13 @@ def load_tokenizer(name: str | Path, max_length: int):
     return tokenizer
 
 # %% ../../nbs/policies/07b_encoder.ipynb
-def length_batches(lengths: Sequence[int], max_tokens: int = 1024, max_rows: int = 256) -> list[list[int]]:
-    "Indices of items with `lengths` in batches, shortest first: each batch holds at most `max_rows` rows and `max_tokens` tokens once padded to its longest."
+def length_batches(lengths: Sequence[int], max_tokens: int = 1024, max_rows: int = 256, pad: bool = True) -> list[list[int]]:
+    "Indices of items with `lengths` in batches, shortest first: each batch holds at most `max_rows` rows and `max_tokens` tokens once padded to its longest; with `pad=False`, items of one length only."
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches, current = [], []
     for i in order:
-        if current and (len(current) >= max_rows or (len(current) + 1) * lengths[i] > max_tokens):
+        if current and (len(current) >= max_rows or (len(current) + 1) * lengths[i] > max_tokens
+                        or not pad and lengths[i] != lengths[current[-1]]):
             batches.append(current); current = []
         current.append(i)
     return batches + [current] if current else batches
@@ -227,9 +228,12 @@ class VectorCache:
         return shard
 
 # %% ../../nbs/policies/07b_encoder.ipynb
+EMBED_RECIPE = 'unpadded-fp16'
+"How `SentenceEncoder` makes a vector (batches of one length, rounded to fp16): part of the cache folder's name, so vectors made another way are never mixed in."
+
 def model_fingerprint(name: str | Path, max_length: int) -> str:
-    "A short id of a model folder's weights (config and file size) and the truncation length: the vectors it makes belong to it alone."
-    path, h = Path(name), hashlib.sha1(f'{max_length}'.encode())
+    "A short id of a model folder's weights (config and file size), the truncation length and `EMBED_RECIPE`: the vectors it makes belong to it alone."
+    path, h = Path(name), hashlib.sha1(f'{max_length}|{EMBED_RECIPE}'.encode())
     if (path/'config.json').is_file():
         h.update((path/'config.json').read_bytes())
         for f in sorted(path.glob('*.safetensors')) + sorted(path.glob('*.bin')): h.update(f'{f.name}:{f.stat().st_size}'.encode())
@@ -250,15 +254,21 @@ class SentenceEncoder:
         self.dim = self.model.config['hidden_size']
         self.cache: dict[str, Tensor] = {}
         self._pending: dict[str, Tensor] = {}
+        self.disk: VectorCache | None = None
+        self.use_cache(cache_dir)
+
+    def use_cache(self, cache_dir: str | Path | None) -> None:
+        "Read and extend the disk cache in `cache_dir` (its `model_fingerprint` folder) from now on; None: memory only. Vectors embedded since the last flush go to the previous folder first."
+        self.flush()
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.disk = VectorCache(self.cache_dir/model_fingerprint(self.model_path, max_length)) if self.cache_dir else None
+        self.disk = VectorCache(self.cache_dir/model_fingerprint(self.model_path, self.max_length)) if self.cache_dir else None
 
     @property
     def device(self) -> torch.device: return next(self.model.parameters()).device
 
     @torch.inference_mode()
     def embed(self, sentences: Sequence[str], progress: bool = False) -> Tensor:
-        "(N, H) unit vectors of `sentences`, computed now (no cache): one fast tokenizer call, then batches of similar length."
+        "(N, H) unit vectors of `sentences`, computed now (no cache): one fast tokenizer call, then batches of one token count (no padding: a vector does not depend on its batch)."
         from tqdm.auto import tqdm
         encodings = self.tokenizer.encode_batch(list(sentences))
         ids = [e.ids for e in encodings]
@@ -266,18 +276,16 @@ class SentenceEncoder:
         threads = torch.get_num_threads()
         torch.set_num_threads(self.threads or (threads if 'OMP_NUM_THREADS' in os.environ else available_cores()))
         try:
-            for rows in tqdm(length_batches([len(i) for i in ids], self.max_tokens, self.batch_size), disable=not progress,
+            for rows in tqdm(length_batches([len(i) for i in ids], self.max_tokens, self.batch_size, pad=False), disable=not progress,
                              desc='embed sentences'):
-                T = len(ids[rows[-1]])                                        # rows are sorted by length: the last is longest
-                batch = torch.tensor([ids[r] + [0] * (T - len(ids[r])) for r in rows], device=self.device)   # (b, T)
-                mask = torch.tensor([[1] * len(ids[r]) + [0] * (T - len(ids[r])) for r in rows], dtype=torch.bool, device=self.device)
-                weights = mask[..., None].float()                                 # mean over real tokens, as sentence-transformers pools
-                out[rows] = F.normalize((self.model(batch, mask) * weights).sum(1) / weights.sum(1), dim=-1).cpu()
+                batch = torch.tensor([ids[r] for r in rows], device=self.device)          # (b, T): rows of one length
+                mask = torch.ones_like(batch, dtype=torch.bool)                             # every token real: no attention mask
+                out[rows] = F.normalize(self.model(batch, mask).mean(1), dim=-1).cpu()      # mean pooling, as sentence-transformers
         finally: torch.set_num_threads(threads)
         return out
 
     def encode(self, sentences: Sequence[str], progress: bool = False) -> Tensor:
-        "(N, H) unit vectors of `sentences`, embedding only those cached neither in memory nor on disk."
+        "(N, H) unit vectors of `sentences` (fp16 precision, as the disk cache keeps them), embedding only those cached neither in memory nor on disk."
         keys = [sentence_key(s) for s in sentences]
         todo = {k: s for k, s in zip(keys, sentences) if k not in self.cache}
         if todo and self.disk is not None:
@@ -285,7 +293,7 @@ class SentenceEncoder:
             self.cache.update(found)
             todo = {k: s for k, s in todo.items() if k not in found}
         if todo:
-            vectors = self.embed(list(todo.values()), progress)
+            vectors = self.embed(list(todo.values()), progress).half().float()      # the disk's precision: fresh or read back, the same bits
             fresh = dict(zip(todo, vectors))
             self.cache.update(fresh)
             if self.disk is not None: self._pending.update(fresh)
