@@ -216,10 +216,10 @@ class RewardModel(nn.Module):
         return self._fingerprint
 
     def embed(self, texts: Sequence[str], max_length: int, batch_size: int = 32) -> torch.Tensor:
-        "Unit-length embeddings (B, H) of `texts` cut to `max_length` tokens; each distinct text is encoded once and cached (not under MC dropout)."
+        "Unit-length embeddings (B, H) of `texts` cut to `max_length` tokens; each distinct text is encoded once and cached (not under MC dropout). Distinct texts are batched shortest first, ties in the order first seen: never a set's order, which changes with the process's hash seed and would move embeddings (~1e-7, padded batches) from one run to the next."
         cached = not self.backbone.training
         key = lambda t: (self.fingerprint(), self.pooling, max_length, t)
-        todo = sorted({t for t in texts if not (cached and key(t) in _EMBEDDINGS)}, key=len)
+        todo = sorted(dict.fromkeys(t for t in texts if not (cached and key(t) in _EMBEDDINGS)), key=len)   # stable: ties first-seen
         fresh = {}
         for i in range(0, len(todo), batch_size):
             chunk = todo[i:i + batch_size]
