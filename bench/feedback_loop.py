@@ -20,7 +20,17 @@ each held-out paper (what a round's exact RL trains towards), for today's judge 
 reward model: their difference is what the picks added to the reward model as RL uses it (NaN for a policy of more
 than one sentence); ROUGE x100 against the first reference; `cpu_minutes` of this process, baselines included.)
 
-Measured (2026-12-05, 2 shared CPU cores under load; defaults, 2,000 picks, SciTLDR dev first 200, reward/v1 the
+Measured 2026-12-06 on the code as it is (2 shared CPU cores; a seeded run now repeats bit for bit, whatever the
+process's hash seed and the disk cache; each number further below was one draw of numeric noise since fixed):
+SumPubMed (`--data ../shared/data/sumpubmed/sumpubmed.jsonl --set holdout=200 --set calibration_pairs=100`; SFT 9.93,
+lead-1 8.84, oracle 22.44), seeds 0/1/2: loop 16.62/15.64/14.01 (mean 15.42, +5.49 over SFT), win rate 0.618 [0.549,
+0.682] / 0.670 [0.604, 0.729] / 0.588 [0.520, 0.652], rm_optimum 15.47/15.26/15.44 against judge_optimum 12.98,
+best-of-8 11.14/11.71/11.54, DPO 10.20/10.09/10.13, two annotators agree 0.729/0.712/0.716 on the loop's own pairs,
+25 CPU minutes; SciTLDR (defaults; SFT 32.51, lead-1 24.83, oracle 42.78), seeds 0/1/2: loop 31.68/33.44/32.21 (mean
+32.44, -0.07), win rate 0.495/0.512/0.480 (every interval includes 0.5), rm_optimum 33.71/34.09/34.21 against 33.96,
+best-of-8 34.01/34.22/34.10, DPO 33.42/32.91/32.94, 7 CPU minutes.
+
+Earlier: measured (2026-12-05, 2 shared CPU cores under load; defaults, 2,000 picks, SciTLDR dev first 200, reward/v1 the
 zero-shot MiniLM judge; SFT 32.51, lead-1 24.83, oracle 42.78 ROUGE-1): reference annotator (tau 0.036-0.040, epsilon
 0.1, two annotators agree 0.70-0.79), exact RL rounds, seeds 0/1/2: loop 34.07/32.80/32.29 (mean +0.54 over SFT),
 win rate 0.542/0.512/0.482 (every interval includes 0.5; 38-46% of summaries differ from SFT's), DPO
