@@ -25,7 +25,9 @@ features 0.734, n 199), cnndm 0.559 (0.492, 0.525, 0.525; n 59 from 9 articles);
 in 85% of pairs, people in 66%; training took 783 s wall (about 6 CPU minutes).
 Rerun 2026-12-06 (after the online refit, `reward_update='fit'`, became the loop's default; it changes only the
 service's copies, not `train_reward`): accuracy 0.6977, longer 0.655, overlap 0.671, features 0.686, ece 0.089, n 258:
-the same model and numbers; training took 240 s wall on one thread.
+the same model and numbers; training took 240 s wall on one thread. Rerun 2026-12-06 after `RewardModel.embed`
+batches texts of one length in the order first seen (not a set's): accuracy 0.6977, longer 0.655, overlap 0.671,
+features 0.686, ece 0.089, n 258, unchanged; 129 s wall.
 
 Usage: python bench/reward_quality.py [--data FILE] [--model DIR] [--threads 2]
 Last line: accuracy=A longer=L overlap=O features=F length_controlled=C ece=E n=N
