@@ -28,7 +28,8 @@ lead-1 8.84, oracle 22.44), seeds 0/1/2: loop 16.62/15.64/14.01 (mean 15.42, +5.
 best-of-8 11.14/11.71/11.54, DPO 10.20/10.09/10.13, two annotators agree 0.729/0.712/0.716 on the loop's own pairs,
 25 CPU minutes; SciTLDR (defaults; SFT 32.51, lead-1 24.83, oracle 42.78), seeds 0/1/2: loop 31.68/33.44/32.21 (mean
 32.44, -0.07), win rate 0.495/0.512/0.480 (every interval includes 0.5), rm_optimum 33.71/34.09/34.21 against 33.96,
-best-of-8 34.01/34.22/34.10, DPO 33.42/32.91/32.94, 7 CPU minutes; the "states a result" persona (`--annotator
+best-of-8 34.01/34.22/34.10, DPO 33.42/32.91/32.94, 7 CPU minutes (`--set kl_coef=0.3`: 32.94/32.09/33.78, mean
++0.43, win rate 0.530/0.530/0.525, best-of-8 34.14/34.43/34.25); the "states a result" persona (`--annotator
 result`), seeds 0/1/2: share 0.31 -> 0.435/0.440/0.500 (+14.8 points) at ROUGE-1 29.15/30.90/26.93 (-3.52), best-of-8
 0.375/0.380/0.400 at 32.43/32.91/32.01, DPO 0.290/0.295/0.315, the final reward model's optimum 0.410/0.450/0.475.
 
