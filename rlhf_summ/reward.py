@@ -26,7 +26,7 @@ from .train import (TrainConfig, adamw, append_metrics, batch_at, check_train_ra
 
 # %% auto 0
 __all__ = ['TEXT_FEATURES', 'REWARD_CONFIG_NAME', 'FEATURES', 'ZERO_SHOT_WEIGHT', 'DEFAULT_FEATURE_SCALE', 'CONTENT_BUCKETS',
-           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'REFIT_L2', 'PREFERENCE_CONFIG_NAME', 'encode_pair',
+           'CONTENT_POSITION', 'CACHE_SIZE', 'HUMAN_COMPARISONS', 'REFIT_L1', 'PREFERENCE_CONFIG_NAME', 'encode_pair',
            'tiny_backbone_config', 'text_features', 'content_dim', 'sentence_positions', 'mean_pool', 'RewardModel',
            'tiny_reward_model', 'preference_loss', 'comparison_targets', 'pairwise_accuracy',
            'expected_calibration_error', 'comparison_metrics', 'length_metrics', 'evaluate_reward', 'flatten_metrics',
@@ -425,10 +425,33 @@ def baseline_features(model: RewardModel, documents: Sequence[str], summaries: S
     cosine = model.features(documents, summaries)[:, :1]                       # (B, 1)
     return torch.cat([cosine, torch.tensor(rows)], dim=1)                       # (B, 4)
 
-def fit_pairwise_logistic(chosen: torch.Tensor, rejected: torch.Tensor, l2: float = 1e-3) -> torch.Tensor:
-    "Weights w (F,) of P(chosen wins) = sigmoid(w . (chosen - rejected)) for features (B, F), fitted by L-BFGS with an L2 penalty."
+def _sparse_logistic(x: torch.Tensor, l2: float, l1: torch.Tensor, max_iter: int = 5000, tol: float = 1e-7) -> torch.Tensor:
+    "argmin_w mean(-log sigmoid(x @ w)) + l2 |w|^2 + sum(l1 * |w|) for x (B, F) and per-column `l1` (F,): accelerated proximal gradient (FISTA), its step from the loss's curvature bound (power iteration); deterministic."
+    n, f = x.shape
+    v = torch.ones(f, dtype=x.dtype) / f ** 0.5
+    for _ in range(50): v = x.T @ (x @ v) / n; v = v / v.norm().clamp_min(1e-12)
+    step = 1 / (float(v @ (x.T @ (x @ v))) / n / 4 * 1.05 + 2 * l2 + 1e-9)    # 1 / Lipschitz constant of the smooth part's gradient
+    w = z = torch.zeros(f, dtype=x.dtype)
+    t = 1.0
+    for _ in range(max_iter):
+        grad = -x.T @ torch.sigmoid(-(x @ z)) / n + 2 * l2 * z
+        u = z - step * grad
+        new = torch.sign(u) * (u.abs() - step * l1).clamp_min(0)              # soft threshold: the L1 penalty's proximal step
+        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        z = new + (t - 1) / t_new * (new - w)
+        done = float((new - w).abs().max()) < tol
+        w, t = new, t_new
+        if done: break
+    return w
+
+def fit_pairwise_logistic(chosen: torch.Tensor, rejected: torch.Tensor, l2: float = 1e-3, l1: float = 0.0, free: int = 0) -> torch.Tensor:
+    "Weights w (F,) of P(chosen wins) = sigmoid(w . (chosen - rejected)) for features (B, F) on standardized columns, with an L2 penalty `l2` on every weight: by L-BFGS, or with `l1` > 0 also an L1 penalty (a sparse fit) on every column but the first `free` ones (`_sparse_logistic`)."
     diff = (chosen - rejected).double()                                         # (B, F)
     scale = torch.nan_to_num(diff.std(0), nan=1.0).clamp_min(1e-6)              # (F,); one pair has no spread: 1
+    if l1 > 0:
+        strength = torch.full((diff.shape[1],), float(l1), dtype=torch.double)
+        strength[:free] = 0
+        return (_sparse_logistic(diff / scale, l2, strength) / scale).float()
     w = torch.zeros(diff.shape[1], dtype=torch.double, requires_grad=True)
     opt = torch.optim.LBFGS([w], max_iter=200, line_search_fn='strong_wolfe')
     def closure():
@@ -670,8 +693,8 @@ def _train_head(model: RewardModel, comparisons: Sequence[Comparison], steps: in
         optimizer.step(); optimizer.zero_grad()
     model.train(was_training)
 
-REFIT_L2 = (1.0, 3.0, 10.0, 30.0)
-"L2 strengths `refit_content` chooses from (on standardized features, `fit_pairwise_logistic`)."
+REFIT_L1 = (0.06, 0.05, 0.04, 0.03, 0.025)
+"L1 strengths `refit_content` chooses from (on standardized features, `fit_pairwise_logistic`): from a handful of content weights to about a hundred."
 
 def _fit_columns(model: RewardModel, comparisons: Sequence[Comparison]) -> tuple[torch.Tensor, torch.Tensor]:
     "(chosen, rejected) columns of the refit, (B, 1 + C) each: the head's raw score, then the content features."
@@ -682,16 +705,16 @@ def _fit_columns(model: RewardModel, comparisons: Sequence[Comparison]) -> tuple
     return columns([c.chosen for c in comparisons]), columns([c.rejected for c in comparisons])
 
 def refit_content(model: RewardModel, comparisons: Sequence[Comparison], heldout: Sequence[Comparison],
-                  l2_grid: Sequence[float] = REFIT_L2) -> float:
-    "Refit the content head, and the head's weight, on every one of `comparisons` at once: Bradley-Terry as an L2-regularized logistic regression (`fit_pairwise_logistic`: convex, solved by L-BFGS, no learning rate, no steps, the same answer for the same picks), with the L2 strength from `l2_grid` whose fit has the lowest log-loss on the `heldout` picks; returns that strength. The head keeps its features' mix and gets one learnt scale."
+                  l1_grid: Sequence[float] = REFIT_L1) -> float:
+    "Refit the content head, and the head's weight, on every one of `comparisons` at once: Bradley-Terry as a sparse logistic regression (`fit_pairwise_logistic`: convex, no learning rate, no steps, the same answer for the same picks). The content weights pay an L1 penalty, from `l1_grid` the strength whose fit has the lowest log-loss on the `heldout` picks (returned); the head's weight pays none, so today's judge keeps its full say unless the picks contradict it. The head keeps its features' mix and gets one learnt scale."
     train = [c for c in comparisons if c.choice != 0.5]
     held = [c for c in heldout if c.choice != 0.5]
     if not train or not held: raise ValueError("refit_content needs decisive training and held-out picks")
     chosen, rejected = _fit_columns(model, train)
     held_diff = torch.sub(*_fit_columns(model, held))
-    fits = {l2: fit_pairwise_logistic(chosen, rejected, l2) for l2 in l2_grid}
-    loss = {l2: float(-F.logsigmoid(held_diff @ w).mean()) for l2, w in fits.items()}
-    best = min(l2_grid, key=lambda l2: (loss[l2], -l2))                # a tie goes to the stronger penalty
+    fits = {l1: fit_pairwise_logistic(chosen, rejected, l1=l1, free=1) for l1 in l1_grid}
+    loss = {l1: float(-F.logsigmoid(held_diff @ w).mean()) for l1, w in fits.items()}
+    best = min(l1_grid, key=lambda l1: (loss[l1], -l1))                # a tie goes to the stronger penalty
     w = fits[best].to(model.device)
     with torch.no_grad():
         model.head.weight.mul_(w[0]); model.head.bias.mul_(w[0])
