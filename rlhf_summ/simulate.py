@@ -204,8 +204,8 @@ class SimConfig(FeedbackConfig):
     "Agreement of two independent annotators that `tau` is calibrated to (human labelers: 0.72-0.77)."
     calibration_pairs: int = 300
     "The first this many uploads calibrate `tau` and measure the agreement: a pair of SFT samples of each section they store (pairs of two identical samples are left out)."
-    rl_word_lr: float = 0.0
-    "Learning rate of the policy's word weights in the policy rounds (`RLConfig.word_lr`); 0: they stay 0."
+    rl_word_lr: float = 1e-3
+    "Learning rate of the policy's word weights in the policy rounds (`RLConfig.word_lr`): the extractive scorer's weight per hashed word, the same buckets as the reward model's content head, so a round can carry the words the picks taught it; 0: they stay 0."
     round_every: int = 250
     "A policy round (RL, gate, promotion) after this many picks."
     rl_algo: str = 'exact'

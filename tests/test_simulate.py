@@ -39,10 +39,10 @@ def tiny_setup(tmp_path):
                 sft_model=str(tmp_path / 'sft'), reward_model=str(tmp_path / 'rm'), threads=1)
 
 
-TINY = dict(tau=0.05, calibration_pairs=8, candidates=2, rl_algo='rloo', rl_steps=2, kl_coef=0.05, rl_batch_size=2, rl_k=2, rl_lr=0.1, rl_temperature=1.0,
+TINY = dict(tau=0.05, calibration_pairs=8, candidates=2, rl_algo='rloo', rl_steps=2, kl_coef=0.05, rl_batch_size=2, rl_k=2, rl_lr=0.1, rl_word_lr=0.1, rl_temperature=1.0,
             min_win_rate=0.0, gate_min_low=0.0, gate_sections=4,
             valid_fraction=0.25, best_of_n=2, dpo_steps=2, embedding_cache='none', progress=False, reward_update='preference')
-"The cost knobs of a tiny run (RL strong enough to change some greedy summary, and the gate at 0 promotes a version that does: RLOO, whose sampling moves the tiny policy; exact RL follows the tiny reward model, which has next to no opinion). The preference term's updates, whose tiny reward model keeps the tiny RL moving; `reward_update='fit'` (the default) has its own test."
+"The cost knobs of a tiny run (RL strong enough, word weights included, to change some greedy summary, and the gate at 0 promotes a version that does: RLOO, whose sampling moves the tiny policy; exact RL follows the tiny reward model, which has next to no opinion). The preference term's updates, whose tiny reward model keeps the tiny RL moving; `reward_update='fit'` (the default) has its own test."
 
 
 def test_tiny_loop_and_its_job_run_through_the_real_store_and_registry_deterministically(tmp_path):
