@@ -127,11 +127,14 @@ def test_tiny_loop_runs_exact_rl_rounds(tmp_path):
     "The default policy rounds (exact RL over every candidate sentence) run inside the loop and register versions trained by it."
     from rlhf_summ.feedback.registry import Registry
     setup = tiny_setup(tmp_path)
-    result = run_simulation(SimConfig(**setup, **{**TINY, 'rl_algo': 'exact', 'rl_candidates': 3}, output_dir=str(tmp_path / 'a')),
-                            log=lambda line: None)
+    # at the simulation's (and the service's) default word learning rate, not the tiny runs' faster one
+    result = run_simulation(SimConfig(**setup, **{**TINY, 'rl_algo': 'exact', 'rl_candidates': 3, 'rl_word_lr': SimConfig.rl_word_lr},
+                                      output_dir=str(tmp_path / 'a')), log=lambda line: None)
     assert [r['version'] for r in result['rounds']] == ['v2', 'v3']
     registry = Registry(tmp_path / 'a' / 'registry')
     assert [v.data.get('algo') for v in registry.versions('policy')[1:]] == ['exact', 'exact']
+    assert registry.load('policy', 'v1').model.lexical.abs().sum() == 0          # SFT has no word weights
+    assert registry.load('policy', 'v3').model.lexical.abs().sum() > 0           # a round trains them (`rl_word_lr`)
     rows = [json.loads(line) for line in (registry.get('policy', 'v3').model_dir / 'metrics.jsonl').read_text().splitlines()]
     assert rows and all(1 <= r['train/rl/candidates'] <= 3 for r in rows)
 
