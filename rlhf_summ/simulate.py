@@ -19,7 +19,7 @@ __all__ = ['RESULT_PATTERN', 'PERSONAS', 'ANNOTATORS', 'Paper', 'load_papers', '
            'pair_key', 'Annotator', 'PersonaAnnotator', 'make_annotator', 'expected_agreement', 'calibrate_tau',
            'measured_agreement', 'loop_agreement', 'SimConfig', 'upload_sections', 'share_embedding_cache',
            'cpu_minutes', 'persona_property', 'oracle_summary', 'HeldOut', 'run_simulation', 'simulate', 'curve_line',
-           'final_line', 'plot_curve']
+           'final_line', 'annotator_reward', 'perfect_reward_round', 'plot_curve']
 
 # %% ../nbs/16_simulate.ipynb
 @dataclass
@@ -504,8 +504,9 @@ def _measure(held: HeldOut, store, registry, picks: int, start: tuple[float, flo
     append_metrics(metrics, picks, **{f'eval/loop/{k}': v for k, v in row.items() if isinstance(v, float) and k not in ('cpu_minutes', 'wall_minutes')})
     return row
 
-def _baselines(config: SimConfig, held: HeldOut, store, registry, sft_dir: Path, run_dir: Path) -> dict:
-    "SFT, lead-1 and the oracle sentence; with `config.baselines` also best-of-n reranking by the final reward model, DPO straight from the training picks, and the KL-regularized optimum at `kl_coef` (`HeldOut.optimum`) of today's judge (`judge_optimum`: no pick used) and of the final reward model (`rm_optimum`): what the picks added to the reward model, as a policy round uses it."
+def _baselines(config: SimConfig, held: HeldOut, store, registry, sft_dir: Path, run_dir: Path, annotator: Annotator,
+               uploads: Sequence[Paper]) -> dict:
+    "SFT, lead-1 and the oracle sentence; with `config.baselines` also best-of-n reranking by the final reward model, DPO straight from the training picks, the KL-regularized optimum at `kl_coef` (`HeldOut.optimum`) of today's judge (`judge_optimum`: no pick used) and of the final reward model (`rm_optimum`): what the picks added to the reward model, as a policy round uses it; and a policy round against the annotator itself (`perfect_reward`, `perfect_reward_round`): what a round could carry to held-out papers with a perfect reward model."
     from rlhf_summ.policies import load_policy
     from rlhf_summ.rl import DPOConfig, train_dpo
     baselines = {k: dict(v) for k, v in held.baselines.items()}
@@ -519,6 +520,7 @@ def _baselines(config: SimConfig, held: HeldOut, store, registry, sft_dir: Path,
                                   batch_size=16, lr=config.dpo_lr, beta=config.dpo_beta, cpu=True), store.comparisons(split='train'))
     dpo_summaries = load_policy(str(dpo_dir)).summarize(held.texts)
     baselines['dpo'] = held.summary_metrics(dpo_summaries) | held.win_rate(dpo_summaries)
+    baselines['perfect_reward'] = perfect_reward_round(config, held, store, annotator, uploads, sft_dir, run_dir/'perfect_reward')
     return baselines
 
 def _final(curve: list[dict], baselines: dict, start_cpu: float) -> dict:
@@ -531,6 +533,7 @@ def _final(curve: list[dict], baselines: dict, start_cpu: float) -> dict:
                 best_of_n_rouge1=baselines.get('best_of_n', {}).get('rouge1', float('nan')),
                 judge_optimum_rouge1=baselines.get('judge_optimum', {}).get('rouge1', float('nan')),
                 rm_optimum_rouge1=baselines.get('rm_optimum', {}).get('rouge1', float('nan')),
+                **{f'perfect_reward_{k}': baselines.get('perfect_reward', {}).get(k, float('nan')) for k in ('rouge1', 'win_rate', 'persona')},
                 cpu_minutes=cpu_minutes() - start_cpu)
 
 def _agreement_after(calibration: dict, annotator: Annotator, judged: list, log: Callable[[str], None]) -> None:
@@ -590,7 +593,7 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
     if checkpoints: curve.append(measure(picks))
     loop_minutes = cpu_minutes() - start[1]
     _agreement_after(calibration, annotator, judged, log)
-    baselines = _baselines(config, held, store, registry, sft_dir, run_dir)
+    baselines = _baselines(config, held, store, registry, sft_dir, run_dir, annotator, uploads)
     examples = dict(paper=held.papers[0].document.title, text=held.texts[0], reference=held.references[0], version0=held.sft_summaries[0],
                     final=registry.load('policy').summarize([held.texts[0]])[0], final_version=registry.current('policy').version)
     result = dict(config=dataclasses.asdict(config), calibration=calibration, curve=curve, rounds=rounds, baselines=baselines,
@@ -627,6 +630,34 @@ def curve_line(row: dict) -> str:
 def final_line(final: dict) -> str:
     "The benchmark's last line (`key=value`)."
     return ' '.join(f"{k}={v}" if isinstance(v, int) else f"{k}={v:.4f}" for k, v in final.items())
+
+# %% ../nbs/16_simulate.ipynb
+def annotator_reward(annotator: Annotator, references: dict[str, Sequence[str]], pool: Sequence[tuple[str, str]]) -> Callable:
+    "A `rl.RewardFn` that is the annotator itself, a perfect reward model: its utility of each summary against the references of the document the reward reads (`references`: that text, `text.document_text` of a section, -> its paper's references), standardized by the mean and spread of the utility over `pool`, (document text, summary) pairs."
+    import statistics, torch
+    values = [annotator.utility(s, references[d]) for d, s in pool]
+    if not values: raise ValueError("annotator_reward needs a non-empty pool to standardize its utility")
+    mean, std = statistics.fmean(values), max(statistics.pstdev(values), 1e-6)
+    return lambda documents, summaries: torch.tensor([(annotator.utility(s, references[d]) - mean) / std for d, s in zip(documents, summaries)])
+
+def perfect_reward_round(config: SimConfig, held: HeldOut, store, annotator: Annotator, uploads: Sequence[Paper], sft_dir: Path,
+                         output_dir: Path, pool_size: int = 256) -> dict[str, float]:
+    "A policy round (the run's RL config, from the SFT policy at `sft_dir`, on the store's training sections) against `annotator_reward`, the pool being SFT samples of the first `pool_size` sections; its greedy summaries of the held-out papers measured as every checkpoint is (`HeldOut.summary_metrics`, `HeldOut.win_rate`)."
+    from rlhf_summ.feedback.store import document_key
+    from rlhf_summ.policies import load_policy
+    from rlhf_summ.rl import train_rl
+    from rlhf_summ.text import document_text
+    by_key = {document_key(p.document.text): p.references for p in uploads}
+    sections = [d for d in store.section_documents('train') if d.id.rsplit('/s', 1)[0] in by_key]    # id: '{document key}/s{position}'
+    if not sections: raise ValueError("perfect_reward_round needs stored training sections of the uploads")
+    references = {document_text(d): by_key[d.id.rsplit('/s', 1)[0]] for d in sections}
+    sample = sections[:pool_size]
+    drawn = held.sft.generate([d.text for d in sample], do_sample=True, temperature=config.pair_temperature, seed=config.seed + 3).summaries
+    reward = annotator_reward(annotator, references, [(document_text(d), s) for d, s in zip(sample, drawn)])
+    rl = dataclasses.replace(_rl_config(config), sft_model=str(sft_dir), output_dir=str(output_dir))
+    summaries = load_policy(str(train_rl(rl, documents=sections, reward_fn=reward))).summarize(held.texts)
+    return held.summary_metrics(summaries) | held.win_rate(summaries)
+
 
 # %% ../nbs/16_simulate.ipynb
 def plot_curve(results: dict[str, dict], path: str | Path) -> Path:

@@ -51,7 +51,9 @@ def test_tiny_loop_and_its_job_run_through_the_real_store_and_registry_determini
     setup = tiny_setup(tmp_path)
     first = run_simulation(SimConfig(**setup, **TINY, output_dir=str(tmp_path / 'a')), log=lambda line: None)
     assert [row['picks'] for row in first['curve']] == [0, 6, 12]
-    assert first['final']['picks'] == 12 and set(first['baselines']) == {'sft', 'lead1', 'oracle', 'best_of_n', 'dpo', 'judge_optimum', 'rm_optimum'}
+    assert first['final']['picks'] == 12 and set(first['baselines']) == {'sft', 'lead1', 'oracle', 'best_of_n', 'dpo', 'judge_optimum', 'rm_optimum',
+                                                                    'perfect_reward'}
+    assert 0.0 <= first['final']['perfect_reward_win_rate'] <= 1.0 and first['final']['perfect_reward_rouge1'] >= 0.0
     updates = first['reward_updates']
     assert updates and all(u['status'] in ('accepted', 'rejected') for u in updates)
     assert [r['version'] for r in first['rounds']] == ['v2', 'v3'] and all(r['promoted'] for r in first['rounds'])
@@ -98,6 +100,27 @@ def test_tiny_loop_on_postgresql(tmp_path, postgres_server):
                        output_dir=str(tmp_path / 'pg'))
     result = run_simulation(config, log=lambda line: None)
     assert result['final']['picks'] == 12 and len(result['rounds']) == 2 and result['reward_updates']
+
+
+def test_a_round_against_the_annotator_itself_learns_its_taste_where_it_trained(tmp_path):
+    "`perfect_reward_round`: RL on the store's training sections with the annotator's own utility as the reward (no model) moves the policy's summaries of those sections towards that utility."
+    from rlhf_summ.policies import load_policy
+    from rlhf_summ.simulate import HeldOut, _split_papers, perfect_reward_round
+    from rlhf_summ.feedback.store import Store
+    config = SimConfig(**tiny_setup(tmp_path), **{**TINY, 'baselines': False, 'rl_algo': 'exact', 'rl_candidates': 4, 'rl_steps': 30,
+                                                   'rl_batch_size': 4}, output_dir=str(tmp_path / 'a'))
+    run_simulation(config, log=lambda line: None)
+    uploads, _ = _split_papers(config)
+    store = Store.sqlite(tmp_path / 'a' / 'feedback.sqlite')
+    trained = {s.id.rsplit('/s', 1)[0] for s in store.section_documents('train')}
+    from rlhf_summ.feedback.store import document_key
+    seen = [p for p in uploads if document_key(p.document.text) in trained]     # papers whose sections the round trains on
+    annotator = make_annotator('reference', tau=0.05)
+    sft = load_policy(config.sft_model)
+    held = HeldOut(seen, sft, annotator)
+    out = perfect_reward_round(config, held, store, annotator, uploads, config.sft_model, tmp_path / 'perfect')
+    assert len(seen) >= 4 and out['gold'] > held.summary_metrics(held.sft_summaries)['gold']
+    assert json.loads((tmp_path / 'perfect' / 'rl_config.json').read_text())['algo'] == 'exact'
 
 
 def test_annotators_read_every_reference_and_are_seeded(tmp_path):
