@@ -7,18 +7,27 @@ current policy version against the previous one, uncertainty-chosen by default),
 updates the reward model, every `--round-every` picks a policy round (RL from SFT against the current reward model,
 KL to SFT) is gated and promoted. Measured on papers no stage saw (`--eval-data`, first `--eval-limit`), next to the
 SFT policy, lead-1 and the one-sentence oracle, and, on the same picks, DPO and best-of-n reranking with the final
-reward model.
+reward model; and a policy round against the annotator itself (a perfect reward model: the ceiling of the rounds).
 
 Prints the annotator calibration, one line per checkpoint of picks (the learning curve), the baselines, then:
 picks=.. sft_rouge1=.. loop_rouge1=.. win_rate=.. win_low=.. win_high=.. persona_sft=.. persona_loop=..
-rm_pair_accuracy=.. dpo_rouge1=.. best_of_n_rouge1=.. judge_optimum_rouge1=.. rm_optimum_rouge1=.. cpu_minutes=..
+rm_pair_accuracy=.. dpo_rouge1=.. best_of_n_rouge1=.. judge_optimum_rouge1=.. rm_optimum_rouge1=..
+perfect_reward_rouge1=.. perfect_reward_win_rate=.. perfect_reward_persona=.. cpu_minutes=..
 (`win_rate`: the annotator's preference for the promoted version over SFT on held-out papers, ties 1/2, 95% interval;
 `persona_*`: share of held-out summaries with the persona's property (states a result, for the reference annotator);
 `rm_pair_accuracy`: the final reward model's agreement with fresh annotator picks on held-out sample pairs;
 `judge_optimum_*` / `rm_optimum_*`: the greedy KL-regularized optimum at `kl_coef` over SFT's candidate sentences of
 each held-out paper (what a round's exact RL trains towards), for today's judge before any pick and for the final
 reward model: their difference is what the picks added to the reward model as RL uses it (NaN for a policy of more
-than one sentence); ROUGE x100 against the first reference; `cpu_minutes` of this process, baselines included.)
+than one sentence); `perfect_reward_*`: one policy round with the run's RL settings on the same stored sections, from
+SFT, whose reward is the annotator's own utility against the uploads' references (`simulate.perfect_reward_round`):
+what a round can carry to held-out papers with a perfect reward model; ROUGE x100 against the first reference;
+`cpu_minutes` of this process, baselines included.)
+
+Measured 2026-12-06 (night), the perfect reward model: SciTLDR seeds 0/1/2 33.96/33.66/33.40 (mean 33.67), win rate
+0.525/0.522/0.505, against the loop's 33.70/33.15/33.96 (mean 33.60) and 0.560/0.527/0.482: the loop is at the ceiling.
+The "states a result" persona: share 0.455/0.530/0.535 at ROUGE-1 31.53/29.85/30.16 (+19.7 points at -2.0), against the
+loop's 0.430/0.480/0.465 at 30.77/29.20/30.29. About 11 CPU minutes a SciTLDR run (8 runs at once on 2 cores).
 
 Measured 2026-12-06 (later) after reward updates refit the content head sparsely (L1) and policy rounds learn word
 weights (`rl_word_lr` 1e-3), 2 shared CPU cores: SciTLDR (defaults; SFT 32.51), seeds 0/1/2: loop 33.70/33.15/33.96 (mean 33.60, +1.09), win rate 0.560 [0.516, 0.598] /

@@ -670,7 +670,7 @@ def plot_curve(results: dict[str, dict], path: str | Path) -> Path:
     first = next(iter(results.values()))
     for name, style in (('oracle', ':'), ('sft', '--'), ('lead1', '-.')):
         left.axhline(first['baselines'][name]['rouge1'], color='gray', linestyle=style, label=name)
-    for extra, color in (('best_of_n', 'tab:purple'), ('dpo', 'tab:olive'), ('judge_optimum', 'tab:brown')):
+    for extra, color in (('best_of_n', 'tab:purple'), ('dpo', 'tab:olive'), ('judge_optimum', 'tab:brown'), ('perfect_reward', 'tab:red')):
         if extra in first['baselines']:
             left.axhline(first['baselines'][extra]['rouge1'], linestyle=(0, (1, 3)), color=color, label=extra)
     for label, result in results.items():
