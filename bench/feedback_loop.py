@@ -28,6 +28,8 @@ Measured 2026-12-06 (night), the perfect reward model: SciTLDR seeds 0/1/2 33.96
 0.525/0.522/0.505, against the loop's 33.70/33.15/33.96 (mean 33.60) and 0.560/0.527/0.482: the loop is at the ceiling.
 The "states a result" persona: share 0.455/0.530/0.535 at ROUGE-1 31.53/29.85/30.16 (+19.7 points at -2.0), against the
 loop's 0.430/0.480/0.465 at 30.77/29.20/30.29. About 11 CPU minutes a SciTLDR run (8 runs at once on 2 cores).
+SumPubMed: perfect reward 18.16/17.11 (seeds 0/2; win rate 0.718/0.630) against the loop's 16.80/17.47 (win rate 0.640
+[0.572, 0.703] / 0.675 [0.608, 0.736]; seed 1: 16.59), about 30 CPU minutes a run.
 
 Measured 2026-12-06 (later) after reward updates refit the content head sparsely (L1) and policy rounds learn word
 weights (`rl_word_lr` 1e-3), 2 shared CPU cores: SciTLDR (defaults; SFT 32.51), seeds 0/1/2: loop 33.70/33.15/33.96 (mean 33.60, +1.09), win rate 0.560 [0.516, 0.598] /
