@@ -559,9 +559,10 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
     store, registry, worker, sft_dir, sft = _open_service(config, run_dir)
     annotator = make_annotator(config.annotator, config.tau or 0.05, config.epsilon, config.seed)
     uploads, eval_papers = _split_papers(config)
-    held = HeldOut(eval_papers, sft, annotator, config.pair_temperature, config.seed)
     calibration = _calibrate(config, uploads, sft, annotator)
     annotator = dataclasses.replace(annotator, tau=calibration['tau'])
+    held = HeldOut(eval_papers, sft, annotator, config.pair_temperature, config.seed)   # its judge: the calibrated annotator, its own seed
+    calibration['judge_tau'] = held.judge.tau
     log(f"annotator {annotator.name}: tau {calibration['tau']:.4f}, epsilon {config.epsilon}; two annotators agree "
         f"{calibration['agreement_measured']:.3f} (expected {calibration['agreement_expected']:.3f}) on "
         f"{calibration['pairs']} pairs of SFT samples ({calibration['distinct_share']:.0%} of sampled pairs differ)")

@@ -82,13 +82,15 @@ def test_tiny_loop_and_its_job_run_through_the_real_store_and_registry_determini
 
 def test_tiny_loop_with_the_reward_model_refitted_on_every_pick(tmp_path):
     from rlhf_summ.feedback.registry import Registry
-    result = run_simulation(SimConfig(**tiny_setup(tmp_path), **(TINY | dict(reward_update='fit')), update_tolerance=1.0,
+    # tau=0: calibrated; the held-out judge that measures win rates is the calibrated annotator (another seed), not the default tau
+    result = run_simulation(SimConfig(**tiny_setup(tmp_path), **(TINY | dict(reward_update='fit', tau=0.0)), update_tolerance=1.0,
                                       output_dir=str(tmp_path / 'fit')), log=lambda line: None)
     updates = result['reward_updates']
     assert updates and all(u['status'] == 'accepted' for u in updates)         # tolerance 1: every refit is kept, none failed
     reward = Registry(tmp_path / 'fit' / 'registry').load('reward')
     assert reward.preference is None and reward.content.weight.abs().sum() > 0  # the picks went into the content head
     assert {'judge_optimum', 'rm_optimum'} <= set(result['baselines'])
+    assert result['calibration']['judge_tau'] == result['calibration']['tau'] != SimConfig.tau and result['calibration']['tau'] != 0.05
 
 
 def test_tiny_loop_on_postgresql(tmp_path, postgres_server):
