@@ -30,6 +30,9 @@ The "states a result" persona: share 0.455/0.530/0.535 at ROUGE-1 31.53/29.85/30
 loop's 0.430/0.480/0.465 at 30.77/29.20/30.29. About 11 CPU minutes a SciTLDR run (8 runs at once on 2 cores).
 SumPubMed: perfect reward 18.16/17.11 (seeds 0/2; win rate 0.718/0.630) against the loop's 16.80/17.47 (win rate 0.640
 [0.572, 0.703] / 0.675 [0.608, 0.736]; seed 1: 16.59), about 30 CPU minutes a run.
+These win rates were judged at tau 0.05 (the held-out judge was built before calibration; fixed since). Judged by the
+calibrated annotator: SciTLDR loop 0.560/0.528/0.488, perfect reward 0.525/0.513/0.500; SumPubMed loop
+0.780/0.763/0.850 (seeds 0/1/2), perfect reward 0.858/0.760 (seeds 0/2).
 
 Measured 2026-12-06 (later) after reward updates refit the content head sparsely (L1) and policy rounds learn word
 weights (`rl_word_lr` 1e-3), 2 shared CPU cores: SciTLDR (defaults; SFT 32.51), seeds 0/1/2: loop 33.70/33.15/33.96 (mean 33.60, +1.09), win rate 0.560 [0.516, 0.598] /
