@@ -32,7 +32,8 @@ SumPubMed: perfect reward 18.16/17.11 (seeds 0/2; win rate 0.718/0.630) against 
 [0.572, 0.703] / 0.675 [0.608, 0.736]; seed 1: 16.59), about 30 CPU minutes a run.
 These win rates were judged at tau 0.05 (the held-out judge was built before calibration; fixed since). Judged by the
 calibrated annotator: SciTLDR loop 0.560/0.528/0.488, perfect reward 0.525/0.513/0.500; SumPubMed loop
-0.780/0.763/0.850 (seeds 0/1/2), perfect reward 0.858/0.760 (seeds 0/2).
+0.780/0.763/0.850 (seeds 0/1/2), perfect reward 0.858/0.800/0.760 (seed 1's perfect reward, 18.09, measured
+afterwards on its run's final store).
 
 Measured 2026-12-06 (later) after reward updates refit the content head sparsely (L1) and policy rounds learn word
 weights (`rl_word_lr` 1e-3), 2 shared CPU cores: SciTLDR (defaults; SFT 32.51), seeds 0/1/2: loop 33.70/33.15/33.96 (mean 33.60, +1.09), win rate 0.560 [0.516, 0.598] /
