@@ -108,14 +108,13 @@ def test_a_round_against_the_annotator_itself_learns_its_taste_where_it_trained(
     "`perfect_reward_round`: RL on the store's training sections with the annotator's own utility as the reward (no model) moves the policy's summaries of those sections towards that utility."
     from rlhf_summ.policies import load_policy
     from rlhf_summ.simulate import HeldOut, _split_papers, perfect_reward_round
-    from rlhf_summ.feedback.store import Store
+    from rlhf_summ.feedback.store import Store, document_key
     config = SimConfig(**tiny_setup(tmp_path), **{**TINY, 'baselines': False, 'rl_algo': 'exact', 'rl_candidates': 4, 'rl_steps': 30,
                                                    'rl_batch_size': 4}, output_dir=str(tmp_path / 'a'))
     run_simulation(config, log=lambda line: None)
     uploads, _ = _split_papers(config)
     store = Store.sqlite(tmp_path / 'a' / 'feedback.sqlite')
     trained = {s.id.rsplit('/s', 1)[0] for s in store.section_documents('train')}
-    from rlhf_summ.feedback.store import document_key
     seen = [p for p in uploads if document_key(p.document.text) in trained]     # papers whose sections the round trains on
     annotator = make_annotator('reference', tau=0.05)
     sft = load_policy(config.sft_model)
