@@ -53,13 +53,14 @@ def flag_names(name: str) -> list[str]:
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, kind: str | None = None) -> None:
     "Add a `--field` (and `--fi-eld`) flag per field of `config_cls`, defaulting to the dataclass default; fields whose metadata names another `kind` are left out."
-    hints, docs = typing.get_type_hints(config_cls), field_docs(config_cls)
+    hints = typing.get_type_hints(config_cls)
+    docs = {name: doc.replace('%', '%%') for name, doc in field_docs(config_cls).items()}   # argparse %-formats help: a bare "95%" crashed --help
     for f in dataclasses.fields(config_cls):
         if f.metadata.get('kind') and f.metadata['kind'] != kind: continue
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        help_text = f"{docs.get(f.name, '')} (default: {default!r})"
+        help_text = f"{docs.get(f.name, '')} (default: {repr(default).replace('%', '%%')})"
         if f.metadata.get('positional'):
             parser.add_argument(f'_{f.name}_positional', nargs='*', default=[], metavar=f.metadata['positional'], help=docs.get(f.name, ''))
             parser.add_argument(*flag_names(f.name), dest=f.name, action='append', default=[], metavar='PATH', help=help_text)

@@ -3,7 +3,7 @@ import json, os, subprocess, sys
 
 import pytest
 
-from rlhf_summ.cli import main, run_command
+from rlhf_summ.cli import COMMANDS, main, run_command
 from rlhf_summ.policies.seq2seq import Policy
 
 
@@ -125,3 +125,12 @@ def test_summarize_formats_and_flags(tiny_pdf, tmp_path, monkeypatch, capsys):
     assert 'unrecognized arguments: --num-beams' in capsys.readouterr().err
     assert main(['summarize', str(text), '--format', 'yaml']) == 2
     assert "unknown --format 'yaml'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('command', [*COMMANDS, 'run'])
+def test_every_command_prints_its_help(command, capsys):
+    with pytest.raises(SystemExit) as exit:                          # argparse's --help exits 0 after printing
+        run_command([command, '--help'])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f'usage: rlhf-summ {command}') and '--' in out
