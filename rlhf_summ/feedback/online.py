@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 __all__ = ['logger', 'DATABASE_URL_ENV', 'GREEDY_SUFFIX', 'PAIR_RULES', 'TRIAL_PATIENCE', 'PROMOTE_RULES', 'ROUND_RL',
            'open_store', 'same_summary', 'Summarize', 'PolicySummarizer', 'GenerationWorker', 'OnlineLoop',
            'FeedbackConfig', 'promote_if_better', 'train_policy_version', 'open_trial', 'trial_evidence',
-           'decide_trial', 'gate_policy', 'online_round', 'round_rl_config', 'PolicyRoundConfig', 'policy_round']
+           'decide_trial', 'gate_policy', 'online_round', 'round_rl_config', 'PolicyRoundConfig', 'RoundResult',
+           'policy_round']
 
 # %% ../../nbs/feedback/12_online.ipynb
 DATABASE_URL_ENV = 'RLHF_SUMM_DATABASE_URL'
@@ -467,8 +468,26 @@ class PolicyRoundConfig:
         check_ranges(self, rl_steps='>=0', max_documents='>=0', promote=PROMOTE_RULES, min_win_rate='[0,1]',
                      min_low='[0,1)', trial_picks='>=1', gate_sections='>=1', max_new_tokens='>=1', start=('first', 'current'))
 
-def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> tuple[VersionInfo, float | None]:
-    "The policy half of `online_round` on the service's store (at `database_url`, default `$RLHF_SUMM_DATABASE_URL`) and registry; returns the new version and the gate's win rate."
+@dataclass(frozen=True)
+class RoundResult:
+    "What a policy round made (`policy_round`), printed by `rlhf-summ rl` as one line."
+    policy: VersionInfo
+    "The new policy version."
+    win_rate: float | None
+    "The gate's win rate of it over the serving version (None without the gate)."
+    serving: str
+    "The policy version serving after the round."
+    on_trial: bool
+    "Whether the new version is on trial (`promote='picks'`): people's picks decide it."
+
+    def __str__(self) -> str:
+        gate = '' if self.win_rate is None else f", the gate's win rate {self.win_rate:.3f}"
+        trial = ', on trial: people\'s picks decide it' if self.on_trial else ''
+        return (f"{self.policy.name}: {self.policy.data.get('algo', '')} RL on {self.policy.data.get('num_documents')} stored sections"
+                f"{gate}{trial}; serving policy/{self.serving}")
+
+def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> RoundResult:
+    "The policy half of `online_round` on the service's store (at `database_url`, default `$RLHF_SUMM_DATABASE_URL`) and registry."
     from rlhf_summ.config import load_config
     from rlhf_summ.rl import RLConfig
     service_dir = Path(config.service_dir or runs_root()/'serve')
@@ -481,5 +500,7 @@ def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> 
                            min_win_rate=config.min_win_rate, gate_sections=config.gate_sections,
                            max_new_tokens=config.max_new_tokens, seed=config.seed, start=config.start, min_low=config.min_low,
                            trial_picks=config.trial_picks)
-        return out['policy'], out['win_rate']
+        trial = registry.trial('policy')
+        return RoundResult(out['policy'], out['win_rate'], registry.current('policy').version,
+                           bool(trial) and trial['version'] == out['policy'].version)
     finally: store.close()
