@@ -54,6 +54,11 @@ class VersionInfo:
         "'policy/v2': how summaries and comparisons name the version that made them."
         return f"{self.kind}/{self.version}"
 
+    def __str__(self) -> str:
+        "One line: its name, parents, notes and folder (what `rlhf-summ promote` prints)."
+        parents = ', '.join(f'{k}/{v}' for k, v in self.parents.items())
+        return f"{self.name}{f' from {parents}' if parents else ''}{f': {self.notes}' if self.notes else ''} ({self.path})"
+
 # %% ../../nbs/feedback/11_registry.ipynb
 PARTNER_RULES = ('previous', 'parent', 'random')
 
