@@ -42,7 +42,7 @@ def test_console_exit_status_and_single_output(tmp_path):
     for _ in range(2): registry.register('policy', src_dir=tmp_path / 'm')
     done = console('promote', '--registry_dir', str(tmp_path / 'registry'), '--version', 'v2', '--reason', 'test')
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("version='v2'") == 1 and done.stderr == ''
+    assert done.stdout.splitlines() == [f"policy/v2 ({tmp_path / 'registry' / 'policy' / 'v2'})"] and done.stderr == ''
     assert Registry(tmp_path / 'registry').current('policy').version == 'v2'
 
     missing = console('promote', '--registry_dir', str(tmp_path / 'registry'), '--version', 'v7')
