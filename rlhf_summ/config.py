@@ -93,8 +93,8 @@ def runs_root(root: str | Path | None = None) -> Path:
     return Path(root or os.environ.get('RLHF_SUMM_RUNS', 'runs'))
 
 def run_name(stage: str, model: str, seed: int, when: float | None = None) -> str:
-    "A run's folder name: `{stage}__{model}__{seed}__{YYYYmmdd-HHMMSS}`."
-    model_tag = re.sub(r'[^A-Za-z0-9_.-]+', '-', Path(str(model)).name or str(model))
+    "A run's folder name: `{stage}__{model}__{seed}__{YYYYmmdd-HHMMSS}`; an empty `model` (the default policy) is named 'default'."
+    model_tag = re.sub(r'[^A-Za-z0-9_.-]+', '-', Path(str(model)).name or str(model)) or 'default'
     stamp = time.strftime('%Y%m%d-%H%M%S', time.localtime(when if when is not None else time.time()))
     return f"{stage}__{model_tag}__{seed}__{stamp}"
 

@@ -271,8 +271,8 @@ class RLConfig(PolicyTuningConfig):
     "Everything a PPO or RLOO run needs; saved as `rl_config.json` beside the policy it produces."
     algo: Literal['ppo', 'rloo', 'exact'] = 'ppo'
     "'ppo' (clipped PPO, value head, GAE), 'rloo' (k samples per document, leave-one-out baseline, no critic) or 'exact' (every candidate summary of a document scored; the policy fit to the KL-regularized optimum over them: a policy whose summaries can be enumerated)."
-    reward_model: str = ''
-    "Folder of the reward model (normalization stats inside); not read when `train_rl` is given a `reward_fn`."
+    reward_model: str = 'minilm'
+    "Folder of the reward model (normalization stats inside), or 'minilm': today's zero-shot judge, the feedback service's `reward/v1`; not read when `train_rl` is given a `reward_fn`."
     data: str = 'scitldr'
     "Source of training documents when `train_rl` is given none (passed to `rlhf_summ.data.load_summary_pairs`)."
     data_limit: int | None = None
