@@ -117,7 +117,7 @@ class RewardModel(nn.Module):
     "Embedding reward model: a frozen `backbone` embeds document and summary, `head` scores their cosine and word features."
     def __init__(self, backbone: nn.Module, tokenizer, max_length: int = 512, pooling: str = 'mean',
                  norm_mean: float = 0.0, norm_std: float = 1.0, base_model: str = '', metadata: dict | None = None,
-                 summary_max_length: int = 128, content_buckets: int = CONTENT_BUCKETS):
+                 summary_max_length: int = 128, content_buckets: int = CONTENT_BUCKETS, content_stem: int = 0):
         super().__init__()
         if pooling not in ('mean', 'first'): raise ValueError(f"pooling must be 'mean' or 'first', got {pooling!r}")
         self.backbone, self.tokenizer, self.pooling = backbone.requires_grad_(False).eval(), tokenizer, pooling
@@ -128,7 +128,7 @@ class RewardModel(nn.Module):
         self.register_buffer('feature_scale', torch.tensor(DEFAULT_FEATURE_SCALE))
         nn.init.zeros_(self.head.weight); nn.init.zeros_(self.head.bias)
         with torch.no_grad(): self.head.weight[0, 0] = ZERO_SHOT_WEIGHT * self.feature_scale[0]   # step 0: the zero-shot cosine judge
-        self.content_buckets = int(content_buckets)
+        self.content_buckets, self.content_stem = int(content_buckets), int(content_stem)   # `text.word_buckets(summary, buckets, stem)`
         hidden = backbone.config.hidden_size
         self.content = nn.Linear(content_dim(hidden, self.content_buckets), 1, bias=False)   # step 0: zero, today's judge
         nn.init.zeros_(self.content.weight)
@@ -166,7 +166,7 @@ class RewardModel(nn.Module):
             backbone = _backbone_from_config(AutoConfig.from_pretrained(path/'backbone'))
             model = cls(backbone, AutoTokenizer.from_pretrained(path), meta['max_length'], meta['pooling'], meta['norm_mean'],
                         meta['norm_std'], meta.get('base_model', ''), meta.get('metadata'), meta['summary_max_length'],
-                        meta.get('content_buckets', CONTENT_BUCKETS))
+                        meta.get('content_buckets', CONTENT_BUCKETS), meta.get('content_stem', 0))
             load_model(model.backbone, path/'backbone'/'model.safetensors')
             head = load_file(path/'head.safetensors')
             model.head.load_state_dict({'weight': head['weight'], 'bias': head['bias']})
@@ -190,7 +190,7 @@ class RewardModel(nn.Module):
         self.tokenizer.save_pretrained(path)
         meta = dict(features=list(FEATURES), max_length=self.max_length, summary_max_length=self.summary_max_length,
                     pooling=self.pooling, norm_mean=self.norm_mean, norm_std=self.norm_std, base_model=self.base_model,
-                    metadata=self.metadata, content_buckets=self.content_buckets)
+                    metadata=self.metadata, content_buckets=self.content_buckets, content_stem=self.content_stem)
         (path/REWARD_CONFIG_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True))
         if self.preference is not None: self.preference.save(path/'preference')
         return path
@@ -255,7 +255,7 @@ class RewardModel(nn.Module):
             vb = v[start:start + len(ss)]; start += len(ss)
             out[b, :hidden], out[b, hidden:2 * hidden] = vb.mean(0), (vb * u[b]).mean(0)
             out[b, 2 * hidden:2 * hidden + len(CONTENT_POSITION)] = torch.tensor(sentence_positions(doc, ss))
-            for bucket in word_buckets(summaries[b], self.content_buckets):
+            for bucket in word_buckets(summaries[b], self.content_buckets, self.content_stem):
                 out[b, 2 * hidden + len(CONTENT_POSITION) + bucket] = 1.0
         return out
 
@@ -268,6 +268,14 @@ class RewardModel(nn.Module):
         "Raw scores (B,) from features (B, F) and content features (B, C) (None: the head alone)."
         scores = self.head(features / self.feature_scale).squeeze(-1)
         return scores if content is None else scores + self.content(content).squeeze(-1)
+
+    def set_content_words(self, buckets: int, stem: int = 0) -> 'RewardModel':
+        "Let the content head read `buckets` hashed words, and with `stem` > 0 their `stem`-letter stems (`text.word_buckets`); only while it has learnt nothing (all weights 0), so no score changes. Returns the model."
+        if bool(self.content.weight.ne(0).any()): raise ValueError("the content head has learnt weights: its word features can only change before picks train it")
+        self.content_buckets, self.content_stem = int(buckets), int(stem)
+        self.content = nn.Linear(content_dim(self.backbone.config.hidden_size, self.content_buckets), 1, bias=False).to(self.device)
+        nn.init.zeros_(self.content.weight)
+        return self
 
     def set_feature_scale(self, scale: torch.Tensor) -> None:
         "Divide the head's inputs by `scale` (F,) from now on, rescaling its weights so that no score changes; a feature (nearly) constant in the data (scale < 1e-3) keeps its scale, since dividing by ~0 would blow up any later value."

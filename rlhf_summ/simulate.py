@@ -449,7 +449,7 @@ def _open_service(config: SimConfig, run_dir: Path):
     store = Store(config.database_url) if config.database_url else open_store(run_dir)
     if store.num_comparisons(): raise FileExistsError(f"the store at {store.url} is not empty: use a fresh database")
     registry.register('policy', src_dir=sft_dir, data={'source': str(sft_dir)}, notes='SFT policy', promote=True)
-    registry.register('reward', RewardModel.from_pretrained(config.reward_model, device='cpu'),
+    registry.register('reward', config.starting_judge(RewardModel.from_pretrained(config.reward_model, device='cpu')),
                       data={'source': config.reward_model}, notes="today's judge", promote=True)
     summarize = PolicySummarizer(registry, temperature=config.pair_temperature, batch_size=64)
     worker = GenerationWorker(store, registry, summarize, config.partner, batch_size=64, seed=config.seed,

@@ -287,13 +287,23 @@ class FeedbackConfig:
     "The preference term's beta (the scale of its log-ratio)."
     lexical_lr: float = 0.0
     "Learning rate of the word weights (`ExtractiveScorer.lexical`) of the preference term's policy copy; 0: they stay 0."
+    content_buckets: int = 1024
+    "Hashed word buckets the reward model's content head reads (`text.WORD_BUCKETS` by default), set on today's judge when the service registers it (`starting_judge`)."
+    content_stem: int = 0
+    "> 0: a word longer than this also counts by its first this many letters (`text.word_buckets`), so its inflections share what picks teach the content head."
     seed: int = 0
     "Seeds pairs, their display order, sampling and updates."
 
     def __post_init__(self):
         check_ranges(self, pairs=PAIR_RULES, candidates='>=1', partner=PARTNER_RULES, pair_temperature='>=0', valid_fraction='[0,1]',
                      update_every='>=0', update_epochs='>0', update_lr='>0', update_weight_decay='>=0', replay_ratio='>=0',
-                     reward_update=('preference', 'head', 'fit'), preference_lr='>0', preference_beta='>0', lexical_lr='>=0')
+                     reward_update=('preference', 'head', 'fit'), preference_lr='>0', preference_beta='>0', lexical_lr='>=0',
+                     content_buckets='>=1', content_stem='>=0')
+
+    def starting_judge(self, reward):
+        "`reward`, today's judge, as the service registers it (`reward/v1`): its content head reading `content_buckets` words and their `content_stem` stems (`RewardModel.set_content_words`; a model that already reads them is returned as it is)."
+        if (reward.content_buckets, reward.content_stem) == (self.content_buckets, self.content_stem): return reward
+        return reward.set_content_words(self.content_buckets, self.content_stem)
 
     def update_kwargs(self, store: Store, preference_policy: str | Path) -> dict:
         "The arguments of the next reward update (`RewardModel.update`) on `store`'s picks: the held-out guard's tolerance, what the picks train (`preference_policy`: the folder the preference term starts from, the first policy version) and, for the trained kinds, steps over the new and replayed picks (a refit uses every pick and takes no steps)."

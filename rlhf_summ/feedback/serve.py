@@ -885,6 +885,7 @@ def bootstrap_registry(registry: Registry, config: ServeConfig) -> None:
     if registry.current('reward') is None:
         from rlhf_summ.reward import RewardModel, tiny_reward_model
         reward = tiny_reward_model(seed=config.seed) if config.reward_model == 'tiny' else RewardModel.from_pretrained(config.reward_model)
+        reward = config.starting_judge(reward)
         registry.register('reward', reward, data={'source': config.reward_model}, notes='registered by serve', promote=True)
 
 def serve(config: ServeConfig, settings: ServiceSettings | None = None) -> None:

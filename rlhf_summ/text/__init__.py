@@ -128,9 +128,10 @@ def words(text: str) -> list[str]:
 WORD_BUCKETS = 1024
 "Hashed word buckets of the lexical cues that picks teach: the reward model's content head and the extractive policy's word weights."
 
-def word_buckets(text: str, buckets: int = WORD_BUCKETS) -> set[int]:
-    "The hashed buckets (stable CRC32) of the distinct `words` of `text`, a word with a digit counting as `<num>`."
+def word_buckets(text: str, buckets: int = WORD_BUCKETS, stem: int = 0) -> set[int]:
+    "The hashed buckets (stable CRC32) of the distinct `words` of `text`, a word with a digit counting as `<num>`; with `stem` > 0 a longer word also counts as its first `stem` letters (`~` before them)."
     tokens = {'<num>' if any(ch.isdigit() for ch in w) else w for w in words(text)}
+    if stem > 0: tokens |= {'~' + t[:stem] for t in tokens if len(t) > stem and t != '<num>'}
     return {zlib.crc32(t.encode()) % buckets for t in tokens}
 
 # %% ../../nbs/text/02_text.ipynb
