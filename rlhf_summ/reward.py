@@ -270,7 +270,8 @@ class RewardModel(nn.Module):
         return scores if content is None else scores + self.content(content).squeeze(-1)
 
     def set_content_words(self, buckets: int, stem: int = 0) -> 'RewardModel':
-        "Let the content head read `buckets` hashed words, and with `stem` > 0 their `stem`-letter stems (`text.word_buckets`); only while it has learnt nothing (all weights 0), so no score changes. Returns the model."
+        "Let the content head read `buckets` hashed words, and with `stem` > 0 their `stem`-letter stems (`text.word_buckets`); only while it has learnt nothing (all weights 0), so no score changes (the words it already reads: nothing to do). Returns the model."
+        if (self.content_buckets, self.content_stem) == (int(buckets), int(stem)): return self
         if bool(self.content.weight.ne(0).any()): raise ValueError("the content head has learnt weights: its word features can only change before picks train it")
         self.content_buckets, self.content_stem = int(buckets), int(stem)
         self.content = nn.Linear(content_dim(self.backbone.config.hidden_size, self.content_buckets), 1, bias=False).to(self.device)

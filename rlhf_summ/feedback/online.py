@@ -15,6 +15,7 @@ from ..data import Document, Section
 from ..evaluate import compare_policies, win_rate, win_rate_interval
 from .registry import PARTNER_RULES, Registry, VersionInfo
 from .store import Store
+from ..text import WORD_BUCKETS
 
 logger = logging.getLogger(__name__)
 
@@ -287,7 +288,7 @@ class FeedbackConfig:
     "The preference term's beta (the scale of its log-ratio)."
     lexical_lr: float = 0.0
     "Learning rate of the word weights (`ExtractiveScorer.lexical`) of the preference term's policy copy; 0: they stay 0."
-    content_buckets: int = 1024
+    content_buckets: int = WORD_BUCKETS
     "Hashed word buckets the reward model's content head reads (`text.WORD_BUCKETS` by default), set on today's judge when the service registers it (`starting_judge`)."
     content_stem: int = 0
     "> 0: a word longer than this also counts by its first this many letters (`text.word_buckets`), so its inflections share what picks teach the content head."
@@ -302,7 +303,6 @@ class FeedbackConfig:
 
     def starting_judge(self, reward):
         "`reward`, today's judge, as the service registers it (`reward/v1`): its content head reading `content_buckets` words and their `content_stem` stems (`RewardModel.set_content_words`; a model that already reads them is returned as it is)."
-        if (reward.content_buckets, reward.content_stem) == (self.content_buckets, self.content_stem): return reward
         return reward.set_content_words(self.content_buckets, self.content_stem)
 
     def update_kwargs(self, store: Store, preference_policy: str | Path) -> dict:
