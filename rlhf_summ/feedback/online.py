@@ -290,8 +290,8 @@ class FeedbackConfig:
     "Learning rate of the word weights (`ExtractiveScorer.lexical`) of the preference term's policy copy; 0: they stay 0."
     content_buckets: int = WORD_BUCKETS
     "Hashed word buckets the reward model's content head reads (`text.WORD_BUCKETS` by default), set on today's judge when the service registers it (`starting_judge`)."
-    content_stem: int = 0
-    "> 0: a word longer than this also counts by its first this many letters (`text.word_buckets`), so its inflections share what picks teach the content head."
+    content_stem: int = 5
+    "> 0: a word longer than this also counts by its first this many letters (`text.word_buckets`), so its inflections share what picks teach the content head ('improved', 'improvement': `~impro`); 0: whole words only."
     seed: int = 0
     "Seeds pairs, their display order, sampling and updates."
 
