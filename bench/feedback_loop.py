@@ -7,7 +7,8 @@ current policy version against the previous one, uncertainty-chosen by default),
 updates the reward model, every `--round-every` picks a policy round (RL from SFT against the current reward model,
 KL to SFT) is gated and promoted. Measured on papers no stage saw (`--eval-data`, first `--eval-limit`), next to the
 SFT policy, lead-1 and the one-sentence oracle, and, on the same picks, DPO and best-of-n reranking with the final
-reward model; and a policy round against the annotator itself (a perfect reward model: the ceiling of the rounds).
+reward model; and a policy round against the annotator itself (a perfect reward model on the training sections;
+not a ceiling: the loop's seed 0 passed it on 2026-12-07).
 
 Prints the annotator calibration, one line per checkpoint of picks (the learning curve), the baselines, then:
 picks=.. sft_rouge1=.. loop_rouge1=.. win_rate=.. win_low=.. win_high=.. persona_sft=.. persona_loop=..

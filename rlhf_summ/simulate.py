@@ -681,7 +681,7 @@ def plot_curve(results: dict[str, dict], path: str | Path) -> Path:
         right.fill_between(picks, [r['win_low'] for r in result['curve']], [r['win_high'] for r in result['curve']],
                            color=line.get_color(), alpha=0.15)
     right.axhline(0.5, color='gray', linestyle='--')
-    if 'perfect_reward' in first['baselines']:                 # the ceiling of a round: its reward, the annotator itself
+    if 'perfect_reward' in first['baselines']:                 # a round whose reward is the annotator itself
         right.axhline(first['baselines']['perfect_reward']['win_rate'], linestyle=(0, (1, 3)), color='tab:red', label='perfect_reward')
     left.set(title='held-out ROUGE-1 of the promoted version', xlabel='picks', ylabel='ROUGE-1')
     right.set(title="annotator's win rate over SFT (95% interval)", xlabel='picks', ylabel='win rate')
