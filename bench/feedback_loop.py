@@ -29,9 +29,11 @@ Measured 2026-12-07 with the reward model's 5-letter stems (`FeedbackConfig.cont
 CPU cores: SciTLDR (defaults; SFT 32.51), seeds 0/1/2: loop 35.10/34.37/33.14 (mean 34.20, +1.69), win rate 0.557
 [0.515, 0.594] / 0.522 [0.477, 0.567] / 0.500 [0.462, 0.538], best-of-8 35.26/34.70/34.02 (mean 34.66), DPO
 32.62/34.13/32.72, rm_optimum 35.75/33.30/34.59, 9.5-10.7 CPU minutes; the "states a result" persona, seeds 0/1/2:
-share 0.31 -> 0.515/0.510/0.455 at ROUGE-1 30.05/28.81/30.02; SumPubMed seeds 0/1: loop 17.11/17.05 (win rate
-0.818 [0.760, 0.863] / 0.772 [0.710, 0.824]), best-of-8 11.13/11.52, DPO 9.94/10.28, 31/33 CPU minutes. Whole words
-(the runs below): SciTLDR mean 33.60, persona 0.458 at 30.09.
+share 0.31 -> 0.515/0.510/0.455 at ROUGE-1 30.05/28.81/30.02; SumPubMed seeds 0/1/2: loop 17.11/17.05/17.33 (mean
+17.16, +7.23; win rate 0.818 [0.760, 0.863] / 0.772 [0.710, 0.824] / 0.805 [0.746, 0.852]), best-of-8 11.13/11.52/11.82,
+DPO 9.94/10.28/10.37, 31/33/33 CPU minutes. Whole words (the runs below): SciTLDR mean 33.60, persona 0.458 at 30.09,
+SumPubMed 16.95. Random pairs (`--pairs random`, SciTLDR seed 0): loop 32.15 (win rate 0.495 [0.452, 0.538]) on
+1,170 decisive picks, its final reward model's optimum 35.35 and best-of-8 34.93 (uncertainty-chosen: 35.75, 35.26).
 
 Measured 2026-12-06 (night), the perfect reward model: SciTLDR seeds 0/1/2 33.96/33.66/33.40 (mean 33.67), win rate
 0.525/0.522/0.505, against the loop's 33.70/33.15/33.96 (mean 33.60) and 0.560/0.527/0.482: the loop is at the ceiling.

@@ -11,14 +11,26 @@ held-out papers of a `bench/feedback_loop.py` run (its annotator, its calibrated
 - `judge_prop{C}_kl{K}` (persona runs, `--property C,...`): today's judge plus C times the persona's property (in the
   judge's normalized score units), i.e. a reward model that knew the taste exactly and kept today's judge for the rest;
 - `rl_kl{K}` (`--rl-kl K,...`): what a policy round realizes of the final reward model: exact RL from SFT against it
-  on the run's stored training sections (the run's round settings but `kl_coef` K), its greedy held-out summaries.
+  on the run's stored training sections (the run's round settings but `kl_coef` K), its greedy held-out summaries;
+- `fit{N}_kl{K}` (`--fit-picks N,...`): whether more picks would help: today's judge refitted as the loop refits it
+  (`RewardModel.update(refit=True)`) on N of the run's annotator's picks over pairs of SFT samples (two at the run's
+  pair temperature) of the run's uploaded sections, a fifth of the sections (by hash) held out to choose the L1
+  strength; a round of fresh samples per pass over the sections until N training picks exist.
 
 Each line: ROUGE-1 x100 against the first reference, the held-out annotator's win rate over SFT (ties 1/2; the
 95% interval), its expected win rate (pick probabilities averaged), the share whose summary differs from SFT's,
 and the persona share. The last line: sft_rouge1=.. perfect_top2_rouge1=.. perfect_top2_win=..
 judge_kl1_rouge1=.. judge_kl1_win=.. final_kl1_rouge1=.. final_kl1_win=.. (win: expected win rate).
 
-Measured (2026-12-06, SciTLDR dev first 200, reference annotator tau 0.041, run = trials seed 0 at 2,000 picks):
+Measured 2026-12-07 on the runs at the stems default (SciTLDR dev first 200; `16_simulate`, "The open bars"): the
+final reward models' `final_kl{0.1,0.3,0.5,1}` average 34.55/34.72/34.81/35.03 (best-of-8 by the same models: 34.66),
+expected win rates 0.508-0.543 across seeds 0-2; `--fit-picks 1000,2000,4000` (seed 0) 0.524-0.530, 0.547-0.554 and
+0.539-0.543 over kl 0.1-1, seed 1 at 2,000 and 4,000 0.543-0.546 and 0.536-0.540: more picks do not lift this reward
+model's optimum past an expected win rate of 0.555, against 0.605 for `perfect_top2`. Persona seed 0, `--fit-picks`:
+0.540 share at 29.99 (2,000, kl 0.3) and 0.545 at 31.64 (4,000, kl 0.3); the final reward models' optimum meets the
+persona's bar in seed 0 only (0.535 at 31.89, kl 0.3).
+
+Earlier (2026-12-06, SciTLDR dev first 200, reference annotator tau 0.041, run = trials seed 0 at 2,000 picks):
 SFT 32.51; perfect judge over SFT's top 2 36.18 (expected win 0.604), top 3 38.40 (0.646); today's judge at
 kl 0.1 / 0.3 / 1 / 3: 33.96 / 34.33 / 34.50 / 34.45 (0.508 / 0.519 / 0.532 / 0.523); the final reward model
 33.24 / 33.39 / 33.92 / 33.97 (0.510 / 0.516 / 0.520 / 0.521). So on SciTLDR the picks did not make the
@@ -32,7 +44,8 @@ kl 0.1, 33.58/33.07/33.69 at kl 0.3, 33.75/33.14/33.44 at kl 1 (expected win rat
 result" persona (seed 0, SFT share 0.31): `--property 1` 0.515 at 33.31 (kl 1), 0.565 at 32.34 (kl 0.3); the final
 reward model 0.395 at 32.93 (kl 1); `--rl-kl` 0.375 at 30.14 (kl 0.1), 0.350 at 31.54 (kl 1).
 
-Usage: python bench/judge_headroom.py RUN_DIR [--kl 0.1,0.3,1,3] [--property 0.5,1,2] [--rl-kl 0.1,0.3,1] [--threads 1]
+Usage: python bench/judge_headroom.py RUN_DIR [--kl 0.1,0.3,1,3] [--property 0.5,1,2] [--rl-kl 0.1,0.3,1] [--fit-picks 2000,4000]
+       [--threads 1]
 """
 import argparse, json, os, sys
 from pathlib import Path
@@ -42,12 +55,32 @@ os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 os.environ.setdefault('HF_DATASETS_OFFLINE', '1')
 
 
+def upload_picks(config, annotator, sft, n: int, passes: int = 16) -> tuple[list, list]:
+    "(train, held-out) picks of `annotator` on pairs of `sft` samples of the sections of `config`'s uploads, pass after pass of fresh samples until `n` training picks (at most `passes`); sections whose id hashes to 0 mod 5 are held out."
+    import hashlib
+    from rlhf_summ.data import Comparison, Document
+    from rlhf_summ.simulate import _split_papers, pair_key, upload_sections
+    rows = [(Document(id=f"{p.document.id}/s{i}", text=s.text, title=p.document.title), p.references)
+            for p in _split_papers(config)[0] for i, s in enumerate(upload_sections(p.document))]
+    texts, train, held = [d.text for d, _ in rows], [], []
+    for r in range(passes):
+        if len(train) >= n: break
+        a, b = (sft.generate(texts, do_sample=True, temperature=config.pair_temperature, seed=config.seed + 1000 + 2 * r + j).summaries for j in (0, 1))
+        for (document, references), x, y in zip(rows, a, b):
+            pick = annotator.pick(x, y, references, key=pair_key(document.id, x, y, str(r)))
+            if pick == 'tie': continue
+            heldout = int(hashlib.sha1(document.id.encode()).hexdigest(), 16) % 5 == 0
+            (held if heldout else train).append(Comparison(document, x, y, float(pick == 'b'), annotator=annotator.name))
+    return train, held
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('run', help='a bench/feedback_loop.py output folder (result.json, registry/)')
     p.add_argument('--kl', default='0.1,0.3,1,3')
     p.add_argument('--property', default='', help="persona runs: today's judge plus C x the property, for each C (comma-separated)")
     p.add_argument('--rl-kl', default='', help='exact RL from SFT against the final reward model at each of these kl_coef')
+    p.add_argument('--fit-picks', default='', help="today's judge refitted on N of the annotator's picks over pairs of SFT samples of the uploads, for each N")
     p.add_argument('--threads', type=int, default=1)
     args = p.parse_args()
     import torch
@@ -103,8 +136,17 @@ def main():
                                          reward_model=str(reward.model_dir), output_dir=tmp)
                 report(f"rl_kl{kl:g}", load_policy(str(train_rl(rl, documents=documents))).summarize(held.texts))
         store.close()
+    if args.fit_picks:
+        from rlhf_summ.reward import RewardModel
+        sizes = sorted(int(x) for x in args.fit_picks.split(','))
+        train, held_picks = upload_picks(config, annotator, sft, sizes[-1])
+        for n in sizes:
+            model = config.starting_judge(RewardModel.from_pretrained(config.reward_model, device='cpu'))
+            model.update(train[:n], heldout=held_picks[:max(n // 4, 100)], refit=True, tolerance=1.0, seed=config.seed)
+            for kl in (float(k) for k in args.kl.split(',')):
+                report(f"fit{len(train[:n])}_kl{kl:g}", held.optimum(model, kl))
     keys = ['sft_rouge1', 'perfect_top2_rouge1', 'perfect_top2_win', 'judge_kl1_rouge1', 'judge_kl1_win', 'final_kl1_rouge1', 'final_kl1_win']
-    keys += [k for k in last if k.startswith(('judge_prop', 'rl_kl'))]
+    keys += [k for k in last if k.startswith(('judge_prop', 'rl_kl', 'fit'))]
     print(' '.join(f"{k}={last[k]:.4f}" for k in keys if k in last))
 
 
