@@ -34,6 +34,8 @@ share 0.31 -> 0.515/0.510/0.455 at ROUGE-1 30.05/28.81/30.02; SumPubMed seeds 0/
 DPO 9.94/10.28/10.37, 31/33/33 CPU minutes. Whole words (the runs below): SciTLDR mean 33.60, persona 0.458 at 30.09,
 SumPubMed 16.95. Random pairs (`--pairs random`, SciTLDR seed 0): loop 32.15 (win rate 0.495 [0.452, 0.538]) on
 1,170 decisive picks, its final reward model's optimum 35.35 and best-of-8 34.93 (uncertainty-chosen: 35.75, 35.26).
+`--set kl_coef=1`, SciTLDR seeds 0/1/2: loop 33.65/33.98/34.21 (mean 33.95), win rate 0.520/0.525/0.510, best-of-8
+34.41/34.38/34.18 (mean 34.32), rm_optimum 34.37/34.82/35.15, 10.9 CPU minutes.
 
 Measured 2026-12-06 (night), the perfect reward model: SciTLDR seeds 0/1/2 33.96/33.66/33.40 (mean 33.67), win rate
 0.525/0.522/0.505, against the loop's 33.70/33.15/33.96 (mean 33.60) and 0.560/0.527/0.482: the loop is at the ceiling.
