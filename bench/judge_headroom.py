@@ -74,13 +74,21 @@ def upload_picks(config, annotator, sft, n: int, passes: int = 16) -> tuple[list
     return train, held
 
 
+def pick_counts(text: str) -> list[int]:
+    "`--fit-picks`: comma-separated positive pick counts, ascending (a clear argparse error for anything else)."
+    try: counts = sorted({int(x) for x in text.split(',') if x.strip()})
+    except ValueError: raise argparse.ArgumentTypeError(f"expected positive pick counts like 2000,4000, got {text!r}")
+    if not counts or counts[0] < 1: raise argparse.ArgumentTypeError(f"expected positive pick counts like 2000,4000, got {text!r}")
+    return counts
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('run', help='a bench/feedback_loop.py output folder (result.json, registry/)')
     p.add_argument('--kl', default='0.1,0.3,1,3')
     p.add_argument('--property', default='', help="persona runs: today's judge plus C x the property, for each C (comma-separated)")
     p.add_argument('--rl-kl', default='', help='exact RL from SFT against the final reward model at each of these kl_coef')
-    p.add_argument('--fit-picks', default='', help="today's judge refitted on N of the annotator's picks over pairs of SFT samples of the uploads, for each N")
+    p.add_argument('--fit-picks', type=pick_counts, default=[], help="today's judge refitted on N of the annotator's picks over pairs of SFT samples of the uploads, for each N")
     p.add_argument('--threads', type=int, default=1)
     args = p.parse_args()
     import torch
@@ -138,9 +146,8 @@ def main():
         store.close()
     if args.fit_picks:
         from rlhf_summ.reward import RewardModel
-        sizes = sorted(int(x) for x in args.fit_picks.split(','))
-        train, held_picks = upload_picks(config, annotator, sft, sizes[-1])
-        for n in sizes:
+        train, held_picks = upload_picks(config, annotator, sft, args.fit_picks[-1])
+        for n in args.fit_picks:
             model = config.starting_judge(RewardModel.from_pretrained(config.reward_model, device='cpu'))
             model.update(train[:n], heldout=held_picks[:max(n // 4, 100)], refit=True, tolerance=1.0, seed=config.seed)
             for kl in (float(k) for k in args.kl.split(',')):
