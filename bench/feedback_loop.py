@@ -35,7 +35,11 @@ DPO 9.94/10.28/10.37, 31/33/33 CPU minutes. Whole words (the runs below): SciTLD
 SumPubMed 16.95. Random pairs (`--pairs random`, SciTLDR seed 0): loop 32.15 (win rate 0.495 [0.452, 0.538]) on
 1,170 decisive picks, its final reward model's optimum 35.35 and best-of-8 34.93 (uncertainty-chosen: 35.75, 35.26).
 `--set kl_coef=1`, SciTLDR seeds 0/1/2: loop 33.65/33.98/34.21 (mean 33.95), win rate 0.520/0.525/0.510, best-of-8
-34.41/34.38/34.18 (mean 34.32), rm_optimum 34.37/34.82/35.15, 10.9 CPU minutes.
+34.41/34.38/34.18 (mean 34.32), rm_optimum 34.37/34.82/35.15, 10.9 CPU minutes. The linear round (`--set rl_fit=linear
+--set kl_coef=1`; `16_simulate`, "The linear round"), seeds 0/1/2: SciTLDR 34.72/34.50/33.84 (mean 34.35), win rate 0.580
+[0.540, 0.612] / 0.507 / 0.532, best-of-8 35.15/33.75/34.51; persona 0.505/0.570/0.485 at 32.22/29.21/32.55; SumPubMed
+15.40/15.01/15.37 (mean 15.26, +5.33; win rate 0.710/0.743/0.715), best-of-8 11.27/11.45/11.64, 21 CPU minutes; at
+kl 0.1 (seed 0): SciTLDR 33.55 (win rate 0.520), persona 0.580 at 29.23, SumPubMed 17.03 (0.833).
 
 Measured 2026-12-06 (night), the perfect reward model: SciTLDR seeds 0/1/2 33.96/33.66/33.40 (mean 33.67), win rate
 0.525/0.522/0.505, against the loop's 33.70/33.15/33.96 (mean 33.60) and 0.560/0.527/0.482: the loop is at the ceiling.

@@ -14,8 +14,10 @@ held-out papers of a `bench/feedback_loop.py` run (its annotator, its calibrated
   on the run's stored training sections (the run's round settings but `kl_coef` K), its greedy held-out summaries;
 - `fit{N}_kl{K}` (`--fit-picks N,...`): whether more picks would help: today's judge refitted as the loop refits it
   (`RewardModel.update(refit=True)`) on N of the run's annotator's picks over pairs of SFT samples (two at the run's
-  pair temperature) of the run's uploaded sections, a fifth of the sections (by hash) held out to choose the L1
-  strength; a round of fresh samples per pass over the sections until N training picks exist.
+  pair temperature) of the run's uploaded sections, the sections of the papers the store holds out (by paper,
+  `store.split_for`, the run's `valid_fraction`) held out to choose the L1 strength; a round of fresh samples per pass
+  over the sections until N training picks exist. (The `--fit-picks` numbers below were measured when a fifth of the
+  sections, by hash of the section id, were held out: sections of one paper could fall on both sides.)
 
 Each line: ROUGE-1 x100 against the first reference, the held-out annotator's win rate over SFT (ties 1/2; the
 95% interval), its expected win rate (pick probabilities averaged), the share whose summary differs from SFT's,
@@ -56,20 +58,19 @@ os.environ.setdefault('HF_DATASETS_OFFLINE', '1')
 
 
 def upload_picks(config, annotator, sft, n: int, passes: int = 16) -> tuple[list, list]:
-    "(train, held-out) picks of `annotator` on pairs of `sft` samples of the sections of `config`'s uploads, pass after pass of fresh samples until `n` training picks (at most `passes`); sections whose id hashes to 0 mod 5 are held out."
-    import hashlib
+    "(train, held-out) picks of `annotator` on pairs of `sft` samples of the sections of `config`'s uploads, pass after pass of fresh samples until `n` training picks (at most `passes`); the sections of the papers the store would hold out (`store.split_for`, `valid_fraction`) are held out, paper by paper."
     from rlhf_summ.data import Comparison, Document
+    from rlhf_summ.feedback.store import split_for
     from rlhf_summ.simulate import _split_papers, pair_key, upload_sections
-    rows = [(Document(id=f"{p.document.id}/s{i}", text=s.text, title=p.document.title), p.references)
+    rows = [(Document(id=f"{p.document.id}/s{i}", text=s.text, title=p.document.title), p.references, split_for(p.document.id, config.valid_fraction) == 'valid')
             for p in _split_papers(config)[0] for i, s in enumerate(upload_sections(p.document))]
-    texts, train, held = [d.text for d, _ in rows], [], []
+    texts, train, held = [d.text for d, _, _ in rows], [], []
     for r in range(passes):
         if len(train) >= n: break
         a, b = (sft.generate(texts, do_sample=True, temperature=config.pair_temperature, seed=config.seed + 1000 + 2 * r + j).summaries for j in (0, 1))
-        for (document, references), x, y in zip(rows, a, b):
+        for (document, references, heldout), x, y in zip(rows, a, b):
             pick = annotator.pick(x, y, references, key=pair_key(document.id, x, y, str(r)))
             if pick == 'tie': continue
-            heldout = int(hashlib.sha1(document.id.encode()).hexdigest(), 16) % 5 == 0
             (held if heldout else train).append(Comparison(document, x, y, float(pick == 'b'), annotator=annotator.name))
     return train, held
 

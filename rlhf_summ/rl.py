@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from .config import check_ranges, save_config, set_seed
 from .data import Comparison, Document
 from .policies import Policy
-from .text import document_text
+from .text import WORD_BUCKETS, document_text
 from .train import (GeneratorState, TrainConfig, adamw, batch_at, check_train_ranges, make_scheduler, open_run,
                              optimizer_step, restore_state, reuse_freed_memory, run_steps)
 
@@ -25,8 +25,9 @@ __all__ = ['RewardFn', 'masked_mean', 'masked_var', 'masked_whiten', 'last_token
            'kl_penalized_rewards', 'KLController', 'compute_gae', 'ppo_policy_loss', 'ppo_value_loss',
            'repeat_for_samples', 'samples_per_item', 'rloo_advantages', 'best_of_k_advantages', 'dpo_loss', 'Rollout',
            'collect_rollout', 'PolicyTuningConfig', 'RLConfig', 'rollout_advantages', 'rl_update', 'rollout_stats',
-           'sampled_update', 'exact_targets', 'exact_update', 'load_documents', 'reward_model_fn', 'train_rl',
-           'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig', 'train_dpo']
+           'sampled_update', 'exact_targets', 'scored_candidates', 'exact_update', 'candidate_rows', 'fit_linear_term',
+           'linear_update', 'load_documents', 'reward_model_fn', 'train_rl', 'sample_stats', 'summary_logprob_sums',
+           'dpo_batch_loss', 'DPOConfig', 'train_dpo']
 
 # %% ../nbs/09_rl.ipynb
 def masked_mean(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
@@ -321,6 +322,10 @@ class RLConfig(PolicyTuningConfig):
     "RLOO's advantage: 'mean', each sample's reward minus the mean of the others' (whitened); 'best', 1 for the best of the k samples and 0 for the rest (best-of-k imitation: only the reward model's ranking at the top counts)."
     candidates: int = 16
     "'exact': candidate summaries per document, the likeliest first (`Policy.candidates`)."
+    fit: str = 'sgd'
+    "'exact': how the policy is fit to the optimum. 'sgd': each of `steps` steps fits the whole policy on `batch_size` documents (`num_epochs` AdamW steps); 'linear': one step fits, over every document at once, only a one-sentence extractive scorer's linear term (weights on the sentence's features and on its words and stems), body frozen (`linear_update`, L-BFGS: a convex problem)."
+    l2: float = 1e-4
+    "fit='linear': weight of the squared change of the fitted weights."
     rollout_batch_size: int = 16
     "Summaries generated and scored per forward pass while collecting a rollout (memory, not maths)."
     reward_batch_size: int = 16
@@ -330,20 +335,26 @@ class RLConfig(PolicyTuningConfig):
 
     def check(self) -> None:
         "RL's own ranges; RLOO needs at least two samples per document."
-        check_ranges(self, algo=('ppo', 'rloo', 'exact'), candidates='>=1', word_lr='>=0', rloo_baseline=('mean', 'best'), data_limit='>=1', steps='>=1', batch_size='>=1',
+        check_ranges(self, algo=('ppo', 'rloo', 'exact'), candidates='>=1', fit=('sgd', 'linear'), l2='>=0', word_lr='>=0', rloo_baseline=('mean', 'best'), data_limit='>=1', steps='>=1', batch_size='>=1',
                      minibatch_size='>=1', num_epochs='>=1', adam_eps='>0',
                      temperature='>0', max_new_tokens='>=1', kl_coef='>=0', target_kl='>0', kl_horizon='>=1', gamma='[0,1]',
                      gae_lambda='[0,1]', clip_coef='>0', clip_coef_value='>0', vf_coef='>=0', rloo_k='>=1',
                      rollout_batch_size='>=1', reward_batch_size='>=1')
         if self.algo == 'rloo' and self.rloo_k < 2: raise ValueError(f"RLOO needs rloo_k >= 2, got {self.rloo_k}")
+        if self.fit == 'linear' and self.algo != 'exact': raise ValueError(f"fit='linear' fits exact RL's optimum: it needs algo='exact', got {self.algo!r}")
 
     def derived(self, num_processes: int = 1) -> dict[str, int]:
         "Numbers that follow from the fields: summaries per rollout, optimizer steps per rollout and in all."
         rollout = self.batch_size * (self.rloo_k if self.algo == 'rloo' else 1)
-        per_rollout = self.num_epochs * (1 if self.algo == 'exact' else math.ceil(rollout / self.minibatch_size))
+        per_rollout = 0 if self.fit == 'linear' else self.num_epochs * (1 if self.algo == 'exact' else math.ceil(rollout / self.minibatch_size))
         return dict(summaries_per_rollout=rollout, summaries_per_rollout_all_processes=rollout * num_processes,
-                    optimizer_steps_per_rollout=per_rollout, optimizer_steps=per_rollout * self.steps,
-                    summaries_total=rollout * num_processes * self.steps)
+                    optimizer_steps_per_rollout=per_rollout, optimizer_steps=per_rollout * self.total_steps,
+                    summaries_total=rollout * num_processes * self.total_steps)
+
+    @property
+    def total_steps(self) -> int:
+        "Steps the run takes: `steps`, or one with fit='linear' (one fit over every document)."
+        return 1 if self.fit == 'linear' else self.steps
 
 # %% ../nbs/09_rl.ipynb
 def rollout_advantages(rollout: Rollout, config: RLConfig, kl_coef: float) -> tuple[Tensor, Tensor]:
@@ -414,19 +425,22 @@ def exact_targets(ref_logprobs: Tensor, rewards: Tensor, owner: Tensor, beta: fl
     for d in owner.unique(): out[owner == d] = torch.softmax(z[owner == d], dim=0)
     return out
 
+def scored_candidates(policy: Policy, reward_fn: RewardFn, batch: Sequence[tuple], limit: int) -> tuple[dict[str, Tensor], Tensor, Tensor, Tensor, Tensor]:
+    "Every candidate summary of the documents of `batch` (as `sampled_update`; at most `limit` each, `Policy.candidates`) scored once, one row each: the policy's inputs (`encode_sources`, row-aligned), (M, K) actions and their mask, (M,) owner (the document's index in `batch`) and (M,) rewards (a NaN verdict: the worst finite reward)."
+    candidates = policy.candidates([t for t, _ in batch], limit)
+    if candidates is None: raise ValueError("algo='exact' needs a policy whose summaries can be enumerated (a one-sentence extractive policy): use 'rloo' or 'ppo'")
+    summaries, actions, mask, owner = candidates[0], *(x.to(policy.device) for x in candidates[1:])
+    inputs = {k: v[owner] for k, v in policy.encode_sources([t for t, _ in batch]).items()}     # one row per candidate
+    rewards = torch.as_tensor(reward_fn([batch[i][1] for i in owner.tolist()], summaries), dtype=torch.float32, device=policy.device).reshape(-1)
+    finite = torch.isfinite(rewards)                  # a reward model with no verdict (NaN) must not poison the policy: the worst reward
+    return inputs, actions, mask, owner, torch.where(finite, rewards, rewards[finite].min() if finite.any() else torch.zeros_like(rewards))
+
 def exact_update(policy: Policy, module: nn.Module, ref_model: nn.Module, optimizer: torch.optim.Optimizer, accelerator,
                  reward_fn: RewardFn, batch: Sequence[tuple], config: RLConfig, kl_coef: float,
                  generator: torch.Generator | None = None) -> dict[str, float]:
-    "The exact step on `batch` (as `sampled_update`): score every candidate summary once, then `num_epochs` passes of cross-entropy from `exact_targets` (beta = `kl_coef`) to the policy over the candidates; returns the step's statistics."
+    "The exact step on `batch` (as `sampled_update`): score every candidate summary once (`scored_candidates`), then `num_epochs` passes of cross-entropy from `exact_targets` (beta = `kl_coef`) to the policy over the candidates; returns the step's statistics."
     documents = [t for t, _ in batch]
-    candidates = policy.candidates(documents, config.candidates)
-    if candidates is None: raise ValueError("algo='exact' needs a policy whose summaries can be enumerated (a one-sentence extractive policy): use 'rloo' or 'ppo'")
-    device = policy.device
-    summaries, actions, mask, owner = candidates[0], *(x.to(device) for x in candidates[1:])
-    inputs = {k: v[owner] for k, v in policy.encode_sources(documents).items()}             # one row per candidate
-    rewards = torch.as_tensor(reward_fn([batch[i][1] for i in owner.tolist()], summaries), dtype=torch.float32, device=device).reshape(-1)
-    finite = torch.isfinite(rewards)                  # a reward model with no verdict (NaN) must not poison the policy: the worst reward
-    rewards = torch.where(finite, rewards, rewards[finite].min() if finite.any() else torch.zeros_like(rewards))
+    inputs, actions, mask, owner, rewards = scored_candidates(policy, reward_fn, batch, config.candidates)
     logp = lambda model: (policy.action_logprobs(inputs, actions, mask, 1.0, model=model)[0] * mask).sum(1)   # (M,)
     with torch.no_grad(): ref = logp(ref_model)
     target = exact_targets(ref, rewards, owner, kl_coef)
@@ -439,6 +453,52 @@ def exact_update(policy: Policy, module: nn.Module, ref_model: nn.Module, optimi
     n = len(documents)
     return {'reward': float((now * rewards).sum() / n), 'target_reward': float((target * rewards).sum() / n), 'kl': float(kl),
             'loss': float(loss.detach()), 'candidates': len(rewards) / n, 'entropy': float(-(now * now.clamp_min(1e-12).log()).sum() / n)}
+def candidate_rows(policy: Policy, ref_model: nn.Module, reward_fn: RewardFn, batch: Sequence[tuple], limit: int) -> dict[str, Tensor]:
+    "Each candidate summary of the documents of `batch` (`scored_candidates`) as a row of the linear fit, on the CPU in float64: its log-prob under `ref_model` (`logp`), what the policy's linear term reads of it (`x`) and its hashed words (`words`, -1 padded; `Policy.linear_features`), its document's index in `batch` (`owner`) and its reward."
+    inputs, actions, mask, owner, rewards = scored_candidates(policy, reward_fn, batch, limit)
+    with torch.no_grad(): logp = (policy.action_logprobs(inputs, actions, mask, 1.0, model=ref_model)[0] * mask).sum(1)
+    x, words = policy.linear_features(inputs, actions)
+    return dict(logp=logp.double().cpu(), x=x.double().cpu(), words=words.cpu(), owner=owner.cpu(), rewards=rewards.double().cpu())
+
+def fit_linear_term(rows: dict[str, Tensor], target: Tensor, buckets: int, l2: float, max_iter: int = 300) -> tuple[Tensor, Tensor, Tensor]:
+    "Weights w (D,) of `rows['x']` and u (buckets,) of the word buckets that minimize the cross-entropy from `target` (M,) to softmax(logp + x w + sum of u over the row's words) over each document's rows, plus `l2` (|w|^2 + |u|^2), by L-BFGS; also the fitted (M,) shares."
+    logp, x, owner = rows['logp'], rows['x'], rows['owner']
+    words = rows['words'].masked_fill(rows['words'] < 0, buckets)                               # -1 -> the zero padding row
+    n = int(owner.max()) + 1
+    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    u = torch.zeros(buckets, dtype=torch.float64, requires_grad=True)
+    def shares() -> Tensor:
+        z = logp + x @ w + torch.cat([u, u.new_zeros(1)])[words].sum(1)
+        top = torch.full((n,), -math.inf, dtype=z.dtype).scatter_reduce(0, owner, z.detach(), 'amax')
+        lse = torch.zeros(n, dtype=z.dtype).index_add(0, owner, (z - top[owner]).exp()).log() + top
+        return z - lse[owner]                                                                  # (M,) log-shares
+    opt = torch.optim.LBFGS([w, u], max_iter=max_iter, line_search_fn='strong_wolfe')
+    def closure():
+        opt.zero_grad()
+        loss = -(target * shares()).sum() / len(owner.unique()) + l2 * (w.square().sum() + u.square().sum())
+        loss.backward()
+        return loss
+    opt.step(closure)
+    with torch.no_grad(): return w.detach(), u.detach(), shares().exp()
+
+def linear_update(policy: Policy, module: nn.Module, ref_model: nn.Module, optimizer: torch.optim.Optimizer, accelerator,
+                  reward_fn: RewardFn, batch: Sequence[tuple], config: RLConfig, kl_coef: float,
+                  generator: torch.Generator | None = None) -> dict[str, float]:
+    "The exact step as one convex fit (fit='linear'; `exact_update`'s arguments, `optimizer` unused): score every candidate of every document of `batch` once (`candidate_rows`), then fit only the policy's linear term (features and words) to `exact_targets` (`fit_linear_term`, `config.l2`) and add them to the policy's (`Policy.add_linear`); returns the fit's statistics."
+    parts = []
+    for k in range(0, len(batch), config.rollout_batch_size):                                 # documents scored together
+        part = candidate_rows(policy, ref_model, reward_fn, batch[k:k + config.rollout_batch_size], config.candidates)
+        parts.append(part | {'owner': part['owner'] + k})
+    rows = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+    target = exact_targets(rows['logp'], rows['rewards'], rows['owner'], kl_coef)
+    w, u, now = fit_linear_term(rows, target, WORD_BUCKETS, config.l2)
+    policy.add_linear(w, u)
+    ref_share = exact_targets(rows['logp'], torch.zeros_like(target), rows['owner'], 1.0)
+    n, r = len(rows['owner'].unique()), rows['rewards']
+    return {'reward': float((now * r).sum() / n), 'target_reward': float((target * r).sum() / n),
+            'kl': float((now * (now.clamp_min(1e-12).log() - ref_share.clamp_min(1e-12).log())).sum() / n),
+            'loss': float(-(target * now.clamp_min(1e-12).log()).sum() / n), 'candidates': len(r) / n,
+            'entropy': float(-(now * now.clamp_min(1e-12).log()).sum() / n)}
 
 # %% ../nbs/09_rl.ipynb
 def load_documents(source: str, val_fraction: float = 0.1, seed: int = 0, limit: int | None = None) -> list[Document]:
@@ -458,7 +518,7 @@ def reward_model_fn(path: str | Path, device=None, batch_size: int = 16) -> Rewa
 # %% ../nbs/09_rl.ipynb
 def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None, reward_fn: RewardFn | None = None,
              progress: Callable[[int, dict[str, float]], None] | None = None) -> Path:
-    "Run PPO, RLOO or exact RL from `config` (resumed exactly from `config.resume_from`); return the run folder: the new policy (`policies.load_policy(run)`), `rl_config.json`, `metrics.jsonl`, `checkpoints/`."
+    "Run PPO, RLOO or exact RL (fit by SGD, or by one linear fit over every document) from `config` (resumed exactly from `config.resume_from`); return the run folder: the new policy (`policies.load_policy(run)`), `rl_config.json`, `metrics.jsonl`, `checkpoints/`."
     from accelerate import Accelerator
     from rlhf_summ.policies import load_policy
     reuse_freed_memory()
@@ -469,6 +529,8 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
     texts = [(d, document_text(d)) for d in source]            # (what the policy reads, what the reward model reads: title first)
     local = texts[rank::accelerator.num_processes]
     if not local: raise ValueError("no documents to train on")
+    linear = config.fit == 'linear'                            # one fit over every document: one process must see them all
+    if linear and accelerator.num_processes > 1: raise ValueError("fit='linear' runs on one process")
     policy = load_policy(config.sft_model)                     # seq2seq or extractive: RL reads either through `policies.Policy`
     policy.model.to(accelerator.device).eval()
     ref_model = copy.deepcopy(policy.model).requires_grad_(False).eval()
@@ -492,8 +554,8 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
 
     def step(state) -> dict[str, float]:
         lr = scheduler.get_last_lr()[0]
-        batch = [local[j] for j in batch_at(len(local), config.batch_size, config.seed + rank, state.step)[1]]
-        update = exact_update if config.algo == 'exact' else sampled_update
+        batch = local if linear else [local[j] for j in batch_at(len(local), config.batch_size, config.seed + rank, state.step)[1]]
+        update = linear_update if linear else exact_update if config.algo == 'exact' else sampled_update
         stats = update(policy, module, ref_model, optimizer, accelerator, reward_fn, batch, config, kl_ctl.value, order)
         values = accelerator.gather(torch.tensor(list(stats.values()), device=accelerator.device)[None])  # (P, n)
         stats = dict(zip(stats, values.float().mean(0).tolist()))
@@ -501,11 +563,11 @@ def train_rl(config: RLConfig, documents: Sequence[Document | str] | None = None
                                                                    'train/rl/seconds': time.time() - start}
         if progress is not None: progress(state.step + 1, metrics)
         kl_ctl.update(stats['kl'], derived['summaries_per_rollout_all_processes'])
-        scheduler.step()
+        if not linear: scheduler.step()                        # L-BFGS has no learning rate
         return metrics
 
     save = lambda folder: policy.save(folder, parents=parents)  # with PPO's value head, for a seq2seq policy
-    if run_steps(accelerator, config, run_dir, state, config.steps, step, save, desc=f'rl {config.algo}') and main: save(run_dir)
+    if run_steps(accelerator, config, run_dir, state, config.total_steps, step, save, desc=f'rl {config.algo}') and main: save(run_dir)
     accelerator.wait_for_everyone()
     return run_dir
 

@@ -212,6 +212,8 @@ class SimConfig(FeedbackConfig):
     "RL of a policy round (`RLConfig.algo`): 'exact' (every candidate summary of a section scored; the policy fit to the KL-regularized optimum over them) or 'rloo' (`rl_k` samples per section)."
     rl_candidates: int = 16
     "'exact': candidate summaries per section."
+    rl_fit: str = 'sgd'
+    "'exact': how a round fits the optimum (`RLConfig.fit`): 'sgd', the whole scorer by AdamW, `rl_steps` batches of `rl_batch_size` sections, `rl_epochs` steps each at `rl_lr` (word weights at `rl_word_lr`); 'linear', one convex fit over every stored section of the scorer's linear term, body frozen (`rl.linear_update`; measured at `kl_coef=1`, see \"The linear round\")."
     rl_steps: int = 100
     "RL iterations per policy round."
     rl_batch_size: int = 16
@@ -274,7 +276,7 @@ class SimConfig(FeedbackConfig):
         super().__post_init__()
         check_ranges(self, eval_limit='>=1', holdout='>=0', annotator=('reference', 'result', 'short'), picks='>=1', tau='>=0', epsilon='[0,1]',
                      target_agreement='(0.5,1)', calibration_pairs='>=1', update_every='>=1', valid_fraction='[0,1)', rl_word_lr='>=0', round_every='>=1', rl_steps='>=1',
-                     rl_batch_size='>=1', rl_algo=('exact', 'rloo'), rl_candidates='>=1', rl_k='>=2', rl_baseline=('mean', 'best'), rl_epochs='>=1',
+                     rl_batch_size='>=1', rl_algo=('exact', 'rloo'), rl_candidates='>=1', rl_fit=('linear', 'sgd'), rl_k='>=2', rl_baseline=('mean', 'best'), rl_epochs='>=1',
                      rl_lr='>0', rl_temperature='>0', kl_coef='>=0', rl_start=('first', 'current'), promote=('gate', 'picks'), trial_picks='>=1',
                      min_win_rate='[0,1]', gate_min_low='[0,1)', gate_sections='>=1', best_of_n='>=1', dpo_steps='>=1', dpo_lr='>0',
                      dpo_beta='>0', threads='>=0')
@@ -459,7 +461,7 @@ def _open_service(config: SimConfig, run_dir: Path):
 def _rl_config(config: SimConfig):
     "The `RLConfig` of the run's policy rounds."
     from rlhf_summ.rl import RLConfig
-    return RLConfig(algo=config.rl_algo, candidates=config.rl_candidates, steps=config.rl_steps, batch_size=config.rl_batch_size,
+    return RLConfig(algo=config.rl_algo, candidates=config.rl_candidates, fit=config.rl_fit if config.rl_algo == 'exact' else 'sgd', steps=config.rl_steps, batch_size=config.rl_batch_size,
                     rloo_k=config.rl_k, rloo_baseline=config.rl_baseline, minibatch_size=config.rl_batch_size * config.rl_k,
                     num_epochs=config.rl_epochs, lr=config.rl_lr, word_lr=config.rl_word_lr, temperature=config.rl_temperature, kl_coef=config.kl_coef,
                     anneal_lr=False, seed=config.seed, cpu=True)

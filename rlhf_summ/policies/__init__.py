@@ -58,6 +58,12 @@ class Policy(Protocol):
     def candidates(self, documents: Sequence[Document | str], limit: int) -> tuple[list[str], Tensor, Tensor, Tensor] | None:
         "Every summary the policy can write for each of `documents` (at most `limit`, its likeliest first), one row each: (summaries (M,), actions (M, K), their mask (M, K), owner (M,), the index of the document each row summarizes); None when there are too many to enumerate (seq2seq)."
 
+    def linear_features(self, inputs: dict[str, Tensor], actions: Tensor) -> tuple[Tensor, Tensor] | None:
+        "For one-action rows (`candidates`' rows, `inputs` row-aligned with them): (M, D) what the policy's linear term reads of each and (M, W) its hashed words (-1 padded), the terms of `add_linear`; None for a policy without them (seq2seq)."
+
+    def add_linear(self, weights: Tensor, word_scores: Tensor) -> None:
+        "Add `weights` (D,) to the linear term and `word_scores` (`text.WORD_BUCKETS`,) to each hashed word's score (raises for a policy without them)."
+
     def finished(self, actions: Tensor, mask: Tensor) -> Tensor:
         "(B,) True where a sample ended by itself (seq2seq: emitted EOS; a selection always ends)."
 

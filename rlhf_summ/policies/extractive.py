@@ -22,12 +22,13 @@ from ..train import (TrainConfig, adamw, append_metrics, batch_at, check_train_r
 _logger = logging.getLogger(__name__)
 
 # %% auto 0
-__all__ = ['FEATURES', 'LEXICAL_WIDTH', 'LEXICAL_SCALE', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND', 'SHIPPED_EXTRACTIVE_DIR',
-           'rouge_ngrams', 'greedy_oracle', 'lexical_centrality', 'sentence_features', 'SentenceBatch',
-           'sentence_buckets', 'make_batch', 'allowed_sentences', 'ExtractiveScorer', 'Selection', 'ExtractivePolicy',
-           'is_extractive', 'OracleExample', 'oracle_examples', 'sft_loss', 'PackedExamples', 'ExtractiveConfig',
-           'load_oracle_examples', 'evaluate_extractive', 'PhaseTimer', 'extractive_steps', 'train_extractive',
-           'default_extractive_dir', 'default_extractive_path', 'default_extractive_policy', 'train_default_extractive']
+__all__ = ['FEATURES', 'LEXICAL_WIDTH', 'LINEAR_STEM', 'LEXICAL_SCALE', 'EXTRACTIVE_CONFIG', 'TRAIN_DEFAULT_COMMAND',
+           'SHIPPED_EXTRACTIVE_DIR', 'rouge_ngrams', 'greedy_oracle', 'lexical_centrality', 'sentence_features',
+           'SentenceBatch', 'sentence_buckets', 'make_batch', 'allowed_sentences', 'linear_inputs', 'bucket_sum',
+           'ExtractiveScorer', 'Selection', 'ExtractivePolicy', 'is_extractive', 'OracleExample', 'oracle_examples',
+           'sft_loss', 'PackedExamples', 'ExtractiveConfig', 'load_oracle_examples', 'evaluate_extractive',
+           'PhaseTimer', 'extractive_steps', 'train_extractive', 'default_extractive_dir', 'default_extractive_path',
+           'default_extractive_policy', 'train_default_extractive']
 
 # %% ../../nbs/policies/07c_extractive.ipynb
 def rouge_ngrams(text: str) -> tuple[dict, dict]:
@@ -127,6 +128,8 @@ class SentenceBatch:
     "(B,) long: each document's word budget, when it travels with the batch (RL rollouts); None: the caller's `max_words`."
     buckets: Tensor | None = None
     "(B, N, LEXICAL_WIDTH) int16: each sentence's hashed words (`sentence_buckets`), -1 padded; None: no word weights apply."
+    stems: Tensor | None = None
+    "(B, N, 2 LEXICAL_WIDTH) int16: each sentence's hashed words and their `LINEAR_STEM`-letter stems, -1 padded: what the linear term's word weights read; None: they do not apply."
 
     def __len__(self) -> int: return self.mask.shape[0]
 
@@ -135,16 +138,18 @@ class SentenceBatch:
         idx = list(idx)
         return SentenceBatch([self.sentences[i] for i in idx], self.vectors[idx], self.features[idx], self.mask[idx],
                              self.candidates[idx], self.words[idx], None if self.budget is None else self.budget[idx],
-                             None if self.buckets is None else self.buckets[idx])
+                             None if self.buckets is None else self.buckets[idx], None if self.stems is None else self.stems[idx])
 
 LEXICAL_WIDTH = 64
 "Distinct words per sentence the word weights read (sentences are cut at 60 words)."
+LINEAR_STEM = 5
+"The linear term's word weights also read each longer word's first this many letters (`text.word_buckets`), as the feedback service's reward model does: *improved* and *improvement* share a weight."
 
-def sentence_buckets(sentences: Sequence[str], width: int = LEXICAL_WIDTH) -> Tensor:
-    "(N, width) int16 hashed words (`text.word_buckets`) of each sentence, -1 padded."
+def sentence_buckets(sentences: Sequence[str], width: int = LEXICAL_WIDTH, stem: int = 0) -> Tensor:
+    "(N, width) int16 hashed words (`text.word_buckets`, with `stem`-letter stems when `stem` > 0) of each sentence, -1 padded."
     out = torch.full((len(sentences), width), -1, dtype=torch.int16)
     for i, s in enumerate(sentences):
-        ids = sorted(word_buckets(s))[:width]
+        ids = sorted(word_buckets(s, stem=stem))[:width]
         out[i, :len(ids)] = torch.tensor(ids, dtype=torch.int16)
     return out
 
@@ -153,7 +158,8 @@ def make_batch(documents: Sequence[Sequence[str]], vectors: Sequence[Tensor], ti
     B, N, H = len(documents), max(max((len(d) for d in documents), default=0), 1), vectors[0].shape[-1] if vectors else 384
     out = SentenceBatch([list(d) for d in documents], torch.zeros(B, N, H), torch.zeros(B, N, len(FEATURES)),
                         torch.zeros(B, N, dtype=torch.bool), torch.zeros(B, N, dtype=torch.bool), torch.zeros(B, N, dtype=torch.long),
-                        buckets=torch.full((B, N, LEXICAL_WIDTH), -1, dtype=torch.int16))
+                        buckets=torch.full((B, N, LEXICAL_WIDTH), -1, dtype=torch.int16),
+                        stems=torch.full((B, N, 2 * LEXICAL_WIDTH), -1, dtype=torch.int16))
     for b, (sents, vecs, title) in enumerate(zip(documents, vectors, title_vectors)):
         n = len(sents)
         if not n: continue
@@ -163,6 +169,7 @@ def make_batch(documents: Sequence[Sequence[str]], vectors: Sequence[Tensor], ti
         out.features[b, :n] = sentence_features(vecs, words, prose, title, lexical_centrality(sents))
         out.words[b, :n] = torch.tensor(words)
         out.buckets[b, :n] = sentence_buckets(sents)
+        out.stems[b, :n] = sentence_buckets(sents, 2 * LEXICAL_WIDTH, LINEAR_STEM)
         out.candidates[b, :n] = torch.tensor(prose) if any(prose) else True
     return out
 
@@ -176,6 +183,17 @@ def allowed_sentences(candidates: Tensor, chosen: Tensor, words: Tensor, used: T
 
 LEXICAL_SCALE = 10.0
 "The word weights' multiplier: hashed words are sparse (each seen in few sentences), so they learn this many times faster than the rest of the scorer at one learning rate."
+
+def linear_inputs(batch: SentenceBatch) -> Tensor:
+    "(B, N, 2H + F) what the scorer's linear term reads of each sentence besides its words: its vector, its vector x the document's unit centroid, and its features."
+    m = batch.mask[..., None].to(batch.vectors.dtype)
+    centroid = F.normalize((batch.vectors * m).sum(1) / m.sum(1).clamp(min=1), dim=-1)                 # (B, H)
+    return torch.cat([batch.vectors, batch.vectors * centroid[:, None], batch.features], dim=-1)
+
+def bucket_sum(weights: Tensor, buckets: Tensor) -> Tensor:
+    "(B, N) the sum of `weights` over each sentence's `buckets` (B, N, W) (-1: no word)."
+    ids = buckets.long()
+    return torch.cat([weights, weights.new_zeros(1)])[ids.masked_fill(ids < 0, len(weights))].sum(-1)   # the last row: padding
 
 class ExtractiveScorer(nn.Module):
     "Sentence scores with document context, the redundancy weight of sequential selection, and a value head."
@@ -194,16 +212,23 @@ class ExtractiveScorer(nn.Module):
         self.value_head = nn.Sequential(nn.Linear(2 * d_model + 1, d_model), nn.Tanh(), nn.Linear(d_model, 1))
         self.lexical = nn.Parameter(torch.zeros(WORD_BUCKETS), requires_grad=False)   # a score per hashed word (x LEXICAL_SCALE):
                                                                                     # 0 and frozen unless a trainer's `word_lr` > 0
+        self.linear = nn.Parameter(torch.zeros(2 * embedding_dim + n_features + WORD_BUCKETS), requires_grad=False)
+        # a weight per `linear_inputs` column, then per stem bucket: 0 and frozen; `ExtractivePolicy.add_linear` adds to it
 
     def _load_from_state_dict(self, state_dict, prefix, *args):
-        state_dict.setdefault(prefix + 'lexical', torch.zeros_like(self.lexical))   # weights saved before word weights: 0
+        for name in ('lexical', 'linear'):                      # weights saved before word weights or the linear term: 0
+            state_dict.setdefault(prefix + name, torch.zeros_like(getattr(self, name)))
         super()._load_from_state_dict(state_dict, prefix, *args)
 
     def word_scores(self, buckets: Tensor) -> Tensor:
         "(B, N) the word weights' part of each sentence's score, from `buckets` (B, N, W) (-1: no word)."
-        ids = buckets.long()
-        weights = torch.cat([self.lexical, self.lexical.new_zeros(1)])                          # the last row: padding
-        return LEXICAL_SCALE * weights[ids.masked_fill(ids < 0, len(self.lexical))].sum(-1)
+        return LEXICAL_SCALE * bucket_sum(self.lexical, buckets)
+
+    def linear_scores(self, batch: SentenceBatch) -> Tensor:
+        "(B, N) the linear term's part of each sentence's score: its weights on `linear_inputs`, plus those of the sentence's `stems`."
+        dense = self.linear.shape[0] - WORD_BUCKETS
+        scores = linear_inputs(batch) @ self.linear[:dense]
+        return scores if batch.stems is None else scores + bucket_sum(self.linear[dense:], batch.stems)
 
     def encode(self, batch: SentenceBatch) -> tuple[Tensor, Tensor]:
         "(B, N, d_model) contextual sentence states and (B, N) scores."
@@ -217,7 +242,7 @@ class ExtractiveScorer(nn.Module):
         h = self.norm(h)
         scores = self.head(torch.cat([h, batch.features], dim=-1)).squeeze(-1)                  # (B, N)
         if batch.buckets is not None: scores = scores + self.word_scores(batch.buckets)
-        return h, scores
+        return h, scores + self.linear_scores(batch)
 
     def value(self, h: Tensor, mask: Tensor, chosen: Tensor, t: int, k: int) -> Tensor:
         "(B,) value of the state where `chosen` (B, N) sentences are picked after `t` of `k` steps."
@@ -421,6 +446,16 @@ class ExtractivePolicy:
                 torch.tensor([[i] for _, i in rows], dtype=torch.long).reshape(-1, 1),
                 torch.ones(len(rows), 1, dtype=torch.bool), torch.tensor([b for b, _ in rows], dtype=torch.long))
 
+    def linear_features(self, inputs: dict[str, Tensor], actions: Tensor) -> tuple[Tensor, Tensor]:
+        "(M, 2H + F) `linear_inputs` and (M, 2 LEXICAL_WIDTH) stem buckets (-1 padded) of the sentence of each one-sentence row: `actions` (M, 1) in `inputs` (`encode_sources`, row-aligned with them)."
+        rows, sentence = torch.arange(len(actions), device=actions.device), actions[:, 0]
+        return linear_inputs(SentenceBatch([], **inputs))[rows, sentence], inputs['stems'][rows, sentence].long()
+
+    @torch.no_grad()
+    def add_linear(self, weights: Tensor, word_scores: Tensor) -> None:
+        "Add `weights` (2H + F,) and `word_scores` (WORD_BUCKETS,) to the scorer's linear term."
+        self.model.linear += torch.cat([weights, word_scores]).to(self.model.linear)
+
     def finished(self, actions: Tensor, mask: Tensor) -> Tensor:
         "(B,) all True: a selection always ends (it has no EOS to miss)."
         return torch.ones(len(actions), dtype=torch.bool, device=actions.device)
@@ -520,7 +555,7 @@ def sft_loss(model: ExtractiveScorer, batch: SentenceBatch, oracle: Tensor, gain
         loss = loss - soft_weight * (target * logp.masked_fill(~allowed, 0.0)).sum(-1)
     return loss.mean()
 
-_BATCH_FIELDS = ('vectors', 'features', 'mask', 'candidates', 'words', 'buckets')
+_BATCH_FIELDS = ('vectors', 'features', 'mask', 'candidates', 'words', 'buckets', 'stems')
 
 class PackedExamples:
     "Oracle examples as flat tensors built once: every sentence of every document a row (its vector, features, masks, words and gain), the oracle selections padded; `batch(rows)` gathers a step's padded batch in a few indexing ops."
@@ -531,7 +566,7 @@ class PackedExamples:
         self.widths = torch.tensor([b.mask.shape[1] for b in batches])                 # (E,) sentences (1 for an empty document)
         self.starts = self.widths.cumsum(0) - self.widths                               # (E,) first row of each document
         self.pad = int(self.widths.sum())                                               # the all-zero row after the last one
-        self.rows = {f: torch.cat([getattr(b, f)[0] for b in batches] + [torch.full_like(getattr(batches[0], f)[0, :1], -1 if f == 'buckets' else 0)])
+        self.rows = {f: torch.cat([getattr(b, f)[0] for b in batches] + [torch.full_like(getattr(batches[0], f)[0, :1], -1 if f in ('buckets', 'stems') else 0)])
                      for f in _BATCH_FIELDS}                                            # (S + 1, ...) each
         self.rows['gains'] = torch.cat([_pad_rows([e.gains], int(w), 0.0)[0] for e, w in zip(self.examples, self.widths)]
                                        + [torch.zeros(1)]).to(policy.device)            # (S + 1,)

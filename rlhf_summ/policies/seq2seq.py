@@ -260,6 +260,14 @@ class Policy:
         "None: a seq2seq policy's summaries are too many to enumerate (RL samples them instead)."
         return None
 
+    def linear_features(self, inputs: dict, actions: torch.Tensor) -> None:
+        "None: a seq2seq policy has no linear term over its summaries."
+        return None
+
+    def add_linear(self, weights: torch.Tensor, word_scores: torch.Tensor) -> None:
+        "Raises: a seq2seq policy has no linear term."
+        raise ValueError("a seq2seq policy has no linear term to fit: use fit='sgd'")
+
     def finished(self, actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         "(B,) True where a sampled summary ended by itself (emitted EOS) rather than running out of tokens."
         return contains_eos(actions, mask, self.tokenizer.eos_token_id)
