@@ -16,8 +16,7 @@ held-out papers of a `bench/feedback_loop.py` run (its annotator, its calibrated
   (`RewardModel.update(refit=True)`) on N of the run's annotator's picks over pairs of SFT samples (two at the run's
   pair temperature) of the run's uploaded sections, the sections of the papers the store holds out (by paper,
   `store.split_for`, the run's `valid_fraction`) held out to choose the L1 strength; a round of fresh samples per pass
-  over the sections until N training picks exist. (The `--fit-picks` numbers below were measured when a fifth of the
-  sections, by hash of the section id, were held out: sections of one paper could fall on both sides.)
+  over the sections until N training picks exist.
 
 Each line: ROUGE-1 x100 against the first reference, the held-out annotator's win rate over SFT (ties 1/2; the
 95% interval), its expected win rate (pick probabilities averaged), the share whose summary differs from SFT's,
@@ -26,11 +25,12 @@ judge_kl1_rouge1=.. judge_kl1_win=.. final_kl1_rouge1=.. final_kl1_win=.. (win: 
 
 Measured 2026-12-07 on the runs at the stems default (SciTLDR dev first 200; `16_simulate`, "The open bars"): the
 final reward models' `final_kl{0.1,0.3,0.5,1}` average 34.55/34.72/34.81/35.03 (best-of-8 by the same models: 34.66),
-expected win rates 0.508-0.543 across seeds 0-2; `--fit-picks 1000,2000,4000` (seed 0) 0.524-0.530, 0.547-0.554 and
-0.539-0.543 over kl 0.1-1, seed 1 at 2,000 and 4,000 0.543-0.546 and 0.536-0.540: more picks do not lift this reward
-model's optimum past an expected win rate of 0.555, against 0.605 for `perfect_top2`. Persona seed 0, `--fit-picks`:
-0.540 share at 29.99 (2,000, kl 0.3) and 0.545 at 31.64 (4,000, kl 0.3); the final reward models' optimum meets the
-persona's bar in seed 0 only (0.535 at 31.89, kl 0.3).
+expected win rates 0.508-0.543 across seeds 0-2; `--fit-picks 1000,2000,4000` (seed 0; held out by paper, measured
+again at midday) 0.532-0.533, 0.548-0.556 and 0.545-0.548 over kl 0.1-1, seed 1 at 2,000 and 4,000 0.537-0.545 and
+0.534-0.547: more picks do not lift this reward model's optimum past an expected win rate of 0.556, against 0.605 for
+`perfect_top2`. Persona seed 0, `--fit-picks`: 0.535 share at 30.70 (2,000, kl 0.3) and 0.560 at 31.02 (4,000, kl
+0.3); the final reward models' optimum meets the persona's bar in seed 0 only (0.535 at 31.89, kl 0.3). (Held out by
+section hash, as first measured: 0.524-0.554 expected; persona 0.545 at 31.64 at 4,000.)
 
 Earlier (2026-12-06, SciTLDR dev first 200, reference annotator tau 0.041, run = trials seed 0 at 2,000 picks):
 SFT 32.51; perfect judge over SFT's top 2 36.18 (expected win 0.604), top 3 38.40 (0.646); today's judge at
