@@ -25,9 +25,9 @@ __all__ = ['RewardFn', 'masked_mean', 'masked_var', 'masked_whiten', 'last_token
            'kl_penalized_rewards', 'KLController', 'compute_gae', 'ppo_policy_loss', 'ppo_value_loss',
            'repeat_for_samples', 'samples_per_item', 'rloo_advantages', 'best_of_k_advantages', 'dpo_loss', 'Rollout',
            'collect_rollout', 'PolicyTuningConfig', 'RLConfig', 'rollout_advantages', 'rl_update', 'rollout_stats',
-           'sampled_update', 'exact_targets', 'scored_candidates', 'exact_update', 'candidate_rows', 'fit_linear_term',
-           'linear_update', 'load_documents', 'reward_model_fn', 'train_rl', 'sample_stats', 'summary_logprob_sums',
-           'dpo_batch_loss', 'DPOConfig', 'train_dpo']
+           'sampled_update', 'exact_targets', 'scored_candidates', 'exact_stats', 'exact_update', 'candidate_rows',
+           'fit_linear_term', 'linear_update', 'load_documents', 'reward_model_fn', 'train_rl', 'sample_stats',
+           'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig', 'train_dpo']
 
 # %% ../nbs/09_rl.ipynb
 def masked_mean(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
@@ -435,6 +435,13 @@ def scored_candidates(policy: Policy, reward_fn: RewardFn, batch: Sequence[tuple
     finite = torch.isfinite(rewards)                  # a reward model with no verdict (NaN) must not poison the policy: the worst reward
     return inputs, actions, mask, owner, torch.where(finite, rewards, rewards[finite].min() if finite.any() else torch.zeros_like(rewards))
 
+def exact_stats(now: Tensor, ref_share: Tensor, target: Tensor, rewards: Tensor, n: int, loss: float) -> dict[str, float]:
+    "An exact step's statistics over `n` documents: the expected reward under the policy's shares of the candidates `now` and under `target`, the KL of `now` to the reference's shares, `loss`, candidates and entropy per document."
+    log_now = now.clamp_min(1e-12).log()
+    return {'reward': float((now * rewards).sum() / n), 'target_reward': float((target * rewards).sum() / n),
+            'kl': float((now * (log_now - ref_share.clamp_min(1e-12).log())).sum() / n), 'loss': float(loss),
+            'candidates': len(rewards) / n, 'entropy': float(-(now * log_now).sum() / n)}
+
 def exact_update(policy: Policy, module: nn.Module, ref_model: nn.Module, optimizer: torch.optim.Optimizer, accelerator,
                  reward_fn: RewardFn, batch: Sequence[tuple], config: RLConfig, kl_coef: float,
                  generator: torch.Generator | None = None) -> dict[str, float]:
@@ -449,10 +456,7 @@ def exact_update(policy: Policy, module: nn.Module, ref_model: nn.Module, optimi
         optimizer_step(accelerator, module, optimizer, loss, config.max_grad_norm)
     with torch.no_grad():
         now, ref_share = exact_targets(logp(module), torch.zeros_like(rewards), owner, 1.0), exact_targets(ref, torch.zeros_like(rewards), owner, 1.0)
-        kl = (now * (now.clamp_min(1e-12).log() - ref_share.clamp_min(1e-12).log())).sum() / len(documents)
-    n = len(documents)
-    return {'reward': float((now * rewards).sum() / n), 'target_reward': float((target * rewards).sum() / n), 'kl': float(kl),
-            'loss': float(loss.detach()), 'candidates': len(rewards) / n, 'entropy': float(-(now * now.clamp_min(1e-12).log()).sum() / n)}
+    return exact_stats(now, ref_share, target, rewards, len(documents), loss.detach())
 def candidate_rows(policy: Policy, ref_model: nn.Module, reward_fn: RewardFn, batch: Sequence[tuple], limit: int) -> dict[str, Tensor]:
     "Each candidate summary of the documents of `batch` (`scored_candidates`) as a row of the linear fit, on the CPU in float64: its log-prob under `ref_model` (`logp`), what the policy's linear term reads of it (`x`) and its hashed words (`words`, -1 padded; `Policy.linear_features`), its document's index in `batch` (`owner`) and its reward."
     inputs, actions, mask, owner, rewards = scored_candidates(policy, reward_fn, batch, limit)
@@ -464,7 +468,7 @@ def fit_linear_term(rows: dict[str, Tensor], target: Tensor, buckets: int, l2: f
     "Weights w (D,) of `rows['x']` and u (buckets,) of the word buckets that minimize the cross-entropy from `target` (M,) to softmax(logp + x w + sum of u over the row's words) over each document's rows, plus `l2` (|w|^2 + |u|^2), by L-BFGS; also the fitted (M,) shares."
     logp, x, owner = rows['logp'], rows['x'], rows['owner']
     words = rows['words'].masked_fill(rows['words'] < 0, buckets)                               # -1 -> the zero padding row
-    n = int(owner.max()) + 1
+    n, documents = int(owner.max()) + 1, len(owner.unique())
     w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
     u = torch.zeros(buckets, dtype=torch.float64, requires_grad=True)
     def shares() -> Tensor:
@@ -475,7 +479,7 @@ def fit_linear_term(rows: dict[str, Tensor], target: Tensor, buckets: int, l2: f
     opt = torch.optim.LBFGS([w, u], max_iter=max_iter, line_search_fn='strong_wolfe')
     def closure():
         opt.zero_grad()
-        loss = -(target * shares()).sum() / len(owner.unique()) + l2 * (w.square().sum() + u.square().sum())
+        loss = -(target * shares()).sum() / documents + l2 * (w.square().sum() + u.square().sum())
         loss.backward()
         return loss
     opt.step(closure)
@@ -494,11 +498,8 @@ def linear_update(policy: Policy, module: nn.Module, ref_model: nn.Module, optim
     w, u, now = fit_linear_term(rows, target, WORD_BUCKETS, config.l2)
     policy.add_linear(w, u)
     ref_share = exact_targets(rows['logp'], torch.zeros_like(target), rows['owner'], 1.0)
-    n, r = len(rows['owner'].unique()), rows['rewards']
-    return {'reward': float((now * r).sum() / n), 'target_reward': float((target * r).sum() / n),
-            'kl': float((now * (now.clamp_min(1e-12).log() - ref_share.clamp_min(1e-12).log())).sum() / n),
-            'loss': float(-(target * now.clamp_min(1e-12).log()).sum() / n), 'candidates': len(r) / n,
-            'entropy': float(-(now * now.clamp_min(1e-12).log()).sum() / n)}
+    n = len(rows['owner'].unique())
+    return exact_stats(now, ref_share, target, rows['rewards'], n, -(target * now.clamp_min(1e-12).log()).sum() / n)
 
 # %% ../nbs/09_rl.ipynb
 def load_documents(source: str, val_fraction: float = 0.1, seed: int = 0, limit: int | None = None) -> list[Document]:
