@@ -25,6 +25,17 @@ SFT, whose reward is the annotator's own utility against the uploads' references
 what a round can carry to held-out papers with a perfect reward model; ROUGE x100 against the first reference;
 `cpu_minutes` of this process, baselines included.)
 
+Measured 2026-12-07 (afternoon) at today's defaults: the linear round at kl 0.3 (`SimConfig.rl_fit='linear'`,
+`kl_coef=0.3`) and a last round on the picks since the last one (SciTLDR's uploads run out at 1,991), 2 shared CPU
+cores: SciTLDR seeds 0/1/2: loop 34.11/33.55/33.93 (mean 33.86, +1.35), win rate 0.538 [0.489, 0.583] / 0.513
+[0.468, 0.556] / 0.528 [0.483, 0.570], best-of-8 34.93/34.77/34.71 (mean 34.80), DPO 32.52/32.23/32.42, rm_optimum
+34.61/35.11/35.53, 7.9-8.1 CPU minutes; the "states a result" persona: share 0.31 -> 0.525/0.530/0.565 at ROUGE-1
+31.33/28.56/29.77 (win rate 0.570/0.548/0.565); SumPubMed: loop 17.02/17.19/17.18 (mean 17.13, +7.20; win rate 0.788
+[0.730, 0.833] / 0.825 [0.770, 0.867] / 0.788 [0.728, 0.836]), best-of-8 11.27/11.40/11.53, DPO 10.20/9.84/10.82,
+22-24 CPU minutes. The SGD round at kl 0.1 (the default before; `--set rl_fit=sgd --set kl_coef=0.1`) with the last
+round: SciTLDR 35.10/32.75/33.14 (mean 33.66; win rate 0.557/0.510/0.500), best-of-8 34.78/33.86/33.84; persona
+unchanged (below); SumPubMed unchanged (its runs end on a round).
+
 Measured 2026-12-07 with the reward model's 5-letter stems (`FeedbackConfig.content_stem`, the default since), 2 shared
 CPU cores: SciTLDR (defaults; SFT 32.51), seeds 0/1/2: loop 35.10/34.37/33.14 (mean 34.20, +1.69), win rate 0.557
 [0.515, 0.594] / 0.522 [0.477, 0.567] / 0.500 [0.462, 0.538], best-of-8 35.26/34.70/34.02 (mean 34.66), DPO

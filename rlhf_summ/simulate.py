@@ -212,8 +212,8 @@ class SimConfig(FeedbackConfig):
     "RL of a policy round (`RLConfig.algo`): 'exact' (every candidate summary of a section scored; the policy fit to the KL-regularized optimum over them) or 'rloo' (`rl_k` samples per section)."
     rl_candidates: int = 16
     "'exact': candidate summaries per section."
-    rl_fit: str = 'sgd'
-    "'exact': how a round fits the optimum (`RLConfig.fit`): 'sgd', the whole scorer by AdamW, `rl_steps` batches of `rl_batch_size` sections, `rl_epochs` steps each at `rl_lr` (word weights at `rl_word_lr`); 'linear', one convex fit over every stored section of the scorer's linear term, body frozen (`rl.linear_update`; measured at `kl_coef=1`, see \"The linear round\")."
+    rl_fit: str = 'linear'
+    "'exact': how a round fits the optimum (`RLConfig.fit`): 'linear' (the default since 2026-12-07, afternoon), one convex fit over every stored section of the scorer's linear term, body frozen (`rl.linear_update`; see \"The last round, and the linear round at kl 0.3\"); 'sgd', the whole scorer by AdamW, `rl_steps` batches of `rl_batch_size` sections, `rl_epochs` steps each at `rl_lr` (word weights at `rl_word_lr`; the default before, at `kl_coef=0.1`)."
     rl_steps: int = 100
     "RL iterations per policy round."
     rl_batch_size: int = 16
@@ -228,8 +228,8 @@ class SimConfig(FeedbackConfig):
     "RL learning rate."
     rl_temperature: float = 0.3
     "'rloo': RL sampling temperature (log-probs at the same temperature); exact RL samples nothing."
-    kl_coef: float = 0.1
-    "KL penalty to the policy RL starts from (beta; 'exact': the temperature of the optimum pi_ref exp(r / beta))."
+    kl_coef: float = 0.3
+    "KL penalty to the policy RL starts from (beta; 'exact': the temperature of the optimum pi_ref exp(r / beta)). 0.3 for the linear round; the SGD round was measured best at 0.1."
     rl_start: str = 'first'
     "Where each policy round's RL starts (and whose KL it pays): 'first', the SFT policy; 'current', the promoted version."
     promote: str = 'gate'
@@ -481,6 +481,15 @@ def _policy_round(config: SimConfig, store, registry, rl_config, picks: int, log
               f"({'promoted' if row['promoted'] else 'kept ' + registry.current('policy').name})")
     return row
 
+def _last_round(config: SimConfig, store, registry, rl_config, since_round: int, picks: int, sft_dir: Path,
+                log: Callable[[str], None]) -> dict | None:
+    "After the last pick, the picks that no policy round has seen yet (the uploads ran out before `picks`, or `round_every` does not divide it) get the service's round: a reward update on the ones it has not seen, then a policy round, so the version measured last has learnt from every pick, as the baselines' reward model has. None when every pick has reached a round, or under people's gate (no picks would come to decide a trial)."
+    from rlhf_summ.feedback.online import OnlineLoop
+    if not since_round or config.promote == 'picks' or registry.trial('policy') is not None: return None
+    if store.num_new(): OnlineLoop(store, registry, update_kwargs=config.update_kwargs(store, sft_dir)).run_round()
+    log(f"the last {since_round} picks since a policy round: a last round")
+    return _policy_round(config, store, registry, rl_config, picks, log)
+
 def _trial_verdict(store, registry, rounds: list[dict], picks: int, log: Callable[[str], None]) -> None:
     "Close the open trial once its picks are in (`online.decide_trial`) and record the verdict on its round."
     from rlhf_summ.feedback.online import decide_trial
@@ -552,8 +561,7 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
     from rlhf_summ.config import make_run_dir, save_config, set_seed
     from rlhf_summ.feedback.online import OnlineLoop
     if config.threads: torch.set_num_threads(config.threads)
-    set_seed(config.seed)
-    start = (time.time(), cpu_minutes())
+    set_seed(config.seed); start = (time.time(), cpu_minutes())
     run_dir = Path(config.output_dir) if config.output_dir else make_run_dir('simulate', config.annotator, config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir/'simulate_config.json')
@@ -590,9 +598,10 @@ def run_simulation(config: SimConfig, log: Callable[[str], None] = print) -> dic
             if config.promote == 'picks': _trial_verdict(store, registry, rounds, picks, log)
             if since_round >= config.round_every and registry.trial('policy') is None:
                 rounds.append(_policy_round(config, store, registry, rl_config, picks, log)); since_round = 0
-            if checkpoints and picks == checkpoints[0]: curve.append(measure(checkpoints.pop(0)))
+            if checkpoints and picks == checkpoints[0] < config.picks: curve.append(measure(checkpoints.pop(0)))   # the last: after `_last_round`
     bar.close()
     if picks < config.picks: log(f"the uploads ran out after {picks} picks (asked {config.picks})")
+    if last := _last_round(config, store, registry, rl_config, since_round, picks, sft_dir, log): rounds.append(last)
     if checkpoints: curve.append(measure(picks))
     loop_minutes = cpu_minutes() - start[1]
     _agreement_after(calibration, annotator, judged, log)

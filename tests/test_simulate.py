@@ -148,11 +148,11 @@ def test_holdout_splits_one_source_by_document(tmp_path):
 
 
 def test_tiny_loop_runs_exact_rl_rounds(tmp_path):
-    "The default policy rounds (exact RL over every candidate sentence) run inside the loop and register versions trained by it."
+    "Policy rounds by exact RL over every candidate sentence (the SGD fit, then the default linear fit) run inside the loop and register versions trained by it."
     from rlhf_summ.feedback.registry import Registry
     setup = tiny_setup(tmp_path)
     # at the simulation's (and the service's) default word learning rate, not the tiny runs' faster one
-    result = run_simulation(SimConfig(**setup, **{**TINY, 'rl_algo': 'exact', 'rl_candidates': 3, 'rl_word_lr': SimConfig.rl_word_lr},
+    result = run_simulation(SimConfig(**setup, **{**TINY, 'rl_algo': 'exact', 'rl_fit': 'sgd', 'rl_candidates': 3, 'rl_word_lr': SimConfig.rl_word_lr},
                                       output_dir=str(tmp_path / 'a')), log=lambda line: None)
     assert [r['version'] for r in result['rounds']] == ['v2', 'v3']
     registry = Registry(tmp_path / 'a' / 'registry')
@@ -161,6 +161,13 @@ def test_tiny_loop_runs_exact_rl_rounds(tmp_path):
     assert registry.load('policy', 'v3').model.lexical.abs().sum() > 0           # a round trains them (`rl_word_lr`)
     rows = [json.loads(line) for line in (registry.get('policy', 'v3').model_dir / 'metrics.jsonl').read_text().splitlines()]
     assert rows and all(1 <= r['train/rl/candidates'] <= 3 for r in rows)
+    # the default fit (rl_fit='linear'): each round fits only the scorer's linear term, the body and word weights untouched
+    linear = run_simulation(SimConfig(**setup, **{**TINY, 'rl_algo': 'exact', 'rl_candidates': 3, 'rl_fit': SimConfig.rl_fit},
+                                      output_dir=str(tmp_path / 'b')), log=lambda line: None)
+    assert SimConfig.rl_fit == 'linear' and [r['version'] for r in linear['rounds']] == ['v2', 'v3']
+    sft, v3 = (Registry(tmp_path / 'b' / 'registry').load('policy', v).model for v in ('v1', 'v3'))
+    assert v3.linear.abs().sum() > 0 and sft.linear.abs().sum() == 0 and v3.lexical.abs().sum() == 0
+    assert all(torch.equal(a, b) for (name, a), (_, b) in zip(sft.named_parameters(), v3.named_parameters()) if name != 'linear')
 
 
 def test_a_run_without_sft_model_starts_from_the_shipped_default_when_the_user_retrained_none(tmp_path, monkeypatch):
@@ -198,3 +205,22 @@ def test_tiny_loop_with_peoples_gate_lets_picks_decide_each_version(tmp_path):
     assert {tuple(sorted(p.split(':')[0] for p in c.policies)) for c in trial_pairs} >= {
         tuple(sorted((f"policy/{v}", f"policy/{registry.verdict('policy', v)['previous']}"))) for v in decided}
     store.close()
+
+
+def test_picks_that_no_round_has_seen_get_a_last_round_before_the_last_measurement(tmp_path):
+    "When the uploads run out between rounds (or `round_every` does not divide `picks`), the picks since the last round reach a version: a reward update on the unseen picks, then a last round, measured at the final point. Under people's gate, whose trial no pick would decide, there is none."
+    from rlhf_summ.feedback.registry import Registry
+    from rlhf_summ.feedback.store import Store
+    setup = tiny_setup(tmp_path) | dict(picks=500, checkpoints='0,500', round_every=400)   # 16 uploads run out long before 500 picks
+    result = run_simulation(SimConfig(**setup, **TINY, output_dir=str(tmp_path / 'a')), log=lambda line: None)
+    picks = result['final']['picks']
+    assert 0 < picks < 400 and [row['picks'] for row in result['curve']] == [0, picks]
+    assert [(r['picks'], r['version']) for r in result['rounds']] == [(picks, 'v2')]        # no round had come; the last one did
+    registry = Registry(tmp_path / 'a' / 'registry')
+    assert result['curve'][-1]['policy'] == registry.current('policy').version == 'v2'        # promoted (gate at 0), then measured
+    store = Store.sqlite(tmp_path / 'a' / 'feedback.sqlite')
+    assert store.num_new() == 0 and registry.versions('policy')[-1].parents['reward'] == registry.current('reward').version
+    store.close()
+    trial = run_simulation(SimConfig(**setup, **{**TINY, 'baselines': False}, promote='picks', output_dir=str(tmp_path / 'b')),
+                           log=lambda line: None)
+    assert trial['rounds'] == [] and Registry(tmp_path / 'b' / 'registry').trial('policy') is None

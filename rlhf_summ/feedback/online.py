@@ -434,7 +434,7 @@ def online_round(store: Store, registry: Registry, rl_config=None, promote: str 
             out['trial'] = open_trial(store, registry, out['policy'].version, trial_picks, min_win_rate, min_low, gate_sections, max_new_tokens)
     return out
 
-ROUND_RL = dict(algo='exact', fit='sgd', candidates=16, steps=100, batch_size=16, num_epochs=2, lr=1e-3, word_lr=1e-3, kl_coef=0.1, anneal_lr=False)
+ROUND_RL = dict(algo='exact', fit='linear', candidates=16, steps=100, batch_size=16, num_epochs=2, lr=1e-3, word_lr=1e-3, kl_coef=0.3, anneal_lr=False)
 "`RLConfig` fields of a policy round for a policy that can list its candidate summaries (the one-sentence extractive default): the exact RL the simulated-annotator benchmark runs (`simulate.SimConfig`'s defaults read these)."
 
 def round_rl_config(registry: Registry, store: Store, start: str = 'first'):
