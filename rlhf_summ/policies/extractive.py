@@ -242,7 +242,8 @@ class ExtractiveScorer(nn.Module):
         h = self.norm(h)
         scores = self.head(torch.cat([h, batch.features], dim=-1)).squeeze(-1)                  # (B, N)
         if batch.buckets is not None: scores = scores + self.word_scores(batch.buckets)
-        return h, scores + self.linear_scores(batch)
+        if self.linear.any(): scores = scores + self.linear_scores(batch)                      # 0 until a linear fit: nothing to add
+        return h, scores
 
     def value(self, h: Tensor, mask: Tensor, chosen: Tensor, t: int, k: int) -> Tensor:
         "(B,) value of the state where `chosen` (B, N) sentences are picked after `t` of `k` steps."
