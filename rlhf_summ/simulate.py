@@ -466,12 +466,13 @@ def _rl_config(config: SimConfig):
                     num_epochs=config.rl_epochs, lr=config.rl_lr, word_lr=config.rl_word_lr, temperature=config.rl_temperature, kl_coef=config.kl_coef,
                     anneal_lr=False, seed=config.seed, cpu=True)
 
-def _policy_round(config: SimConfig, store, registry, rl_config, picks: int, log: Callable[[str], None]) -> dict:
-    "One policy round of the service (`online.online_round`: RL, then the gate or a trial); returns what the run records of it."
+def _policy_round(config: SimConfig, store, registry, rl_config, picks: int, log: Callable[[str], None],
+                  update_kwargs: dict | None = None) -> dict:
+    "One policy round of the service (`online.online_round`: with `update_kwargs`, first a reward update on the picks no update has used; RL, then the gate or a trial); returns what the run records of it."
     from rlhf_summ.feedback.online import online_round
-    out = online_round(store, registry, rl_config, promote=config.promote, update_reward=False, min_win_rate=config.min_win_rate,
-                       gate_sections=config.gate_sections, seed=config.seed, start=config.rl_start, min_low=config.gate_min_low,
-                       trial_picks=config.trial_picks)
+    out = online_round(store, registry, rl_config, promote=config.promote, update_reward=update_kwargs is not None, update_kwargs=update_kwargs,
+                       min_win_rate=config.min_win_rate, gate_sections=config.gate_sections, seed=config.seed, start=config.rl_start,
+                       min_low=config.gate_min_low, trial_picks=config.trial_picks)
     row = dict(picks=picks, version=out['policy'].version, judge='reward model' if config.promote == 'gate' else "people's picks",
                win_rate=out['win_rate'], promoted=registry.current('policy').version == out['policy'].version)
     if out['trial'] and out['trial']['rejected']: row.update(n=0, decided_at=picks)    # it writes what the current version writes
@@ -484,11 +485,9 @@ def _policy_round(config: SimConfig, store, registry, rl_config, picks: int, log
 def _last_round(config: SimConfig, store, registry, rl_config, since_round: int, picks: int, sft_dir: Path,
                 log: Callable[[str], None]) -> dict | None:
     "After the last pick, the picks that no policy round has seen yet (the uploads ran out before `picks`, or `round_every` does not divide it) get the service's round: a reward update on the ones it has not seen, then a policy round, so the version measured last has learnt from every pick, as the baselines' reward model has. None when every pick has reached a round, or under people's gate (no picks would come to decide a trial)."
-    from rlhf_summ.feedback.online import OnlineLoop
     if not since_round or config.promote == 'picks' or registry.trial('policy') is not None: return None
-    if store.num_new(): OnlineLoop(store, registry, update_kwargs=config.update_kwargs(store, sft_dir)).run_round()
     log(f"the last {since_round} picks since a policy round: a last round")
-    return _policy_round(config, store, registry, rl_config, picks, log)
+    return _policy_round(config, store, registry, rl_config, picks, log, update_kwargs=config.update_kwargs(store, sft_dir))
 
 def _trial_verdict(store, registry, rounds: list[dict], picks: int, log: Callable[[str], None]) -> None:
     "Close the open trial once its picks are in (`online.decide_trial`) and record the verdict on its round."
