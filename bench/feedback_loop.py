@@ -25,6 +25,14 @@ SFT, whose reward is the annotator's own utility against the uploads' references
 what a round can carry to held-out papers with a perfect reward model; ROUGE x100 against the first reference;
 `cpu_minutes` of this process, baselines included.)
 
+Measured 2026-12-07 (evening) on a second machine (AMD EPYC), same code and seeds: a run repeats bit for bit on one
+machine, not across CPUs. At the defaults: SciTLDR 33.66/33.76/33.71 (mean 33.71), win rate 0.532/0.515/0.485,
+best-of-8 34.85/34.72/34.60; persona share 0.565/0.590/0.545 at 29.34/28.81/30.31 (win rate 0.557/0.560/0.537). With a
+gate that promotes unless the reward model prefers the serving version (`--set min_win_rate=0.5 --set gate_min_low=0`):
+SciTLDR 34.69/34.22/35.21 (mean 34.71), win rate 0.557 [0.513, 0.596] / 0.510 / 0.540, best-of-8 35.31/34.18/33.93;
+persona 0.580/0.555/0.545 at 28.83/29.00/29.86 (win rate 0.560/0.540/0.525); SumPubMed seed 0 17.40 (0.818), 51 CPU
+minutes. Not the default: by a rule fixed before the runs the mean win rate had to rise 0.01, and it rose 0.0075.
+
 Measured 2026-12-07 (afternoon) at today's defaults: the linear round at kl 0.3 (`SimConfig.rl_fit='linear'`,
 `kl_coef=0.3`) and a last round on the picks since the last one (SciTLDR's uploads run out at 1,991), 2 shared CPU
 cores: SciTLDR seeds 0/1/2: loop 34.11/33.55/33.93 (mean 33.86, +1.35), win rate 0.538 [0.489, 0.583] / 0.513
