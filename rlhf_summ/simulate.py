@@ -485,7 +485,7 @@ def _policy_round(config: SimConfig, store, registry, rl_config, picks: int, log
 def _last_round(config: SimConfig, store, registry, rl_config, since_round: int, picks: int, sft_dir: Path,
                 log: Callable[[str], None]) -> dict | None:
     "After the last pick, the picks that no policy round has seen yet (the uploads ran out before `picks`, or `round_every` does not divide it) get the service's round: a reward update on the ones it has not seen, then a policy round, so the version measured last has learnt from every pick, as the baselines' reward model has. None when every pick has reached a round, or under people's gate (no picks would come to decide a trial)."
-    if not since_round or config.promote == 'picks' or registry.trial('policy') is not None: return None
+    if not since_round or config.promote == 'picks': return None                      # no trial is open under the reward model's gate
     log(f"the last {since_round} picks since a policy round: a last round")
     return _policy_round(config, store, registry, rl_config, picks, log, update_kwargs=config.update_kwargs(store, sft_dir))
 
