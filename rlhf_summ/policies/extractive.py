@@ -184,11 +184,13 @@ def allowed_sentences(candidates: Tensor, chosen: Tensor, words: Tensor, used: T
 LEXICAL_SCALE = 10.0
 "The word weights' multiplier: hashed words are sparse (each seen in few sentences), so they learn this many times faster than the rest of the scorer at one learning rate."
 
-def linear_inputs(batch: SentenceBatch) -> Tensor:
-    "(B, N, 2H + F) what the scorer's linear term reads of each sentence besides its words: its vector, its vector x the document's unit centroid, and its features."
+def linear_inputs(batch: SentenceBatch, at: tuple[Tensor, Tensor] | None = None) -> Tensor:
+    "(B, N, 2H + F) what the scorer's linear term reads of each sentence besides its words: its vector, its vector x the document's unit centroid, and its features; `at` (rows (M,), sentences (M,)): (M, 2H + F), only those sentences'."
     m = batch.mask[..., None].to(batch.vectors.dtype)
     centroid = F.normalize((batch.vectors * m).sum(1) / m.sum(1).clamp(min=1), dim=-1)                 # (B, H)
-    return torch.cat([batch.vectors, batch.vectors * centroid[:, None], batch.features], dim=-1)
+    if at is None: return torch.cat([batch.vectors, batch.vectors * centroid[:, None], batch.features], dim=-1)
+    vectors = batch.vectors[at]
+    return torch.cat([vectors, vectors * centroid[at[0]], batch.features[at]], dim=-1)
 
 def bucket_sum(weights: Tensor, buckets: Tensor) -> Tensor:
     "(B, N) the sum of `weights` over each sentence's `buckets` (B, N, W) (-1: no word)."
@@ -450,7 +452,7 @@ class ExtractivePolicy:
     def linear_features(self, inputs: dict[str, Tensor], actions: Tensor) -> tuple[Tensor, Tensor]:
         "(M, 2H + F) `linear_inputs` and (M, 2 LEXICAL_WIDTH) stem buckets (-1 padded) of the sentence of each one-sentence row: `actions` (M, 1) in `inputs` (`encode_sources`, row-aligned with them)."
         rows, sentence = torch.arange(len(actions), device=actions.device), actions[:, 0]
-        return linear_inputs(SentenceBatch([], **inputs))[rows, sentence], inputs['stems'][rows, sentence].long()
+        return linear_inputs(SentenceBatch([], **inputs), at=(rows, sentence)), inputs['stems'][rows, sentence].long()
 
     @torch.no_grad()
     def add_linear(self, weights: Tensor, word_scores: Tensor) -> None:
