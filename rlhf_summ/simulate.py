@@ -228,18 +228,22 @@ class SimConfig(FeedbackConfig):
     "RL learning rate."
     rl_temperature: float = 0.3
     "'rloo': RL sampling temperature (log-probs at the same temperature); exact RL samples nothing."
-    kl_coef: float = 0.3
-    "KL penalty to the policy RL starts from (beta; 'exact': the temperature of the optimum pi_ref exp(r / beta)). 0.3 for the linear round; the SGD round was measured best at 0.1."
+    kl_coef: float = 1.0
+    "KL penalty to the policy RL starts from (beta; 'exact': the temperature of the optimum pi_ref exp(r / beta)). 1 for the linear round with the lenient gate (the default since 2026-12-07, night; 0.3 before); the SGD round was measured best at 0.1."
     rl_start: str = 'first'
     "Where each policy round's RL starts (and whose KL it pays): 'first', the SFT policy; 'current', the promoted version."
     promote: str = 'gate'
     "How a round's version is promoted (`online.online_round`): 'gate', by the reward model's win rate on `gate_sections` held-out sections; 'picks', by a trial: the annotator's picks between its and the current version's greedy summaries on the next uploads decide (`online.decide_trial`), and no round starts while a trial is open."
     trial_picks: int = 100
     "'picks': decisive picks that decide a trial."
-    min_win_rate: float = 0.55
-    "The gate's (or the trial's) threshold: the win rate over the current policy on the sections whose summaries differ."
-    gate_min_low: float = 0.5
-    "The gate also asks the lower end of that win rate's 95% interval to be at least this (0: the rate alone; with the rate alone, one of three 2,000-pick runs promoted a version 3.8 ROUGE-1 below SFT)."
+    min_win_rate: float = 0.5
+    "The gate's threshold: the reward model's win rate over the current policy on the sections whose summaries differ. 0.5 with `gate_min_low` 0 (the default since 2026-12-07, night): promote unless the reward model prefers the current version; 0.55 before."
+    gate_min_low: float = 0.0
+    "The gate also asks the lower end of that win rate's 95% interval to be at least this (0: the rate alone; 0.5 before 2026-12-07, night. With the rate alone at 0.55 and the SGD round, one of three 2,000-pick runs promoted a version 3.8 ROUGE-1 below SFT)."
+    trial_win_rate: float = 0.55
+    "'picks': the annotator's win rate a version on trial needs."
+    trial_min_low: float = 0.5
+    "'picks': the low end of that win rate's 95% interval must reach this too."
     gate_sections: int = 256
     "Held-out sections the gate compares on."
     sft_model: str = ''
@@ -278,7 +282,7 @@ class SimConfig(FeedbackConfig):
                      target_agreement='(0.5,1)', calibration_pairs='>=1', update_every='>=1', valid_fraction='[0,1)', rl_word_lr='>=0', round_every='>=1', rl_steps='>=1',
                      rl_batch_size='>=1', rl_algo=('exact', 'rloo'), rl_candidates='>=1', rl_fit=('linear', 'sgd'), rl_k='>=2', rl_baseline=('mean', 'best'), rl_epochs='>=1',
                      rl_lr='>0', rl_temperature='>0', kl_coef='>=0', rl_start=('first', 'current'), promote=('gate', 'picks'), trial_picks='>=1',
-                     min_win_rate='[0,1]', gate_min_low='[0,1)', gate_sections='>=1', best_of_n='>=1', dpo_steps='>=1', dpo_lr='>0',
+                     min_win_rate='[0,1]', gate_min_low='[0,1)', trial_win_rate='[0,1]', trial_min_low='[0,1)', gate_sections='>=1', best_of_n='>=1', dpo_steps='>=1', dpo_lr='>0',
                      dpo_beta='>0', threads='>=0')
 
 # %% ../nbs/16_simulate.ipynb
@@ -472,7 +476,8 @@ def _policy_round(config: SimConfig, store, registry, rl_config, picks: int, log
     from rlhf_summ.feedback.online import online_round
     out = online_round(store, registry, rl_config, promote=config.promote, update_reward=update_kwargs is not None, update_kwargs=update_kwargs,
                        min_win_rate=config.min_win_rate, gate_sections=config.gate_sections, seed=config.seed, start=config.rl_start,
-                       min_low=config.gate_min_low, trial_picks=config.trial_picks)
+                       min_low=config.gate_min_low, trial_picks=config.trial_picks, trial_win_rate=config.trial_win_rate,
+                       trial_min_low=config.trial_min_low)
     row = dict(picks=picks, version=out['policy'].version, judge='reward model' if config.promote == 'gate' else "people's picks",
                win_rate=out['win_rate'], promoted=registry.current('policy').version == out['policy'].version)
     if out['trial'] and out['trial']['rejected']: row.update(n=0, decided_at=picks)    # it writes what the current version writes

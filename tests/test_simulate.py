@@ -185,7 +185,7 @@ def test_tiny_loop_with_peoples_gate_lets_picks_decide_each_version(tmp_path):
     "promote='picks': each round's version goes on trial, the annotator's picks between the two versions' greedy summaries decide it, and no round starts while a trial is open."
     from rlhf_summ.feedback.registry import Registry
     from rlhf_summ.feedback.store import Store
-    config = SimConfig(**tiny_setup(tmp_path) | {'picks': 30}, **{**TINY, 'min_win_rate': 0.5, 'baselines': False},
+    config = SimConfig(**tiny_setup(tmp_path) | {'picks': 30}, **{**TINY, 'trial_win_rate': 0.5, 'trial_min_low': 0.0, 'baselines': False},
                        promote='picks', trial_picks=2, output_dir=str(tmp_path / 'a'))
     result = run_simulation(config, log=lambda line: None)
     rounds = [r for r in result['rounds'] if 'decided_at' in r]

@@ -418,8 +418,8 @@ PROMOTE_RULES = ('gate', 'picks', 'yes', 'no')
 def online_round(store: Store, registry: Registry, rl_config=None, promote: str = 'gate', update_reward: bool = True,
                  update_kwargs: dict | None = None, max_documents: int | None = None, min_win_rate: float = 0.55,
                  gate_sections: int = 32, max_new_tokens: int = 96, seed: int = 0, start: str = 'current',
-                 min_low: float = 0.0, trial_picks: int = 100) -> dict[str, Any]:
-    "One round of the online loop: a reward update on the new picks (if any), then with `rl_config` a policy version by RL (from `start`, see `train_policy_version`), promoted by `promote` (one of `PROMOTE_RULES`; 'picks' puts it on trial, `decide_trial`)."
+                 min_low: float = 0.0, trial_picks: int = 100, trial_win_rate: float = 0.55, trial_min_low: float = 0.5) -> dict[str, Any]:
+    "One round of the online loop: a reward update on the new picks (if any), then with `rl_config` a policy version by RL (from `start`, see `train_policy_version`), promoted by `promote` (one of `PROMOTE_RULES`: 'gate' by the reward model's win rate, `min_win_rate` and `min_low`; 'picks' puts it on trial, decided by people's at `trial_win_rate` and `trial_min_low`, `decide_trial`)."
     if promote not in PROMOTE_RULES: raise ValueError(f"promote must be one of {PROMOTE_RULES}, got {promote!r}")
     if promote == 'picks' and rl_config is not None and decide_trial(store, registry) is None and (trial := registry.trial('policy')):
         raise ValueError(f"policy/{trial['version']} is still on trial: people's picks must decide it before another round")
@@ -431,10 +431,10 @@ def online_round(store: Store, registry: Registry, rl_config=None, promote: str 
         if promote == 'gate':
             out['win_rate'] = gate_policy(registry, store, out['policy'].version, min_win_rate, gate_sections, max_new_tokens, seed, min_low)
         if promote == 'picks':
-            out['trial'] = open_trial(store, registry, out['policy'].version, trial_picks, min_win_rate, min_low, gate_sections, max_new_tokens)
+            out['trial'] = open_trial(store, registry, out['policy'].version, trial_picks, trial_win_rate, trial_min_low, gate_sections, max_new_tokens)
     return out
 
-ROUND_RL = dict(algo='exact', fit='linear', candidates=16, steps=100, batch_size=16, num_epochs=2, lr=1e-3, word_lr=1e-3, kl_coef=0.3, anneal_lr=False)
+ROUND_RL = dict(algo='exact', fit='linear', candidates=16, steps=100, batch_size=16, num_epochs=2, lr=1e-3, word_lr=1e-3, kl_coef=1.0, anneal_lr=False)
 "`RLConfig` fields of a policy round for a policy that can list its candidate summaries (the one-sentence extractive default): the exact RL the simulated-annotator benchmark runs (`simulate.SimConfig`'s defaults read these)."
 
 def round_rl_config(registry: Registry, store: Store, start: str = 'first'):
@@ -459,10 +459,14 @@ class PolicyRoundConfig:
     "Train on at most this many stored sections (0: all)."
     promote: str = 'gate'
     "'gate': promote when the reward model's win rate reaches `min_win_rate`; 'picks': put the version on trial, and people's picks between it and the current version decide (`decide_trial`); 'yes': always; 'no': never."
-    min_win_rate: float = 0.55
-    "Win rate (on the sections whose summaries differ; judged by the reward model, or by people with 'picks') the new policy needs."
-    min_low: float = 0.5
-    "The gate (and the trial) also asks the low end of that win rate's 95% interval to reach this (0: the rate alone)."
+    min_win_rate: float = 0.5
+    "The gate's threshold: the reward model's win rate of the new policy over the serving one, on the sections whose summaries differ. 0.5 (with `min_low` 0): promote unless the reward model prefers the serving version (the default since 2026-12-07, night; 0.55 before, see `16_simulate`)."
+    min_low: float = 0.0
+    "The gate also asks the low end of that win rate's 95% interval to reach this (0: the rate alone; 0.5 before 2026-12-07, night)."
+    trial_win_rate: float = 0.55
+    "'picks': people's win rate the version on trial needs."
+    trial_min_low: float = 0.5
+    "'picks': the low end of that win rate's 95% interval must reach this too."
     trial_picks: int = 100
     "'picks': decisive picks between the two versions' greedy summaries that decide the trial."
     gate_sections: int = 256
@@ -476,7 +480,7 @@ class PolicyRoundConfig:
 
     def __post_init__(self):
         check_ranges(self, rl_steps='>=0', max_documents='>=0', promote=PROMOTE_RULES, min_win_rate='[0,1]',
-                     min_low='[0,1)', trial_picks='>=1', gate_sections='>=1', max_new_tokens='>=1', start=('first', 'current'))
+                     min_low='[0,1)', trial_win_rate='[0,1]', trial_min_low='[0,1)', trial_picks='>=1', gate_sections='>=1', max_new_tokens='>=1', start=('first', 'current'))
 
 @dataclass(frozen=True)
 class RoundResult:
@@ -509,7 +513,7 @@ def policy_round(config: PolicyRoundConfig, database_url: str | None = None) -> 
         out = online_round(store, registry, rl, config.promote, update_reward=False, max_documents=config.max_documents or None,
                            min_win_rate=config.min_win_rate, gate_sections=config.gate_sections,
                            max_new_tokens=config.max_new_tokens, seed=config.seed, start=config.start, min_low=config.min_low,
-                           trial_picks=config.trial_picks)
+                           trial_picks=config.trial_picks, trial_win_rate=config.trial_win_rate, trial_min_low=config.trial_min_low)
         trial = registry.trial('policy')
         return RoundResult(out['policy'], out['win_rate'], registry.current('policy').version,
                            bool(trial) and trial['version'] == out['policy'].version)
