@@ -419,7 +419,7 @@ def online_round(store: Store, registry: Registry, rl_config=None, promote: str 
                  update_kwargs: dict | None = None, max_documents: int | None = None, min_win_rate: float = 0.55,
                  gate_sections: int = 32, max_new_tokens: int = 96, seed: int = 0, start: str = 'current',
                  min_low: float = 0.0, trial_picks: int = 100, trial_win_rate: float = 0.55, trial_min_low: float = 0.5) -> dict[str, Any]:
-    "One round of the online loop: a reward update on the new picks (if any), then with `rl_config` a policy version by RL (from `start`, see `train_policy_version`), promoted by `promote` (one of `PROMOTE_RULES`: 'gate' by the reward model's win rate, `min_win_rate` and `min_low`; 'picks' puts it on trial, decided by people's at `trial_win_rate` and `trial_min_low`, `decide_trial`)."
+    "One round of the online loop: a reward update on the new picks (if any), then with `rl_config` a policy version by RL (from `start`, see `train_policy_version`), promoted by `promote` (one of `PROMOTE_RULES`: 'gate' by the reward model's win rate, `min_win_rate` and `min_low`; 'picks' puts it on trial, decided by people's picks at `trial_win_rate` and `trial_min_low`, `decide_trial`)."
     if promote not in PROMOTE_RULES: raise ValueError(f"promote must be one of {PROMOTE_RULES}, got {promote!r}")
     if promote == 'picks' and rl_config is not None and decide_trial(store, registry) is None and (trial := registry.trial('policy')):
         raise ValueError(f"policy/{trial['version']} is still on trial: people's picks must decide it before another round")
