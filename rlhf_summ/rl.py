@@ -25,9 +25,9 @@ __all__ = ['RewardFn', 'masked_mean', 'masked_var', 'masked_whiten', 'last_token
            'kl_penalized_rewards', 'KLController', 'compute_gae', 'ppo_policy_loss', 'ppo_value_loss',
            'repeat_for_samples', 'samples_per_item', 'rloo_advantages', 'best_of_k_advantages', 'dpo_loss', 'Rollout',
            'collect_rollout', 'PolicyTuningConfig', 'RLConfig', 'rollout_advantages', 'rl_update', 'rollout_stats',
-           'sampled_update', 'group_softmax', 'exact_targets', 'scored_candidates', 'exact_stats', 'exact_update',
-           'candidate_rows', 'fit_linear_term', 'linear_update', 'load_documents', 'reward_model_fn', 'train_rl',
-           'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig', 'train_dpo']
+           'sampled_update', 'group_slots', 'group_softmax', 'exact_targets', 'scored_candidates', 'exact_stats',
+           'exact_update', 'candidate_rows', 'fit_linear_term', 'linear_update', 'load_documents', 'reward_model_fn',
+           'train_rl', 'sample_stats', 'summary_logprob_sums', 'dpo_batch_loss', 'DPOConfig', 'train_dpo']
 
 # %% ../nbs/09_rl.ipynb
 def masked_mean(x: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
@@ -419,19 +419,24 @@ def sampled_update(policy: Policy, module: nn.Module, ref_model: nn.Module, opti
     advantages, returns = rollout_advantages(rollout, config, kl_coef)
     return rollout_stats(rollout, kl_coef) | rl_update(policy, module, optimizer, accelerator, rollout, advantages, returns, config, generator)
 
-def group_softmax(z: Tensor, owner: Tensor, log: bool = False) -> Tensor:
-    "(M,) the softmax (`log`: log-softmax) of `z` (M,) over each group of rows with the same `owner` (M,), all groups at once: one row each of a padded grid (-inf pads). Differentiable in `z`."
+def group_slots(owner: Tensor) -> tuple[Tensor, Tensor, int, int]:
+    "Where each of M rows goes in a padded grid of its group (rows with the same `owner` (M,)): (M,) its group's row, (M,) its rank within the group, and the grid's groups and width. Computed once for `group_softmax` calls over the same groups."
     _, group = owner.unique(return_inverse=True)
     counts = torch.bincount(group)
     order = torch.argsort(group, stable=True)
     pos = torch.empty_like(group)
     pos[order] = torch.arange(len(group), device=group.device) - (counts.cumsum(0) - counts)[group[order]]   # rank within its group
-    grid = z.new_full((len(counts), int(counts.max())), -math.inf).index_put((group, pos), z)
+    return group, pos, len(counts), int(counts.max())
+
+def group_softmax(z: Tensor, slots: tuple[Tensor, Tensor, int, int], log: bool = False) -> Tensor:
+    "(M,) the softmax (`log`: log-softmax) of `z` (M,) over each group of rows (`slots`, `group_slots`), all groups at once: one row each of a padded grid (-inf pads). Differentiable in `z`."
+    group, pos, groups, width = slots
+    grid = z.new_full((groups, width), -math.inf).index_put((group, pos), z)
     return (torch.log_softmax if log else torch.softmax)(grid, dim=1)[group, pos]
 
 def exact_targets(ref_logprobs: Tensor, rewards: Tensor, owner: Tensor, beta: float) -> Tensor:
     "(M,) the KL-regularized optimum pi_ref(y) exp(r(y) / beta) of M candidates, normalized over each document's candidates (`owner` (M,): the document of each row)."
-    return group_softmax(ref_logprobs + rewards / beta, owner)
+    return group_softmax(ref_logprobs + rewards / beta, group_slots(owner))
 
 def scored_candidates(policy: Policy, reward_fn: RewardFn, batch: Sequence[tuple], limit: int) -> tuple[dict[str, Tensor], Tensor, Tensor, Tensor, Tensor]:
     "Every candidate summary of the documents of `batch` (as `sampled_update`; at most `limit` each, `Policy.candidates`) scored once, one row each: the policy's inputs (`encode_sources`, row-aligned), (M, K) actions and their mask, (M,) owner (the document's index in `batch`) and (M,) rewards (a NaN verdict: the worst finite reward)."
@@ -476,11 +481,12 @@ def fit_linear_term(rows: dict[str, Tensor], target: Tensor, buckets: int, l2: f
     "Weights w (D,) of `rows['x']` and u (buckets,) of the word buckets that minimize the cross-entropy from `target` (M,) to softmax(logp + x w + sum of u over the row's words) over each document's rows, plus `l2` (|w|^2 + |u|^2), by L-BFGS; also the fitted (M,) shares."
     logp, x, owner = rows['logp'], rows['x'], rows['owner']
     words = rows['words'].masked_fill(rows['words'] < 0, buckets)                               # -1 -> the zero padding row
-    documents = len(owner.unique())
+    slots = group_slots(owner)                                                                 # fixed over the fit's many evaluations
+    documents = slots[2]
     w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
     u = torch.zeros(buckets, dtype=torch.float64, requires_grad=True)
     def shares() -> Tensor:                                                                     # (M,) log-shares
-        return group_softmax(logp + x @ w + torch.cat([u, u.new_zeros(1)])[words].sum(1), owner, log=True)
+        return group_softmax(logp + x @ w + torch.cat([u, u.new_zeros(1)])[words].sum(1), slots, log=True)
     opt = torch.optim.LBFGS([w, u], max_iter=max_iter, line_search_fn='strong_wolfe')
     def closure():
         opt.zero_grad()
